@@ -1,0 +1,1 @@
+"""A small HTTP service that pytest-shipready's README builds, runs and checks."""

@@ -1,0 +1,5 @@
+from app.logconfig import configure
+from app.server import serve
+
+configure()
+serve()

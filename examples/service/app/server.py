@@ -1,0 +1,64 @@
+"""The HTTP server: /health for readiness, / for a greeting, JSON logs, clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("app")
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "shipready-example/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        if self.path == "/health":
+            self._send(200, {"status": "ok"})
+        elif self.path == "/":
+            self._send(200, {"message": "hello from the example service"})
+        else:
+            log.warning("not_found", path=self.path)
+            self._send(404, {"error": "not found", "path": self.path})
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        # http.server writes plain text to stderr; log each request as an event instead.
+        log.info("request", client=self.client_address[0], line=self.requestline,
+                 status=args[1] if len(args) > 1 else None)
+
+
+def make_server(host: str = "0.0.0.0", port: int = 8000) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(host: str = "0.0.0.0", port: int | None = None) -> None:
+    port = int(os.environ.get("PORT", "8000")) if port is None else port
+    server = make_server(host, port)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        # shutdown() waits for serve_forever() to return: call it from another thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("listening", host=host, port=server.server_address[1])
+    server.serve_forever()
+    server.server_close()
+    log.info("stopped")

@@ -1,0 +1,190 @@
+"""``[tool.shipready]`` in pyproject.toml: schema, defaults and strict validation.
+
+The schema is the dataclasses below; their field types drive validation and their
+``doc`` metadata is the configuration reference. An unknown key or a wrong type raises
+:class:`ConfigError` naming the key and the file, which the plugin turns into a usage
+error. Pure: imports neither pytest nor docker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from .catalog import BY_ID
+
+SECTION = "tool.shipready"
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message names the file and the key."""
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class LockfileConfig:
+    paths: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Lockfiles to check, relative to the project directory. Empty: found "
+            "automatically (requirements*.txt and requirements/*.txt with a pip-compile "
+            "header)."
+        ),
+    )
+    require_hashes: bool = field(
+        default=True, metadata=_doc("SR102 fails when a requirement has no --hash.")
+    )
+    resolve: bool = field(
+        default=True,
+        metadata=_doc("SR104 re-resolves with pip-compile (needs the package index)."),
+    )
+    resolve_timeout: float = field(
+        default=180.0,
+        metadata=_doc("Seconds pip-compile may take before SR104 is skipped."),
+    )
+    pip_config: Literal["isolated", "inherit"] = field(
+        default="isolated",
+        metadata=_doc(
+            "isolated: re-resolve without this machine's pip configuration files and "
+            "PIP_* index variables, using only the index options recorded in the lock, "
+            "as another machine would. inherit: use them."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ShipreadyConfig:
+    disable: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc(
+            'Checks to switch off, each with the reason: `SR102 = "wheels come from '
+            'our own wheelhouse"`. The item is reported as skipped with that reason.'
+        ),
+    )
+    lockfile: LockfileConfig = field(default_factory=LockfileConfig)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration in force for one run: the project, its file and its table."""
+
+    project: Path
+    source: Path | None
+    config: ShipreadyConfig
+
+
+def load(project: Path) -> Settings:
+    """Read and validate ``[tool.shipready]`` from ``project/pyproject.toml``."""
+    path = project / "pyproject.toml"
+    if not path.is_file():
+        return Settings(project, None, ShipreadyConfig())
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("shipready", {}) if isinstance(data.get("tool"), dict) else {}
+    return Settings(project, path, parse(table, path))
+
+
+def parse(table: object, path: Path | str = "pyproject.toml") -> ShipreadyConfig:
+    """Validate a ``[tool.shipready]`` table (as tomllib gives it)."""
+    config: ShipreadyConfig = _build(ShipreadyConfig, table, SECTION, path)
+    for check_id, reason in config.disable.items():
+        if check_id not in BY_ID:
+            known = ", ".join(sorted(BY_ID))
+            raise ConfigError(
+                f"{path}: [{SECTION}.disable] {check_id}: no such check (known: {known})"
+            )
+        if not reason.strip():
+            raise ConfigError(
+                f"{path}: [{SECTION}.disable] {check_id}: give the reason for disabling it"
+            )
+    return config
+
+
+def _build(cls: type[Any], table: object, where: str, path: Path | str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{where}] must be a table, not {_kind(table)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    for key in table:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            known = ", ".join(fields)
+            raise ConfigError(
+                f"{path}: [{where}] unknown key {key!r}{hint}; known keys: {known}"
+            )
+    values = {
+        name: _value(hints[name], table[name], f"{where}.{name}", path)
+        for name in fields
+        if name in table
+    }
+    return cls(**values)
+
+
+def _value(hint: Any, value: object, key: str, path: Path | str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _build(hint, value, key, path)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"{path}: {key} = {value!r}: must be one of {allowed}")
+        return value
+    if origin is tuple:
+        (item,) = get_args(hint)[:1]
+        if not isinstance(value, list):
+            raise _type_error(key, value, "an array", path)
+        return tuple(_value(item, v, f"{key}[{i}]", path) for i, v in enumerate(value))
+    if origin is dict:
+        _, item = get_args(hint)
+        if not isinstance(value, dict):
+            raise _type_error(key, value, "a table", path)
+        return {str(k): _value(item, v, f"{key}.{k}", path) for k, v in value.items()}
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:  # pragma: no cover - TOML has no null
+            return None
+        return _value(options[0], value, key, path)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _type_error(key, value, "true or false", path)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(key, value, "an integer", path)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _type_error(key, value, "a number", path)
+        if value < 0:
+            raise ConfigError(f"{path}: {key} = {value!r}: must not be negative")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise _type_error(key, value, "a string", path)
+        return value
+    raise TypeError(f"unsupported schema type {hint!r} for {key}")  # pragma: no cover
+
+
+def _type_error(key: str, value: object, wanted: str, path: Path | str) -> ConfigError:
+    return ConfigError(f"{path}: {key} = {value!r}: must be {wanted}, not {_kind(value)}")
+
+
+def _kind(value: object) -> str:
+    return {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "an array", dict: "a table",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,272 @@
+"""pytest-shipready's pytest glue: options, markers, generated items, reporting.
+
+This module is the pytest11 entry point, so it is imported by every pytest run of
+every project that installs the plugin. It therefore imports only the standard library
+and pytest at module level; the checks (and docker, testcontainers, pip-tools,
+structlog behind them) are imported only under ``--shipready``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+    from _pytest.terminal import TerminalReporter
+
+    from .config import Settings
+    from .findings import CheckResult
+    from .plan import PlannedCheck
+
+SKIP_REASON = "deployment readiness check: run pytest with --shipready to include it"
+_STATE = pytest.StashKey["ShipreadyState"]()
+_MAX_FINDINGS = 20
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("shipready", "deployment readiness (pytest-shipready)")
+    group.addoption(
+        "--shipready", action="store_true", default=False,
+        help="Add deployment readiness checks (lockfiles, ...) to the run as test items.",
+    )
+    group.addoption(
+        "--shipready-project", metavar="DIR", default=None,
+        help="Directory of the project to check (default: pytest's rootdir).",
+    )
+    group.addoption(
+        "--shipready-report", metavar="PATH", default=None,
+        help="Write the readiness results as JSON to PATH.",
+    )
+    group.addoption(
+        "--shipready-offline", action="store_true", default=False,
+        help="Skip the checks that need the package index (lockfile re-resolution).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shipready: a deployment readiness test; it runs only with --shipready.",
+    )
+    if not config.getoption("shipready"):
+        return
+    from .config import ConfigError, load
+
+    raw = config.getoption("shipready_project")
+    project = (config.invocation_params.dir / raw) if raw else config.rootpath
+    if not project.is_dir():
+        raise pytest.UsageError(f"--shipready-project: {project} is not a directory")
+    try:
+        settings = load(project.resolve())
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-shipready: {exc}") from None
+    state = ShipreadyState(config, settings)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(state, "shipready-state")
+
+
+class ShipreadyState:
+    """What one run of --shipready knows; registered as a plugin for that run's hooks."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.results: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "shipready", None)
+        if data is not None:
+            result = json.loads(data)
+            result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
+            self.results.append(result)
+
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
+        _terminal_summary(self, terminalreporter)
+
+    def pytest_sessionfinish(self) -> None:
+        target = self.config.getoption("shipready_report", None)
+        if not target or hasattr(self.config, "workerinput"):
+            return
+        from .report import write_json
+
+        write_json(self.config.invocation_params.dir / target, self.settings, self.results)
+
+
+# --- items ----------------------------------------------------------------------------
+
+
+class ShipreadyGroup(pytest.Collector):
+    """An inner node of the ``shipready::area::subject`` tree; items are made directly."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []
+
+
+class CheckFailedError(Exception):
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.summary)
+        self.result = result
+
+
+class ShipreadyItem(pytest.Item):
+    def __init__(self, *, check: PlannedCheck, disabled: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.disabled = disabled
+        self.result: CheckResult | None = None
+        self.add_marker("shipready")
+        self.extra_keyword_matches.add(check.check_id)
+        self.user_properties.append(("shipready_check", check.check_id))
+
+    def runtest(self) -> None:
+        from .findings import CheckResult, Status
+
+        if self.disabled is not None:
+            self.result = CheckResult.skipped(self.check.check_id, self.disabled)
+        else:
+            self.result = self.check.run()
+        if self.result.status is Status.SKIPPED:
+            pytest.skip(self.result.summary)
+        if self.result.status is Status.FAILED:
+            raise CheckFailedError(self.result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CheckFailedError):
+            return format_failure(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        from .catalog import spec
+
+        check_id = self.check.check_id
+        return self.path, None, f"{self.nodeid} [{check_id}] {spec(check_id).title}"
+
+
+def format_failure(result: CheckResult) -> str:
+    from .catalog import spec
+
+    s = spec(result.check_id)
+    lines = [f"{result.check_id} {s.name}: {result.summary}"]
+    hints = {f.hint for f in result.findings}
+    shared_hint = hints.pop() if len(hints) == 1 else None
+    for f in result.findings[:_MAX_FINDINGS]:
+        where = f.where()
+        body = f.message.replace("\n", "\n      ")
+        lines.append(f"  {where}: {body}" if where else f"  {body}")
+        if f.hint and shared_hint is None:
+            lines.append(f"      fix: {f.hint}")
+    if len(result.findings) > _MAX_FINDINGS:
+        lines.append(f"  ... and {len(result.findings) - _MAX_FINDINGS} more")
+    if shared_hint:
+        lines.append(f"  fix: {shared_hint}")
+    lines.append(
+        f"  see {s.docs}; to switch it off: [tool.shipready.disable] "
+        f'{result.check_id} = "<reason>"'
+    )
+    return "\n".join(lines)
+
+
+def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.Item]:
+    from .plan import Options, plan
+
+    options = Options(offline=bool(session.config.getoption("shipready_offline")))
+    disabled = state.settings.config.disable
+    source = state.settings.source.name if state.settings.source else "pyproject.toml"
+    root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")
+    groups: dict[tuple[str, ...], pytest.Collector] = {(): root}
+    items: list[pytest.Item] = []
+    for check in plan(state.settings, options):
+        *parents, leaf = check.node_path
+        parent: pytest.Collector = root
+        for depth in range(1, len(parents) + 1):
+            key = tuple(parents[:depth])
+            if key not in groups:
+                groups[key] = ShipreadyGroup.from_parent(parent, name=key[-1])
+            parent = groups[key]
+        reason = disabled.get(check.check_id)
+        items.append(ShipreadyItem.from_parent(
+            parent, name=leaf, path=check.path or state.settings.project, check=check,
+            disabled=(f"{check.check_id} disabled in {source}: {reason}"
+                      if reason is not None else None),
+        ))
+    return items
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    # tryfirst: our items must exist before -k/-m deselection and --lf filtering.
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        skip = pytest.mark.skip(reason=SKIP_REASON)
+        for item in items:
+            if item.get_closest_marker("shipready") is not None:
+                item.add_marker(skip)
+        return
+    ours = _build_items(session, state)
+    # Report them as collected, so "collected N items" and --collect-only count them.
+    session.ihook.pytest_collectreport(
+        report=pytest.CollectReport("shipready", "passed", None, list(ours))
+    )
+    items[:0] = ours
+
+
+# --- reporting ------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Any:
+    report = yield
+    if isinstance(item, ShipreadyItem) and call.when == "call" and item.result is not None:
+        # A plain JSON string survives pytest-xdist's report serialisation.
+        report.shipready = json.dumps({**item.result.to_json(), "name": item.check.name,
+                                       "area": item.check.area,
+                                       "subject": item.check.subject})
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    data = getattr(report, "shipready", None)
+    if data is None or report.when != "call":
+        return None
+    summary = json.loads(data).get("summary", "")
+    if report.passed:
+        return "passed", ".", (f"PASSED ({summary})" if summary else "PASSED", {"green": True})
+    if report.failed:
+        return "failed", "F", ("FAILED", {"red": True})
+    return None
+
+
+def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter) -> None:
+    results = state.results
+    if not results:
+        return
+    tr = terminalreporter
+    tr.section("ship readiness")
+    width = max(len(r["nodeid"]) for r in results)
+    for r in results:
+        status = r["status"].upper()
+        markup = {"PASSED": {"green": True}, "FAILED": {"red": True}}.get(status, {"yellow": True})
+        tr.write(f"{r['check_id']}  {r['nodeid']:<{width}}  ")
+        tr.write(f"{status:<7}", **markup)
+        tr.line(f"  {r['summary']}")
+    counts = {s: sum(1 for r in results if r["status"] == s)
+              for s in ("passed", "failed", "skipped")}
+    failed = [r["check_id"] for r in results if r["status"] == "failed"]
+    if failed:
+        tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(sorted(set(failed)))}), "
+                f"{counts['passed']} passed, {counts['skipped']} skipped", red=True, bold=True)
+    else:
+        tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
+                green=True, bold=True)
+
+

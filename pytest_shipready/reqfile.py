@@ -1,0 +1,215 @@
+"""Parse pip requirements files (what pip-compile writes) into plain records.
+
+A deliberately small parser: logical lines (backslash continuations), comments, global
+options (index and find-links options, -r/-c includes, -e) and requirement lines with
+their ``--hash`` options. Every record keeps the line it starts on, so findings can say
+``requirements.txt:12``. Pure: no pip, no pytest, no docker.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+# Options that take a value and apply to the whole file.
+_GLOBAL_WITH_VALUE = {
+    "-i": "--index-url", "--index-url": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "-f": "--find-links", "--find-links": "--find-links",
+    "--trusted-host": "--trusted-host",
+    "-r": "--requirement", "--requirement": "--requirement",
+    "-c": "--constraint", "--constraint": "--constraint",
+    "-e": "--editable", "--editable": "--editable",
+    "--no-binary": "--no-binary", "--only-binary": "--only-binary",
+    "--use-feature": "--use-feature",
+}
+_GLOBAL_FLAGS = {"--no-index", "--pre", "--prefer-binary", "--require-hashes"}
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_PATH_LIKE = re.compile(r"^(\.{1,2}[\\/]|/|~|[A-Za-z]:[\\/]|file:)")
+_URL_LIKE = re.compile(r"^[a-z][a-z0-9+.-]*://|^(git|hg|svn|bzr)\+", re.IGNORECASE)
+
+
+class ParseError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Option:
+    """A file-wide option line such as ``--extra-index-url URL``."""
+
+    name: str
+    value: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One requirement line."""
+
+    line: int
+    text: str  # the requirement as written, without options
+    name: str | None  # canonical name; None for a bare path or URL with no name
+    specifier: str  # e.g. "==1.2.3" or ">=1"; empty when none
+    url: str | None
+    marker: str | None
+    extras: tuple[str, ...]
+    hashes: tuple[str, ...]
+    editable: bool = False
+
+    @property
+    def pinned_version(self) -> str | None:
+        """The version when the specifier is exactly ``==X`` or ``===X`` (no wildcard)."""
+        m = re.fullmatch(r"===?\s*([^\s,*]+)", self.specifier)
+        return m.group(1) if m else None
+
+    @property
+    def local(self) -> bool:
+        """A path or file: URL: only exists on the machine that wrote the lock."""
+        target = self.url if self.url is not None else self.text
+        return bool(_PATH_LIKE.match(target)) or target.startswith("file:")
+
+
+@dataclass(frozen=True)
+class RequirementsFile:
+    entries: tuple[Entry, ...]
+    options: tuple[Option, ...]
+    header: tuple[str, ...]  # the leading comment block, without "#"
+
+    def by_name(self) -> dict[str, Entry]:
+        return {e.name: e for e in self.entries if e.name is not None}
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join backslash continuations and drop comments; yield (first line number, text)."""
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not buf:
+            start = number
+        line = _COMMENT.sub("", raw)
+        if line.endswith("\\"):
+            buf.append(line[:-1])
+            continue
+        buf.append(line)
+        joined = " ".join(part.strip() for part in buf).strip()
+        buf = []
+        if joined:
+            out.append((start, joined))
+    if buf:
+        joined = " ".join(part.strip() for part in buf).strip()
+        if joined:
+            out.append((start, joined))
+    return out
+
+
+def header_lines(text: str) -> tuple[str, ...]:
+    lines: list[str] = []
+    for raw in text.splitlines():
+        if not raw.startswith("#"):
+            break
+        lines.append(raw[1:].strip())
+    return tuple(lines)
+
+
+def parse(text: str) -> RequirementsFile:
+    """Parse requirements text; raise :class:`ParseError` naming the first bad line."""
+    entries: list[Entry] = []
+    options: list[Option] = []
+    for number, line in logical_lines(text):
+        try:
+            tokens = shlex.split(line, posix=True)
+        except ValueError as exc:
+            raise ParseError(number, f"cannot split {line!r}: {exc}") from None
+        if tokens[0].startswith("-") and not tokens[0].startswith("--hash"):
+            options_here, entry = _option_line(number, tokens)
+            options.extend(options_here)
+            if entry is not None:
+                entries.append(entry)
+            continue
+        entries.append(_requirement(number, tokens))
+    return RequirementsFile(tuple(entries), tuple(options), header_lines(text))
+
+
+def _option_line(number: int, tokens: list[str]) -> tuple[list[Option], Entry | None]:
+    head = tokens[0]
+    name, _, inline = head.partition("=")
+    if name in _GLOBAL_FLAGS:
+        return [Option(name, "", number)], None
+    if name not in _GLOBAL_WITH_VALUE:
+        raise ParseError(number, f"unknown option {name!r}")
+    canonical = _GLOBAL_WITH_VALUE[name]
+    rest = tokens[1:]
+    if inline:
+        value = inline
+    elif rest:
+        value, rest = rest[0], rest[1:]
+    else:
+        raise ParseError(number, f"option {name} needs a value")
+    if canonical == "--editable":
+        entry = _requirement(number, [value, *rest], editable=True)
+        return [Option(canonical, value, number)], entry
+    if rest:
+        raise ParseError(number, f"unexpected text after {name} {value}: {' '.join(rest)!r}")
+    return [Option(canonical, value, number)], None
+
+
+def _requirement(number: int, tokens: list[str], editable: bool = False) -> Entry:
+    req_tokens: list[str] = []
+    hashes: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--hash"):
+            _, eq, value = tok.partition("=")
+            if not eq:
+                if i + 1 >= len(tokens):
+                    raise ParseError(number, "--hash needs a value such as sha256:<hex>")
+                i += 1
+                value = tokens[i]
+            if not re.fullmatch(r"[a-z0-9]+:[0-9a-fA-F]+", value):
+                raise ParseError(number, f"malformed hash {value!r} (expected sha256:<hex>)")
+            hashes.append(value.lower())
+        elif tok.startswith("--"):
+            raise ParseError(number, f"unknown per-requirement option {tok!r}")
+        else:
+            req_tokens.append(tok)
+        i += 1
+    if not req_tokens:
+        raise ParseError(number, "--hash without a requirement")
+    text = " ".join(req_tokens)
+    if _PATH_LIKE.match(text) or _URL_LIKE.match(text):
+        return Entry(number, text, _egg_name(text), "", text, None, (), tuple(hashes), editable)
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise ParseError(number, f"not a valid requirement {text!r}: {exc}") from None
+    return Entry(
+        line=number,
+        text=text,
+        name=canonicalize_name(req.name),
+        specifier=str(req.specifier),
+        url=req.url,
+        marker=str(req.marker) if req.marker is not None else None,
+        extras=tuple(sorted(req.extras)),
+        hashes=tuple(hashes),
+        editable=editable,
+    )
+
+
+def _egg_name(target: str) -> str | None:
+    m = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", target)
+    return canonicalize_name(m.group(1)) if m else None
+
+
+def read(path: Path) -> RequirementsFile:
+    """Read and parse a file; OSError and UnicodeDecodeError are left to the caller."""
+    return parse(path.read_text(encoding="utf-8"))
