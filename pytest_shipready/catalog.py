@@ -64,6 +64,11 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Re-run pip-compile with --no-emit-index-url and --no-emit-find-links (or "
         "PIP_CONFIG_FILE=/dev/null), and depend on packages by name.",
     ),
+    # --- SR11x: Poetry, uv and pylock.toml lockfiles ---------------------------------
+    # --- SR2xx: Dockerfile hygiene and image build -----------------------------------
+    # --- SR3xx: smoke (the running container) ----------------------------------------
+    # --- SR4xx: parity (image vs lock vs host) ---------------------------------------
+    # --- SR5xx: structured logs ------------------------------------------------------
 )
 
 BY_ID: dict[str, CheckSpec] = {c.id: c for c in CHECKS}

@@ -60,6 +60,15 @@ class LockfileConfig:
     )
 
 
+# --- [tool.shipready.image] ----------------------------------------------------------
+
+# --- [tool.shipready.smoke] ----------------------------------------------------------
+
+# --- [tool.shipready.parity] ---------------------------------------------------------
+
+# --- [tool.shipready.logs] -----------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ShipreadyConfig:
     disable: dict[str, str] = field(

@@ -7,14 +7,13 @@ once. No pytest, no docker: the plugin turns these into items.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from . import piplock
 from .config import Settings
-from .findings import CheckResult, Finding, Status
+from .findings import CheckResult
 
 
 @dataclass(frozen=True)
@@ -39,85 +38,52 @@ class Options:
     offline: bool = False
 
 
-def plan(settings: Settings, options: Options) -> list[PlannedCheck]:
-    return plan_lockfiles(settings, options)
+class RunContext:
+    """What the checks of one run share beyond their own area: cleanups to run at the end.
+
+    Areas that start something (an image build, a container) register how to undo it
+    here; the plugin runs every cleanup at session end, also after failures and Ctrl-C.
+    Areas may also keep shared, lazily created objects in ``shared`` (e.g. the built
+    image) so that fixtures and checks use the same one.
+    """
+
+    def __init__(self) -> None:
+        self.cleanups: list[Callable[[], None]] = []
+        self.shared: dict[str, object] = {}
+
+    def add_cleanup(self, fn: Callable[[], None]) -> None:
+        self.cleanups.append(fn)
+
+    def close(self) -> list[BaseException]:
+        """Run cleanups, newest first; return the errors instead of raising the first."""
+        errors: list[BaseException] = []
+        while self.cleanups:
+            fn = self.cleanups.pop()
+            try:
+                fn()
+            except Exception as exc:
+                errors.append(exc)
+        return errors
 
 
-def plan_lockfiles(settings: Settings, options: Options) -> list[PlannedCheck]:
-    project = settings.project
-    cfg = settings.config.lockfile
-    paths = [project / p for p in cfg.paths] if cfg.paths else piplock.discover(project)
-    if not paths:
-        missing = CheckResult.failed(
-            "SR100", "no lockfile found",
-            [Finding(piplock.where_looked(project), str(project), None,
-                     "Create one: pip-compile --generate-hashes --strip-extras "
-                     "requirements.in (or list it in [tool.shipready.lockfile] paths).")],
-        )
-        return [PlannedCheck("lockfile", None, "SR100", "found", None, lambda: missing)]
-    checks: list[PlannedCheck] = []
-    for path in paths:
-        checks.extend(_lock_checks(path, settings, options))
-    return checks
+class AreaPlanner(Protocol):
+    def __call__(
+        self, settings: Settings, options: Options, context: RunContext
+    ) -> list[PlannedCheck]: ...
 
 
-def _lock_checks(path: Path, settings: Settings, options: Options) -> list[PlannedCheck]:
-    project = settings.project
-    cfg = settings.config.lockfile
+def planners() -> list[AreaPlanner]:
+    """The areas, in the order their items run. Imported here, lazily, under --shipready."""
+    from .areas import lockfile
 
-    @functools.cache
-    def lock() -> piplock.PipLock:
-        return piplock.load(path, project)
-
-    @functools.cache
-    def inputs() -> piplock.Inputs:
-        return piplock.read_inputs(lock(), project)
-
-    def guarded(check: Callable[[piplock.PipLock], CheckResult], check_id: str
-                ) -> Callable[[], CheckResult]:
-        # A file that cannot be read or parsed fails SR101 once; the others skip.
-        def run() -> CheckResult:
-            loaded = lock()
-            if loaded.error is not None:
-                if check_id == "SR101":
-                    return CheckResult.failed("SR101", "the lockfile cannot be parsed",
-                                              [loaded.error])
-                return CheckResult.skipped(
-                    check_id, f"{loaded.display} cannot be parsed ({loaded.error.where()}); "
-                    "see its 'pinned' item")
-            return check(loaded)
-        return run
-
-    @functools.cache
-    def covers(loaded: piplock.PipLock) -> CheckResult:
-        return piplock.check_covers_inputs(loaded, inputs())
-
-    def fresh(loaded: piplock.PipLock) -> CheckResult:
-        if not cfg.resolve:
-            return CheckResult.skipped(
-                "SR104", "re-resolution is off ([tool.shipready.lockfile] resolve = false)")
-        if options.offline:
-            return CheckResult.skipped("SR104", "needs the package index; --shipready-offline "
-                                       "was given")
-        if "SR103" not in settings.config.disable and covers(loaded).status is Status.FAILED:
-            return CheckResult.skipped(
-                "SR104", "the lock does not cover its inputs (SR103 failed): fix that first; "
-                "re-resolving would only repeat it")
-        from .resolve import check_fresh
-
-        return check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
-                           pip_config=cfg.pip_config)
-
-    display = piplock.display_path(path, project)
-    specs: list[tuple[str, str, Callable[[piplock.PipLock], CheckResult]]] = [
-        ("SR101", "pinned", piplock.check_pinned),
-        ("SR102", "hashed", lambda lk: piplock.check_hashed(lk, cfg.require_hashes)),
-        ("SR103", "covers-inputs", covers),
-        ("SR104", "fresh", fresh),
-        ("SR105", "portable", piplock.check_portable),
-    ]
     return [
-        PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
-        for check_id, name, fn in specs
+        lockfile.plan,
+        # image, smoke, parity and logs areas are added here as they land
     ]
 
+
+def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
+    checks: list[PlannedCheck] = []
+    for planner in planners():
+        checks.extend(planner(settings, options, context))
+    return checks

@@ -73,8 +73,11 @@ class ShipreadyState:
     """What one run of --shipready knows; registered as a plugin for that run's hooks."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from .plan import RunContext
+
         self.config = config
         self.settings = settings
+        self.context = RunContext()
         self.results: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -88,6 +91,11 @@ class ShipreadyState:
         _terminal_summary(self, terminalreporter)
 
     def pytest_sessionfinish(self) -> None:
+        errors = self.context.close()
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        for exc in errors:
+            if reporter is not None:
+                reporter.write_line(f"pytest-shipready: cleanup failed: {exc}", red=True)
         target = self.config.getoption("shipready_report", None)
         if not target or hasattr(self.config, "workerinput"):
             return
@@ -181,7 +189,7 @@ def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.
     root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")
     groups: dict[tuple[str, ...], pytest.Collector] = {(): root}
     items: list[pytest.Item] = []
-    for check in plan(state.settings, options):
+    for check in plan(state.settings, options, state.context):
         *parents, leaf = check.node_path
         parent: pytest.Collector = root
         for depth in range(1, len(parents) + 1):

@@ -1,0 +1,1 @@
+"""One module per check area; each exposes plan(settings, options, context)."""
