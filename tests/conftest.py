@@ -1,0 +1,36 @@
+"""Shared fixtures for pytest-shipready's own tests.
+
+Tests that need a Docker engine are marked ``docker``; those that need the package
+index are marked ``network``. Both run in CI (.ci/run starts the engine).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# The reaper image cannot be pulled here; the plugin cleans up after itself.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "service"
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A private copy of the example service, free to break."""
+    target = tmp_path / "service"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
+        "__pycache__", ".pytest_cache", "*.pyc"))
+    return target
+
+
+@pytest.fixture
+def isolated_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip-compile as on a machine without this one's pip config (local indexes)."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for key in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_CONSTRAINT"):
+        monkeypatch.delenv(key, raising=False)
