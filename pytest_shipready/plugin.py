@@ -137,9 +137,9 @@ class ShipreadyItem(pytest.Item):
             self.result = CheckResult.skipped(self.check.check_id, self.disabled)
         else:
             self.result = self.check.run()
-        if self.result.status is Status.SKIPPED:
+        if self.result.status == Status.SKIPPED:
             pytest.skip(self.result.summary)
-        if self.result.status is Status.FAILED:
+        if self.result.status == Status.FAILED:
             raise CheckFailedError(self.result)
 
     def repr_failure(

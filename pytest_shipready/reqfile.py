@@ -125,17 +125,17 @@ def parse(text: str) -> RequirementsFile:
     entries: list[Entry] = []
     options: list[Option] = []
     for number, line in logical_lines(text):
-        try:
-            tokens = shlex.split(line, posix=True)
-        except ValueError as exc:
-            raise ParseError(number, f"cannot split {line!r}: {exc}") from None
-        if tokens[0].startswith("-") and not tokens[0].startswith("--hash"):
+        if line.startswith("-") and not line.startswith("--hash"):
+            try:
+                tokens = shlex.split(line, posix=True)
+            except ValueError as exc:
+                raise ParseError(number, f"cannot split {line!r}: {exc}") from None
             options_here, entry = _option_line(number, tokens)
             options.extend(options_here)
             if entry is not None:
                 entries.append(entry)
             continue
-        entries.append(_requirement(number, tokens))
+        entries.append(_requirement(number, line))
     return RequirementsFile(tuple(entries), tuple(options), header_lines(text))
 
 
@@ -155,46 +155,47 @@ def _option_line(number: int, tokens: list[str]) -> tuple[list[Option], Entry | 
     else:
         raise ParseError(number, f"option {name} needs a value")
     if canonical == "--editable":
-        entry = _requirement(number, [value, *rest], editable=True)
+        entry = _requirement(number, " ".join([value, *rest]), editable=True)
         return [Option(canonical, value, number)], entry
     if rest:
         raise ParseError(number, f"unexpected text after {name} {value}: {' '.join(rest)!r}")
     return [Option(canonical, value, number)], None
 
 
-def _requirement(number: int, tokens: list[str], editable: bool = False) -> Entry:
-    req_tokens: list[str] = []
+_OPTION_START = re.compile(r"\s+(?=--?[A-Za-z])")
+
+
+def _requirement(number: int, text: str, editable: bool = False) -> Entry:
+    # Not shlex: quotes inside environment markers must survive.
+    chunks = _OPTION_START.split(text.strip())
+    req_text, options = chunks[0], chunks[1:]
+    if req_text.startswith("-"):
+        req_text, options = "", chunks
     hashes: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.startswith("--hash"):
-            _, eq, value = tok.partition("=")
-            if not eq:
-                if i + 1 >= len(tokens):
-                    raise ParseError(number, "--hash needs a value such as sha256:<hex>")
-                i += 1
-                value = tokens[i]
-            if not re.fullmatch(r"[a-z0-9]+:[0-9a-fA-F]+", value):
-                raise ParseError(number, f"malformed hash {value!r} (expected sha256:<hex>)")
-            hashes.append(value.lower())
-        elif tok.startswith("--"):
-            raise ParseError(number, f"unknown per-requirement option {tok!r}")
-        else:
-            req_tokens.append(tok)
-        i += 1
-    if not req_tokens:
+    for chunk in options:
+        name, sep, value = chunk.partition("=")
+        if not sep:
+            name, _, value = chunk.partition(" ")
+        name, value = name.strip(), value.strip()
+        if name != "--hash":
+            raise ParseError(number, f"unknown per-requirement option {name!r}")
+        if not value:
+            raise ParseError(number, "--hash needs a value such as sha256:<hex>")
+        if not re.fullmatch(r"[a-z0-9]+:[0-9a-fA-F]+", value):
+            raise ParseError(number, f"malformed hash {value!r} (expected sha256:<hex>)")
+        hashes.append(value.lower())
+    if not req_text:
         raise ParseError(number, "--hash without a requirement")
-    text = " ".join(req_tokens)
-    if _PATH_LIKE.match(text) or _URL_LIKE.match(text):
-        return Entry(number, text, _egg_name(text), "", text, None, (), tuple(hashes), editable)
+    if _PATH_LIKE.match(req_text) or _URL_LIKE.match(req_text):
+        return Entry(number, req_text, _egg_name(req_text), "", req_text, None, (),
+                     tuple(hashes), editable)
     try:
-        req = Requirement(text)
+        req = Requirement(req_text)
     except InvalidRequirement as exc:
-        raise ParseError(number, f"not a valid requirement {text!r}: {exc}") from None
+        raise ParseError(number, f"not a valid requirement {req_text!r}: {exc}") from None
     return Entry(
         line=number,
-        text=text,
+        text=req_text,
         name=canonicalize_name(req.name),
         specifier=str(req.specifier),
         url=req.url,

@@ -78,6 +78,9 @@ def build_argv(lock: PipLock, sources: list[str], output: str) -> list[str]:
     for opt in lock.data.options:
         if opt.name in _INDEX_OPTIONS and f"{opt.name}={opt.value}" not in args:
             args.append(f"{opt.name}={opt.value}")
+    if lock.data.entries and any(e.hashes for e in lock.data.entries):
+        # Reused hashes would hide a hash edited in the lock: recompute them.
+        args = [a for a in args if a != "--reuse-hashes"] + ["--no-reuse-hashes"]
     return [sys.executable, "-m", "piptools", "compile", *args,
             f"--output-file={output}", *sources]
 

@@ -69,7 +69,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options) -> list[Plann
         if options.offline:
             return CheckResult.skipped("SR104", "needs the package index; --shipready-offline "
                                        "was given")
-        if "SR103" not in settings.config.disable and covers(loaded).status is Status.FAILED:
+        if "SR103" not in settings.config.disable and covers(loaded).status == Status.FAILED:
             return CheckResult.skipped(
                 "SR104", "the lock does not cover its inputs (SR103 failed): fix that first; "
                 "re-resolving would only repeat it")

@@ -1,0 +1,271 @@
+"""The plugin as users run it: pytester on copies of the example service."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE
+
+LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable"]
+PREFIX = "shipready::lockfile::requirements.txt::"
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Path:
+    """The example service as pytester's project (its own tests included)."""
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return pytester.path
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """node id -> PASSED/FAILED/SKIPPED from a -rA run's short summary and -v lines."""
+    found: dict[str, str] = {}
+    for line in result.outlines:
+        for word in ("PASSED", "FAILED", "SKIPPED", "ERROR"):
+            if line.startswith("shipready::") and f" {word}" in line:
+                found[line.split()[0]] = word
+    return found
+
+
+def lock_outcomes(result: pytest.RunResult) -> dict[str, str]:
+    return {k.removeprefix(PREFIX): v for k, v in outcomes(result).items()
+            if k.startswith(PREFIX)}
+
+
+# --- without --shipready ---------------------------------------------------------------
+
+
+def test_without_flag_no_items_and_marked_tests_skip(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.shipready
+        def test_ready():
+            assert False
+
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*run pytest with --shipready to include it*"])
+    assert "shipready::" not in result.stdout.str()
+
+
+def test_without_flag_heavy_modules_are_not_imported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_modules():
+            heavy = ("docker", "testcontainers", "piptools", "structlog")
+            loaded = [m for m in heavy if m in sys.modules]
+            assert loaded == []
+            assert "pytest_shipready.plugin" in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+# --- the example passes ----------------------------------------------------------------
+
+
+@pytest.mark.network
+@pytest.mark.usefixtures("isolated_pip")
+def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--shipready", "-v", "-p", "no:randomly")
+    assert lock_outcomes(result) == dict.fromkeys(LOCK_ITEMS, "PASSED")
+    result.assert_outcomes(passed=len(LOCK_ITEMS) + 2)  # + the service's own tests
+    result.stdout.fnmatch_lines([
+        f"{PREFIX}pinned PASSED (1 requirement pinned)*",
+        "*= ship readiness =*",
+        "READY: *",
+    ])
+    assert result.ret == 0
+
+
+def test_node_ids_markers_and_keywords(project: Path, pytester: pytest.Pytester) -> None:
+    ids = pytester.runpytest("--shipready", "--collect-only", "-q", "--shipready-offline")
+    ids.stdout.fnmatch_lines([f"{PREFIX}{name}" for name in LOCK_ITEMS])
+    ids.stdout.fnmatch_lines(["7 tests collected*"])
+    only = pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready")
+    only.assert_outcomes(passed=4, skipped=1)  # fresh skips: --shipready-offline
+    ordinary = pytester.runpytest("--shipready", "-m", "not shipready")
+    ordinary.assert_outcomes(passed=2)
+    by_id = pytester.runpytest("--shipready", "-k", "SR101 or portable", "-v")
+    assert set(lock_outcomes(by_id)) == {"pinned", "portable"}
+
+
+def test_junitxml_carries_check_ids(project: Path, pytester: pytest.Pytester) -> None:
+    pytester.runpytest("--shipready", "--shipready-offline", "--junitxml=out.xml",
+                       "-m", "shipready")
+    tree = ET.parse(project / "out.xml")
+    cases = {c.get("name"): c for c in tree.iter("testcase")}
+    pinned = cases["pinned"]
+    props = {p.get("name"): p.get("value") for p in pinned.iter("property")}
+    assert props["shipready_check"] == "SR101"
+    assert pinned.get("classname") == "shipready.lockfile.requirements.txt"
+
+
+def test_exitfirst_and_last_failed(project: Path, pytester: pytest.Pytester) -> None:
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text().replace("structlog==26.1.0", "structlog>=26"))
+    first = pytester.runpytest("--shipready", "--shipready-offline", "-x")
+    first.assert_outcomes(failed=1)
+    again = pytester.runpytest("--shipready", "--shipready-offline", "--lf", "-v")
+    again.assert_outcomes(failed=1)
+    assert lock_outcomes(again) == {"pinned": "FAILED"}
+
+
+# --- broken copies: the right item fails, no other -------------------------------------
+
+
+def only_failure(result: pytest.RunResult, name: str) -> str:
+    got = lock_outcomes(result)
+    assert got.pop(name) == "FAILED", result.stdout.str()
+    assert "FAILED" not in got.values(), got
+    return result.stdout.str()
+
+
+@pytest.mark.network
+@pytest.mark.usefixtures("isolated_pip")
+def test_unpinned_requirement_fails_pinned_only(project: Path, pytester: pytest.Pytester
+                                                ) -> None:
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text().replace("structlog==26.1.0", "structlog>=26"))
+    out = only_failure(pytester.runpytest("--shipready", "-v"), "pinned")
+    assert "requirements.txt:7: structlog>=26 is not pinned exactly" in out
+    assert "SR101" in out
+    assert "docs/checks/SR101.md" in out
+
+
+@pytest.mark.network
+@pytest.mark.usefixtures("isolated_pip")
+def test_missing_hash_fails_hashed_only(project: Path, pytester: pytest.Pytester) -> None:
+    (project / "requirements.in").write_text("structlog\nsix\n")
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text() + "six==1.17.0\n    # via -r requirements.in\n")
+    out = only_failure(pytester.runpytest("--shipready", "-v"), "hashed")
+    assert "requirements.txt:11: six has no --hash" in out
+    assert "pip refuses" in out
+
+
+def test_dependency_added_to_in_only_fails_covers_inputs(project: Path,
+                                                          pytester: pytest.Pytester) -> None:
+    (project / "requirements.in").write_text("structlog\nsix>=1.16\n")
+    result = pytester.runpytest("--shipready", "-v", "-rs")
+    out = only_failure(result, "covers-inputs")
+    assert "requirements.in:2: six>=1.16 is required by requirements.in but not in " \
+           "requirements.txt" in out
+    assert lock_outcomes(result)["fresh"] == "SKIPPED"
+    assert "SR103 failed" in out
+
+
+@pytest.mark.network
+@pytest.mark.usefixtures("isolated_pip")
+def test_local_index_line_fails_portable_only(project: Path, pytester: pytest.Pytester
+                                              ) -> None:
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text().replace(
+        "structlog==", "--extra-index-url file:///opt/pypi/simple\n\nstructlog==", 1))
+    out = only_failure(pytester.runpytest("--shipready", "-v"), "portable")
+    assert "requirements.txt:7: --extra-index-url file:///opt/pypi/simple only exists on " \
+           "the machine that wrote the lock" in out
+    assert "--no-emit-index-url" in out
+
+
+def test_malformed_lock_fails_pinned_with_line_and_skips_the_rest(
+        project: Path, pytester: pytest.Pytester) -> None:
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text() + "flask=>3\n")
+    result = pytester.runpytest("--shipready", "-v", "-m", "shipready")
+    out = only_failure(result, "pinned")
+    assert "requirements.txt:11: malformed lockfile: not a valid requirement 'flask=>3'" in out
+    assert set(lock_outcomes(result).values()) == {"FAILED", "SKIPPED"}
+    assert "Traceback" not in out
+
+
+def test_no_lockfile_fails_one_item_saying_where_it_looked(project: Path,
+                                                            pytester: pytest.Pytester) -> None:
+    (project / "requirements.txt").unlink()
+    result = pytester.runpytest("--shipready", "-v", "-m", "shipready")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "shipready::lockfile::found FAILED*",
+        "*looked in * for requirements*.txt and requirements/*.txt*",
+        "*pip-compile --generate-hashes*",
+    ])
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+def test_disabled_check_is_skipped_with_its_reason(project: Path,
+                                                   pytester: pytest.Pytester) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready.disable]\nSR102 = "hashes come from our wheelhouse"\n')
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text().replace("--hash", "--no-such-hash-ignored")
+                    .split("--no-such")[0].rstrip(" \\\n") + "\n")
+    result = pytester.runpytest("--shipready", "--shipready-offline", "-rs", "-v",
+                                "-m", "shipready")
+    assert lock_outcomes(result)["hashed"] == "SKIPPED"
+    result.stdout.fnmatch_lines(
+        ["*SR102 disabled in pyproject.toml: hashes come from our wheelhouse*"])
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragment"),
+    [
+        ("[tool.shipready]\nlockfiles = 1\n", "unknown key 'lockfiles'"),
+        ("[tool.shipready.lockfile]\nrequire_hashes = 'no'\n",
+         "tool.shipready.lockfile.require_hashes = 'no': must be true or false"),
+        # pytest reads pyproject.toml first and reports the TOML error itself.
+        ("[tool.shipready\n", "(at line 1, column 16)"),
+    ],
+)
+def test_config_errors_are_usage_errors(project: Path, pytester: pytest.Pytester, toml: str,
+                                        fragment: str) -> None:
+    (project / "pyproject.toml").write_text(toml)
+    result = pytester.runpytest_subprocess("--shipready")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert fragment in err
+    assert str(project / "pyproject.toml") in err
+    assert "Traceback" not in err
+
+
+def test_config_is_not_read_without_the_flag(project: Path, pytester: pytest.Pytester) -> None:
+    (project / "pyproject.toml").write_text("[tool.shipready]\nlockfiles = 1\n")
+    assert pytester.runpytest().ret == 0
+
+
+def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    service = tmp_path / "elsewhere"
+    shutil.copytree(EXAMPLE, service)
+    pytester.makepyfile("def test_host(): pass")
+    result = pytester.runpytest("--shipready", f"--shipready-project={service}",
+                                "--shipready-offline", "--shipready-report=out/report.json")
+    result.assert_outcomes(passed=5, skipped=1)
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert report["schema"] == "pytest-shipready/report"
+    assert report["version"] == 1
+    assert report["verdict"] == "ready"
+    assert report["counts"] == {"passed": 4, "failed": 0, "skipped": 1}
+    pinned = next(r for r in report["results"] if r["check_id"] == "SR101")
+    assert pinned["nodeid"] == f"{PREFIX}pinned"
+    assert pinned["status"] == "passed"
+
+
+def test_missing_project_dir_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--shipready", "--shipready-project=nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--shipready-project: * is not a directory*"])
