@@ -9,6 +9,7 @@ structlog behind them) are imported only under ``--shipready``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--shipready-report", metavar="PATH", default=None,
-        help="Write the readiness results as JSON to PATH.",
+        help="Write the readiness results to PATH: Markdown if it ends in .md, else JSON.",
     )
     group.addoption(
         "--shipready-offline", action="store_true", default=False,
@@ -96,12 +97,17 @@ class ShipreadyState:
         for exc in errors:
             if reporter is not None:
                 reporter.write_line(f"pytest-shipready: cleanup failed: {exc}", red=True)
-        target = self.config.getoption("shipready_report", None)
-        if not target or hasattr(self.config, "workerinput"):
-            return
-        from .report import write_json
+        if hasattr(self.config, "workerinput"):
+            return  # the controller writes reports
+        from . import report
 
-        write_json(self.config.invocation_params.dir / target, self.settings, self.results)
+        document = report.build(self.settings, self.results)
+        target = self.config.getoption("shipready_report", None)
+        if target:
+            report.write(self.config.invocation_params.dir / target, document)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary and self.results:
+            report.append_step_summary(Path(summary), document)
 
 
 # --- items ----------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""The JSON readiness report written by ``--shipready-report=PATH``."""
+"""Readiness reports: JSON (``--shipready-report=x.json``) and Markdown (``x.md``).
+
+The JSON document follows ``report.schema.json`` (shipped in this package; its
+``version`` changes only with incompatible changes). The Markdown form is what is
+appended to ``$GITHUB_STEP_SUMMARY`` in GitHub Actions. Pure: no pytest, no docker.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,85 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .catalog import BY_ID
 from .config import Settings
 
 SCHEMA = "pytest-shipready/report"
 VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
+_ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 
 
 def build(settings: Settings, results: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = any(r["status"] == "failed" for r in results)
+    counts = {s: sum(1 for r in results if r["status"] == s)
+              for s in ("passed", "failed", "skipped")}
     return {
         "schema": SCHEMA,
         "version": VERSION,
         "project": str(settings.project),
         "config": str(settings.source) if settings.source else None,
-        "verdict": "not-ready" if failed else "ready",
-        "counts": {s: sum(1 for r in results if r["status"] == s)
-                   for s in ("passed", "failed", "skipped")},
+        "verdict": "not-ready" if counts["failed"] else "ready",
+        "counts": counts,
         "results": results,
     }
 
 
-def write_json(path: Path, settings: Settings, results: list[dict[str, Any]]) -> None:
+def markdown(report: dict[str, Any]) -> str:
+    ready = report["verdict"] == "ready"
+    c = report["counts"]
+    lines = [
+        f"## Ship readiness: {'READY ✅' if ready else 'NOT READY ❌'}",
+        "",
+        f"`{report['project']}`: {c['passed']} passed, {c['failed']} failed, "
+        f"{c['skipped']} skipped",
+        "",
+    ]
+    areas: dict[str, list[dict[str, Any]]] = {}
+    for r in report["results"]:
+        areas.setdefault(r.get("area") or "other", []).append(r)
+    for area, rows in areas.items():
+        lines += [f"### {area}", "", "| ID | check | status | details |",
+                  "| --- | --- | --- | --- |"]
+        for r in rows:
+            what = " › ".join(p for p in (r.get("subject"), r.get("name")) if p)
+            lines.append(f"| {r['check_id']} | {_cell(what)} | {_ICON.get(r['status'], '')} "
+                         f"{r['status']} | {_cell(r.get('summary', ''))} |")
+        lines.append("")
+    failed = [r for r in report["results"] if r["status"] == "failed"]
+    if failed:
+        lines += ["### Failures", ""]
+        for r in failed:
+            spec = BY_ID.get(r["check_id"])
+            title = f" {spec.name}" if spec else ""
+            lines += [f"#### {r['check_id']}{title}: {_inline(r.get('summary', ''))}", "",
+                      f"`{r.get('nodeid', '')}`", ""]
+            for f in r.get("findings", [])[:20]:
+                where = f"`{f['path']}:{f['line']}` " if f.get("path") and f.get("line") \
+                    else (f"`{f['path']}` " if f.get("path") else "")
+                lines.append(f"- {where}{_inline(f['message'])}")
+                if f.get("hint"):
+                    lines.append(f"  - fix: {_inline(f['hint'])}")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _inline(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _cell(text: str) -> str:
+    return _inline(text).replace("|", "\\|")
+
+
+def write(path: Path, report: dict[str, Any]) -> None:
+    """Markdown when the name ends in .md or .markdown, JSON otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(build(settings, results), indent=2) + "\n", encoding="utf-8")
+    if path.suffix.lower() in (".md", ".markdown"):
+        path.write_text(markdown(report), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def append_step_summary(path: Path, report: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(markdown(report) + "\n")

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from conftest import EXAMPLE
 
 LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable"]

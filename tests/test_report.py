@@ -1,0 +1,75 @@
+"""Reports: the JSON document against its schema, the Markdown structure, GitHub summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import EXAMPLE
+from pytest_shipready import report
+from pytest_shipready.config import Settings, ShipreadyConfig
+from pytest_shipready.findings import CheckResult, Finding
+
+SCHEMA = json.loads(report.SCHEMA_FILE.read_text())
+
+
+def sample_results() -> list[dict[str, object]]:
+    ok = CheckResult.passed("SR101", "2 requirements pinned", requirements=2)
+    bad = CheckResult.failed("SR105", "1 entry | only works here", [
+        Finding("--find-links /opt/wheels is a local path", "requirements.txt", 7,
+                "Re-run pip-compile with --no-emit-find-links")])
+    skip = CheckResult.skipped("SR104", "offline")
+    out = []
+    for result, name in ((ok, "pinned"), (bad, "portable"), (skip, "fresh")):
+        out.append({**result.to_json(), "name": name, "area": "lockfile",
+                    "subject": "requirements.txt",
+                    "nodeid": f"shipready::lockfile::requirements.txt::{name}",
+                    "duration": 0.01})
+    return out
+
+
+def test_json_report_is_valid_against_the_schema(tmp_path: Path) -> None:
+    doc = report.build(Settings(tmp_path, None, ShipreadyConfig()), sample_results())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["verdict"] == "not-ready"
+    assert doc["counts"] == {"passed": 1, "failed": 1, "skipped": 1}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "verdict": "maybe"}, SCHEMA)
+
+
+def test_markdown_structure(tmp_path: Path) -> None:
+    doc = report.build(Settings(tmp_path, None, ShipreadyConfig()), sample_results())
+    text = report.markdown(doc)
+    lines = text.splitlines()
+    assert lines[0] == "## Ship readiness: NOT READY ❌"
+    assert "### lockfile" in lines
+    header = lines.index("| ID | check | status | details |")
+    rows = lines[header + 2: header + 5]
+    assert [r.split(" | ")[0] for r in rows] == ["| SR101", "| SR105", "| SR104"]
+    assert all(r.count(" | ") == 3 for r in rows), rows  # the | in a summary is escaped
+    assert "### Failures" in lines
+    assert "- `requirements.txt:7` --find-links /opt/wheels is a local path" in lines
+    assert "  - fix: Re-run pip-compile with --no-emit-find-links" in lines
+
+
+def test_report_by_extension_and_github_summary(pytester: pytest.Pytester, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready",
+                       "--shipready-report=r/report.json")
+    doc = json.loads((pytester.path / "r" / "report.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert {r["name"] for r in doc["results"]} == {
+        "pinned", "hashed", "covers-inputs", "fresh", "portable"}
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## Ship readiness: READY ✅")
+    pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready",
+                       "--shipready-report=r/report.md")
+    assert (pytester.path / "r" / "report.md").read_text().startswith("## Ship readiness")
