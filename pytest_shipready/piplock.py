@@ -453,7 +453,8 @@ def check_portable(lock: PipLock) -> CheckResult:
                                     "with --hash."))
     return CheckResult.from_findings(
         "SR105", findings, "no machine-local indexes, paths or editables",
-        f"{plural(len(findings), 'entry', 'entries')} usable only on the machine that wrote the lock",
+        f"{plural(len(findings), 'entry', 'entries')} usable only on the machine that "
+        "wrote the lock",
     )
 
 
