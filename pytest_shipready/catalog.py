@@ -66,8 +66,68 @@ CHECKS: tuple[CheckSpec, ...] = (
     ),
     # --- SR11x: Poetry, uv and pylock.toml lockfiles ---------------------------------
     # --- SR2xx: Dockerfile hygiene and image build -----------------------------------
+    CheckSpec(
+        "SR210", "image", "build", "The image builds",
+        "The image that will be deployed must be built, from this commit, before it can be "
+        "exercised; a build that only works on one machine is not ready.",
+        "Fix the failing step shown (run `docker build .` to reproduce it).",
+    ),
+    CheckSpec(
+        "SR211", "image", "size", "The image fits its size budget",
+        "Large images are slow to pull and scale, and often carry build tools and caches "
+        "that should not ship.",
+        "Use a slim base, a multi-stage build and `pip install --no-cache-dir`; or raise "
+        "[tool.shipready.image] size_budget_mb.",
+    ),
     # --- SR3xx: smoke (the running container) ----------------------------------------
+    CheckSpec(
+        "SR301", "smoke", "ready", "The container starts and becomes ready in time",
+        "An image that does not start, or never answers, fails in production the same way.",
+        "Read the container's log shown; fix the start command or the HEALTHCHECK, or raise "
+        "[tool.shipready.smoke] ready_timeout.",
+    ),
+    CheckSpec(
+        "SR302", "smoke", "stays-up", "The container stays up after becoming ready",
+        "A service that crashes seconds after start passes a one-shot probe but not traffic.",
+        "Read the container's log shown and fix the crash.",
+    ),
+    CheckSpec(
+        "SR303", "smoke", "non-root-runtime", "The container runs as a non-root user",
+        "A process running as root turns any code execution bug into root in the container.",
+        "Add `RUN useradd --system --uid 10001 app` and `USER app` to the final stage.",
+    ),
+    CheckSpec(
+        "SR304", "smoke", "graceful-shutdown", "SIGTERM stops the container cleanly in time",
+        "Orchestrators stop containers with SIGTERM and kill them after a grace period; a "
+        "service that ignores it loses in-flight requests on every deploy.",
+        "Handle SIGTERM in PID 1 (exec-form CMD, signal handler), or use an init (tini, "
+        "docker run --init).",
+    ),
+    CheckSpec(
+        "SR305", "smoke", "commands", "The configured commands succeed in the container",
+        "Commands a deploy relies on (migrations, --version, a CLI) must work in the image.",
+        "Fix the command or the image, or change [[tool.shipready.smoke.commands]].",
+    ),
     # --- SR4xx: parity (image vs lock vs host) ---------------------------------------
+    CheckSpec(
+        "SR401", "parity", "python", "The image's Python is the lock's Python",
+        "A lock compiled for another Python may pick other versions or markers than the "
+        "interpreter that runs them.",
+        "Use the base image of the lock's Python, or re-run pip-compile with the image's.",
+    ),
+    CheckSpec(
+        "SR402", "parity", "packages", "The image holds exactly the lock's packages",
+        "A package installed outside the lock, or another version, means what runs is not "
+        "what was tested.",
+        "Install only from the lock (`pip install --no-deps --require-hashes -r <lock>`); "
+        "add new dependencies to the inputs and re-run pip-compile.",
+    ),
+    CheckSpec(
+        "SR403", "parity", "environment", "Required environment variables are set",
+        "A service that needs a variable no one sets fails only once deployed.",
+        "Set it with ENV in the Dockerfile or in [tool.shipready.smoke] env (and in the "
+        "deployment).",
+    ),
     # --- SR5xx: structured logs ------------------------------------------------------
 )
 

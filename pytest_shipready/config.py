@@ -62,9 +62,125 @@ class LockfileConfig:
 
 # --- [tool.shipready.image] ----------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class ImageConfig:
+    dockerfile: str = field(
+        default="Dockerfile",
+        metadata=_doc("The Dockerfile, relative to the project directory."),
+    )
+    context: str = field(
+        default=".", metadata=_doc("The build context, relative to the project directory.")
+    )
+    target: str = field(
+        default="", metadata=_doc("The stage to build (--target); empty: the last stage.")
+    )
+    build_args: dict[str, str] = field(
+        default_factory=dict, metadata=_doc("Build arguments (--build-arg NAME=value).")
+    )
+    build_timeout: float = field(
+        default=900.0, metadata=_doc("Seconds the build may take (BuildKit CLI builds).")
+    )
+    size_budget_mb: float = field(
+        default=0.0,
+        metadata=_doc("SR211 fails when the image is larger (MB); 0: no budget (skipped)."),
+    )
+    keep: bool = field(
+        default=False,
+        metadata=_doc(
+            "Keep the built image after the run as a cache for the next one (labelled "
+            "pytest-shipready.keep; older kept images of the project are pruned). "
+            "Default: removed at session end, like every container of the run."
+        ),
+    )
+    buildkit: Literal["auto", "always", "never"] = field(
+        default="auto",
+        metadata=_doc(
+            "auto: build with a BuildKit docker CLI when the Dockerfile needs it "
+            "(RUN --mount, --secret, a # syntax= line); always; never (docker-py only)."
+        ),
+    )
+
 # --- [tool.shipready.smoke] ----------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class CommandCheck:
+    command: tuple[str, ...] = field(
+        default=(), metadata=_doc('The command run in the container: ["python", "-V"].')
+    )
+    exit_code: int = field(default=0, metadata=_doc("The exit code it must return."))
+    output: str = field(
+        default="", metadata=_doc("A regular expression its output must match (search).")
+    )
+
+
+@dataclass(frozen=True)
+class SmokeConfig:
+    command: tuple[str, ...] = field(
+        default=(), metadata=_doc("Command override for the container; empty: the CMD.")
+    )
+    env: dict[str, str] = field(
+        default_factory=dict, metadata=_doc("Environment variables for the container.")
+    )
+    ports: tuple[int, ...] = field(
+        default=(),
+        metadata=_doc("Container ports to publish on 127.0.0.1; empty: the EXPOSEd ones."),
+    )
+    probe_path: str = field(
+        default="/health",
+        metadata=_doc("HTTP path probed when the image has no HEALTHCHECK."),
+    )
+    ready_log: str = field(
+        default="",
+        metadata=_doc("A regular expression for a log line meaning ready (no HEALTHCHECK "
+                      "and no port)."),
+    )
+    ready_timeout: float = field(
+        default=60.0, metadata=_doc("Seconds the container has to become ready (SR301).")
+    )
+    settle: float = field(
+        default=2.0, metadata=_doc("Seconds it must stay up after ready (SR302).")
+    )
+    grace_period: float = field(
+        default=10.0,
+        metadata=_doc("Seconds between SIGTERM (or STOPSIGNAL) and SIGKILL (SR304)."),
+    )
+    stop_exit_codes: tuple[int, ...] = field(
+        default=(0,), metadata=_doc("Exit codes accepted after SIGTERM (SR304).")
+    )
+    commands: tuple[CommandCheck, ...] = field(
+        default=(),
+        metadata=_doc("Command checks run in the container (SR305), as "
+                      "[[tool.shipready.smoke.commands]] tables with `command` (an array), "
+                      "`exit_code` (default 0) and `output` (a regular expression)."),
+    )
+
 # --- [tool.shipready.parity] ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    lockfile: str = field(
+        default="",
+        metadata=_doc("The lock the image must match; empty: the one lockfile found."),
+    )
+    allow_extra: tuple[str, ...] = field(
+        default=("pip", "setuptools", "wheel"),
+        metadata=_doc("Distributions allowed in the image beyond the lock (SR402)."),
+    )
+    python: str = field(
+        default="",
+        metadata=_doc("The image's interpreter; empty: python3, else python, on its PATH."),
+    )
+    host_python: bool = field(
+        default=False,
+        metadata=_doc("SR401 also requires the image's Python to equal the host's."),
+    )
+    required_env: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Environment variables that must be set in the container (SR403)."),
+    )
 
 # --- [tool.shipready.logs] -----------------------------------------------------------
 
@@ -79,6 +195,9 @@ class ShipreadyConfig:
         ),
     )
     lockfile: LockfileConfig = field(default_factory=LockfileConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    smoke: SmokeConfig = field(default_factory=SmokeConfig)
+    parity: ParityConfig = field(default_factory=ParityConfig)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,11 @@ class ShipreadyState:
         self.settings = settings
         self.context = RunContext()
         self.results: list[dict[str, Any]] = []
+        # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
+        from .areas.image import uses_docker
+        from .dockersession import begin
+
+        begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "shipready", None)

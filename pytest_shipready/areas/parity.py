@@ -1,0 +1,119 @@
+"""The parity area: SR401 python, SR402 packages, SR403 environment.
+
+One exec of :data:`parity.PROBE` in the session container gathers what the image holds;
+the comparison itself is :mod:`pytest_shipready.parity`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import parity, piplock
+from ..findings import CheckResult, Finding
+from ..plan import PlannedCheck
+from .smoke import smoke_run
+
+if TYPE_CHECKING:
+    from .image import DockerRun
+
+
+def _lock(run: DockerRun) -> piplock.PipLock | str:
+    """The lock the image must match, or why there is none to compare with."""
+    project = run.settings.project
+    cfg = run.settings.config.parity
+    if cfg.lockfile:
+        paths = [project / cfg.lockfile]
+    elif run.settings.config.lockfile.paths:
+        paths = [project / p for p in run.settings.config.lockfile.paths]
+    else:
+        paths = piplock.discover(project)
+    if not paths:
+        return "no lockfile to compare with (see shipready::lockfile)"
+    if len(paths) > 1:
+        names = ", ".join(piplock.display_path(p, project) for p in paths)
+        return f"several lockfiles ({names}): name the image's in [tool.shipready.parity] " \
+            "lockfile"
+    lock = piplock.load(paths[0], project)
+    if lock.error is not None:
+        return f"{lock.display} cannot be parsed (see shipready::lockfile)"
+    return lock
+
+
+class ParityRun:
+    def __init__(self, run: DockerRun) -> None:
+        self.run = run
+
+    @functools.cache  # noqa: B019 - one per run, lives as long as the run
+    def facts(self, check_id: str) -> parity.ImageFacts | CheckResult:
+        running, gate = smoke_run(self.run).session(check_id)
+        if running is None:
+            assert gate is not None
+            if gate.check_id == "SR301":  # a failure of ready: skip here, it is reported
+                return CheckResult.skipped(
+                    check_id, "the container did not become ready (see "
+                    "shipready::smoke::ready)")
+            return gate
+        configured = self.run.settings.config.parity.python
+        tried: list[str] = []
+        for python in ([configured] if configured else ["python3", "python"]):
+            code, output = running.exec([python, "-c", parity.PROBE])
+            if code == 0:
+                try:
+                    return parity.parse_probe(output)
+                except ValueError as exc:
+                    tried.append(f"{python}: {exc}")
+                    continue
+            tried.append(f"{python}: exit code {code}: {output.strip()[-300:]}")
+        return CheckResult.failed(
+            check_id, "cannot run the image's Python",
+            [Finding("; ".join(tried), None, None,
+                     "Set [tool.shipready.parity] python to the image's interpreter.")])
+
+    def _facts_for(self, check_id: str) -> parity.ImageFacts | CheckResult:
+        got = self.facts("SR401")
+        if isinstance(got, CheckResult):
+            if got.status.value == "failed":
+                return CheckResult(check_id, got.status, got.summary, got.findings)
+            return CheckResult.skipped(check_id, got.summary)
+        return got
+
+    def python(self) -> CheckResult:
+        facts = self._facts_for("SR401")
+        if isinstance(facts, CheckResult):
+            return facts
+        lock = _lock(self.run)
+        host = f"{sys.version_info[0]}.{sys.version_info[1]}" \
+            if self.run.settings.config.parity.host_python else None
+        if isinstance(lock, str):
+            return parity.check_python(facts.python, None, "", host)
+        return parity.check_python(facts.python, lock.header.python, lock.display, host)
+
+    def packages(self) -> CheckResult:
+        facts = self._facts_for("SR402")
+        if isinstance(facts, CheckResult):
+            return facts
+        lock = _lock(self.run)
+        if isinstance(lock, str):
+            return CheckResult.skipped("SR402", lock)
+        return parity.check_packages(facts, lock, self.run.settings.config.parity.allow_extra)
+
+    def environment(self) -> CheckResult:
+        required = self.run.settings.config.parity.required_env
+        if not required:
+            return parity.check_environment((), {})
+        facts = self._facts_for("SR403")
+        if isinstance(facts, CheckResult):
+            return facts
+        return parity.check_environment(required, facts.env)
+
+
+def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
+    p = ParityRun(run)
+    return [
+        PlannedCheck("parity", None, "SR401", "python", path, p.python),
+        PlannedCheck("parity", None, "SR402", "packages", path, p.packages),
+        PlannedCheck("parity", None, "SR403", "environment", path, p.environment),
+    ]

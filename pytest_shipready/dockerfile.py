@@ -1,0 +1,155 @@
+"""What the image area needs to know about a Dockerfile and its build context.
+
+Pure: no docker, no pytest. Finds instructions with their line numbers (for "step N
+failed at Dockerfile:L"), tells whether the file needs BuildKit, and hashes the build
+context into a content-addressed tag.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_BUILDKIT_FLAG = re.compile(r"^\s*RUN\s+(?:--[\w-]+(?:=\S*)?\s+)*--(?:mount|network|security)\b",
+                            re.IGNORECASE)
+_SYNTAX = re.compile(r"^#\s*syntax\s*=", re.IGNORECASE)
+_HEREDOC = re.compile(r"^\s*(RUN|COPY)\b.*<<-?\s*['\"]?\w+", re.IGNORECASE)
+_ALWAYS_SKIP = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache",
+                ".ruff_cache", ".tox"}
+
+
+@dataclass(frozen=True)
+class Instruction:
+    line: int  # 1-based line of its first physical line
+    keyword: str  # upper case: "RUN"
+    text: str  # the logical line, continuations joined
+
+
+def instructions(text: str) -> list[Instruction]:
+    """The logical instructions, comments and blank lines left out."""
+    out: list[Instruction] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # comments inside a continued instruction are dropped
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1].strip())
+            continue
+        pending.append(stripped)
+        joined = " ".join(p for p in pending if p)
+        pending = []
+        out.append(Instruction(start, joined.split(None, 1)[0].upper(), joined))
+    if pending:
+        joined = " ".join(p for p in pending if p)
+        out.append(Instruction(start, joined.split(None, 1)[0].upper(), joined))
+    return out
+
+
+def needs_buildkit(text: str) -> str | None:
+    """Why the Dockerfile needs BuildKit (the first feature found), or None."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        if _SYNTAX.match(raw) and number == 1:
+            return f"line {number}: a '# syntax=' directive"
+    for ins in instructions(text):
+        if ins.keyword == "RUN" and _BUILDKIT_FLAG.match(ins.text):
+            flag = re.search(r"--(mount|network|security)\S*", ins.text)
+            return f"line {ins.line}: RUN {flag.group(0) if flag else '--mount'}"
+        if _HEREDOC.match(ins.text):
+            return f"line {ins.line}: a heredoc"
+    return None
+
+
+def step_line(text: str, step: int) -> Instruction | None:
+    """The instruction of the classic builder's "Step N/M" (1-based), if it exists."""
+    found = instructions(text)
+    return found[step - 1] if 0 < step <= len(found) else None
+
+
+def _ignore_patterns(context: Path) -> list[str]:
+    path = context / ".dockerignore"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    return [ln.strip().strip("/") for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def _ignored(rel: str, patterns: list[str]) -> bool:
+    result = False
+    for pat in patterns:
+        negate = pat.startswith("!")
+        core = pat[1:] if negate else pat
+        core = core.removeprefix("**/")
+        if fnmatch.fnmatch(rel, core) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], core) \
+                or rel.startswith(core + "/"):
+            result = not negate
+    return result
+
+
+def content_hash(context: Path, dockerfile: Path, target: str,
+                 build_args: dict[str, str]) -> str:
+    """A hash of what the build sees: the Dockerfile, target, build args and every file
+    of the context that .dockerignore keeps (virtualenvs and caches always left out)."""
+    digest = hashlib.sha256()
+    digest.update(dockerfile.read_bytes())
+    digest.update(f"\0target={target}\0".encode())
+    for key in sorted(build_args):
+        digest.update(f"{key}={build_args[key]}\0".encode())
+    patterns = _ignore_patterns(context)
+    for root, dirs, files in os.walk(context):
+        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIP)
+        for name in sorted(files):
+            full = Path(root) / name
+            rel = full.relative_to(context).as_posix()
+            if name.endswith(".pyc") or _ignored(rel, patterns):
+                continue
+            digest.update(rel.encode() + b"\0")
+            try:
+                digest.update(full.read_bytes())
+            except OSError:
+                continue
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def repository_name(project: Path) -> str:
+    """A valid image repository name for the project: ``pytest-shipready/<dir>``."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", project.resolve().name.lower()).strip("-._")
+    return f"pytest-shipready/{name or 'project'}"
+
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+def failing_step(log_lines: list[str], dockerfile_text: str) -> tuple[str, int | None]:
+    """From a classic build's output: the text of the last step started, and its line."""
+    for line in reversed(log_lines):
+        m = _STEP.match(line.strip())
+        if m:
+            ins = step_line(dockerfile_text, int(m.group(1)))
+            return m.group(3), ins.line if ins else None
+    # BuildKit: "#9 [4/6] RUN false" then "ERROR: ..."; find the Dockerfile line in
+    # its excerpt "  12 | >>> RUN false".
+    for line in log_lines:
+        m = re.match(r"^\s*(\d+)\s*\|\s*>>>\s*(.*)$", line)
+        if m:
+            return m.group(2).strip(), int(m.group(1))
+    for line in reversed(log_lines):
+        m = re.match(r"^#\d+ \[[^\]]*\] (.*)$", line.strip())
+        if m:
+            text = m.group(1)
+            for ins in instructions(dockerfile_text):
+                if ins.text == text:
+                    return text, ins.line
+            return text, None
+    return "", None
