@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -63,15 +64,20 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, delivered as an interrupt so that pytest tears down and cleans up."""
 
 
-def install_sigterm_handler() -> None:
+def install_sigterm_handler() -> Callable[[], None]:
     """Turn SIGTERM into a KeyboardInterrupt-style teardown (main thread only), so a
-    terminated run still removes its containers. Only called under --shipready."""
+    terminated run still removes its containers. Only called under --shipready.
+    Returns how to put the previous handler back."""
     try:
         previous = signal.getsignal(signal.SIGTERM)
     except ValueError:  # pragma: no cover - not the main thread
-        return
+        return lambda: None
     if previous not in (signal.SIG_DFL, None):
-        return  # someone else handles it; do not take it over
+        return lambda: None  # someone else handles it; do not take it over
+
+    def restore() -> None:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, previous)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills
@@ -79,6 +85,7 @@ def install_sigterm_handler() -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGTERM, handler)
+    return restore
 
 
 def begin(context: object, project_uses_docker: bool, is_worker: bool) -> SessionId:
@@ -94,7 +101,9 @@ def begin(context: object, project_uses_docker: bool, is_worker: bool) -> Sessio
     assert isinstance(context, RunContext)
     session = current(is_worker)
     context.shared["docker.session"] = session
-    install_sigterm_handler()
+    context.add_cleanup(install_sigterm_handler())
+    if not is_worker:
+        context.add_cleanup(lambda: _unset(ENV_VAR))
     if is_worker or not project_uses_docker:
         return session
 
@@ -114,3 +123,7 @@ def begin(context: object, project_uses_docker: bool, is_worker: bool) -> Sessio
 
     context.add_cleanup(final_sweep)
     return session
+
+
+def _unset(name: str) -> None:
+    os.environ.pop(name, None)

@@ -85,9 +85,9 @@ def reap_stale(client: docker.DockerClient, host: str) -> list[str]:
     return removed
 
 
-def prune_kept(client: docker.DockerClient, label: str, value: str, keep_id: str) -> None:
-    """Remove older kept images of the same project (``label=value``) except ``keep_id``."""
-    for img in client.images.list(filters={"label": f"{label}={value}"}):
+def prune_kept(client: docker.DockerClient, labels: list[str], keep_id: str) -> None:
+    """Remove older kept images matching all ``labels`` ("k=v"), except ``keep_id``."""
+    for img in client.images.list(filters={"label": labels}):
         if img.id != keep_id:
             with contextlib.suppress(docker.errors.APIError):  # in use or already gone
                 client.images.remove(img.id, force=False)

@@ -289,3 +289,42 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter)
                 green=True, bold=True)
 
 
+
+
+# --- fixtures for users' own readiness tests (image, smoke) ----------------------------
+
+
+def _docker_fixture(request: pytest.FixtureRequest, what: str) -> Any:
+    state = request.config.stash.get(_STATE, None)
+    if state is None:
+        pytest.skip("needs pytest --shipready (the image is built only then)")
+    from .areas import image
+
+    getter = {"image": image.fixture_image, "container": image.fixture_session_container,
+              "fresh": image.fixture_fresh_container}[what]
+    try:
+        return getter(state.settings, state.context)
+    except image.FixtureUnavailableError as exc:
+        if exc.skip:
+            pytest.skip(str(exc))
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def shipready_image(request: pytest.FixtureRequest) -> Any:
+    """The project's image, built once per run (``.ref`` to run it, ``.info``)."""
+    return _docker_fixture(request, "image")
+
+
+@pytest.fixture(scope="session")
+def shipready_container(request: pytest.FixtureRequest) -> Any:
+    """The session container of the image, ready: ``.exec``, ``.http``, ``.logs``."""
+    return _docker_fixture(request, "container")
+
+
+@pytest.fixture
+def shipready_fresh_container(request: pytest.FixtureRequest) -> Any:
+    """A new container of the image for this test alone, removed after it."""
+    running = _docker_fixture(request, "fresh")
+    yield running
+    running.container.remove()

@@ -93,7 +93,9 @@ class DockerRun:
         return self._unavailable or ""
 
     def labels(self) -> dict[str, str]:
-        return self.session.labels()
+        """Labels of everything this run creates: its session, and the project."""
+        return {**self.session.labels(),
+                LABEL_PROJECT: dockerfile_mod.repository_name(self.settings.project)}
 
     # --- the image ------------------------------------------------------------------
 
@@ -169,7 +171,8 @@ class DockerRun:
         info = engine.inspect_image(client, tag)
         if cfg.keep:
             with contextlib.suppress(Exception):
-                engine.prune_kept(client, LABEL_PROJECT, project_key, info.id)
+                engine.prune_kept(client, [f"{LABEL_PROJECT}={project_key}", f"{LABEL_KEEP}=true"],
+                                  info.id)
         size_mb = info.size / 1e6
         result = CheckResult.passed(
             "SR210", f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB",
@@ -268,3 +271,50 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     # graceful-shutdown stops the session container: run it after parity.
     checks += smoke_checks[:-1] + parity.plan(run, path) + smoke_checks[-1:]
     return checks
+
+
+# --- for the user fixtures in plugin.py ---------------------------------------------------
+
+
+class FixtureUnavailableError(Exception):
+    """Why a fixture cannot give what it promises; ``skip`` tells skip from fail."""
+
+    def __init__(self, message: str, skip: bool) -> None:
+        super().__init__(message)
+        self.skip = skip
+
+
+def fixture_image(settings: Settings, context: RunContext) -> BuiltImage:
+    built = docker_run(settings, context).image()
+    if built.ref is None:
+        skip = built.result.status == Status.SKIPPED
+        detail = "; ".join(f.message.splitlines()[0] for f in built.result.findings)
+        raise FixtureUnavailableError(f"pytest-shipready: the image is not available: "
+                             f"{built.result.summary}" + (f" ({detail})" if detail else ""),
+                             skip)
+    return built
+
+
+def fixture_session_container(settings: Settings, context: RunContext) -> Any:
+    from .smoke import smoke_run
+
+    fixture_image(settings, context)
+    running, gate = smoke_run(docker_run(settings, context)).session("SR301")
+    if running is None:
+        assert gate is not None
+        raise FixtureUnavailableError(f"pytest-shipready: the container is not ready: {gate.summary}",
+                             gate.status == Status.SKIPPED)
+    return running
+
+
+def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
+    from .smoke import start
+
+    built = fixture_image(settings, context)
+    assert built.ref is not None and built.info is not None
+    running = start(docker_run(settings, context), built.ref, built.info)
+    if running.ready is not None and running.ready.status == Status.FAILED:
+        running.container.remove()
+        raise FixtureUnavailableError(f"pytest-shipready: the container is not ready: "
+                             f"{running.ready.summary}", False)
+    return running
