@@ -1,0 +1,337 @@
+"""The image, smoke and parity areas as users run them, against the real Docker engine.
+
+Each test runs ``pytest --shipready`` in a subprocess on a copy of the example service
+(broken on purpose where the test says so) and checks which item failed and why, and that
+nothing labelled with that project is left in the engine afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE
+
+pytestmark = pytest.mark.docker
+
+LABEL_PROJECT = "io.pytest-shipready.project"
+FAST = """
+[tool.shipready.smoke]
+settle = 0.5
+grace_period = 3
+"""
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True,
+                          timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def layer_cache() -> Iterator[None]:
+    """Keep the example's layers in the engine for this module, so that each run's build
+    (whose image is removed at its end, with its unshared layers) hits the cache."""
+    tag = f"shipready-test-cache:{uuid.uuid4().hex[:8]}"
+    _docker("build", "-q", "--label", "io.pytest-shipready.test=cache", "-t", tag,
+            str(EXAMPLE))
+    yield
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def svc(pytester: pytest.Pytester, layer_cache: None) -> Path:
+    """A private copy of the example, with a unique name (its image and label use it)."""
+    target = pytester.path / f"svc{uuid.uuid4().hex[:8]}"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
+        "__pycache__", ".pytest_cache", "*.pyc"))
+    with (target / "pyproject.toml").open("a") as fh:
+        fh.write(FAST)
+    return target
+
+
+def project_key(project: Path) -> str:
+    return f"pytest-shipready/{project.name.lower()}"
+
+
+def leftovers(project: Path) -> list[str]:
+    flt = f"label={LABEL_PROJECT}={project_key(project)}"
+    containers = _docker("ps", "-aq", "--filter", flt).split()
+    images = _docker("images", "-q", "--filter", flt).split()
+    return containers + images
+
+
+def run(pytester: pytest.Pytester, project: Path, *args: str,
+        env: dict[str, str] | None = None) -> tuple[pytest.RunResult, dict[str, dict[str, object]]]:
+    """``pytest --shipready`` on ``project`` in a subprocess; the results by node id."""
+    report = project / "report.json"
+    argv = ["--shipready", "--shipready-offline", "-p", "no:cacheprovider", "-rA",
+            f"--rootdir={project}", f"--shipready-project={project}",
+            f"--shipready-report={report}", "-c", str(project / "pyproject.toml"),
+            *args, str(project / "tests")]
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        result = pytester.runpytest_subprocess(*argv, timeout=300)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    results: dict[str, dict[str, object]] = {}
+    if report.is_file():
+        data = json.loads(report.read_text())
+        for r in data.get("results", data.get("checks", [])):
+            results[str(r["nodeid"]).removeprefix("shipready::")] = r
+    return result, results
+
+
+def status(results: dict[str, dict[str, object]], node: str) -> str:
+    return str(results[node]["status"])
+
+
+def edit_dockerfile(project: Path, old: str, new: str) -> None:
+    path = project / "Dockerfile"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+# --- the example passes ---------------------------------------------------------------
+
+
+def test_example_passes_build_smoke_and_parity(pytester: pytest.Pytester, svc: Path) -> None:
+    result, results = run(pytester, svc)
+    for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
+                 "smoke::graceful-shutdown", "parity::python", "parity::packages"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    for node in ("image::size", "smoke::commands", "parity::environment"):
+        assert status(results, node) == "skipped", node
+    build = str(results["image::build"]["summary"])
+    assert " built in " in build and " MB" in build, build
+    assert "healthy after" in str(results["smoke::ready"]["summary"])
+    assert "SIGTERM: exited 0" in str(results["smoke::graceful-shutdown"]["summary"])
+    assert result.ret == 0
+    assert leftovers(svc) == []
+
+
+def test_configured_checks_run_and_fail_with_reasons(pytester: pytest.Pytester,
+                                                     svc: Path) -> None:
+    with (svc / "pyproject.toml").open("a") as fh:
+        fh.write("""
+[[tool.shipready.smoke.commands]]
+command = ["python", "-c", "import app; print('app ok')"]
+output = "app ok"
+
+[[tool.shipready.smoke.commands]]
+command = ["python", "-c", "raise SystemExit(4)"]
+
+[tool.shipready.image]
+size_budget_mb = 1
+
+[tool.shipready.parity]
+required_env = ["PORT", "DATABASE_URL"]
+""")
+    _, results = run(pytester, svc)
+    assert status(results, "smoke::commands") == "failed"
+    assert "1 of 2" in str(results["smoke::commands"]["summary"])
+    assert status(results, "image::size") == "failed"
+    assert "largest layers" in json.dumps(results["image::size"])
+    assert status(results, "parity::environment") == "failed"
+    assert "DATABASE_URL" in str(results["parity::environment"]["summary"])
+    assert "PORT" not in str(results["parity::environment"]["summary"])
+    assert leftovers(svc) == []
+
+
+# --- broken copies fail the right item -------------------------------------------------
+
+
+def test_user_line_removed_fails_non_root(pytester: pytest.Pytester, svc: Path) -> None:
+    edit_dockerfile(svc, "USER app\n", "")
+    result, results = run(pytester, svc)
+    assert status(results, "smoke::non-root-runtime") == "failed"
+    assert status(results, "smoke::ready") == "passed"
+    result.stdout.fnmatch_lines(["*SR303 non-root-runtime: the container runs as root*",
+                                 "*useradd*USER app*"])
+    assert leftovers(svc) == []
+
+
+def test_cmd_exiting_at_start_fails_ready_with_its_log(pytester: pytest.Pytester,
+                                                       svc: Path) -> None:
+    edit_dockerfile(svc, 'CMD ["python", "-m", "app"]',
+                    'CMD ["python", "-c", "print(\'config error: DATABASE_URL missing\'); '
+                    'raise SystemExit(3)"]')
+    result, results = run(pytester, svc)
+    assert status(results, "smoke::ready") == "failed"
+    assert status(results, "smoke::stays-up") == "skipped"
+    assert status(results, "parity::packages") == "skipped"
+    result.stdout.fnmatch_lines(["*SR301 ready: the container exited after * (exit code 3)*",
+                                 "*config error: DATABASE_URL missing*"])
+    assert leftovers(svc) == []
+
+
+def test_pid1_ignoring_sigterm_fails_graceful_shutdown(pytester: pytest.Pytester,
+                                                       svc: Path) -> None:
+    # A shell as PID 1 neither handles nor forwards SIGTERM: the classic shell-form bug.
+    edit_dockerfile(svc, 'CMD ["python", "-m", "app"]',
+                    'CMD ["sh", "-c", "python -m app; echo exited"]')
+    result, results = run(pytester, svc)
+    assert status(results, "smoke::ready") == "passed"
+    assert status(results, "smoke::graceful-shutdown") == "failed"
+    assert "ignored SIGTERM, killed after the 3 s grace period" in str(
+        results["smoke::graceful-shutdown"]["summary"])
+    result.stdout.fnmatch_lines(["*exit code 137*"])
+    assert leftovers(svc) == []
+
+
+def test_extra_pip_install_is_named_by_parity(pytester: pytest.Pytester, svc: Path) -> None:
+    edit_dockerfile(svc, "COPY app/ app/\n",
+                    "RUN pip install --no-cache-dir six\nCOPY app/ app/\n")
+    result, results = run(pytester, svc)
+    assert status(results, "parity::packages") == "failed"
+    assert status(results, "parity::python") == "passed"
+    result.stdout.fnmatch_lines(["*SR402 packages: 1 difference*",
+                                 "*six==* is installed in the image but not in "
+                                 "requirements.txt*"])
+    assert leftovers(svc) == []
+
+
+def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: Path) -> None:
+    edit_dockerfile(svc, "COPY app/ app/\n",
+                    "COPY app/ app/\nRUN echo 'compiling assets: syntax error in main.css'"
+                    " && exit 2\n")
+    result, results = run(pytester, svc)
+    assert status(results, "image::build") == "failed"
+    for node in ("smoke::ready", "parity::packages", "smoke::graceful-shutdown"):
+        assert status(results, node) == "skipped", node
+    line = (svc / "Dockerfile").read_text().splitlines().index(
+        "RUN echo 'compiling assets: syntax error in main.css' && exit 2") + 1
+    result.stdout.fnmatch_lines([
+        "*SR210 build: the build failed*",
+        f"*Dockerfile:{line}: step `RUN echo 'compiling assets*` failed: *returned a non-zero*",
+        "*compiling assets: syntax error in main.css*",
+    ])
+    assert leftovers(svc) == []
+    assert "shipready" not in _docker("ps", "-a", "--filter", "status=exited",
+                                      "--format", "{{.Image}} {{.Command}}")
+
+
+def test_dockerfile_syntax_error_is_reported(pytester: pytest.Pytester, svc: Path) -> None:
+    edit_dockerfile(svc, "WORKDIR /srv\n", "WORKDIR /srv\nRUNN echo typo\n")
+    result, results = run(pytester, svc)
+    assert status(results, "image::build") == "failed"
+    result.stdout.fnmatch_lines(["*SR210 build: the build failed*", "*RUNN*"])
+    assert leftovers(svc) == []
+
+
+def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
+                                                   svc: Path) -> None:
+    edit_dockerfile(svc, "RUN pip install --no-cache-dir",
+                    "RUN --mount=type=cache,target=/root/.cache/pip pip install")
+    result, results = run(pytester, svc)
+    assert status(results, "image::build") == "passed", result.stdout.str()
+    assert "BuildKit via" in str(results["image::build"]["summary"])
+    for node in ("smoke::ready", "smoke::graceful-shutdown", "parity::packages"):
+        assert status(results, node) == "passed", node
+    assert leftovers(svc) == []
+
+
+# --- cleanup after kills ---------------------------------------------------------------
+
+
+def _start_slow_run(project: Path) -> subprocess.Popen[bytes]:
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write("\n[tool.shipready.parity]\nrequired_env = []\n")
+    # A long settle keeps the session container running while we kill pytest.
+    text = (project / "pyproject.toml").read_text().replace("settle = 0.5", "settle = 120")
+    (project / "pyproject.toml").write_text(text)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--shipready", "--shipready-offline", "-p",
+         "no:cacheprovider", f"--rootdir={project}", "-c", str(project / "pyproject.toml"),
+         str(project / "tests")],
+        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_for_container(project: Path, proc: subprocess.Popen[bytes]) -> None:
+    flt = f"label={LABEL_PROJECT}={project_key(project)}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if _docker("ps", "-q", "--filter", flt).split():
+            return
+        assert proc.poll() is None, "pytest ended before starting its container"
+        time.sleep(0.3)
+    proc.kill()
+    pytest.fail("no container appeared")
+
+
+def test_sigkilled_run_is_reaped_by_the_next(pytester: pytest.Pytester, svc: Path) -> None:
+    proc = _start_slow_run(svc)
+    _wait_for_container(svc, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert leftovers(svc), "the killed run should have left its container behind"
+    text = (svc / "pyproject.toml").read_text().replace("settle = 120", "settle = 0.5")
+    (svc / "pyproject.toml").write_text(text)
+    _, results = run(pytester, svc)
+    assert status(results, "image::build") == "passed"
+    assert leftovers(svc) == []
+
+
+def test_sigterm_of_pytest_cleans_up(svc: Path) -> None:
+    proc = _start_slow_run(svc)
+    _wait_for_container(svc, proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert leftovers(svc) == []
+
+
+# --- xdist and fixtures ----------------------------------------------------------------
+
+
+def test_xdist_builds_once_and_fixtures_work(pytester: pytest.Pytester, svc: Path) -> None:
+    (svc / "tests" / "test_ready.py").write_text('''
+import json, os
+from pathlib import Path
+
+import pytest
+
+OUT = Path(__file__).parent.parent / "fixture-out"
+
+@pytest.mark.parametrize("n", range(4))
+def test_image_and_container(shipready_image, shipready_container, n):
+    code, out = shipready_container.exec(["id", "-u"])
+    assert code == 0 and out.strip() == "10001"
+    status, body = shipready_container.http("/health")
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{os.environ['PYTEST_XDIST_WORKER']}-{n}.json").write_text(json.dumps(
+        {"ref": shipready_image.ref, "built_here": shipready_image.built_here}))
+
+def test_fresh_container(shipready_fresh_container, shipready_container):
+    assert shipready_fresh_container.id != shipready_container.id
+    assert '"listening"' in shipready_fresh_container.logs()
+''')
+    since = _docker("version", "--format", "{{.Server.Os}}") and str(int(time.time()) - 1)
+    result, results = run(pytester, svc, "-n", "2")
+    until = str(int(time.time()) + 1)
+    result.assert_outcomes(passed=4 + 7 + 7, skipped=4)  # lock, docker, tests
+    seen = [json.loads(p.read_text()) for p in (svc / "fixture-out").iterdir()]
+    assert len({s["ref"] for s in seen}) == 1
+    assert sum(1 for s in seen if s["built_here"]) <= 4  # one worker's four at most
+    # The engine's own record: the image of this project was tagged (built) once.
+    tags = _docker("events", "--since", since, "--until", until, "--filter", "type=image",
+                   "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}")
+    built = [t for t in tags.split() if t.startswith(project_key(svc) + ":")]
+    assert len(built) == 1, tags
+    assert status(results, "image::build") == "passed"
+    assert leftovers(svc) == []
