@@ -210,6 +210,7 @@ def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: 
     edit_dockerfile(svc, "COPY app/ app/\n",
                     "COPY app/ app/\nRUN echo 'compiling assets: syntax error in main.css'"
                     " && exit 2\n")
+    dangling_before = set(_docker("images", "-qf", "dangling=true").split())
     result, results = run(pytester, svc)
     assert status(results, "image::build") == "failed"
     for node in ("smoke::ready", "parity::packages", "smoke::graceful-shutdown"):
@@ -222,8 +223,10 @@ def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: 
         "*compiling assets: syntax error in main.css*",
     ])
     assert leftovers(svc) == []
-    assert "shipready" not in _docker("ps", "-a", "--filter", "status=exited",
-                                      "--format", "{{.Image}} {{.Command}}")
+    # forcerm: no failed container; and the last good step is not left as a dangling image
+    assert "compiling assets" not in _docker("ps", "-a", "--no-trunc",
+                                             "--format", "{{.Command}}")
+    assert set(_docker("images", "-qf", "dangling=true").split()) <= dangling_before
 
 
 def test_dockerfile_syntax_error_is_reported(pytester: pytest.Pytester, svc: Path) -> None:
