@@ -111,6 +111,19 @@ def edit_dockerfile(project: Path, old: str, new: str) -> None:
 
 
 def test_example_passes_build_smoke_and_parity(pytester: pytest.Pytester, svc: Path) -> None:
+    # The structured-logs area reads the session container's whole log, through the stop.
+    (svc / "tests" / "test_shared_logs.py").write_text('''
+import json
+from pytest_shipready.plugin import _STATE
+
+def test_smoke_logs_are_shared(request):
+    shared = request.config.stash[_STATE].context.shared
+    lines = shared["smoke.logs"]
+    assert all(isinstance(line, bytes) for line in lines)
+    events = [json.loads(line)["event"] for line in lines]
+    assert events[0] == "listening" and events[-2:] == ["stopping", "stopped"], events
+    assert shared["smoke.env"] == {}
+''')
     result, results = run(pytester, svc)
     for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
                  "smoke::graceful-shutdown", "parity::python", "parity::packages"):
