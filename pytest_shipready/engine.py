@@ -310,6 +310,12 @@ class Container:
         return int(result.exit_code if result.exit_code is not None else -1), \
             bytes(result.output or b"")
 
+    def put_archive(self, path: str, data: bytes) -> None:
+        try:
+            self._c.put_archive(path, data)
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"cannot copy into container {self.short_id}: {exc}") from None
+
     def stop(self, grace: float) -> tuple[int, float]:
         """Send the image's STOPSIGNAL, SIGKILL after ``grace`` s (docker stop); return the
         exit code and the seconds it took."""

@@ -186,7 +186,7 @@ def test_no_engine_skips_docker_items_with_one_reason(
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     result = pytester.runpytest_subprocess("--shipready", "--shipready-offline", "-rs",
                                            "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4 + 2, skipped=1 + 10)
+    result.assert_outcomes(passed=4 + 2, skipped=1 + 11)
     out = result.stdout.str()
     reason = "no Docker engine reachable at unix:///nonexistent/docker.sock"
     assert out.count(reason) >= 8, out
@@ -201,3 +201,46 @@ def test_no_dockerfile_no_docker_items(pytester: pytest.Pytester) -> None:
                                            "--collect-only", "-q", "-p", "no:cacheprovider")
     assert "shipready::image" not in result.stdout.str()
     assert "shipready::lockfile" in result.stdout.str()
+
+
+# --- tests in both places --------------------------------------------------------------
+
+
+def _junit(cases: str) -> str:
+    return f'<?xml version="1.0"?><testsuites><testsuite>{cases}</testsuite></testsuites>'
+
+
+def test_parity_outcomes_compare() -> None:
+    from pytest_shipready import testparity
+
+    host = testparity.parse_junit(_junit(
+        '<testcase classname="tests.t" name="a"/>'
+        '<testcase classname="tests.t" name="b"/>'
+        '<testcase classname="tests.t" name="c"><skipped message="no"/></testcase>'))
+    inside = testparity.parse_junit(_junit(
+        '<testcase classname="tests.t" name="a"/>'
+        '<testcase classname="tests.t" name="b"><failure message="assert 1 == 2"/></testcase>'
+        '<testcase classname="tests.t" name="c"><skipped message="no"/></testcase>'))
+    result = testparity.compare(host, inside)
+    assert result.status == Status.FAILED and result.summary.startswith("1 test differs")
+    assert result.findings[0].message == (
+        "tests.t::b: passed on the host, failed in the container\nassert 1 == 2")
+    assert testparity.compare(host, host).status == Status.PASSED
+    assert testparity.compare({}, {}).status == Status.SKIPPED
+
+
+def test_parity_bundle_brings_pytest(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from pytest_shipready import testparity
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_x(): pass\n")
+    data = testparity.bundle([tmp_path / "tests"], tmp_path, "p")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+    assert "p/tests/test_x.py" in names
+    for top in ("p/lib/_pytest", "p/lib/pytest", "p/lib/pluggy", "p/lib/iniconfig"):
+        assert top in names, top
+    assert not any(n.endswith(".pyc") for n in names)
