@@ -241,7 +241,8 @@ def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: 
                     "COPY app/ app/\nRUN echo 'compiling assets: syntax error in main.css'"
                     " && exit 2\n")
     dangling_before = set(_docker("images", "-qf", "dangling=true").split())
-    result, results = run(pytester, svc)
+    result, results = run(pytester, svc, "-v")
+    result.stdout.fnmatch_lines(["*build: Step 1/* : FROM python:3.11-slim*"])
     assert status(results, "image::build") == "failed"
     for node in ("smoke::ready", "parity::packages", "smoke::graceful-shutdown"):
         assert status(results, node) == "skipped", node
@@ -271,7 +272,9 @@ def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
                                                    svc: Path) -> None:
     edit_dockerfile(svc, "RUN pip install --no-cache-dir",
                     "RUN --mount=type=cache,target=/root/.cache/pip pip install")
-    result, results = run(pytester, svc)
+    result, results = run(pytester, svc, "-v")
+    # -v: build steps as they happen
+    result.stdout.fnmatch_lines(["*build: #* RUN --mount=type=cache*pip install*"])
     assert status(results, "image::build") == "passed", result.stdout.str()
     assert "BuildKit via" in str(results["image::build"]["summary"])
     for node in ("smoke::ready", "smoke::graceful-shutdown", "parity::packages"):

@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,11 +160,12 @@ class DockerRun:
                              "Install the buildx plugin (docker-buildx-plugin) or a docker "
                              "CLI with built-in BuildKit (20.10).")]))
             out = engine.build_cli(cli, self.build_context, self.dockerfile, tag, cfg.target,
-                                   cfg.build_args, labels, cfg.build_timeout)
+                                   cfg.build_args, labels, cfg.build_timeout,
+                                   self._progress())
             builder = f"BuildKit via {found}"
         else:
             out = engine.build_docker_py(client, self.build_context, self.dockerfile, tag,
-                                         cfg.target, cfg.build_args, labels)
+                                         cfg.target, cfg.build_args, labels, self._progress())
             builder = "docker-py"
         if not out.ok:
             return BuiltImage(self._build_failure(out, text), None, True)
@@ -178,6 +179,11 @@ class DockerRun:
             "SR210", f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB",
             build_seconds=round(out.seconds, 2), size_mb=round(size_mb, 1), tag=tag)
         return BuiltImage(result, tag, True, info)
+
+    def _progress(self) -> Callable[[str], None] | None:
+        """Where build steps go as they happen (set by the plugin under -v), or None."""
+        progress = self.context.shared.get("docker.progress")
+        return progress if callable(progress) else None
 
     def _build_failure(self, out: Any, text: str) -> CheckResult:
         step, line = dockerfile_mod.failing_step(out.log, text)
