@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -316,11 +317,15 @@ def test_sigkilled_run_is_reaped_by_the_next(pytester: pytest.Pytester, svc: Pat
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert leftovers(svc), "the killed run should have left its container behind"
+    workdirs = [d for d in Path(tempfile.gettempdir()).glob("pytest-shipready-*")
+                if (d / "owner").is_file() and (d / "owner").read_text() == str(proc.pid)]
+    assert len(workdirs) == 1
     text = (svc / "pyproject.toml").read_text().replace("settle = 120", "settle = 0.5")
     (svc / "pyproject.toml").write_text(text)
     _, results = run(pytester, svc)
     assert status(results, "image::build") == "passed"
     assert leftovers(svc) == []
+    assert not workdirs[0].exists()
 
 
 def test_sigterm_of_pytest_cleans_up(svc: Path) -> None:

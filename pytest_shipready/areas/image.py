@@ -44,6 +44,19 @@ def workdir(session: SessionId) -> Path:
     return Path(tempfile.gettempdir()) / f"pytest-shipready-{session.id}"
 
 
+def _reap_workdirs() -> None:
+    """Remove the shared directories of earlier runs whose pytest process is gone."""
+    import shutil
+
+    from ..dockersession import pid_alive
+
+    for path in Path(tempfile.gettempdir()).glob("pytest-shipready-*"):
+        with contextlib.suppress(OSError, ValueError):
+            owner = int((path / "owner").read_text(encoding="utf-8"))
+            if not pid_alive(owner):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +99,7 @@ class DockerRun:
                 return None
             with contextlib.suppress(Exception):
                 engine.reap_stale(self._client, self.session.host)
+            _reap_workdirs()
         return self._client
 
     @property
@@ -114,6 +128,8 @@ class DockerRun:
         if client is None:
             return BuiltImage(CheckResult.skipped("SR210", self.unavailable))
         shared = workdir(self.session)
+        shared.mkdir(parents=True, exist_ok=True)
+        (shared / "owner").write_text(str(self.session.pid), encoding="utf-8")
         with _locked(shared / "build.lock"):
             record = shared / "build.json"
             if record.is_file():
