@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -392,6 +391,3 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
     container.state()
     return container
 
-
-def which_docker() -> str | None:
-    return shutil.which("docker")

@@ -193,6 +193,7 @@ def test_user_line_removed_fails_non_root(pytester: pytest.Pytester, svc: Path) 
     assert status(results, "smoke::non-root-runtime") == "failed"
     assert status(results, "smoke::ready") == "passed"
     result.stdout.fnmatch_lines(["*SR303 non-root-runtime: the container runs as root*",
+                                 "*main process (PID 1) runs as uid 0*",
                                  "*useradd*USER app*"])
     assert leftovers(svc) == []
 

@@ -86,6 +86,12 @@ def test_shutdown_verdicts() -> None:
         == Status.PASSED
 
 
+def test_uid_from_proc_status() -> None:
+    status = "Name:\tpython\nUid:\t0\t10001\t10001\t10001\nGid:\t0\t0\t0\t0\n"
+    assert smoke.uid_from_status(status) == "10001"
+    assert smoke.uid_from_status("Name: x\n") == ""
+
+
 def test_uid_verdicts() -> None:
     assert smoke.uid_verdict("10001\n", "app").status == Status.PASSED
     assert smoke.uid_verdict("0\n", "").status == Status.FAILED

@@ -79,7 +79,7 @@ class DockerRun:
         project = settings.project
         self.dockerfile = (project / self.cfg.dockerfile).resolve()
         self.build_context = (project / self.cfg.context).resolve()
-        self.display = dockerfile_mod_display(self.dockerfile, project)
+        self.display = _display(self.dockerfile, project)
         self._client: Any = None
         self._unavailable: str | None = None
         self._image: BuiltImage | None = None
@@ -228,7 +228,7 @@ class DockerRun:
         return built, None
 
 
-def dockerfile_mod_display(path: Path, project: Path) -> str:
+def _display(path: Path, project: Path) -> str:
     try:
         return path.relative_to(project.resolve()).as_posix()
     except ValueError:
