@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE
-from pytest_shipready import dockerfile, parity, piplock, smoke
+from pytest_shipready import buildcontext as dockerfile
+from pytest_shipready import parity, piplock, smoke
 from pytest_shipready.findings import Status
 
 # --- dockerfile ------------------------------------------------------------------------

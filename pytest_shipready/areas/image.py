@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import dockerfile as dockerfile_mod
+from .. import buildcontext as dockerfile_mod
 from ..config import Settings
 from ..dockersession import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId
 from ..findings import CheckResult, Finding, Status
