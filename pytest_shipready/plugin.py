@@ -88,6 +88,10 @@ class ShipreadyState:
             result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
             self.results.append(result)
 
+    def sorted_results(self) -> list[dict[str, Any]]:
+        """By check ID (so by area), then node id: stable whatever order items ran in."""
+        return sorted(self.results, key=lambda r: (r["check_id"], r["nodeid"]))
+
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         _terminal_summary(self, terminalreporter)
 
@@ -101,7 +105,7 @@ class ShipreadyState:
             return  # the controller writes reports
         from . import report
 
-        document = report.build(self.settings, self.results)
+        document = report.build(self.settings, self.sorted_results())
         target = self.config.getoption("shipready_report", None)
         if target:
             report.write(self.config.invocation_params.dir / target, document)
@@ -261,26 +265,29 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter) -> None:
-    results = state.results
+    results = state.sorted_results()
     if not results:
         return
     tr = terminalreporter
     tr.section("ship readiness")
-    width = max(len(r["nodeid"]) for r in results)
-    for r in results:
+    labels = [" › ".join(p for p in (r.get("subject"), r["name"]) if p) for r in results]
+    width = max(len(label) for label in labels)
+    area = None
+    for r, label in zip(results, labels, strict=True):
+        if r["area"] != area:
+            area = r["area"]
+            tr.line(area, bold=True)
         status = r["status"].upper()
         markup = {"PASSED": {"green": True}, "FAILED": {"red": True}}.get(status, {"yellow": True})
-        tr.write(f"{r['check_id']}  {r['nodeid']:<{width}}  ")
+        tr.write(f"  {r['check_id']}  {label:<{width}}  ")
         tr.write(f"{status:<7}", **markup)
         tr.line(f"  {r['summary']}")
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped")}
-    failed = [r["check_id"] for r in results if r["status"] == "failed"]
+    failed = sorted({r["check_id"] for r in results if r["status"] == "failed"})
     if failed:
-        tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(sorted(set(failed)))}), "
+        tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(failed)}), "
                 f"{counts['passed']} passed, {counts['skipped']} skipped", red=True, bold=True)
     else:
         tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
                 green=True, bold=True)
-
-
