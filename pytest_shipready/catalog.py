@@ -66,6 +66,50 @@ CHECKS: tuple[CheckSpec, ...] = (
     ),
     # --- SR11x: Poetry, uv and pylock.toml lockfiles ---------------------------------
     # --- SR2xx: Dockerfile hygiene and image build -----------------------------------
+    # SR201-SR206: static Dockerfile hygiene (area "dockerfile"; no build needed)
+    CheckSpec(
+        "SR201", "dockerfile", "base-pinned", "Every base image is pinned",
+        "An image without a tag is :latest, and :latest moves: the next build silently "
+        "starts from a different base than the one that was tested.",
+        "Name a version tag (python:3.11-slim), or pin the digest "
+        "(python:3.11-slim@sha256:...) for fully reproducible builds.",
+    ),
+    CheckSpec(
+        "SR202", "dockerfile", "non-root-user", "The final stage runs as a non-root USER",
+        "A process running as root in the container is root on the host's kernel: an "
+        "escape or a writable mount does far more damage.",
+        "Create a user and switch to it at the end of the final stage: "
+        "`RUN useradd --system --uid 10001 app` then `USER app` (or `USER 10001`).",
+    ),
+    CheckSpec(
+        "SR203", "dockerfile", "healthcheck", "The image declares a HEALTHCHECK",
+        "Without one, Docker and orchestrators cannot tell a running container from a "
+        "working one, and readiness cannot be awaited.",
+        "Add `HEALTHCHECK CMD [...]` to the final stage, or set "
+        "[tool.shipready.dockerfile] healthcheck_optional = true when readiness is probed "
+        "another way.",
+    ),
+    CheckSpec(
+        "SR204", "dockerfile", "no-secrets", "No secret-looking names in ARG or ENV",
+        "ARG and ENV values stay in the image (its config and history) for anyone who can "
+        "pull it.",
+        "Pass build secrets with BuildKit (`RUN --mount=type=secret,id=NAME`) and runtime "
+        "secrets through the environment at run time.",
+    ),
+    CheckSpec(
+        "SR205", "dockerfile", "lock-used", "The dependency install uses the lockfile",
+        "A lock that the image does not install from protects nothing: the image gets "
+        "whatever the index serves that day.",
+        "Install with `pip install --require-hashes -r <lockfile>` and add new "
+        "dependencies to the lock instead of a separate `pip install`.",
+    ),
+    CheckSpec(
+        "SR206", "dockerfile", "dockerignore", ".dockerignore leaves out .git and virtualenvs",
+        "Without it the whole directory is sent to the builder and `COPY . .` copies the "
+        "git history, local virtualenvs and caches into the image.",
+        "Add a .dockerignore next to the build context with at least `.git`, `.venv` and "
+        "`venv`.",
+    ),
     # --- SR3xx: smoke (the running container) ----------------------------------------
     # --- SR4xx: parity (image vs lock vs host) ---------------------------------------
     # --- SR5xx: structured logs ------------------------------------------------------

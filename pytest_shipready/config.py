@@ -60,6 +60,57 @@ class LockfileConfig:
     )
 
 
+# --- [tool.shipready.dockerfile] -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DockerfileConfig:
+    path: str = field(
+        default="Dockerfile",
+        metadata=_doc("The Dockerfile, relative to the project directory."),
+    )
+    context: str = field(
+        default=".",
+        metadata=_doc("The build context, relative to the project directory; its "
+                      ".dockerignore is checked (SR206)."),
+    )
+    target: str | None = field(
+        default=None,
+        metadata=_doc("The stage that is shipped (docker build --target). Default: the "
+                      "last stage."),
+    )
+    required: bool = field(
+        default=False,
+        metadata=_doc("A missing Dockerfile fails. Default: the Dockerfile checks are "
+                      "skipped, as a project without one does not ship a container."),
+    )
+    pin: Literal["tag", "digest"] = field(
+        default="tag",
+        metadata=_doc("SR201: tag: every external base image has a tag other than latest; "
+                      "digest: every one is pinned by @sha256 digest."),
+    )
+    allowed_secret_names: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("SR204: ARG/ENV names that look like secrets but are not "
+                      "(e.g. \"SORT_KEY\"). Case-insensitive."),
+    )
+    healthcheck_optional: bool = field(
+        default=False,
+        metadata=_doc("SR203 passes without a HEALTHCHECK: readiness is probed another "
+                      "way (e.g. an HTTP probe configured for the smoke checks)."),
+    )
+    allowed_installs: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("SR205: packages that may be installed outside the lock, by name "
+                      "(e.g. \"pip\")."),
+    )
+    dockerignore_required: tuple[str, ...] = field(
+        default=(".git", ".venv", "venv"),
+        metadata=_doc("SR206: paths (relative to the context) that .dockerignore must "
+                      "leave out; virtualenvs found in the context are added."),
+    )
+
+
 # --- [tool.shipready.image] ----------------------------------------------------------
 
 # --- [tool.shipready.smoke] ----------------------------------------------------------
@@ -79,6 +130,7 @@ class ShipreadyConfig:
         ),
     )
     lockfile: LockfileConfig = field(default_factory=LockfileConfig)
+    dockerfile: DockerfileConfig = field(default_factory=DockerfileConfig)
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,11 @@ class AreaPlanner(Protocol):
 
 def planners() -> list[AreaPlanner]:
     """The areas, in the order their items run. Imported here, lazily, under --shipready."""
-    from .areas import lockfile
+    from .areas import dockerfile, lockfile
 
     return [
         lockfile.plan,
+        dockerfile.plan,
         # image, smoke, parity and logs areas are added here as they land
     ]
 
