@@ -543,10 +543,13 @@ def _instructions(reader: _Reader, escape: str) -> Iterator[Instruction]:
             if nxt is None:
                 break
             number, current = nxt
-        yield _instruction(reader, pieces, escape)
+        ins = _instruction(reader, pieces, escape)
+        if ins is not None:
+            yield ins
 
 
-def _instruction(reader: _Reader, pieces: list[tuple[int, str]], escape: str) -> Instruction:
+def _instruction(reader: _Reader, pieces: list[tuple[int, str]], escape: str
+                 ) -> Instruction | None:
     start = pieces[0][0]
     joined = ""
     offsets: list[tuple[int, int]] = []
@@ -554,7 +557,8 @@ def _instruction(reader: _Reader, pieces: list[tuple[int, str]], escape: str) ->
         offsets.append((len(joined), number))
         joined += piece
     m = re.match(r"\s*(\S+)\s*", joined)
-    assert m is not None  # the first piece is not blank
+    if m is None:  # only an escape character and blank continuation lines
+        return None
     keyword = m.group(1).upper()
     raw = joined[m.end():]
     base = m.end()

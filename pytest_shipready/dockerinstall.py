@@ -82,9 +82,10 @@ def split_commands(text: str, first_line: int = 1,
             i += 2
             continue
         if ch in "'\"":
-            close = text.find(ch, i + 1)
-            if close < 0:
-                close = n
+            close = i + 1
+            while close < n and text[close] != ch:
+                close += 2 if ch == '"' and text[close] == "\\" else 1
+            close = min(close, n)
             chunk = text[i + 1:close]
             if ch == '"':
                 chunk = re.sub(r'\\([$`"\\])', r"\1", chunk)
