@@ -434,6 +434,9 @@ def find_virtualenvs(context: Path, depth: int = 2) -> list[str]:
     return found
 
 
+_PROBES = ("HEAD", "config", "pyvenv.cfg", "bin/python")
+
+
 def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[str],
                        context_display: str = ".") -> CheckResult:
     own = dockerfile_path.with_name(dockerfile_path.name + ".dockerignore")
@@ -461,7 +464,8 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
     findings: list[Finding] = []
     for path in wanted:
         path = posixpath.normpath(path).lstrip("/")
-        for probe in (path, f"{path}/pyvenv.cfg"):
+        # The directory and typical files inside, which a "!" exception may re-include.
+        for probe in (path, *(f"{path}/{inner}" for inner in _PROBES)):
             out, deciding = dockerignore.excluded(patterns, probe)
             if out:
                 continue

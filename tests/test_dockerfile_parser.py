@@ -21,16 +21,22 @@ def test_example_dockerfile() -> None:
     df = d.parse((EXAMPLE / "Dockerfile").read_text())
     assert df.problems == ()
     stage = df.target()
-    assert stage is not None and stage.base == "python:3.11-slim" and stage.external
+    assert stage is not None
+    assert stage.base == "python:3.11-slim"
+    assert stage.external
     user = df.user(stage)
-    assert user is not None and (user.value, user.line) == ("app", 14)
+    assert user is not None
+    assert (user.value, user.line) == ("app", 14)
     assert df.exposed(stage) == [(8000, "tcp")]
     hc = df.healthcheck(stage)
-    assert hc is not None and not hc.none
+    assert hc is not None
+    assert not hc.none
     assert hc.command == ("python", "-m", "app.healthcheck")
     assert dict(hc.options)["interval"] == "2s"
     entry, cmd = df.command(stage)
-    assert entry is None and cmd is not None and cmd.exec_form == ("python", "-m", "app")
+    assert entry is None
+    assert cmd is not None
+    assert cmd.exec_form == ("python", "-m", "app")
     assert df.buildkit_features() == []
 
 
@@ -48,7 +54,8 @@ def test_continuations_comments_and_line_numbers() -> None:
     assert (run.line, run.end_line) == (2, 5)
     assert run.rest == "apt-get update &&     apt-get install -y curl"
     assert run.line_at(run.rest.index("apt-get install")) == 5
-    assert lower.keyword == "RUN" and lower.line == 6
+    assert lower.keyword == "RUN"
+    assert lower.line == 6
 
 
 def test_trailing_whitespace_after_the_escape_still_continues() -> None:
@@ -63,9 +70,11 @@ def test_escape_directive_backtick() -> None:
         RUN dir c:\\ `
             && echo done
         """)
-    assert df.escape == "`" and df.problems == ()
+    assert df.escape == "`"
+    assert df.problems == ()
     (run,) = df.stages[0].of("RUN")
-    assert "&& echo done" in run.rest and run.rest.startswith("dir c:\\")
+    assert "&& echo done" in run.rest
+    assert run.rest.startswith("dir c:\\")
 
 
 def test_directives_only_at_the_top() -> None:
@@ -108,7 +117,8 @@ def test_heredocs() -> None:
     assert first.heredocs[0].body == "pip install -r requirements.txt\n"
     assert first.heredocs[0].line == 3
     (copy,) = stage.of("COPY")
-    assert copy.heredocs[0].body == "key = value\n" and copy.heredocs[0].strip_tabs
+    assert copy.heredocs[0].body == "key = value\n"
+    assert copy.heredocs[0].strip_tabs
     assert second.heredocs[0].name == "PY"
     assert [i.keyword for i in stage.instructions][-1] == "USER"
     assert ("RUN heredoc <<EOF", 2) in df.buildkit_features()
@@ -140,7 +150,8 @@ def test_flags() -> None:
         COPY --from=build --chown=app:app /a /b
         """)
     stage = df.stages[0]
-    assert stage.platform == "$BUILDPLATFORM" and stage.name == "build"
+    assert stage.platform == "$BUILDPLATFORM"
+    assert stage.name == "build"
     run = stage.of("RUN")[0]
     assert run.flag_values("mount") == ["type=secret,id=npm", "type=cache,target=/root/.cache"]
     assert run.rest == "pip --version"
@@ -166,20 +177,30 @@ def test_multi_stage_chain_target_and_inheritance() -> None:
         """)
     assert df.problems == ()
     base, test, final = df.stages
-    assert base.base == "python:3.11-slim" and base.base_raw == "python:${PY}-slim"
-    assert test.parent == 0 and final.parent == 0 and not final.external
-    assert df.target() is final and df.target("test") is test and df.target("nope") is None
+    assert base.base == "python:3.11-slim"
+    assert base.base_raw == "python:${PY}-slim"
+    assert test.parent == 0
+    assert final.parent == 0
+    assert not final.external
+    assert df.target() is final
+    assert df.target("test") is test
+    assert df.target("nope") is None
     assert [s.index for s in df.chain(final)] == [0, 2]
     user = df.user(final)
-    assert user is not None and user.value == "app" and user.stage is base
+    assert user is not None
+    assert user.value == "app"
+    assert user.stage is base
     test_user = df.user(test)
-    assert test_user is not None and test_user.value == "root"
+    assert test_user is not None
+    assert test_user.value == "root"
     assert df.exposed(final) == [(8000, "tcp")]
     stop = df.stopsignal(final)
-    assert stop is not None and stop.value == "SIGINT"
+    assert stop is not None
+    assert stop.value == "SIGINT"
     entry, cmd = df.command(final)
     # An ENTRYPOINT resets a CMD inherited from an earlier stage.
-    assert entry is not None and cmd is None
+    assert entry is not None
+    assert cmd is None
 
 
 def test_needed_stages_follow_copy_from_and_mounts() -> None:
@@ -206,10 +227,12 @@ def test_variables_follow_docker_scoping() -> None:
         """)
     a, b = df.stages
     user_a = df.user(a)
-    assert user_a is not None and user_a.value == "10001:0"
+    assert user_a is not None
+    assert user_a.value == "10001:0"
     # ARG does not carry into a stage built on another; ENV does.
     user_b = df.user(b)
-    assert user_b is not None and user_b.value == ""
+    assert user_b is not None
+    assert user_b.value == ""
     assert df.variables(b)["HOME_UID"] == "10001"
 
 
