@@ -443,3 +443,25 @@ def test_checks_never_crash_on_parsable_files(text: str) -> None:
     ):
         assert result.status in (Status.PASSED, Status.FAILED)
         assert result.status is Status.PASSED or result.findings
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+def test_config_section() -> None:
+    from pytest_shipready.config import ConfigError, ShipreadyConfig, parse
+
+    assert ShipreadyConfig().dockerfile.path == "Dockerfile"
+    cfg = parse({"dockerfile": {"target": "prod", "pin": "digest",
+                                "allowed_installs": ["pip"]}}).dockerfile
+    assert (cfg.target, cfg.pin, cfg.allowed_installs) == ("prod", "digest", ("pip",))
+    with pytest.raises(ConfigError, match=r"dockerfile.pin = 'sha': must be one of"):
+        parse({"dockerfile": {"pin": "sha"}})
+    with pytest.raises(ConfigError, match=r"dockerfile.required = 'yes': must be true or"):
+        parse({"dockerfile": {"required": "yes"}})
+
+
+def test_uses_buildkit() -> None:
+    assert not parse("FROM python:3.11\nRUN pip install -r r.txt\n").uses_buildkit()
+    assert parse("FROM python:3.11\nRUN --mount=type=secret,id=t true\n").uses_buildkit()
+    assert parse("FROM python:3.11\nCOPY --link a b\n").uses_buildkit()
