@@ -73,9 +73,10 @@ def _compile(pattern: str) -> re.Pattern[str]:
                 out.append(re.escape(ch))
             else:
                 body = pattern[i + 1:close]
-                if body.startswith("^") or body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
+                negate = body[:1] in ("^", "!")
+                chars = "".join(c if c == "-" else re.escape(c)
+                                for c in (body[1:] if negate else body))
+                out.append("[" + ("^" if negate else "") + chars + "]")
                 i = close
         else:
             out.append(re.escape(ch))

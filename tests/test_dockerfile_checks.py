@@ -465,3 +465,14 @@ def test_uses_buildkit() -> None:
     assert not parse("FROM python:3.11\nRUN pip install -r r.txt\n").uses_buildkit()
     assert parse("FROM python:3.11\nRUN --mount=type=secret,id=t true\n").uses_buildkit()
     assert parse("FROM python:3.11\nCOPY --link a b\n").uses_buildkit()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="*?[]!\\/.#ab \n^-&|~", max_size=40),
+       st.text(alphabet="ab./", max_size=10))
+def test_dockerignore_never_crashes_or_warns(text: str, path: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dockerignore.excluded(dockerignore.parse(text), path)
