@@ -74,9 +74,9 @@ class DockerfileConfig:
         metadata=_doc("The build context, relative to the project directory; its "
                       ".dockerignore is checked (SR206)."),
     )
-    target: str | None = field(
-        default=None,
-        metadata=_doc("The stage that is shipped (docker build --target). Default: the "
+    target: str = field(
+        default="",
+        metadata=_doc("The stage that is shipped (docker build --target). Empty: the "
                       "last stage."),
     )
     required: bool = field(
