@@ -17,14 +17,12 @@ NODES = [
 ]
 
 
-def run(pytester: pytest.Pytester, project: Path, *args: str) -> pytest.RunResult:
-    # A subprocess: repeated in-process runs in one process reported a failed item as
-    # passed (pytester.runpytest, second run onwards). xdist and hypothesis are not needed
-    # inside and cost start-up time.
-    return pytester.runpytest_subprocess(
+def run(pytester: pytest.Pytester, project: Path, *args: str, subprocess: bool = False
+        ) -> pytest.RunResult:
+    runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+    return runner(
         "--shipready", "--shipready-offline", f"--shipready-project={project}",
-        "-k", "dockerfile", "-p", "no:cacheprovider", "-p", "no:xdist",
-        "-p", "no:hypothesispytest", "-rfs", *args,
+        "-k", "dockerfile", "-p", "no:cacheprovider", "-p", "no:randomly", "-rfs", *args,
     )
 
 
@@ -134,7 +132,7 @@ def test_unknown_config_key_is_a_usage_error(pytester: pytest.Pytester, example:
                                              ) -> None:
     with (example / "pyproject.toml").open("a") as fh:
         fh.write('\n[tool.shipready.dockerfile]\npinned = "tag"\n')
-    result = run(pytester, example)
+    result = run(pytester, example, subprocess=True)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert ("[tool.shipready.dockerfile] unknown key 'pinned' (did you mean 'pin'?)"
             in result.stderr.str())
