@@ -156,3 +156,57 @@ def test_report_has_the_dockerfile_results(pytester: pytest.Pytester, example: P
     ours = [r for r in data["results"] if r["area"] == "dockerfile"]
     assert [r["check_id"] for r in ours] == [
         "SR201", "SR202", "SR203", "SR204", "SR205", "SR206"]
+
+
+MULTI_STAGE = """\
+# syntax=docker/dockerfile:1.4
+ARG PYTHON=python:3.11-slim
+FROM ${PYTHON} AS build
+COPY requirements.txt /tmp/deps.txt
+RUN --mount=type=cache,target=/root/.cache/pip <<EOF
+set -e
+python -m venv /venv
+/venv/bin/pip install --require-hashes -r /tmp/deps.txt
+EOF
+
+FROM build AS test
+RUN /venv/bin/pip install pytest
+
+FROM ${PYTHON} AS final
+COPY --from=build /venv /venv
+COPY app/ /srv/app/
+WORKDIR /srv
+RUN useradd --system --uid 10001 app
+USER 10001:10001
+HEALTHCHECK CMD ["/venv/bin/python", "-m", "app.healthcheck"]
+CMD ["/venv/bin/python", "-m", "app"]
+"""
+
+
+def test_multi_stage_buildkit_dockerfile(pytester: pytest.Pytester, example: Path) -> None:
+    (example / "Dockerfile").write_text(MULTI_STAGE)
+    run(pytester, example).assert_outcomes(passed=6)
+    # The test stage installs pytest outside the lock and runs as root: as the target, it
+    # fails both.
+    with (example / "pyproject.toml").open("a") as fh:
+        fh.write('\n[tool.shipready.dockerfile]\ntarget = "test"\n')
+    result = run(pytester, example)
+    result.assert_outcomes(passed=3, failed=3)
+    result.stdout.fnmatch_lines([
+        "*SR202 non-root-user: no USER in target stage 'test': it runs as root",
+        "*SR203 healthcheck: no HEALTHCHECK in target stage 'test'",
+        "*Dockerfile:12: `/venv/bin/pip install pytest` installs pytest outside the lock",
+    ])
+
+
+def test_parse_is_shared_with_other_areas(example: Path) -> None:
+    from pytest_shipready.areas import dockerfile as area
+    from pytest_shipready.config import load
+    from pytest_shipready.plan import Options, RunContext
+
+    context = RunContext()
+    area.plan(load(example), Options(offline=True), context)
+    parsed = context.shared[area.SHARED_KEY]()  # type: ignore[operator]
+    stage = parsed.target()
+    assert parsed.exposed(stage) == [(8000, "tcp")]
+    assert not parsed.uses_buildkit()

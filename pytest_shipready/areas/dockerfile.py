@@ -18,6 +18,7 @@ from ..dockerfile import Dockerfile
 from ..findings import CheckResult, Finding
 from ..plan import Options, PlannedCheck, RunContext
 
+SHARED_KEY = "dockerfile.parsed"
 # (check ID, node name); the first one carries a missing or unparsable Dockerfile.
 CHECKS = (
     ("SR201", "base-pinned"),
@@ -80,6 +81,10 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     @functools.cache
     def parsed() -> Dockerfile:
         return hygiene.load(path, display)
+
+    # Other areas (image build, smoke) read EXPOSE, HEALTHCHECK, STOPSIGNAL, USER and the
+    # BuildKit features from the same parse: context.shared[SHARED_KEY]() -> Dockerfile.
+    context.shared[SHARED_KEY] = parsed
 
     @functools.cache
     def broken() -> list[Finding]:
