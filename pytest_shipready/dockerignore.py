@@ -74,8 +74,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
             else:
                 body = pattern[i + 1:close]
                 negate = body[:1] in ("^", "!")
-                chars = "".join(c if c == "-" else re.escape(c)
-                                for c in (body[1:] if negate else body))
+                chars = _class_body(body[1:] if negate else body)
                 out.append("[" + ("^" if negate else "") + chars + "]")
                 i = close
         else:
@@ -86,6 +85,22 @@ def _compile(pattern: str) -> re.Pattern[str]:
         return re.compile("".join(out))
     except re.error:
         return re.compile(re.escape(pattern) + "$")
+
+
+def _class_body(body: str) -> str:
+    """``a-z_`` -> an escaped regex class body: ``x-y`` ranges, everything else literal."""
+    out: list[str] = []
+    k = 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            low, high = body[k], body[k + 2]
+            if low <= high:
+                out.append(f"{re.escape(low)}-{re.escape(high)}")
+            k += 3
+        else:
+            out.append(re.escape(body[k]))
+            k += 1
+    return "".join(out)
 
 
 def _matches(pattern: Pattern, path: str) -> bool:
