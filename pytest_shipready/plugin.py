@@ -43,9 +43,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Write the readiness results to PATH: Markdown if it ends in .md, else JSON.",
     )
     group.addoption(
+        "--shipready-init", action="store_true", default=False,
+        help="Print a starter [tool.shipready] section inferred from the project, and exit.",
+    )
+    group.addoption(
         "--shipready-offline", action="store_true", default=False,
         help="Skip the checks that need the package index (lockfile re-resolution).",
     )
+
+
+def _project_dir(config: pytest.Config) -> Path:
+    raw = config.getoption("shipready_project")
+    project = (config.invocation_params.dir / raw) if raw else config.rootpath
+    if not project.is_dir():
+        raise pytest.UsageError(f"--shipready-project: {project} is not a directory")
+    return project.resolve()
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("shipready_init"):
+        return None
+    from .starter import starter
+
+    print(starter(_project_dir(config)), end="")
+    return 0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,12 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .config import ConfigError, load
 
-    raw = config.getoption("shipready_project")
-    project = (config.invocation_params.dir / raw) if raw else config.rootpath
-    if not project.is_dir():
-        raise pytest.UsageError(f"--shipready-project: {project} is not a directory")
     try:
-        settings = load(project.resolve())
+        settings = load(_project_dir(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-shipready: {exc}") from None
     state = ShipreadyState(config, settings)
