@@ -58,11 +58,11 @@ def _dockerfile_section(project: Path) -> list[str]:
     try:
         parsed = dockerfile.parse(path.read_text(encoding="utf-8"), "Dockerfile")
     except (OSError, UnicodeDecodeError):
-        return lines + ["# No readable Dockerfile at the project root: the Dockerfile and "
-                        "image checks are skipped.", '# path = "docker/Dockerfile"', ""]
+        return [*lines, "# No readable Dockerfile at the project root: the Dockerfile and "
+                "image checks are skipped.", '# path = "docker/Dockerfile"', ""]
     stage = parsed.target()
     if stage is None:
-        return lines + ["# Dockerfile has no FROM: fix it before the checks can run.", ""]
+        return [*lines, "# Dockerfile has no FROM: fix it before the checks can run.", ""]
     user = parsed.user(stage)
     ports = parsed.exposed(stage)
     health = parsed.healthcheck(stage)
