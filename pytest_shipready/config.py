@@ -36,7 +36,8 @@ class LockfileConfig:
         metadata=_doc(
             "Lockfiles to check, relative to the project directory. Empty: found "
             "automatically (requirements*.txt and requirements/*.txt with a pip-compile "
-            "header)."
+            "header, poetry.lock, uv.lock, pylock.toml and pylock.*.toml). The format "
+            "is recognised by file name, else by content."
         ),
     )
     require_hashes: bool = field(
@@ -44,11 +45,13 @@ class LockfileConfig:
     )
     resolve: bool = field(
         default=True,
-        metadata=_doc("SR104 re-resolves with pip-compile (needs the package index)."),
+        metadata=_doc("SR104 re-resolves with pip-compile and SR111 runs `uv lock "
+                      "--check` (may need the package index)."),
     )
     resolve_timeout: float = field(
         default=180.0,
-        metadata=_doc("Seconds pip-compile may take before SR104 is skipped."),
+        metadata=_doc("Seconds pip-compile (SR104) or uv (SR111) may take before the "
+                      "check is skipped."),
     )
     pip_config: Literal["isolated", "inherit"] = field(
         default="isolated",
