@@ -58,7 +58,8 @@ class LockfileConfig:
         metadata=_doc(
             "isolated: re-resolve without this machine's pip configuration files and "
             "PIP_* index variables, using only the index options recorded in the lock, "
-            "as another machine would. inherit: use them."
+            "as another machine would (for `uv lock --check`: `--no-config` and without "
+            "UV_INDEX* / UV_FIND_LINKS variables). inherit: use them."
         ),
     )
 

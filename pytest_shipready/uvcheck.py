@@ -52,17 +52,36 @@ def find_uv() -> str | None:
         return None
 
 
-def uv_env() -> dict[str, str]:
+# UV_* variables that point uv at this machine's indexes (dropped when isolated).
+_LOCAL_UV_ENV = ("UV_INDEX", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL",
+                 "UV_FIND_LINKS", "UV_NO_INDEX", "UV_CONFIG_FILE")
+_NO_PYTHON = re.compile(r"No interpreter found|interpreter .* not found|no Python", re.I)
+
+
+def uv_env(pip_config: str = "isolated") -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("UV_NO_PROGRESS", "1")
     env.pop("VIRTUAL_ENV", None)  # uv warns when an unrelated venv is active
+    if pip_config == "isolated":
+        for key in _LOCAL_UV_ENV:
+            env.pop(key, None)
     return env
 
 
-def _run(argv: list[str], cwd: Path, timeout: float) -> tuple[int, str] | str:
+def build_argv(uv: str, pip_config: str, offline: bool) -> list[str]:
+    argv = [uv, "lock", "--check", "--no-python-downloads"]
+    if pip_config == "isolated":
+        argv.append("--no-config")  # no user/system uv.toml: as another machine would
+    if offline:
+        argv.append("--offline")
+    return argv
+
+
+def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str]
+         ) -> tuple[int, str] | str:
     try:
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=uv_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
     except OSError as exc:
         return f"cannot run uv: {exc}"
@@ -87,7 +106,7 @@ def _tail(output: str, lines: int = 8) -> str:
 
 
 def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
-                timeout: float) -> CheckResult:
+                timeout: float, pip_config: str = "isolated") -> CheckResult:
     uv = find_uv() if resolve else None
     if uv is None:
         result = check_uv_fresh_offline(lock)
@@ -102,11 +121,11 @@ def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
         shutil.copytree(root, copy, ignore=_COPY_IGNORE, symlinks=True)
         # Path sources outside the lock's directory (workspace members elsewhere) are
         # not copied; uv then reports them, and we fall back to the offline comparison.
-        base = [uv, "lock", "--check", "--no-python-downloads"]
-        outcome = _run([*base, "--offline"], copy, timeout)
+        env = uv_env(pip_config)
+        outcome = _run(build_argv(uv, pip_config, True), copy, timeout, env)
         if not isinstance(outcome, str) and outcome[0] != 0 and not _STALE.search(outcome[1]) \
                 and _OFFLINE_NEEDS_INDEX.search(outcome[1]) and not offline:
-            outcome = _run(base, copy, timeout)
+            outcome = _run(build_argv(uv, pip_config, False), copy, timeout, env)
     elapsed = time.monotonic() - started
     if isinstance(outcome, str):
         return CheckResult.skipped("SR111", outcome)
@@ -130,6 +149,10 @@ def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
         return CheckResult.skipped(
             "SR111", "`uv lock --check --offline` needs the package index; "
             "--shipready-offline was given")
+    if _NO_PYTHON.search(output):
+        fallback = check_uv_fresh_offline(lock)
+        return CheckResult(fallback.check_id, fallback.status, fallback.summary
+                           + f"; uv could not check: {_tail(output, 1)}", fallback.findings)
     if _NETWORK.search(output):
         return CheckResult.skipped("SR111", "cannot reach the package index for `uv lock "
                                    "--check`: " + _tail(output, 1))

@@ -327,3 +327,18 @@ def test_expected_from_pylock_and_old_poetry_locks() -> None:
     old = load(FIXTURES / "poetry18-app", "poetry.lock")
     with pytest.raises(lockmodel.LockError, match=r"lock-version 2\.0"):
         lockmodel.expected_distributions(old, env())
+
+
+# --- uv command line --------------------------------------------------------------------
+
+
+def test_uv_command_is_isolated_like_pip_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_shipready import uvcheck
+
+    assert uvcheck.build_argv("uv", "isolated", True) == [
+        "uv", "lock", "--check", "--no-python-downloads", "--no-config", "--offline"]
+    assert uvcheck.build_argv("uv", "inherit", False) == [
+        "uv", "lock", "--check", "--no-python-downloads"]
+    monkeypatch.setenv("UV_INDEX_URL", "file:///local")
+    assert "UV_INDEX_URL" not in uvcheck.uv_env("isolated")
+    assert uvcheck.uv_env("inherit")["UV_INDEX_URL"] == "file:///local"

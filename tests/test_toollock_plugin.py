@@ -154,3 +154,29 @@ def test_uv_lock_check_decides_freshness(pytester: pytest.Pytester) -> None:
         "*SR111 fresh: uv.lock is stale: `uv lock --check` says it needs to be updated",
     ])
     assert (root / "uv.lock").read_text() == (FIXTURES / "uv-app" / "uv.lock").read_text()
+
+
+needs_uv = pytest.mark.skipif(find_uv() is None, reason="the uv command is not installed "
+                              "(pip install uv)")
+
+
+@needs_uv
+def test_uv_lock_check_offline_with_a_cold_cache(pytester: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    # uv confirms a fresh lock from the lock alone; for a stale one it would need the
+    # index, which --shipready-offline forbids: the offline comparison names the change.
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    root = project(pytester, "uv-app")
+    fresh = pytester.runpytest("--shipready", "--shipready-offline", "-v",
+                               "-k", "uv.lock and fresh")
+    fresh.stdout.fnmatch_lines(["*uv.lock::fresh PASSED (`uv lock --check` passes*"])
+    edit(root / "pyproject.toml", '"click>=8.1"', '"click>=8.2"')
+    stale = pytester.runpytest("--shipready", "--shipready-offline", "-v",
+                               "-k", "uv.lock and fresh")
+    stale.assert_outcomes(failed=1)
+    stale.stdout.fnmatch_lines([
+        "*SR111 fresh: uv.lock is stale (offline comparison; uv could not check*",
+        "*click>=8.2 in pyproject.toml ?project? dependencies, but uv.lock was locked for "
+        "click>=8.1",
+    ])

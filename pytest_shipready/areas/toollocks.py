@@ -44,7 +44,7 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
         from ..uvcheck import check_fresh
 
         return check_fresh(loaded, project, resolve=cfg.resolve, offline=options.offline,
-                           timeout=cfg.resolve_timeout)
+                           timeout=cfg.resolve_timeout, pip_config=cfg.pip_config)
 
     specs: list[tuple[str, str, Callable[[lockmodel.ToolLock], CheckResult]]] = [
         ("SR101", "pinned", toollock.check_pinned),
