@@ -82,7 +82,7 @@ class Dep:
     version: str | None = None  # uv: disambiguates packages locked in several versions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: hashable, usable in sets
 class LockedPackage:
     name: str  # canonical
     version: str | None
@@ -108,7 +108,7 @@ class LockedPackage:
         return f"{self.name} {self.version}" if self.version else self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ToolLock:
     """A parsed Poetry/uv/pylock lockfile; ``error`` set (packages empty) when unreadable."""
 
@@ -423,9 +423,10 @@ def expected_distributions(
         picked = _uv_pick(lock, env, set(groups or ()), extras)
     else:
         picked = _pylock_pick(lock, env, set(groups or ()), extras)
+    root = lock.root()
     return {p.name: p.version for p in picked
-            if p.version is not None and not p.editable and p is not lock.root()
-            and p.kind not in ("virtual",)}
+            if p.version is not None and not p.editable and p is not root
+            and p.kind != "virtual"}
 
 
 def _poetry_pick(lock: ToolLock, env: Mapping[str, str], groups: set[str],

@@ -258,13 +258,15 @@ def direct_requirements(lock: ToolLock) -> tuple[list[DirectRequirement], list[F
         for group, body in (poetry.get("group") or {}).items():
             tables.append((f"[tool.poetry.group.{group}.dependencies]",
                            (body or {}).get("dependencies") or {}))
-        pep621 = {r.name for r in out}
+        static_pep621 = "dependencies" in project
         for where, deps in tables:
             for name, value in deps.items():
                 if name.lower() == "python":
                     continue
-                if where == "[tool.poetry.dependencies]" and canonicalize_name(name) in pep621:
-                    continue  # enriches [project] dependencies; checked there
+                if where == "[tool.poetry.dependencies]" and static_pep621:
+                    # With [project] dependencies, Poetry 2 only uses these to enrich
+                    # them (sources, develop); the requirements are checked there.
+                    continue
                 out.extend(_poetry_dep(name, value, f"{display} {where}", errors, display))
     elif lock.format == "uv":
         for dep in (tool.get("uv") or {}).get("dev-dependencies", []) or []:

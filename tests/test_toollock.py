@@ -342,3 +342,18 @@ def test_uv_command_is_isolated_like_pip_compile(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("UV_INDEX_URL", "file:///local")
     assert "UV_INDEX_URL" not in uvcheck.uv_env("isolated")
     assert uvcheck.uv_env("inherit")["UV_INDEX_URL"] == "file:///local"
+
+
+def test_uv_local_index_is_not_portable(copy: Copy) -> None:
+    project = copy("uv-app")
+    path = project / "uv.lock"
+    text = path.read_text()
+    head, sep, rest = text.partition('name = "six"\nversion = "1.16.0"\n')
+    rest = rest.replace('source = { registry = "https://pypi.org/simple" }',
+                        'source = { registry = "file:///opt/pypi/simple" }', 1)
+    path.write_text(head + sep + rest)
+    result = toollock.check_portable(load(project, "uv.lock"), project)
+    assert result.status is Status.FAILED
+    assert messages(result) == ("six comes from file:///opt/pypi/simple, which only exists "
+                                "on the machine that wrote the lock")
+    assert result.findings[0].line is not None
