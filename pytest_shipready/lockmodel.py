@@ -13,12 +13,15 @@ import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from .findings import Finding
+
+if TYPE_CHECKING:
+    from .piplock import PipLock
 
 FORMATS = ("poetry", "uv", "pylock")
 _PYLOCK = re.compile(r"^pylock\.([^.]+\.)?toml$")
@@ -397,11 +400,25 @@ def _true(marker: str | None, env: Mapping[str, str], extras: Collection[str] = 
     return any(m.evaluate({**env, "extra": e}) for e in [*extras, ""])
 
 
+def load_any(path: Path, project: Path) -> ToolLock | PipLock:
+    """Any lockfile: Poetry, uv or pylock.toml as :class:`ToolLock`, else pip-compile's."""
+    fmt = sniff_format(path)
+    if fmt is not None:
+        return load(path, project, fmt)
+    from . import piplock
+
+    return piplock.load(path, project)
+
+
 def expected_distributions(
-    lock: ToolLock, env: Mapping[str, str], *, groups: Collection[str] | None = None,
-    extras: Collection[str] = (),
+    lock: ToolLock | PipLock, env: Mapping[str, str], *,
+    groups: Collection[str] | None = None, extras: Collection[str] = (),
 ) -> dict[str, str]:
     """The distributions an install from ``lock`` puts into the environment ``env``.
+
+    ``lock`` is any lock: :func:`load_any` (or :func:`load`, ``piplock.load``) gives it.
+    For a pip-compile lock, every ``name==version`` line whose marker holds in ``env``
+    (``groups`` and ``extras`` do not apply: the file is the selection).
 
     ``env`` is a PEP 508 marker environment (``packaging.markers.default_environment()``
     of the target interpreter, e.g. taken inside the image). ``groups``: dependency
@@ -416,6 +433,8 @@ def expected_distributions(
     """
     if lock.error is not None:
         raise LockError(f"{lock.display} cannot be parsed: {lock.error.message}")
+    if not isinstance(lock, ToolLock):
+        return _piplock_pick(lock, env)
     chosen = {"main", *(groups or ())}
     if lock.format == "poetry":
         picked = _poetry_pick(lock, env, chosen, extras)
@@ -427,6 +446,17 @@ def expected_distributions(
     return {p.name: p.version for p in picked
             if p.version is not None and not p.editable and p is not root
             and p.kind != "virtual"}
+
+
+def _piplock_pick(lock: PipLock, env: Mapping[str, str]) -> dict[str, str]:
+    from .piplock import applies
+
+    out: dict[str, str] = {}
+    for e in lock.data.entries:
+        version = e.pinned_version
+        if e.name and version and not e.editable and applies(e, dict(env)):
+            out[e.name] = version
+    return out
 
 
 def _poetry_pick(lock: ToolLock, env: Mapping[str, str], groups: set[str],
