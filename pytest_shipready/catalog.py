@@ -65,6 +65,22 @@ CHECKS: tuple[CheckSpec, ...] = (
         "PIP_CONFIG_FILE=/dev/null), and depend on packages by name.",
     ),
     # --- SR11x: Poetry, uv and pylock.toml lockfiles ---------------------------------
+    # pinned, hashed, covers-inputs and portable reuse SR101, SR102, SR103 and SR105 for
+    # these locks (same meaning); freshness is tool-specific, hence its own IDs.
+    CheckSpec(
+        "SR110", "lockfile", "fresh", "poetry.lock's content-hash matches pyproject.toml",
+        "Poetry records a hash of the dependency sections of pyproject.toml; when it "
+        "differs, a dependency was edited without relocking and the image installs the "
+        "old set (or `poetry install` refuses the lock).",
+        "Run `poetry lock` (Poetry 2: it keeps the locked versions where it can) and "
+        "commit poetry.lock.",
+    ),
+    CheckSpec(
+        "SR111", "lockfile", "fresh", "uv.lock is up to date with pyproject.toml",
+        "A requirement edited in pyproject.toml but not relocked never reaches the image; "
+        "`uv sync --locked` in the Dockerfile would refuse the build.",
+        "Run `uv lock` and commit uv.lock.",
+    ),
     # --- SR2xx: Dockerfile hygiene and image build -----------------------------------
     # SR201-SR206: static Dockerfile hygiene (area "dockerfile"; no build needed)
     CheckSpec(

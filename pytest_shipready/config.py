@@ -36,7 +36,8 @@ class LockfileConfig:
         metadata=_doc(
             "Lockfiles to check, relative to the project directory. Empty: found "
             "automatically (requirements*.txt and requirements/*.txt with a pip-compile "
-            "header)."
+            "header, poetry.lock, uv.lock, pylock.toml and pylock.*.toml). The format "
+            "is recognised by file name, else by content."
         ),
     )
     require_hashes: bool = field(
@@ -44,18 +45,21 @@ class LockfileConfig:
     )
     resolve: bool = field(
         default=True,
-        metadata=_doc("SR104 re-resolves with pip-compile (needs the package index)."),
+        metadata=_doc("SR104 re-resolves with pip-compile and SR111 runs `uv lock "
+                      "--check` (may need the package index)."),
     )
     resolve_timeout: float = field(
         default=180.0,
-        metadata=_doc("Seconds pip-compile may take before SR104 is skipped."),
+        metadata=_doc("Seconds pip-compile (SR104) or uv (SR111) may take before the "
+                      "check is skipped."),
     )
     pip_config: Literal["isolated", "inherit"] = field(
         default="isolated",
         metadata=_doc(
             "isolated: re-resolve without this machine's pip configuration files and "
             "PIP_* index variables, using only the index options recorded in the lock, "
-            "as another machine would. inherit: use them."
+            "as another machine would (for `uv lock --check`: `--no-config` and without "
+            "UV_INDEX* / UV_FIND_LINKS variables). inherit: use them."
         ),
     )
 
