@@ -53,6 +53,7 @@ def _normalise(lines: Iterable[bytes | str]) -> list[bytes]:
 
 # --- parsing one line ---------------------------------------------------------------------
 
+_SEPARATORS = " \t"
 _KEY = re.compile(r"[A-Za-z_@][A-Za-z0-9_.@/:\-\[\]]*\Z")
 
 
@@ -125,7 +126,7 @@ def _read_repr(text: str, start: int) -> int:
             raise _UnparsableError("an unterminated <...> value")
         return end + 1
     i = start
-    while i < len(text) and not text[i].isspace():
+    while i < len(text) and text[i] not in _SEPARATORS:
         if text[i] in "'\"":
             i = _read_quoted(text, i)
         elif text[i] in "{[(":
@@ -162,11 +163,11 @@ def parse_pairs(text: str, flavour: str = "logfmt") -> dict[str, Any]:
     i, n = 0, len(text)
     saw_pair = False
     while i < n:
-        if text[i].isspace():
+        if text[i] in _SEPARATORS:
             i += 1
             continue
         j = i
-        while j < n and not text[j].isspace() and text[j] != "=":
+        while j < n and text[j] not in _SEPARATORS and text[j] != "=":
             j += 1
         key = text[i:j]
         if not _KEY.match(key):
@@ -185,9 +186,9 @@ def parse_pairs(text: str, flavour: str = "logfmt") -> dict[str, Any]:
             end = _read_quoted(text, j)
         else:
             end = j
-            while end < n and not text[end].isspace():
+            while end < n and text[end] not in _SEPARATORS:
                 end += 1
-        if end < n and not text[end].isspace():
+        if end < n and text[end] not in _SEPARATORS:
             raise _UnparsableError(f"the value of {key!r} runs into other text")
         pairs[key] = _decode_value(text[j:end], flavour)
         saw_pair = True
@@ -291,6 +292,8 @@ def _escaped_forms(value: str) -> set[str]:
     forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
              value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"),
              repr(value)[1:-1]}
+    # A multi-line value (a PEM key) printed raw shows up one line at a time.
+    forms.update(piece for piece in re.split(r"[\r\n]+", value) if len(piece.strip()) >= 8)
     return {f for f in forms if f}
 
 
@@ -299,6 +302,7 @@ class SecretHit:
     what: str  # "the value of $DB_PASSWORD", "a bearer token"
     start: int
     end: int
+    value: str = ""  # the secret itself (an env value may appear escaped in the line)
 
 
 def find_secrets(text: str, env_secrets: Mapping[str, str], shapes: bool) -> list[SecretHit]:
@@ -307,7 +311,8 @@ def find_secrets(text: str, env_secrets: Mapping[str, str], shapes: bool) -> lis
         for form in _escaped_forms(value):
             start = text.find(form)
             while start != -1:
-                hits.append(SecretHit(f"the value of ${name}", start, start + len(form)))
+                hits.append(SecretHit(f"the value of ${name}", start, start + len(form),
+                                      value))
                 start = text.find(form, start + 1)
     if shapes:
         for shape in SHAPES:
@@ -440,13 +445,28 @@ def _verdict(
             f"{ok}; {failed} of {total} lines fail, within threshold {limit:g}")
         return CheckResult.passed(check_id, summary, **figures)
     shown = problems[: cfg.show_lines] if cfg.show_lines else []
-    findings = [Finding(f"{why}: {line.shown}", analysis.source, line.number, hint)
-                for line, why in shown]
+    findings = [Finding(f"{_safe_reason(why, line)}: {line.shown}", analysis.source,
+                        line.number, hint) for line, why in shown]
     more = f" (first {len(shown)} shown)" if len(shown) < failed else ""
     summary = f"{failed} of {plural(total, 'line')} checked {bad}{more}"
     if limit < 1:
         summary += f"; threshold {limit:g} needs at least {math.ceil(limit * total)} passing"
     return CheckResult.failed(check_id, summary, findings, **figures)
+
+
+def _safe_reason(why: str, line: Line) -> str:
+    """The reason with the line's secrets redacted; withheld if a piece could remain."""
+    if not line.secrets:
+        return why
+    readable = line.text if line.text is not None else line.raw.decode("utf-8", "replace")
+    found = {readable[h.start:h.end] for h in line.secrets} | {
+        h.value for h in line.secrets if h.value}
+    secrets = sorted(found, key=len, reverse=True)
+    for secret in secrets:
+        why = why.replace(secret, REDACTED)
+    if any(secret[:6] in why for secret in secrets if secret):
+        return "reason withheld (it would show a secret)"
+    return why
 
 
 def check_structured(analysis: Analysis) -> CheckResult:

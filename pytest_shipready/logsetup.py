@@ -225,11 +225,13 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckRes
         if result.status != Status.FAILED:
             continue
         failed_checks.append(f"{check_id} {result.summary}")
+        hint = True
         for finding in result.findings:
             if any(f.line == finding.line and f.line is not None for f in findings):
                 continue
             findings.append(Finding(f"[{check_id}] {finding.message}", finding.path,
-                                    finding.line, finding.hint))
+                                    finding.line, finding.hint if hint else ""))
+            hint = False  # once per check is enough
     total = len(analysis.content)
     if findings:
         summary = "; ".join(problems + failed_checks) or "output not structured"
