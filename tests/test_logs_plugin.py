@@ -9,8 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE
 
+from conftest import EXAMPLE
 from pytest_shipready.areas import logs as logs_area
 from pytest_shipready.config import LogsConfig, Settings, ShipreadyConfig
 from pytest_shipready.findings import Status
@@ -61,7 +61,7 @@ def test_example_setup_passes_with_zero_config(pytester: pytest.Pytester,
     result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
-        "*shipready::logs::setup*PASSED*app.logconfig:configure: structlog and stdlib "
+        "*SR510*setup*PASSED*app.logconfig:configure: structlog and stdlib "
         "records render structured (4 lines)*",
     ])
 
