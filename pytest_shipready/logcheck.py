@@ -339,9 +339,14 @@ def redact(text: str, hits: Iterable[SecretHit]) -> str:
     return text
 
 
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """Printable and short: control characters escaped, the middle of long text elided."""
+def excerpt(text: str, limit: int = EXCERPT_CHARS, secrets: Iterable[str] = ()) -> str:
+    """Printable and short: control characters escaped, the end of long text cut off.
+
+    ``secrets`` are redacted once more after escaping (an escape such as ``\\x00`` next
+    to ``00`` must not spell a secret)."""
     shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        shown = shown.replace(secret, REDACTED)
     if len(shown) > limit:
         shown = shown[: limit - 3] + "..."
     return shown
@@ -393,6 +398,7 @@ def analyse(
 ) -> Analysis:
     cfg = config or LogsConfig()
     env_secrets = secret_env_values(env or {}, cfg.secret_env)
+    secret_forms = {form for value in env_secrets.values() for form in _escaped_forms(value)}
     result: list[Line] = []
     for number, raw in enumerate(_normalise(lines), start=1):
         try:
@@ -405,7 +411,7 @@ def analyse(
         line = Line(number, raw, text, decode_error)
         readable = text if text is not None else raw.decode("utf-8", "replace")
         line.secrets = find_secrets(readable, env_secrets, cfg.secret_shapes)
-        line.shown = excerpt(redact(readable, line.secrets))
+        line.shown = excerpt(redact(readable, line.secrets), secrets=secret_forms)
         if text is not None and text.strip():
             try:
                 line.fields = parse_line(text, cfg.format)
