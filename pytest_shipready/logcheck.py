@@ -668,12 +668,13 @@ def check_secrets(analysis: Analysis) -> CheckResult:
         if ln.secrets:
             kinds = sorted({hit.what for hit in ln.secrets})
             problems.append((ln, "contains " + ", ".join(kinds)))
-    scope = (f"{plural(len(analysis.env_secrets), 'secret env value')} and common shapes"
-             if analysis.config.secret_shapes
-             else plural(len(analysis.env_secrets), "secret env value"))
+    looked = [plural(len(analysis.env_secrets), "secret env value")
+              if analysis.env_secrets else "", "common shapes"
+              if analysis.config.secret_shapes else ""]
+    scope = " and ".join(x for x in looked if x) or "nothing to look for"
     return _verdict(
         analysis, "SR505", lines, problems,
-        f"{plural(len(lines), 'line')} free of {scope}", "contain a secret",
+        f"{plural(len(lines), 'line')} free of secrets ({scope})", "contain a secret",
         "Never log credentials: drop them from the event, or add a processor that masks "
         "keys such as password/token/authorization before the renderer; rotate any "
         "secret that reached real logs.",

@@ -282,3 +282,88 @@ def test_log_capture_fixture_catches_plain_stdlib_output(pytester: pytest.Pytest
         "*SR501: 1 of 2 lines checked are not JSON objects",
         "*captured log:2: not a JSON object: * WARNING somelib: plain text",
     ])
+
+
+# --- the example service's real output (run on the host, as the container would run it) ------
+
+
+def run_service(project: Path, env: dict[str, str] | None = None) -> list[bytes]:
+    """Start ``python -m app``, probe /health, request a 404, SIGTERM: all its output."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=project, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})})
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "the service did not become ready"
+                time.sleep(0.05)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/shipready-not-found", timeout=5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return out.splitlines()
+
+
+def test_example_service_output_passes_every_container_item(example: Path) -> None:
+    lines = run_service(example, {"API_TOKEN": "tok-5d41402abc4b2a76b9719d911017c592"})
+    assert len(lines) >= 5  # listening, requests, not_found, stopping, stopped
+    got = _run_area(lines, {"API_TOKEN": "tok-5d41402abc4b2a76b9719d911017c592"})
+    assert {name: r.status for name, r in got.items()} == dict.fromkeys(  # type: ignore[attr-defined]
+        ["structured", "required-keys", "levels-and-timestamps", "exceptions-structured",
+         "no-secrets"], Status.PASSED)
+
+
+def test_example_printing_plain_text_fails_structured(example: Path) -> None:
+    server = example / "app" / "server.py"
+    # Drop the override: http.server's own plain-text access log reaches the output.
+    source = server.read_text()
+    start = source.index("    def log_message")
+    end = source.index("def make_server")
+    server.write_text(source[:start] + "\n\n" + source[end:])
+    got = _run_area(run_service(example))
+    result = got["structured"]
+    assert result.status == Status.FAILED  # type: ignore[attr-defined]
+    text = format_failure(result)  # type: ignore[arg-type]
+    assert "lines checked are not JSON objects" in text
+    assert '"GET /health HTTP/1.1" 200 -' in text
+
+
+def test_example_logging_a_secret_env_value_fails_without_printing_it(example: Path) -> None:
+    secret = "pg-Secret-8c1f0e3b"
+    server = example / "app" / "server.py"
+    server.write_text(server.read_text().replace(
+        '    log.info("listening", host=host, port=server.server_address[1])',
+        '    log.info("listening", host=host, port=server.server_address[1],\n'
+        '             database=f"postgres://app@db/app?sslmode=require&pw={os.environ['
+        '\'DATABASE_PASSWORD\']}")'))
+    env = {"DATABASE_PASSWORD": secret}
+    got = _run_area(run_service(example, env), env)
+    result = got["no-secrets"]
+    assert result.status == Status.FAILED  # type: ignore[attr-defined]
+    text = format_failure(result)  # type: ignore[arg-type]
+    assert "contains the value of $DATABASE_PASSWORD" in text
+    assert secret not in text
+    assert secret not in json.dumps([r.to_json() for r in got.values()])  # type: ignore[attr-defined]
+    assert got["structured"].status == Status.PASSED  # type: ignore[attr-defined]
