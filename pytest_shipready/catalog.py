@@ -129,6 +129,51 @@ CHECKS: tuple[CheckSpec, ...] = (
     # --- SR3xx: smoke (the running container) ----------------------------------------
     # --- SR4xx: parity (image vs lock vs host) ---------------------------------------
     # --- SR5xx: structured logs ------------------------------------------------------
+    CheckSpec(
+        "SR501", "logs", "structured", "Every log line is machine-readable",
+        "Log search, alerting and metrics need one parseable record per line; prose, "
+        "print() output and raw tracebacks are lost or split into noise.",
+        "Render every line with structlog's JSONRenderer (or LogfmtRenderer) and route "
+        "stdlib logging through structlog.stdlib.ProcessorFormatter.",
+    ),
+    CheckSpec(
+        "SR502", "logs", "required-keys", "Every log line has an event, a level and a time",
+        "Without a message, a level and a timestamp a record cannot be searched, "
+        "filtered by severity or put in order.",
+        "Add add_log_level and TimeStamper(fmt='iso', utc=True) to the processors (and "
+        "to ProcessorFormatter's foreign_pre_chain), or name your keys in "
+        "[tool.shipready.logs].",
+    ),
+    CheckSpec(
+        "SR503", "logs", "levels-and-timestamps",
+        "Levels are level names; timestamps are ISO 8601 with a timezone",
+        "Alerting filters by level name, and a time without a zone is ambiguous across "
+        "hosts and daylight saving.",
+        "Use add_log_level and TimeStamper(fmt='iso', utc=True); set timestamps = "
+        '"epoch" if you log epoch numbers.',
+    ),
+    CheckSpec(
+        "SR504", "logs", "exceptions-structured", "Exceptions are fields, not raw tracebacks",
+        "A multi-line traceback becomes one unrelated record per line in every log "
+        "pipeline, without level, time or request context.",
+        "Add structlog.processors.dict_tracebacks (or format_exc_info) before the "
+        "renderer and log errors with log.exception(...).",
+    ),
+    CheckSpec(
+        "SR505", "logs", "no-secrets", "No secrets in the logs",
+        "Logs are copied to many systems and people; a secret in them is a leaked secret.",
+        "Drop credentials from events or mask them with a processor; rotate any secret "
+        "that reached real logs.",
+    ),
+    CheckSpec(
+        "SR510", "logs", "setup",
+        "The app's logging setup renders structlog and stdlib records structured",
+        "Libraries log through the standard library; if those records bypass the "
+        "structured renderer, production logs mix JSON with plain text.",
+        "In the setup function, give the root logger a handler with "
+        "structlog.stdlib.ProcessorFormatter (foreign_pre_chain = your shared "
+        "processors) and end structlog's chain with ProcessorFormatter.wrap_for_formatter.",
+    ),
 )
 
 BY_ID: dict[str, CheckSpec] = {c.id: c for c in CHECKS}

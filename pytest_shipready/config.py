@@ -125,6 +125,108 @@ class DockerfileConfig:
 
 
 @dataclass(frozen=True)
+class LogsConfig:
+    format: Literal["json", "logfmt", "keyvalue"] = field(
+        default="json",
+        metadata=_doc(
+            "What every log line must be. json: one JSON object per line (structlog's "
+            "JSONRenderer). logfmt: `key=value` pairs with double-quoted values "
+            "(LogfmtRenderer). keyvalue: `key=value` pairs with Python-repr values "
+            "(KeyValueRenderer)."
+        ),
+    )
+    event_keys: tuple[str, ...] = field(
+        default=("event", "message", "msg"),
+        metadata=_doc("SR502: every line has one of these keys for the message."),
+    )
+    level_keys: tuple[str, ...] = field(
+        default=("level", "severity", "levelname"),
+        metadata=_doc("SR502: every line has one of these keys for the level."),
+    )
+    timestamp_keys: tuple[str, ...] = field(
+        default=("timestamp", "time", "ts", "@timestamp"),
+        metadata=_doc("SR502: every line has one of these keys for the time."),
+    )
+    levels: tuple[str, ...] = field(
+        default=("trace", "debug", "info", "notice", "warning", "warn", "error",
+                 "exception", "critical", "fatal", "alert", "emergency"),
+        metadata=_doc("SR503: the level names allowed (compared case-insensitively)."),
+    )
+    timestamps: Literal["iso", "epoch", "any"] = field(
+        default="iso",
+        metadata=_doc(
+            "SR503: iso: ISO 8601 with a timezone (`2024-05-01T12:00:00.123Z`). epoch: "
+            "a number of seconds (or milli-, micro-, nanoseconds) since 1970. any: either."
+        ),
+    )
+    dict_tracebacks: bool = field(
+        default=False,
+        metadata=_doc(
+            "SR504: also fail a line whose exception field is a traceback string rather "
+            "than structured data (structlog.processors.dict_tracebacks)."
+        ),
+    )
+    threshold: float = field(
+        default=1.0,
+        metadata=_doc(
+            "SR501-SR504: the fraction of lines (0 to 1) that must pass; 1: every line. "
+            "SR505 (secrets) always fails on any line."
+        ),
+    )
+    secret_env: tuple[str, ...] = field(
+        default=("*PASSWORD*", "*PASSWD*", "*SECRET*", "*TOKEN*", "*API_KEY*", "*APIKEY*",
+                 "*PRIVATE_KEY*", "*ACCESS_KEY*", "*CREDENTIAL*", "*_KEY"),
+        metadata=_doc(
+            "SR505: names (shell patterns, case-insensitive) of environment variables "
+            "whose values must never appear in the container's logs."
+        ),
+    )
+    secret_shapes: bool = field(
+        default=True,
+        metadata=_doc(
+            "SR505: also flag common secret shapes: bearer tokens, AWS access key ids, "
+            "`password=...`, credentials in URLs, private key blocks."
+        ),
+    )
+    show_lines: int = field(
+        default=5, metadata=_doc("How many offending lines a failure shows (redacted).")
+    )
+    requests: tuple[str, ...] = field(
+        default=("/shipready-not-found",),
+        metadata=_doc(
+            "Paths requested from the smoke container once it is ready, before it is "
+            "stopped, so that warning and error paths (e.g. a 404) log too; the response "
+            "status does not matter."
+        ),
+    )
+    setup: str = field(
+        default="",
+        metadata=_doc(
+            'SR510: the app\'s logging setup, `"module:function"` (e.g. '
+            '`"app.logconfig:configure"`), importable from the project directory and '
+            "called without arguments. Empty: found automatically (a `configure`, "
+            "`configure_logging` or `setup_logging` function in `<package>/logconfig.py`, "
+            "`logging_config.py`, `log_config.py` or `logsetup.py`)."
+        ),
+    )
+    setup_timeout: float = field(
+        default=60.0, metadata=_doc("SR510: seconds the setup subprocess may take.")
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(
+                f"[{SECTION}.logs] threshold = {self.threshold!r}: must be between 0 and 1"
+            )
+        if self.show_lines < 0:
+            raise ConfigError(f"[{SECTION}.logs] show_lines must not be negative")
+        if self.setup and ":" not in self.setup:
+            raise ConfigError(
+                f"[{SECTION}.logs] setup = {self.setup!r}: must be \"module:function\""
+            )
+
+
+@dataclass(frozen=True)
 class ShipreadyConfig:
     disable: dict[str, str] = field(
         default_factory=dict,
@@ -135,6 +237,7 @@ class ShipreadyConfig:
     )
     lockfile: LockfileConfig = field(default_factory=LockfileConfig)
     dockerfile: DockerfileConfig = field(default_factory=DockerfileConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .findings import CheckResult
+    from .logcapture import LogCapture
     from .plan import PlannedCheck
 
 SKIP_REASON = "deployment readiness check: run pytest with --shipready to include it"
@@ -308,3 +310,22 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter)
     else:
         tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
                 green=True, bold=True)
+
+
+# --- fixtures: logs -------------------------------------------------------------------
+
+
+@pytest.fixture
+def shipready_log_capture() -> Iterator[LogCapture]:
+    """Log events captured through the app's real structlog/logging chain.
+
+    Unlike structlog.testing.capture_logs, the configured processors stay in place: only
+    the final renderer (and each stdlib handler's format) is wrapped, so ``.lines`` are
+    what the app really writes and ``.events`` the dicts its renderer received. Configure
+    the app's logging first (or call ``.attach()`` after re-configuring);
+    ``.assert_structured()`` checks the lines with the SR501-SR505 validators.
+    """
+    from .logcapture import capture
+
+    with capture() as cap:
+        yield cap

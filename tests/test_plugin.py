@@ -15,6 +15,8 @@ LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable"]
 PREFIX = "shipready::lockfile::requirements.txt::"
 # The example's Dockerfile hygiene items (SR201-SR206), which pass on it.
 DOCKERFILE_ITEMS = 6
+# The logs area: SR510 passes on the example; the 5 container-log items skip (no container).
+LOGS_PASSED, LOGS_SKIPPED = 1, 5
 
 
 @pytest.fixture
@@ -87,7 +89,8 @@ def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pyte
     result = pytester.runpytest("--shipready", "-v", "-p", "no:randomly")
     assert lock_outcomes(result) == dict.fromkeys(LOCK_ITEMS, "PASSED")
     # + the service's own tests and the Dockerfile items
-    result.assert_outcomes(passed=len(LOCK_ITEMS) + 2 + DOCKERFILE_ITEMS)
+    result.assert_outcomes(passed=len(LOCK_ITEMS) + 2 + DOCKERFILE_ITEMS + LOGS_PASSED,
+                           skipped=LOGS_SKIPPED)
     result.stdout.fnmatch_lines([
         f"{PREFIX}pinned PASSED (1 requirement pinned)*",
         "*= ship readiness =*",
@@ -99,10 +102,11 @@ def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pyte
 def test_node_ids_markers_and_keywords(project: Path, pytester: pytest.Pytester) -> None:
     ids = pytester.runpytest("--shipready", "--collect-only", "-q", "--shipready-offline")
     ids.stdout.fnmatch_lines([f"{PREFIX}{name}" for name in LOCK_ITEMS])
-    ids.stdout.fnmatch_lines([f"{7 + DOCKERFILE_ITEMS} tests collected*"])
+    total = 7 + DOCKERFILE_ITEMS + LOGS_PASSED + LOGS_SKIPPED
+    ids.stdout.fnmatch_lines([f"{total} tests collected*"])
     only = pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready")
     # fresh skips: --shipready-offline
-    only.assert_outcomes(passed=4 + DOCKERFILE_ITEMS, skipped=1)
+    only.assert_outcomes(passed=4 + DOCKERFILE_ITEMS + LOGS_PASSED, skipped=1 + LOGS_SKIPPED)
     ordinary = pytester.runpytest("--shipready", "-m", "not shipready")
     ordinary.assert_outcomes(passed=2)
     by_id = pytester.runpytest("--shipready", "-k", "SR101 or portable", "-v")
@@ -203,7 +207,8 @@ def test_no_lockfile_fails_one_item_saying_where_it_looked(project: Path,
     (project / "requirements.txt").unlink()
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready")
     # SR205 (lock-used) skips: there is no lock to check the Dockerfile's install against.
-    result.assert_outcomes(failed=1, passed=DOCKERFILE_ITEMS - 1, skipped=1)
+    result.assert_outcomes(failed=1, passed=DOCKERFILE_ITEMS - 1 + LOGS_PASSED,
+                           skipped=1 + LOGS_SKIPPED)
     result.stdout.fnmatch_lines([
         "shipready::lockfile::found FAILED*",
         "*looked in * for requirements*.txt and requirements/*.txt*",
@@ -260,12 +265,13 @@ def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Pat
     pytester.makepyfile("def test_host(): pass")
     result = pytester.runpytest("--shipready", f"--shipready-project={service}",
                                 "--shipready-offline", "--shipready-report=out/report.json")
-    result.assert_outcomes(passed=5 + DOCKERFILE_ITEMS, skipped=1)
+    result.assert_outcomes(passed=5 + DOCKERFILE_ITEMS + LOGS_PASSED, skipped=1 + LOGS_SKIPPED)
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     assert report["schema"] == "pytest-shipready/report"
     assert report["version"] == 1
     assert report["verdict"] == "ready"
-    assert report["counts"] == {"passed": 4 + DOCKERFILE_ITEMS, "failed": 0, "skipped": 1}
+    assert report["counts"] == {"passed": 4 + DOCKERFILE_ITEMS + LOGS_PASSED, "failed": 0,
+                                "skipped": 1 + LOGS_SKIPPED}
     pinned = next(r for r in report["results"] if r["check_id"] == "SR101")
     assert pinned["nodeid"] == f"{PREFIX}pinned"
     assert pinned["status"] == "passed"
