@@ -106,7 +106,7 @@ class DockerfileConfig:
     allowed_installs: tuple[str, ...] = field(
         default=(),
         metadata=_doc("SR205: packages that may be installed outside the lock, by name "
-                      "(e.g. \"pip\")."),
+                      "(e.g. \"gunicorn\"); the installers pip, poetry and uv always may."),
     )
     dockerignore_required: tuple[str, ...] = field(
         default=(".git", ".venv", "venv"),

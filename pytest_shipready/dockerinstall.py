@@ -148,6 +148,9 @@ class InstallStep:
     local: tuple[str, ...] = ()  # the project itself, local paths and wheels
     hashes_enforced: bool = False  # --require-hashes or the tool always checks hashes
     installs: bool = True  # False for "pip download"/"pip wheel": fetches, installs nothing
+    exports: tuple[tuple[str, str], ...] = ()  # (file written, lock it comes from)
+    exports_hashed: bool = True  # the exported file carries hashes
+    problem: str = ""  # a weakness the lock check reports (e.g. "may re-lock")
 
 
 Recogniser = Callable[[Command], "InstallStep | None"]
@@ -266,9 +269,113 @@ def recognise_pip(command: Command) -> InstallStep | None:
                        tuple(packages), tuple(local), hashes, installs=verb == "install")
 
 
+def _option_value(args: tuple[str, ...], *names: str) -> str | None:
+    for i, word in enumerate(args):
+        key, eq, value = word.partition("=")
+        if key in names:
+            if eq:
+                return value
+            return args[i + 1] if i + 1 < len(args) else None
+        short = next((n for n in names if len(n) == 2 and word.startswith(n) and
+                      len(word) > 2), None)
+        if short is not None:
+            return word[2:]
+    return None
+
+
+def _positional(args: tuple[str, ...], with_value: frozenset[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in with_value
+        else:
+            out.append(word)
+    return out
+
+
+_POETRY_VALUE = frozenset({"--only", "--with", "--without", "-E", "--extras", "-C",
+                           "--directory", "-P", "--project", "-f", "--format", "-o",
+                           "--output", "--group", "-G", "--source"})
+
+
+def recognise_poetry(command: Command) -> InstallStep | None:
+    """``poetry install`` (from poetry.lock, hashes always checked), ``poetry export``
+    (writes a requirements file from the lock), ``poetry add NAME`` (outside the lock)."""
+    words = _strip_prefix(command.words)
+    if not words or _command_name(words[0]) != "poetry":
+        return None
+    args = words[1:]
+    verb_at = next((i for i, w in enumerate(args) if not w.startswith("-")), None)
+    if verb_at is None:
+        return None
+    verb, rest = args[verb_at], args[verb_at + 1:]
+    if verb in ("install", "sync"):
+        return InstallStep("poetry", command.line, command.text, ("poetry.lock",),
+                           hashes_enforced=True)
+    if verb == "export":
+        out = _option_value(rest, "-o", "--output")
+        if out is None:
+            return None  # to stdout: a later redirect is not followed
+        return InstallStep("poetry", command.line, command.text, installs=False,
+                           exports=((out, "poetry.lock"),),
+                           exports_hashed="--without-hashes" not in rest)
+    if verb == "add":
+        return InstallStep("poetry", command.line, command.text,
+                           packages=tuple(_positional(rest, _POETRY_VALUE)))
+    return None
+
+
+_UV_VALUE = frozenset({"--extra", "--group", "--only-group", "--no-group", "--package",
+                       "-p", "--python", "--directory", "--project", "-o",
+                       "--output-file", "--format", "--index", "--index-url",
+                       "--default-index", "--extra-index-url", "-f", "--find-links",
+                       "-r", "--requirement", "-c", "--constraint", "--target",
+                       "--prefix", "--no-binary", "--only-binary", "-P",
+                       "--upgrade-package", "--config-file", "--cache-dir"})
+
+
+def recognise_uv(command: Command) -> InstallStep | None:
+    """``uv sync`` (from uv.lock), ``uv export -o FILE``, and ``uv pip install/sync``
+    (like pip: from files, or by name outside the lock)."""
+    words = _strip_prefix(command.words)
+    if not words or _command_name(words[0]) != "uv":
+        return None
+    args = words[1:]
+    if args[:1] == ("sync",):
+        strict = any(w in ("--locked", "--frozen") for w in args)
+        return InstallStep(
+            "uv", command.line, command.text, ("uv.lock",), hashes_enforced=True,
+            problem="" if strict else
+            "`uv sync` without --locked or --frozen may update uv.lock during the build")
+    if args[:1] == ("export",):
+        out = _option_value(args, "-o", "--output-file")
+        if out is None:
+            return None
+        return InstallStep("uv", command.line, command.text, installs=False,
+                           exports=((out, "uv.lock"),),
+                           exports_hashed="--no-hashes" not in args)
+    if args[:2] in (("pip", "install"), ("pip", "sync")):
+        rest = args[2:]
+        files = [v for i, w in enumerate(rest) for v in
+                 ([rest[i + 1]] if w in ("-r", "--requirement") and i + 1 < len(rest)
+                  else [w.partition("=")[2]] if w.startswith("--requirement=") else [])]
+        positional = _positional(rest, _UV_VALUE)
+        if args[1] == "sync":
+            files += positional
+            positional = []
+        return InstallStep(
+            "uv", command.line, command.text, tuple(files),
+            packages=tuple(p for p in positional if not is_local(p)),
+            local=tuple(p for p in positional if is_local(p)),
+            hashes_enforced="--require-hashes" in rest)
+    return None
+
+
 # The recognisers SR205 applies to every command, in order; the first match wins.
-# Poetry and uv recognisers are appended here (see the module docstring).
-RECOGNISERS: list[Recogniser] = [recognise_pip]
+RECOGNISERS: list[Recogniser] = [recognise_pip, recognise_poetry, recognise_uv]
 
 
 def install_steps(df: Dockerfile, stages: list[Stage]) -> list[InstallStep]:

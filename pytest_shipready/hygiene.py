@@ -347,6 +347,10 @@ def _hashes_by_env(df: Dockerfile, stages: list[Stage]) -> bool:
     return False
 
 
+# The installers themselves may be installed by name: they install the lock.
+INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export")
+
+
 def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None = None,
                     allowed: Iterable[str] = ()) -> CheckResult:
     stage = _stage(df, target)
@@ -358,13 +362,25 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
     steps = install_steps(df, stages)
     aliases = _aliases(df, stages)
     env_hashes = _hashes_by_env(df, stages)
-    allow = {canonicalize_name(a) for a in allowed}
+    allow = {canonicalize_name(a) for a in (*allowed, *INSTALLERS)}
     known = ", ".join(lk.path for lk in locks)
     findings: list[Finding] = []
     used: list[tuple[KnownLock, InstallStep]] = []
+    # Files exported from a lock (poetry export, uv export) stand for that lock.
+    exported: dict[str, KnownLock] = {}
     for step in steps:
+        for out, source in step.exports:
+            origin = _match_lock(source, locks, aliases)
+            if origin is not None:
+                exported[posixpath.basename(out)] = KnownLock(
+                    origin.path, origin.hashed and step.exports_hashed)
+    for step in steps:
+        if step.problem:
+            findings.append(Finding(step.problem, df.path, step.line,
+                                    "Install exactly what the lock says: add --locked "
+                                    "(or --frozen)."))
         for arg in step.files:
-            lock = _match_lock(arg, locks, aliases)
+            lock = exported.get(posixpath.basename(arg)) or _match_lock(arg, locks, aliases)
             if lock is None:
                 findings.append(Finding(
                     f"`{step.text}` installs from {arg}, which is not a known lockfile "

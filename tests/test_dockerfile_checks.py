@@ -262,9 +262,15 @@ def test_extra_package_is_named_with_its_line() -> None:
 
 
 def test_allowed_installs() -> None:
-    text = "FROM python:3.11\nRUN pip install -U pip && pip install -r requirements.txt\n"
+    text = "FROM python:3.11\nRUN pip install -U gunicorn && pip install -r requirements.txt\n"
     assert lock_used(text).status is Status.FAILED
-    assert lock_used(text, allowed=["PIP"]).status is Status.PASSED
+    assert lock_used(text, allowed=["GUNICORN"]).status is Status.PASSED
+
+
+def test_installers_themselves_may_be_installed_by_name() -> None:
+    text = ("FROM python:3.11\nRUN pip install -U pip poetry uv && "
+            "pip install -r requirements.txt\n")
+    assert lock_used(text).status is Status.PASSED
 
 
 def test_install_in_builder_stage_counts_only_when_needed() -> None:

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import hygiene, piplock
+from .. import hygiene, lockmodel, piplock
 from ..config import Settings
 from ..dockerfile import Dockerfile
 from ..findings import CheckResult, Finding
@@ -42,10 +42,17 @@ def known_locks(settings: Settings) -> list[hygiene.KnownLock]:
     paths = [project / p for p in cfg.paths] if cfg.paths else piplock.discover(project)
     locks: list[hygiene.KnownLock] = []
     for path in paths:
+        if path.suffix != ".txt":
+            continue  # Poetry, uv and pylock files: below
         lock = piplock.load(path, project)
         entries = lock.data.entries
         hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
         locks.append(hygiene.KnownLock(lock.display, hashed))
+    tool_locks = [p for p in paths if p.suffix != ".txt"] if cfg.paths else \
+        lockmodel.discover(project)
+    for path in tool_locks:
+        # poetry install and uv sync check hashes themselves; pylock records them.
+        locks.append(hygiene.KnownLock(piplock.display_path(path, project), True))
     return locks
 
 
