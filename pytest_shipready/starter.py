@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import dockerfile, piplock
+from . import dockerfile, lockmodel, piplock
 
 
 def starter(project: Path) -> str:
@@ -32,9 +32,10 @@ def starter(project: Path) -> str:
 def _lockfile_section(project: Path) -> list[str]:
     locks = piplock.discover(project)
     lines = ["[tool.shipready.lockfile]"]
-    if not locks:
+    if not locks and not lockmodel.discover(project):
         lines += [
-            "# No pip-compile lockfile found (requirements*.txt, requirements/*.txt).",
+            "# No lockfile found (requirements*.txt, requirements/*.txt, poetry.lock, uv.lock, "
+            "pylock.toml).",
             "# Create one:  pip-compile --generate-hashes --strip-extras requirements.in",
             '# paths = ["requirements.txt"]',
         ]
@@ -45,6 +46,9 @@ def _lockfile_section(project: Path) -> list[str]:
         lines.append(f"# found {lock.display}: pip-compile lock of {sources}, "
                      f"{len(lock.data.entries)} requirements, "
                      f"{'hashed' if hashed else 'NOT hashed'}")
+    for path in lockmodel.discover(project):
+        lines.append(f"# found {piplock.display_path(path, project)} (checked "
+                     "automatically)")
     if locks:
         listed = ", ".join(f'"{piplock.display_path(p, project)}"' for p in locks)
         lines.append(f"# paths = [{listed}]   # found automatically")
