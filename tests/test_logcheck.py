@@ -439,7 +439,8 @@ BOILERPLATE = json.dumps([r.to_json() for fmt in ("json", "logfmt", "keyvalue")
        extra=st.lists(st.binary(max_size=40), max_size=3))
 def test_env_secrets_never_appear_in_any_report(secret: str, template: str, fmt: str,
                                                 extra: list[bytes]) -> None:
-    assume(secret not in BOILERPLATE)
+    # A "secret" that is part of the report's fixed wording cannot be told apart from it.
+    assume(secret not in BOILERPLATE and secret not in "container log")
     text = template.format(s=json.dumps(secret), r=secret)
     lines = [*extra, text.encode("utf-8")]
     got = check_all(lines, LogsConfig(format=fmt, timestamps="any"),  # type: ignore[arg-type]
