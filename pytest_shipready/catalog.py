@@ -65,7 +65,67 @@ CHECKS: tuple[CheckSpec, ...] = (
         "PIP_CONFIG_FILE=/dev/null), and depend on packages by name.",
     ),
     # --- SR11x: Poetry, uv and pylock.toml lockfiles ---------------------------------
+    # pinned, hashed, covers-inputs and portable reuse SR101, SR102, SR103 and SR105 for
+    # these locks (same meaning); freshness is tool-specific, hence its own IDs.
+    CheckSpec(
+        "SR110", "lockfile", "fresh", "poetry.lock's content-hash matches pyproject.toml",
+        "Poetry records a hash of the dependency sections of pyproject.toml; when it "
+        "differs, a dependency was edited without relocking and the image installs the "
+        "old set (or `poetry install` refuses the lock).",
+        "Run `poetry lock` (Poetry 2: it keeps the locked versions where it can) and "
+        "commit poetry.lock.",
+    ),
+    CheckSpec(
+        "SR111", "lockfile", "fresh", "uv.lock is up to date with pyproject.toml",
+        "A requirement edited in pyproject.toml but not relocked never reaches the image; "
+        "`uv sync --locked` in the Dockerfile would refuse the build.",
+        "Run `uv lock` and commit uv.lock.",
+    ),
     # --- SR2xx: Dockerfile hygiene and image build -----------------------------------
+    # SR201-SR206: static Dockerfile hygiene (area "dockerfile"; no build needed)
+    CheckSpec(
+        "SR201", "dockerfile", "base-pinned", "Every base image is pinned",
+        "An image without a tag is :latest, and :latest moves: the next build silently "
+        "starts from a different base than the one that was tested.",
+        "Name a version tag (python:3.11-slim), or pin the digest "
+        "(python:3.11-slim@sha256:...) for fully reproducible builds.",
+    ),
+    CheckSpec(
+        "SR202", "dockerfile", "non-root-user", "The final stage runs as a non-root USER",
+        "A process running as root in the container is root on the host's kernel: an "
+        "escape or a writable mount does far more damage.",
+        "Create a user and switch to it at the end of the final stage: "
+        "`RUN useradd --system --uid 10001 app` then `USER app` (or `USER 10001`).",
+    ),
+    CheckSpec(
+        "SR203", "dockerfile", "healthcheck", "The image declares a HEALTHCHECK",
+        "Without one, Docker and orchestrators cannot tell a running container from a "
+        "working one, and readiness cannot be awaited.",
+        "Add `HEALTHCHECK CMD [...]` to the final stage, or set "
+        "[tool.shipready.dockerfile] healthcheck_optional = true when readiness is probed "
+        "another way.",
+    ),
+    CheckSpec(
+        "SR204", "dockerfile", "no-secrets", "No secret-looking names in ARG or ENV",
+        "ARG and ENV values stay in the image (its config and history) for anyone who can "
+        "pull it.",
+        "Pass build secrets with BuildKit (`RUN --mount=type=secret,id=NAME`) and runtime "
+        "secrets through the environment at run time.",
+    ),
+    CheckSpec(
+        "SR205", "dockerfile", "lock-used", "The dependency install uses the lockfile",
+        "A lock that the image does not install from protects nothing: the image gets "
+        "whatever the index serves that day.",
+        "Install with `pip install --require-hashes -r <lockfile>` and add new "
+        "dependencies to the lock instead of a separate `pip install`.",
+    ),
+    CheckSpec(
+        "SR206", "dockerfile", "dockerignore", ".dockerignore leaves out .git and virtualenvs",
+        "Without it the whole directory is sent to the builder and `COPY . .` copies the "
+        "git history, local virtualenvs and caches into the image.",
+        "Add a .dockerignore next to the build context with at least `.git`, `.venv` and "
+        "`venv`.",
+    ),
     CheckSpec(
         "SR210", "image", "build", "The image builds",
         "The image that will be deployed must be built, from this commit, before it can be "
@@ -136,6 +196,51 @@ CHECKS: tuple[CheckSpec, ...] = (
         "assumption about its environment.",
     ),
     # --- SR5xx: structured logs ------------------------------------------------------
+    CheckSpec(
+        "SR501", "logs", "structured", "Every log line is machine-readable",
+        "Log search, alerting and metrics need one parseable record per line; prose, "
+        "print() output and raw tracebacks are lost or split into noise.",
+        "Render every line with structlog's JSONRenderer (or LogfmtRenderer) and route "
+        "stdlib logging through structlog.stdlib.ProcessorFormatter.",
+    ),
+    CheckSpec(
+        "SR502", "logs", "required-keys", "Every log line has an event, a level and a time",
+        "Without a message, a level and a timestamp a record cannot be searched, "
+        "filtered by severity or put in order.",
+        "Add add_log_level and TimeStamper(fmt='iso', utc=True) to the processors (and "
+        "to ProcessorFormatter's foreign_pre_chain), or name your keys in "
+        "[tool.shipready.logs].",
+    ),
+    CheckSpec(
+        "SR503", "logs", "levels-and-timestamps",
+        "Levels are level names; timestamps are ISO 8601 with a timezone",
+        "Alerting filters by level name, and a time without a zone is ambiguous across "
+        "hosts and daylight saving.",
+        "Use add_log_level and TimeStamper(fmt='iso', utc=True); set timestamps = "
+        '"epoch" if you log epoch numbers.',
+    ),
+    CheckSpec(
+        "SR504", "logs", "exceptions-structured", "Exceptions are fields, not raw tracebacks",
+        "A multi-line traceback becomes one unrelated record per line in every log "
+        "pipeline, without level, time or request context.",
+        "Add structlog.processors.dict_tracebacks (or format_exc_info) before the "
+        "renderer and log errors with log.exception(...).",
+    ),
+    CheckSpec(
+        "SR505", "logs", "no-secrets", "No secrets in the logs",
+        "Logs are copied to many systems and people; a secret in them is a leaked secret.",
+        "Drop credentials from events or mask them with a processor; rotate any secret "
+        "that reached real logs.",
+    ),
+    CheckSpec(
+        "SR510", "logs", "setup",
+        "The app's logging setup renders structlog and stdlib records structured",
+        "Libraries log through the standard library; if those records bypass the "
+        "structured renderer, production logs mix JSON with plain text.",
+        "In the setup function, give the root logger a handler with "
+        "structlog.stdlib.ProcessorFormatter (foreign_pre_chain = your shared "
+        "processors) and end structlog's chain with ProcessorFormatter.wrap_for_formatter.",
+    ),
 )
 
 BY_ID: dict[str, CheckSpec] = {c.id: c for c in CHECKS}

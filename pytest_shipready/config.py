@@ -36,7 +36,8 @@ class LockfileConfig:
         metadata=_doc(
             "Lockfiles to check, relative to the project directory. Empty: found "
             "automatically (requirements*.txt and requirements/*.txt with a pip-compile "
-            "header)."
+            "header, poetry.lock, uv.lock, pylock.toml and pylock.*.toml). The format "
+            "is recognised by file name, else by content."
         ),
     )
     require_hashes: bool = field(
@@ -44,19 +45,73 @@ class LockfileConfig:
     )
     resolve: bool = field(
         default=True,
-        metadata=_doc("SR104 re-resolves with pip-compile (needs the package index)."),
+        metadata=_doc("SR104 re-resolves with pip-compile and SR111 runs `uv lock "
+                      "--check` (may need the package index)."),
     )
     resolve_timeout: float = field(
         default=180.0,
-        metadata=_doc("Seconds pip-compile may take before SR104 is skipped."),
+        metadata=_doc("Seconds pip-compile (SR104) or uv (SR111) may take before the "
+                      "check is skipped."),
     )
     pip_config: Literal["isolated", "inherit"] = field(
         default="isolated",
         metadata=_doc(
             "isolated: re-resolve without this machine's pip configuration files and "
             "PIP_* index variables, using only the index options recorded in the lock, "
-            "as another machine would. inherit: use them."
+            "as another machine would (for `uv lock --check`: `--no-config` and without "
+            "UV_INDEX* / UV_FIND_LINKS variables). inherit: use them."
         ),
+    )
+
+
+# --- [tool.shipready.dockerfile] -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DockerfileConfig:
+    path: str = field(
+        default="Dockerfile",
+        metadata=_doc("The Dockerfile, relative to the project directory."),
+    )
+    context: str = field(
+        default=".",
+        metadata=_doc("The build context, relative to the project directory; its "
+                      ".dockerignore is checked (SR206)."),
+    )
+    target: str = field(
+        default="",
+        metadata=_doc("The stage that is shipped (docker build --target). Empty: the "
+                      "last stage."),
+    )
+    required: bool = field(
+        default=False,
+        metadata=_doc("A missing Dockerfile fails. Default: the Dockerfile checks are "
+                      "skipped, as a project without one does not ship a container."),
+    )
+    pin: Literal["tag", "digest"] = field(
+        default="tag",
+        metadata=_doc("SR201: tag: every external base image has a tag other than latest; "
+                      "digest: every one is pinned by @sha256 digest."),
+    )
+    allowed_secret_names: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("SR204: ARG/ENV names that look like secrets but are not "
+                      "(e.g. \"SORT_KEY\"). Case-insensitive."),
+    )
+    healthcheck_optional: bool = field(
+        default=False,
+        metadata=_doc("SR203 passes without a HEALTHCHECK: readiness is probed another "
+                      "way (e.g. an HTTP probe configured for the smoke checks)."),
+    )
+    allowed_installs: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("SR205: packages that may be installed outside the lock, by name "
+                      "(e.g. \"gunicorn\"); the installers pip, poetry and uv always may."),
+    )
+    dockerignore_required: tuple[str, ...] = field(
+        default=(".git", ".venv", "venv"),
+        metadata=_doc("SR206: paths (relative to the context) that .dockerignore must "
+                      "leave out; virtualenvs found in the context are added."),
     )
 
 
@@ -194,6 +249,108 @@ class ParityConfig:
 
 
 @dataclass(frozen=True)
+class LogsConfig:
+    format: Literal["json", "logfmt", "keyvalue"] = field(
+        default="json",
+        metadata=_doc(
+            "What every log line must be. json: one JSON object per line (structlog's "
+            "JSONRenderer). logfmt: `key=value` pairs with double-quoted values "
+            "(LogfmtRenderer). keyvalue: `key=value` pairs with Python-repr values "
+            "(KeyValueRenderer)."
+        ),
+    )
+    event_keys: tuple[str, ...] = field(
+        default=("event", "message", "msg"),
+        metadata=_doc("SR502: every line has one of these keys for the message."),
+    )
+    level_keys: tuple[str, ...] = field(
+        default=("level", "severity", "levelname"),
+        metadata=_doc("SR502: every line has one of these keys for the level."),
+    )
+    timestamp_keys: tuple[str, ...] = field(
+        default=("timestamp", "time", "ts", "@timestamp"),
+        metadata=_doc("SR502: every line has one of these keys for the time."),
+    )
+    levels: tuple[str, ...] = field(
+        default=("trace", "debug", "info", "notice", "warning", "warn", "error",
+                 "exception", "critical", "fatal", "alert", "emergency"),
+        metadata=_doc("SR503: the level names allowed (compared case-insensitively)."),
+    )
+    timestamps: Literal["iso", "epoch", "any"] = field(
+        default="iso",
+        metadata=_doc(
+            "SR503: iso: ISO 8601 with a timezone (`2024-05-01T12:00:00.123Z`). epoch: "
+            "a number of seconds (or milli-, micro-, nanoseconds) since 1970. any: either."
+        ),
+    )
+    dict_tracebacks: bool = field(
+        default=False,
+        metadata=_doc(
+            "SR504: also fail a line whose exception field is a traceback string rather "
+            "than structured data (structlog.processors.dict_tracebacks)."
+        ),
+    )
+    threshold: float = field(
+        default=1.0,
+        metadata=_doc(
+            "SR501-SR504: the fraction of lines (0 to 1) that must pass; 1: every line. "
+            "SR505 (secrets) always fails on any line."
+        ),
+    )
+    secret_env: tuple[str, ...] = field(
+        default=("*PASSWORD*", "*PASSWD*", "*SECRET*", "*TOKEN*", "*API_KEY*", "*APIKEY*",
+                 "*PRIVATE_KEY*", "*ACCESS_KEY*", "*CREDENTIAL*", "*_KEY"),
+        metadata=_doc(
+            "SR505: names (shell patterns, case-insensitive) of environment variables "
+            "whose values must never appear in the container's logs."
+        ),
+    )
+    secret_shapes: bool = field(
+        default=True,
+        metadata=_doc(
+            "SR505: also flag common secret shapes: bearer tokens, AWS access key ids, "
+            "`password=...`, credentials in URLs, private key blocks."
+        ),
+    )
+    show_lines: int = field(
+        default=5, metadata=_doc("How many offending lines a failure shows (redacted).")
+    )
+    requests: tuple[str, ...] = field(
+        default=("/shipready-not-found",),
+        metadata=_doc(
+            "Paths requested from the smoke container once it is ready, before it is "
+            "stopped, so that warning and error paths (e.g. a 404) log too; the response "
+            "status does not matter."
+        ),
+    )
+    setup: str = field(
+        default="",
+        metadata=_doc(
+            'SR510: the app\'s logging setup, `"module:function"` (e.g. '
+            '`"app.logconfig:configure"`), importable from the project directory and '
+            "called without arguments. Empty: found automatically (a `configure`, "
+            "`configure_logging` or `setup_logging` function in `<package>/logconfig.py`, "
+            "`logging_config.py`, `log_config.py` or `logsetup.py`)."
+        ),
+    )
+    setup_timeout: float = field(
+        default=60.0, metadata=_doc("SR510: seconds the setup subprocess may take.")
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(
+                f"[{SECTION}.logs] threshold = {self.threshold!r}: must be between 0 and 1"
+            )
+        if self.show_lines < 0:
+            raise ConfigError(f"[{SECTION}.logs] show_lines must not be negative")
+        if self.setup and ":" not in self.setup:
+            raise ConfigError(
+                f"[{SECTION}.logs] setup = {self.setup!r}: must be \"module:function\""
+            )
+
+
+@dataclass(frozen=True)
 class ShipreadyConfig:
     disable: dict[str, str] = field(
         default_factory=dict,
@@ -203,9 +360,11 @@ class ShipreadyConfig:
         ),
     )
     lockfile: LockfileConfig = field(default_factory=LockfileConfig)
+    dockerfile: DockerfileConfig = field(default_factory=DockerfileConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
     parity: ParityConfig = field(default_factory=ParityConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
 
 
 @dataclass(frozen=True)

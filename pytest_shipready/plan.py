@@ -74,12 +74,14 @@ class AreaPlanner(Protocol):
 
 def planners() -> list[AreaPlanner]:
     """The areas, in the order their items run. Imported here, lazily, under --shipready."""
-    from .areas import image, lockfile
+    from .areas import dockerfile, image, lockfile, logs
 
     return [
         lockfile.plan,
+        dockerfile.plan,
         image.plan,  # image, smoke and parity (they share one build and one container)
-        # image, smoke, parity and logs areas are added here as they land
+        # before logs: the container-log checks read the smoke container's output
+        logs.plan,
     ]
 
 

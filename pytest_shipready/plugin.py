@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .findings import CheckResult
+    from .logcapture import LogCapture
     from .plan import PlannedCheck
 
 SKIP_REASON = "deployment readiness check: run pytest with --shipready to include it"
@@ -43,9 +45,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Write the readiness results to PATH: Markdown if it ends in .md, else JSON.",
     )
     group.addoption(
+        "--shipready-init", action="store_true", default=False,
+        help="Print a starter [tool.shipready] section inferred from the project, and exit.",
+    )
+    group.addoption(
         "--shipready-offline", action="store_true", default=False,
         help="Skip the checks that need the package index (lockfile re-resolution).",
     )
+
+
+def _project_dir(config: pytest.Config) -> Path:
+    raw = config.getoption("shipready_project")
+    project = (config.invocation_params.dir / raw) if raw else config.rootpath
+    if not project.is_dir():
+        raise pytest.UsageError(f"--shipready-project: {project} is not a directory")
+    return project.resolve()
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("shipready_init"):
+        return None
+    from .starter import starter
+
+    print(starter(_project_dir(config)), end="")
+    return 0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,12 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .config import ConfigError, load
 
-    raw = config.getoption("shipready_project")
-    project = (config.invocation_params.dir / raw) if raw else config.rootpath
-    if not project.is_dir():
-        raise pytest.UsageError(f"--shipready-project: {project} is not a directory")
     try:
-        settings = load(project.resolve())
+        settings = load(_project_dir(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-shipready: {exc}") from None
     state = ShipreadyState(config, settings)
@@ -110,6 +129,10 @@ class ShipreadyState:
             result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
             self.results.append(result)
 
+    def sorted_results(self) -> list[dict[str, Any]]:
+        """By check ID (so by area), then node id: stable whatever order items ran in."""
+        return sorted(self.results, key=lambda r: (r["check_id"], r["nodeid"]))
+
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         _terminal_summary(self, terminalreporter)
 
@@ -123,7 +146,7 @@ class ShipreadyState:
             return  # the controller writes reports
         from . import report
 
-        document = report.build(self.settings, self.results)
+        document = report.build(self.settings, self.sorted_results())
         target = self.config.getoption("shipready_report", None)
         if target:
             report.write(self.config.invocation_params.dir / target, document)
@@ -283,23 +306,28 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter) -> None:
-    results = state.results
+    results = state.sorted_results()
     if not results:
         return
     tr = terminalreporter
     tr.section("ship readiness")
-    width = max(len(r["nodeid"]) for r in results)
-    for r in results:
+    labels = [" › ".join(p for p in (r.get("subject"), r["name"]) if p) for r in results]
+    width = max(len(label) for label in labels)
+    area = None
+    for r, label in zip(results, labels, strict=True):
+        if r["area"] != area:
+            area = r["area"]
+            tr.line(area, bold=True)
         status = r["status"].upper()
         markup = {"PASSED": {"green": True}, "FAILED": {"red": True}}.get(status, {"yellow": True})
-        tr.write(f"{r['check_id']}  {r['nodeid']:<{width}}  ")
+        tr.write(f"  {r['check_id']}  {label:<{width}}  ")
         tr.write(f"{status:<7}", **markup)
         tr.line(f"  {r['summary']}")
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped")}
-    failed = [r["check_id"] for r in results if r["status"] == "failed"]
+    failed = sorted({r["check_id"] for r in results if r["status"] == "failed"})
     if failed:
-        tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(sorted(set(failed)))}), "
+        tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(failed)}), "
                 f"{counts['passed']} passed, {counts['skipped']} skipped", red=True, bold=True)
     else:
         tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
@@ -345,3 +373,22 @@ def shipready_fresh_container(request: pytest.FixtureRequest) -> Any:
     running = _docker_fixture(request, "fresh")
     yield running
     running.container.remove()
+
+
+# --- fixtures: logs -------------------------------------------------------------------
+
+
+@pytest.fixture
+def shipready_log_capture() -> Iterator[LogCapture]:
+    """Log events captured through the app's real structlog/logging chain.
+
+    Unlike structlog.testing.capture_logs, the configured processors stay in place: only
+    the final renderer (and each stdlib handler's format) is wrapped, so ``.lines`` are
+    what the app really writes and ``.events`` the dicts its renderer received. Configure
+    the app's logging first (or call ``.attach()`` after re-configuring);
+    ``.assert_structured()`` checks the lines with the SR501-SR505 validators.
+    """
+    from .logcapture import capture
+
+    with capture() as cap:
+        yield cap

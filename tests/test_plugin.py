@@ -13,6 +13,18 @@ from conftest import EXAMPLE
 
 LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable"]
 PREFIX = "shipready::lockfile::requirements.txt::"
+# The example's Dockerfile hygiene items (SR201-SR206), which pass on it.
+DOCKERFILE_ITEMS = 6
+# The logs area: SR510 passes on the example; the 5 container-log items skip (no container).
+LOGS_PASSED, LOGS_SKIPPED = 1, 5
+# The image, smoke and parity items: skipped here, where no engine is reachable (the
+# autouse fixture below); test_docker_areas runs them against the engine.
+DOCKER_SKIPPED = 11
+
+
+@pytest.fixture(autouse=True)
+def no_docker_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
 
 
 @pytest.fixture
@@ -20,7 +32,6 @@ def project(pytester: pytest.Pytester) -> Path:
     """The example service as pytester's project (its own tests included)."""
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    (pytester.path / "Dockerfile").unlink()  # no docker items here: see test_docker_areas
     return pytester.path
 
 
@@ -85,7 +96,9 @@ def test_without_flag_heavy_modules_are_not_imported(pytester: pytest.Pytester) 
 def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--shipready", "-v", "-p", "no:randomly")
     assert lock_outcomes(result) == dict.fromkeys(LOCK_ITEMS, "PASSED")
-    result.assert_outcomes(passed=len(LOCK_ITEMS) + 2)  # + the service's own tests
+    # + the service's own tests and the Dockerfile items
+    result.assert_outcomes(passed=len(LOCK_ITEMS) + 2 + DOCKERFILE_ITEMS + LOGS_PASSED,
+                           skipped=LOGS_SKIPPED + DOCKER_SKIPPED)
     result.stdout.fnmatch_lines([
         f"{PREFIX}pinned PASSED (1 requirement pinned)*",
         "*= ship readiness =*",
@@ -97,9 +110,12 @@ def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pyte
 def test_node_ids_markers_and_keywords(project: Path, pytester: pytest.Pytester) -> None:
     ids = pytester.runpytest("--shipready", "--collect-only", "-q", "--shipready-offline")
     ids.stdout.fnmatch_lines([f"{PREFIX}{name}" for name in LOCK_ITEMS])
-    ids.stdout.fnmatch_lines(["7 tests collected*"])
+    total = 7 + DOCKERFILE_ITEMS + LOGS_PASSED + LOGS_SKIPPED + DOCKER_SKIPPED
+    ids.stdout.fnmatch_lines([f"{total} tests collected*"])
     only = pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready")
-    only.assert_outcomes(passed=4, skipped=1)  # fresh skips: --shipready-offline
+    # fresh skips: --shipready-offline
+    only.assert_outcomes(passed=4 + DOCKERFILE_ITEMS + LOGS_PASSED,
+                         skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED)
     ordinary = pytester.runpytest("--shipready", "-m", "not shipready")
     ordinary.assert_outcomes(passed=2)
     by_id = pytester.runpytest("--shipready", "-k", "SR101 or portable", "-v")
@@ -199,7 +215,9 @@ def test_no_lockfile_fails_one_item_saying_where_it_looked(project: Path,
                                                             pytester: pytest.Pytester) -> None:
     (project / "requirements.txt").unlink()
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready")
-    result.assert_outcomes(failed=1)
+    # SR205 (lock-used) skips: there is no lock to check the Dockerfile's install against.
+    result.assert_outcomes(failed=1, passed=DOCKERFILE_ITEMS - 1 + LOGS_PASSED,
+                           skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED)
     result.stdout.fnmatch_lines([
         "shipready::lockfile::found FAILED*",
         "*looked in * for requirements*.txt and requirements/*.txt*",
@@ -253,16 +271,17 @@ def test_config_is_not_read_without_the_flag(project: Path, pytester: pytest.Pyt
 def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Path) -> None:
     service = tmp_path / "elsewhere"
     shutil.copytree(EXAMPLE, service)
-    (service / "Dockerfile").unlink()  # no docker items here: see test_docker_areas
     pytester.makepyfile("def test_host(): pass")
     result = pytester.runpytest("--shipready", f"--shipready-project={service}",
                                 "--shipready-offline", "--shipready-report=out/report.json")
-    result.assert_outcomes(passed=5, skipped=1)
+    result.assert_outcomes(passed=5 + DOCKERFILE_ITEMS + LOGS_PASSED,
+                           skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED)
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     assert report["schema"] == "pytest-shipready/report"
     assert report["version"] == 1
     assert report["verdict"] == "ready"
-    assert report["counts"] == {"passed": 4, "failed": 0, "skipped": 1}
+    assert report["counts"] == {"passed": 4 + DOCKERFILE_ITEMS + LOGS_PASSED, "failed": 0,
+                                "skipped": 1 + LOGS_SKIPPED + DOCKER_SKIPPED}
     pinned = next(r for r in report["results"] if r["check_id"] == "SR101")
     assert pinned["nodeid"] == f"{PREFIX}pinned"
     assert pinned["status"] == "passed"

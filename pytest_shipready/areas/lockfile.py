@@ -6,28 +6,37 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import piplock
+from .. import lockmodel, piplock
 from ..config import Settings
 from ..findings import CheckResult, Finding, Status
 from ..plan import Options, PlannedCheck, RunContext
+from . import toollocks
 
 
 def plan(settings: Settings, options: Options, context: RunContext
          ) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
-    paths = [project / p for p in cfg.paths] if cfg.paths else piplock.discover(project)
+    if cfg.paths:
+        paths = [project / p for p in cfg.paths]
+    else:
+        paths = piplock.discover(project) + lockmodel.discover(project)
     if not paths:
         missing = CheckResult.failed(
             "SR100", "no lockfile found",
-            [Finding(piplock.where_looked(project), str(project), None,
+            [Finding(piplock.where_looked(project) + ", poetry.lock, uv.lock or "
+                     "pylock*.toml", str(project), None,
                      "Create one: pip-compile --generate-hashes --strip-extras "
                      "requirements.in (or list it in [tool.shipready.lockfile] paths).")],
         )
         return [PlannedCheck("lockfile", None, "SR100", "found", None, lambda: missing)]
     checks: list[PlannedCheck] = []
     for path in paths:
-        checks.extend(_lock_checks(path, settings, options))
+        fmt = lockmodel.sniff_format(path)
+        if fmt is not None:  # poetry.lock, uv.lock, pylock.toml
+            checks.extend(toollocks.plan_lock(path, fmt, settings, options))
+        else:
+            checks.extend(_lock_checks(path, settings, options))
     return checks
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .image import DockerRun
 
 _POLL = 0.25
+SKIP_REASON_KEY = "smoke.skip_reason"  # for the logs area: why no container ran
 
 
 @dataclass
@@ -152,6 +153,7 @@ class SmokeRun:
         """The running session container, or the skip/failure result for ``check_id``."""
         built, skip = self.run.need_image(check_id)
         if skip is not None:
+            self.run.context.shared.setdefault(SKIP_REASON_KEY, skip.summary)
             return None, skip
         if self.current is not None and not self.current.stopped:
             return self.current, None
@@ -167,16 +169,29 @@ class SmokeRun:
             self.failure = CheckResult.failed("SR301", "the container did not start",
                                               [Finding(str(exc))])
             return None, self._gate(check_id)
-        self._publish(running)
         if running.ready is not None and running.ready.status == Status.FAILED:
+            self._publish(running)
             self.failure = running.ready
             running.container.remove()
             running.stopped = True
             return None, self._gate(check_id)
+        self._exercise(running)
+        self._publish(running)
         self.current = running
         return running, None
 
+    def _exercise(self, running: RunningContainer) -> None:
+        """Request [tool.shipready.logs] requests once ready, so that warning and error
+        paths (a 404) log too; the responses do not matter."""
+        if not running.ports:
+            return
+        for path in self.run.settings.config.logs.requests:
+            with contextlib.suppress(OSError, LookupError, ValueError):
+                running.http(path, timeout=2.0)
+
     def _gate(self, check_id: str) -> CheckResult:
+        if self.failure is not None:
+            self.run.context.shared.setdefault(SKIP_REASON_KEY, self.failure.summary)
         if check_id == "SR301" and self.failure is not None:
             return self.failure
         return CheckResult.skipped(

@@ -1,0 +1,458 @@
+"""The pure structured-log validators (SR501-SR505): unit tests and hypothesis."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from pytest_shipready.config import ConfigError, LogsConfig, parse
+from pytest_shipready.findings import CheckResult, Status
+from pytest_shipready.logcheck import (
+    CHECKS,
+    REDACTED,
+    analyse,
+    check_all,
+    parse_pairs,
+    split_lines,
+    timestamp_problem,
+    traceback_lines,
+)
+
+TS = "2026-05-01T12:00:00.123456Z"
+
+
+def line(**fields: Any) -> bytes:
+    base: dict[str, Any] = {"event": "hello", "level": "info", "timestamp": TS}
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}).encode()
+
+
+def results(lines: list[bytes], config: LogsConfig | None = None,
+            env: dict[str, str] | None = None) -> dict[str, CheckResult]:
+    return {r.check_id: r for r in check_all(lines, config, env, source="container log")}
+
+
+def rendered(fmt: str, **extra: Any) -> bytes:
+    event: dict[str, Any] = {"event": "user logged in", "level": "info", "timestamp": TS,
+                             **extra}
+    renderer = {"json": structlog.processors.JSONRenderer(),
+                "logfmt": structlog.processors.LogfmtRenderer(),
+                "keyvalue": structlog.processors.KeyValueRenderer()}[fmt]
+    out = renderer(None, "info", event)
+    return out.encode() if isinstance(out, str) else out
+
+
+# --- the happy paths, through structlog's real renderers --------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "logfmt", "keyvalue"])
+def test_structlog_renderers_pass_in_their_format(fmt: str) -> None:
+    lines = [rendered(fmt), rendered(fmt, user="bob", n=3, ok=True, missing=None,
+                                     note='say "hi" = bye', path="C:\\tmp",
+                                     exc=ZeroDivisionError("division by zero"),
+                                     data={"a": [1, 2]})]
+    got = results(lines, LogsConfig(format=fmt))  # type: ignore[arg-type]
+    assert {k: r.status for k, r in got.items()} == dict.fromkeys(CHECKS, Status.PASSED)
+    assert got["SR501"].figures == {"checked": 2, "failed": 0}
+
+
+def test_logfmt_values_are_decoded() -> None:
+    fields = parse_pairs('event="a \\"b\\" c" level=info flag n=3 empty=', "logfmt")
+    assert fields == {"event": 'a "b" c', "level": "info", "flag": True, "n": "3",
+                      "empty": None}
+
+
+def test_keyvalue_values_are_python_reprs() -> None:
+    fields = parse_pairs("event='a b' n=3 e=ValueError('x y') d={'k': [1, 2]} o=<obj at 1>",
+                         "keyvalue")
+    assert fields == {"event": "a b", "n": 3, "e": "ValueError('x y')",
+                      "d": {"k": [1, 2]}, "o": "<obj at 1>"}
+
+
+@pytest.mark.parametrize("text", ["Listening on port 8000", "GET /?a=b HTTP/1.1",
+                                  'event="unterminated', "just-a-word"])
+def test_prose_is_not_logfmt(text: str) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        parse_pairs(text, "logfmt")
+
+
+# --- SR501 ---------------------------------------------------------------------------------
+
+
+def test_plain_text_lines_fail_with_counts_and_first_lines() -> None:
+    lines = [line(), b"Starting server on 0.0.0.0:8000", line(), b"GET / 200"]
+    got = results(lines)["SR501"]
+    assert got.status == Status.FAILED
+    assert got.summary == "2 of 4 lines checked are not JSON objects"
+    assert got.figures == {"checked": 4, "failed": 2}
+    assert [(f.path, f.line) for f in got.findings] == [("container log", 2),
+                                                        ("container log", 4)]
+    assert "Starting server on 0.0.0.0:8000" in got.findings[0].message
+
+
+def test_only_the_first_offending_lines_are_shown_and_truncated() -> None:
+    lines = [b"plain " + b"x" * 500] * 9
+    got = results(lines, LogsConfig(show_lines=3))["SR501"]
+    assert len(got.findings) == 3
+    assert "(first 3 shown)" in got.summary
+    assert all(len(f.message) < 250 and f.message.endswith("...") for f in got.findings)
+
+
+def test_threshold_lets_a_fraction_of_lines_fail() -> None:
+    lines = [line()] * 9 + [b"one plain line"]
+    assert results(lines, LogsConfig(threshold=0.9))["SR501"].status == Status.PASSED
+    strict = results(lines, LogsConfig(threshold=0.95))["SR501"]
+    assert strict.status == Status.FAILED
+    assert "threshold 0.95 needs at least 10 passing" in strict.summary
+
+
+def test_blank_lines_are_ignored_but_an_empty_log_fails() -> None:
+    assert results([line(), b"", b"   "])["SR501"].status == Status.PASSED
+    empty = results([])["SR501"]
+    assert empty.status == Status.FAILED
+    assert "empty" in empty.summary
+
+
+def test_non_utf8_bytes_are_a_finding() -> None:
+    got = results([line(), b"\xff\xfe{broken"])["SR501"]
+    assert got.status == Status.FAILED
+    assert "not valid UTF-8 (byte 0xff at offset 0)" in got.findings[0].message
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"[1, 2]", "not a JSON object"),
+    (b'{"event": NaN}', "NaN is not JSON"),
+    (b'{"event": "x"', "not valid JSON"),
+    (b"{" * 5000 + b"}" * 5000, "JSON"),
+])
+def test_json_problems_are_named(raw: bytes, reason: str) -> None:
+    got = results([raw])["SR501"]
+    assert got.status == Status.FAILED
+    assert reason in got.findings[0].message
+
+
+def test_blob_with_newlines_and_crlf_is_split() -> None:
+    assert split_lines(b"a\r\nb\n") == [b"a", b"b"]
+    assert len(analyse([line() + b"\n" + line() + b"\r\n"]).lines) == 2
+
+
+# --- SR502 / SR503 -------------------------------------------------------------------------
+
+
+def test_missing_keys_are_named() -> None:
+    got = results([line(level=...), line(timestamp=..., event=..., msg="ok")])["SR502"]
+    assert got.status == Status.FAILED
+    assert [f.line for f in got.findings] == [1, 2]
+    assert "no level key (level/severity/levelname)" in got.findings[0].message
+    assert "no timestamp key" in got.findings[1].message
+    assert "event key" not in got.findings[1].message  # msg counts as the event
+
+
+def test_key_names_are_configurable() -> None:
+    cfg = LogsConfig(event_keys=("what",), level_keys=("sev",), timestamp_keys=("at",))
+    ok = json.dumps({"what": "x", "sev": "INFO", "at": TS}).encode()
+    assert results([ok], cfg)["SR502"].status == Status.PASSED
+    assert results([line()], cfg)["SR502"].status == Status.FAILED
+
+
+def test_required_keys_skip_when_nothing_parsed() -> None:
+    got = results([b"plain"])["SR502"]
+    assert got.status == Status.SKIPPED
+    assert "see SR501" in got.summary
+
+
+@pytest.mark.parametrize(("value", "mode", "ok"), [
+    ("2026-05-01T12:00:00Z", "iso", True),
+    ("2026-05-01T12:00:00.5+02:00", "iso", True),
+    ("2026-05-01 12:00:00+00:00", "iso", True),
+    ("2026-05-01T12:00:00", "iso", False),
+    ("yesterday", "iso", False),
+    (1777636800.5, "iso", False),
+    (1777636800.5, "epoch", True),
+    (1777636800123, "epoch", True),
+    ("1777636800", "epoch", True),
+    (12, "epoch", False),
+    (float("inf"), "epoch", False),
+    (True, "epoch", False),
+    ("2026-05-01T12:00:00Z", "any", True),
+    (1777636800, "any", True),
+])
+def test_timestamps(value: Any, mode: str, ok: bool) -> None:
+    assert (timestamp_problem(value, mode) is None) is ok
+
+
+def test_bad_levels_and_naive_timestamps_fail() -> None:
+    got = results([line(level="INFO"), line(level="loud"), line(timestamp="2026-05-01 12:00"),
+                   line(level=30)])["SR503"]
+    assert got.status == Status.FAILED
+    assert [f.line for f in got.findings] == [2, 3, 4]
+    assert "level 'loud' is not a level name" in got.findings[0].message
+    assert "has no timezone" in got.findings[1].message
+
+
+# --- SR504 ---------------------------------------------------------------------------------
+
+
+def _traceback_text() -> list[bytes]:
+    try:
+        try:
+            raise KeyError("inner")
+        except KeyError as exc:
+            raise ValueError("outer") from exc
+    except ValueError:
+        import traceback
+
+        return [s.encode() for s in traceback.format_exc().splitlines()]
+
+
+def test_raw_tracebacks_fail_every_line_of_them() -> None:
+    tb = _traceback_text()
+    lines = [line(), *tb, line()]
+    got = results(lines, LogsConfig(show_lines=100))["SR504"]
+    assert got.status == Status.FAILED
+    text_lines = {n for n, raw in enumerate(tb, start=2) if raw.strip()}  # blanks are skipped
+    assert got.figures["failed"] == len(text_lines) == 9
+    assert {f.line for f in got.findings} == text_lines
+    assert results(lines)["SR501"].status == Status.FAILED
+
+
+def test_traceback_detection_does_not_flag_ordinary_lines() -> None:
+    texts = ["ValueError: not in a traceback", "  indented prose", "Error: nope"]
+    assert traceback_lines(texts) == set()
+
+
+def test_structured_exceptions_pass_and_strings_fail_when_asked() -> None:
+    as_dicts = line(exception=[{"exc_type": "ValueError", "frames": []}])
+    as_text = line(exception="Traceback (most recent call last):\n  File ...\nValueError: x")
+    assert results([as_dicts, as_text])["SR504"].status == Status.PASSED
+    strict = results([as_dicts, as_text], LogsConfig(dict_tracebacks=True))["SR504"]
+    assert strict.status == Status.FAILED
+    assert [f.line for f in strict.findings] == [2]
+
+
+def test_exception_logged_through_a_real_chain_passes() -> None:
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.dict_tracebacks,
+                    structlog.processors.JSONRenderer()],
+        logger_factory=structlog.ReturnLoggerFactory(), cache_logger_on_first_use=False)
+    try:
+        log = structlog.get_logger()
+        try:
+            1 / 0  # noqa: B018
+        except ZeroDivisionError:
+            out = log.exception("failed")
+    finally:
+        structlog.reset_defaults()
+    got = results([out.encode()], LogsConfig(dict_tracebacks=True))
+    assert all(r.status == Status.PASSED for r in got.values()), got
+
+
+# --- SR505 ---------------------------------------------------------------------------------
+
+SECRET = "s3cr3t-Value-9f2c"
+
+
+def test_secret_env_value_fails_without_printing_it() -> None:
+    env = {"DB_PASSWORD": SECRET, "PORT": "8000", "DEBUG": "true"}
+    lines = [line(), line(event="connecting", dsn=f"postgres://app@db/{SECRET}")]
+    got = results(lines, env=env)
+    sr505 = got["SR505"]
+    assert sr505.status == Status.FAILED
+    assert sr505.findings[0].line == 2
+    assert "the value of $DB_PASSWORD" in sr505.findings[0].message
+    assert REDACTED in sr505.findings[0].message
+    everything = json.dumps([r.to_json() for r in got.values()])
+    assert SECRET not in everything
+
+
+def test_multiline_secret_printed_raw_is_found_line_by_line() -> None:
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    got = results([line(), *key.encode().splitlines()], env={"TLS_PRIVATE_KEY": key},
+                  config=LogsConfig(secret_shapes=False))["SR505"]
+    assert [f.line for f in got.findings] == [2, 3, 4]
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in str(got.to_json())
+
+
+def test_secret_is_redacted_in_other_checks_too() -> None:
+    got = results([f"connecting with {SECRET}".encode()], env={"API_TOKEN": SECRET})
+    assert got["SR501"].status == Status.FAILED
+    assert SECRET not in got["SR501"].findings[0].message
+    assert REDACTED in got["SR501"].findings[0].message
+
+
+def test_json_escaped_secret_is_found() -> None:
+    secret = 'pa"ss\\word!'
+    got = results([line(note=secret)], env={"ADMIN_PASSWORD": secret})["SR505"]
+    assert got.status == Status.FAILED
+    assert "pa" + '\\"' + "ss" not in got.findings[0].message
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ('{"event": "call", "headers": {"Authorization": "Bearer eyJhbGciOi.abc.def"}}',
+     "a bearer token"),
+    ("event=upload key=AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
+    ('{"event": "login", "password": "hunter22"}', "a password or key assignment"),
+    ("event=db url=postgres://app:hunter22@db:5432/app", "credentials in a URL"),
+    ("-----BEGIN RSA PRIVATE KEY-----", "a private key"),
+])
+def test_secret_shapes_are_flagged(text: str, kind: str) -> None:
+    got = results([text.encode()])["SR505"]
+    assert got.status == Status.FAILED
+    assert kind in got.findings[0].message
+    for secret in ("eyJhbGciOi.abc.def", "AKIAIOSFODNN7EXAMPLE", "hunter22"):
+        assert secret not in got.findings[0].message
+
+
+@pytest.mark.parametrize("text", [
+    '{"event": "login", "password": "[REDACTED]"}',
+    "event=login password=*** token=",
+    '{"event": "tokens", "max_tokens": 4096, "token_type": "bearer"}',
+    '{"event": "cwd", "pwd": "/srv"}',
+])
+def test_redacted_or_harmless_values_are_not_secrets(text: str) -> None:
+    assert results([text.encode()])["SR505"].status == Status.PASSED
+
+
+def test_secrets_ignore_the_threshold_and_shapes_can_be_off() -> None:
+    lines = [line()] * 99 + [b'{"password": "hunter22"}']
+    assert results(lines, LogsConfig(threshold=0.5))["SR505"].status == Status.FAILED
+    assert results(lines, LogsConfig(secret_shapes=False))["SR505"].status == Status.PASSED
+
+
+def test_short_or_boolean_env_values_are_not_secrets() -> None:
+    env = {"USE_TOKEN": "true", "SECRET_MODE": "on", "API_KEY": "abc"}
+    assert results([b'{"event": "true abc on"}'], env=env)["SR505"].status == Status.PASSED
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def test_logs_section_parses_and_validates() -> None:
+    cfg = parse({"logs": {"format": "logfmt", "threshold": 0.9, "requests": ["/missing"],
+                          "setup": "app.log:configure"}})
+    assert cfg.logs.format == "logfmt"
+    assert cfg.logs.requests == ("/missing",)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        parse({"logs": {"threshold": 2}})
+    with pytest.raises(ConfigError, match="module:function"):
+        parse({"logs": {"setup": "app.log"}})
+    with pytest.raises(ConfigError, match="must be one of"):
+        parse({"logs": {"format": "xml"}})
+
+
+# --- hypothesis: no input crashes the validators ------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+event_dicts = st.dictionaries(
+    st.sampled_from(["event", "level", "timestamp", "msg", "password", "exception", "x"])
+    | st.text(max_size=10), json_values, max_size=6)
+lines_strategy = st.lists(
+    st.binary(max_size=200)
+    | st.text(max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass"))
+    | event_dicts.map(lambda d: json.dumps(d).encode())
+    | st.text(alphabet="=\"' \\{}[]()<>abc:-\n\r\t", max_size=80).map(str.encode),
+    max_size=12,
+)
+configs = st.builds(
+    LogsConfig,
+    format=st.sampled_from(["json", "logfmt", "keyvalue"]),
+    timestamps=st.sampled_from(["iso", "epoch", "any"]),
+    threshold=st.floats(0, 1),
+    dict_tracebacks=st.booleans(),
+    show_lines=st.integers(0, 3),
+)
+envs = st.dictionaries(st.sampled_from(["DB_PASSWORD", "API_TOKEN", "HOME", "AWS_KEY"]),
+                       st.text(max_size=20), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=lines_strategy, config=configs, env=envs)
+def test_no_input_crashes_the_validators(lines: list[bytes], config: LogsConfig,
+                                         env: dict[str, str]) -> None:
+    got = check_all(lines, config, env)
+    assert [r.check_id for r in got] == list(CHECKS)
+    for r in got:
+        assert r.status in (Status.PASSED, Status.FAILED, Status.SKIPPED)
+        assert r.summary
+        CheckResult.from_json(json.loads(json.dumps(r.to_json())))  # serialisable
+        for value in env.values():
+            if len(value.strip()) >= 4 and value.strip().lower() not in ("true", "false",
+                                                                         "none", "null"):
+                for f in r.findings:
+                    assert value not in f.message or value in REDACTED + BOILERPLATE
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.dictionaries(
+    st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True),
+    st.none() | st.booleans() | st.integers() | st.text(
+        st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=20),
+    max_size=5), fmt=st.sampled_from(["json", "logfmt", "keyvalue"]))
+def test_every_structlog_rendering_parses(fields: dict[str, Any], fmt: str) -> None:
+    raw = rendered(fmt, **fields)
+    analysis = analyse([raw], LogsConfig(format=fmt))  # type: ignore[arg-type]
+    assert analysis.lines[0].fields is not None, (raw, analysis.lines[0].parse_error)
+    assert analysis.lines[0].fields["event"] == "user logged in"
+
+
+secret_values = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",),
+                                      exclude_characters="\r\n"),
+                        min_size=6, max_size=16).filter(
+    lambda v: v.strip() == v and v.lower() not in ("redacted", "[redacted]"))
+templates = st.sampled_from([
+    '{{"event": "x", "level": {s}, "timestamp": "2026"}}',
+    '{{"event": "x", "level": "info", "timestamp": {s}}}',
+    "{r}=1 level=info",
+    "event=x level={r} timestamp={r}",
+    "event='x' level='info' timestamp={s}",
+    "Traceback (most recent call last): {r}",
+    "{r}",
+    "plain text then {r} and more " + "x" * 200,
+])
+
+
+# What reports say anyway: a "secret" that is a piece of it cannot be told apart.
+BOILERPLATE = json.dumps([r.to_json() for fmt in ("json", "logfmt", "keyvalue")
+                         for r in check_all(
+    [b"x", b'{"level": "x", "timestamp": "x"}', b"Traceback (most recent call last):",
+     b"password=hunter22", b"level=x timestamp=x"],
+    LogsConfig(dict_tracebacks=True, format=fmt))] + [  # type: ignore[arg-type]
+    r.to_json() for r in check_all([]) + check_all([line()])], ensure_ascii=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=secret_values, template=templates,
+       fmt=st.sampled_from(["json", "logfmt", "keyvalue"]),
+       extra=st.lists(st.binary(max_size=40), max_size=3))
+def test_env_secrets_never_appear_in_any_report(secret: str, template: str, fmt: str,
+                                                extra: list[bytes]) -> None:
+    # A "secret" that is part of the report's fixed wording cannot be told apart from it.
+    assume(secret not in BOILERPLATE and secret not in "container log")
+    text = template.format(s=json.dumps(secret), r=secret)
+    lines = [*extra, text.encode("utf-8")]
+    got = check_all(lines, LogsConfig(format=fmt, timestamps="any"),  # type: ignore[arg-type]
+                    {"APP_SECRET": secret}, source="container log")
+    assert got[-1].status == Status.FAILED  # SR505 finds it
+    report = json.dumps([r.to_json() for r in got], ensure_ascii=False)
+    assert secret not in report.replace(REDACTED, "")
+    assert json.dumps(secret)[1:-1] not in report.replace(REDACTED, "")
+
+
+def test_stdlib_logging_module_is_untouched() -> None:
+    # The validators are pure: analysing lines configures nothing.
+    before = list(logging.getLogger().handlers)
+    check_all([line()])
+    assert logging.getLogger().handlers == before
