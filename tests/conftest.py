@@ -34,3 +34,15 @@ def isolated_pip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     for key in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_CONSTRAINT"):
         monkeypatch.delenv(key, raising=False)
+
+
+# CI machines have 2 cores shared with a Docker engine: no per-example deadline and no
+# "too slow" health check, so hypothesis tests fail on wrong results, never on load.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+else:
+    settings.register_profile(
+        "shipready", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("shipready")
