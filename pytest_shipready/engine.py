@@ -40,10 +40,10 @@ def connect() -> docker.DockerClient:
         client = docker.from_env(timeout=120)
         client.ping()
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        from .enginehost import unreachable
+
         raise EngineUnavailableError(
-            f"no Docker engine reachable at {host} ({type(exc).__name__}): start Docker or "
-            "set DOCKER_HOST"
+            unreachable(os.environ.get("DOCKER_HOST"), f"{type(exc).__name__}: {exc}")
         ) from None
     return client
 

@@ -46,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--shipready-offline", action="store_true", default=False,
         help="Skip the checks that need the package index (lockfile re-resolution).",
     )
+    group.addoption(
+        "--shipready-require-docker", action="store_true", default=False,
+        help="Fail the image, smoke and parity checks when no Docker engine answers "
+        "(default: skip them).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -194,7 +199,8 @@ def format_failure(result: CheckResult) -> str:
 def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.Item]:
     from .plan import Options, plan
 
-    options = Options(offline=bool(session.config.getoption("shipready_offline")))
+    options = Options(offline=bool(session.config.getoption("shipready_offline")),
+                      require_docker=bool(session.config.getoption("shipready_require_docker")))
     disabled = state.settings.config.disable
     source = state.settings.source.name if state.settings.source else "pyproject.toml"
     root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")
