@@ -128,6 +128,13 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Set it with ENV in the Dockerfile or in [tool.shipready.smoke] env (and in the "
         "deployment).",
     ),
+    CheckSpec(
+        "SR404", "parity", "tests", "Tests marked shipready_parity pass in both places",
+        "A test that passes on the host but fails in the image shows that the image "
+        "differs from the environment the suite ran in.",
+        "Read both outcomes shown; fix the image (packages, files, env) or the test's "
+        "assumption about its environment.",
+    ),
     # --- SR5xx: structured logs ------------------------------------------------------
 )
 

@@ -181,6 +181,14 @@ class ParityConfig:
         default=(),
         metadata=_doc("Environment variables that must be set in the container (SR403)."),
     )
+    tests: tuple[str, ...] = field(
+        default=("tests",),
+        metadata=_doc("Where the `shipready_parity` tests are (SR404): these files or "
+                      "directories are copied into the container, with pytest."),
+    )
+    tests_timeout: float = field(
+        default=300.0, metadata=_doc("Seconds each of the two SR404 runs may take.")
+    )
 
 # --- [tool.shipready.logs] -----------------------------------------------------------
 

@@ -153,3 +153,21 @@ def failing_step(log_lines: list[str], dockerfile_text: str) -> tuple[str, int |
                     return text, ins.line
             return text, None
     return "", None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NOISE = re.compile(r"^\s*(---> |Removing intermediate container|Running in )")
+
+
+def step_output(log_lines: list[str], error: str, count: int = 25) -> list[str]:
+    """The output of the failing step: the classic builder's lines after the last
+    "Step N/M", else BuildKit's last lines; escapes and builder chatter removed, and
+    the error itself left out (it is shown on its own)."""
+    start = 0
+    for i, line in enumerate(log_lines):
+        if _STEP.match(line.strip()):
+            start = i + 1
+    lines = [_ANSI.sub("", ln).rstrip() for ln in log_lines[start:]]
+    kept = [ln for ln in lines if ln.strip() and not _NOISE.match(ln)
+            and ln.strip() != error.strip()]
+    return kept[-count:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -128,14 +129,16 @@ def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path
     kwargs: dict[str, Any] = {"labels": labels, "forcerm": True, "buildargs": build_args}
     if target:
         kwargs["target"] = target
-    del client  # DockerImage connects by itself, from the same environment
+    client_for_cleanup = client  # DockerImage connects by itself, from the same environment
     try:
         image = DockerImage(path=str(context), tag=tag, clean_up=False, dockerfile_path=rel,
                             **kwargs)
         image.build()
     except docker.errors.BuildError as exc:
-        return BuildOutput(False, seconds=time.monotonic() - started,
-                           log=list(_log_lines(exc.build_log)), error=str(exc.msg))
+        log = list(_log_lines(exc.build_log))
+        _remove_dangling_step(client_for_cleanup, log)
+        return BuildOutput(False, seconds=time.monotonic() - started, log=log,
+                           error=str(exc.msg))
     except docker.errors.APIError as exc:
         return BuildOutput(False, seconds=time.monotonic() - started,
                            error=str(exc.explanation or exc))
@@ -144,6 +147,20 @@ def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path
     wrapped = image.get_wrapped_image()
     return BuildOutput(True, str(wrapped.id), time.monotonic() - started,
                        list(_log_lines(image.get_logs())))
+
+
+def _remove_dangling_step(client: docker.DockerClient, log: list[str]) -> None:
+    """A failed classic build leaves the last successful step as an untagged, unlabelled
+    image (forcerm only removes the failed container): remove it, and with it the
+    untagged parents nothing else uses (the engine keeps shared ones)."""
+    ids = [m.group(1) for m in (re.match(r"^\s*---> ([0-9a-f]{12})\s*$", ln) for ln in log)
+           if m]
+    if not ids:
+        return
+    with contextlib.suppress(docker.errors.DockerException):
+        image = client.images.get(ids[-1])
+        if not image.tags:  # one with children (a cached step of another) is refused
+            client.images.remove(image.id, force=False, noprune=False)
 
 
 def _candidates() -> list[str]:
@@ -292,6 +309,12 @@ class Container:
             return 126, str(exc.explanation or exc).encode()
         return int(result.exit_code if result.exit_code is not None else -1), \
             bytes(result.output or b"")
+
+    def put_archive(self, path: str, data: bytes) -> None:
+        try:
+            self._c.put_archive(path, data)
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"cannot copy into container {self.short_id}: {exc}") from None
 
     def stop(self, grace: float) -> tuple[int, float]:
         """Send the image's STOPSIGNAL, SIGKILL after ``grace`` s (docker stop); return the

@@ -58,7 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "shipready: a deployment readiness test; it runs only with --shipready.",
     )
-    if not config.getoption("shipready"):
+    config.addinivalue_line(
+        "markers",
+        "shipready_parity: also run this test inside the image's container (SR404).",
+    )
+    if not config.getoption("shipready") or os.environ.get("PYTEST_SHIPREADY_NESTED"):
         return
     from .config import ConfigError, load
 

@@ -111,11 +111,24 @@ def edit_dockerfile(project: Path, old: str, new: str) -> None:
 
 
 def test_example_passes_build_smoke_and_parity(pytester: pytest.Pytester, svc: Path) -> None:
+    # The structured-logs area reads the session container's whole log, through the stop.
+    (svc / "tests" / "test_shared_logs.py").write_text('''
+import json
+from pytest_shipready.plugin import _STATE
+
+def test_smoke_logs_are_shared(request):
+    shared = request.config.stash[_STATE].context.shared
+    lines = shared["smoke.logs"]
+    assert all(isinstance(line, bytes) for line in lines)
+    events = [json.loads(line)["event"] for line in lines]
+    assert events[0] == "listening" and events[-2:] == ["stopping", "stopped"], events
+    assert shared["smoke.env"] == {}
+''')
     result, results = run(pytester, svc)
     for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
                  "smoke::graceful-shutdown", "parity::python", "parity::packages"):
         assert status(results, node) == "passed", (node, result.stdout.str())
-    for node in ("image::size", "smoke::commands", "parity::environment"):
+    for node in ("image::size", "smoke::commands", "parity::environment", "parity::tests"):
         assert status(results, node) == "skipped", node
     build = str(results["image::build"]["summary"])
     assert " built in " in build and " MB" in build, build
@@ -142,7 +155,24 @@ size_budget_mb = 1
 [tool.shipready.parity]
 required_env = ["PORT", "DATABASE_URL"]
 """)
-    _, results = run(pytester, svc)
+    (svc / "tests" / "test_both.py").write_text('''
+from pathlib import Path
+import pytest
+
+@pytest.mark.shipready_parity
+def test_app_imports():
+    import app.server
+
+@pytest.mark.shipready_parity
+def test_reads_a_repo_file():
+    assert (Path(__file__).parent.parent / "requirements.in").is_file()
+''')
+    result, results = run(pytester, svc)
+    assert status(results, "parity::tests") == "failed"
+    result.stdout.fnmatch_lines([
+        "*SR404 tests: 1 test differs between the host and the container*",
+        "*tests.test_both::test_reads_a_repo_file: passed on the host, failed in the "
+        "container*"])
     assert status(results, "smoke::commands") == "failed"
     assert "1 of 2" in str(results["smoke::commands"]["summary"])
     assert status(results, "image::size") == "failed"
@@ -210,6 +240,7 @@ def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: 
     edit_dockerfile(svc, "COPY app/ app/\n",
                     "COPY app/ app/\nRUN echo 'compiling assets: syntax error in main.css'"
                     " && exit 2\n")
+    dangling_before = set(_docker("images", "-qf", "dangling=true").split())
     result, results = run(pytester, svc)
     assert status(results, "image::build") == "failed"
     for node in ("smoke::ready", "parity::packages", "smoke::graceful-shutdown"):
@@ -222,8 +253,10 @@ def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: 
         "*compiling assets: syntax error in main.css*",
     ])
     assert leftovers(svc) == []
-    assert "shipready" not in _docker("ps", "-a", "--filter", "status=exited",
-                                      "--format", "{{.Image}} {{.Command}}")
+    # forcerm: no failed container; and the last good step is not left as a dangling image
+    assert "compiling assets" not in _docker("ps", "-a", "--no-trunc",
+                                             "--format", "{{.Command}}")
+    assert set(_docker("images", "-qf", "dangling=true").split()) <= dangling_before
 
 
 def test_dockerfile_syntax_error_is_reported(pytester: pytest.Pytester, svc: Path) -> None:
@@ -324,7 +357,7 @@ def test_fresh_container(shipready_fresh_container, shipready_container):
     since = _docker("version", "--format", "{{.Server.Os}}") and str(int(time.time()) - 1)
     result, results = run(pytester, svc, "-n", "2")
     until = str(int(time.time()) + 1)
-    result.assert_outcomes(passed=4 + 7 + 7, skipped=4)  # lock, docker, tests
+    result.assert_outcomes(passed=4 + 7 + 7, skipped=5)  # lock, docker, tests
     seen = [json.loads(p.read_text()) for p in (svc / "fixture-out").iterdir()]
     assert len({s["ref"] for s in seen}) == 1
     assert sum(1 for s in seen if s["built_here"]) <= 4  # one worker's four at most

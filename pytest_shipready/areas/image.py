@@ -190,12 +190,12 @@ class DockerRun:
 
     def _build_failure(self, out: Any, text: str) -> CheckResult:
         step, line = dockerfile_mod.failing_step(out.log, text)
-        tail = [ln for ln in out.log if ln.strip()][-_LOG_TAIL:]
+        tail = dockerfile_mod.step_output(out.log, out.error, _LOG_TAIL)
         message = f"{out.error.strip()}" if out.error else "the build failed"
         if step:
             message = f"step `{step}` failed: {message}"
         if tail:
-            message += "\nlast lines of the build output:\n" + "\n".join(tail)
+            message += "\noutput of the step:\n" + "\n".join(tail)
         return CheckResult.failed(
             "SR210", f"the build failed ({out.seconds:.1f} s)",
             [Finding(message, self.display, line,
@@ -317,9 +317,9 @@ def fixture_image(settings: Settings, context: RunContext) -> BuiltImage:
     if built.ref is None:
         skip = built.result.status == Status.SKIPPED
         detail = "; ".join(f.message.splitlines()[0] for f in built.result.findings)
-        raise FixtureUnavailableError(f"pytest-shipready: the image is not available: "
-                             f"{built.result.summary}" + (f" ({detail})" if detail else ""),
-                             skip)
+        raise FixtureUnavailableError(
+            f"pytest-shipready: the image is not available: {built.result.summary}"
+            + (f" ({detail})" if detail else ""), skip)
     return built
 
 
@@ -330,8 +330,9 @@ def fixture_session_container(settings: Settings, context: RunContext) -> Any:
     running, gate = smoke_run(docker_run(settings, context)).session("SR301")
     if running is None:
         assert gate is not None
-        raise FixtureUnavailableError(f"pytest-shipready: the container is not ready: {gate.summary}",
-                             gate.status == Status.SKIPPED)
+        raise FixtureUnavailableError(
+            f"pytest-shipready: the container is not ready: {gate.summary}",
+            gate.status == Status.SKIPPED)
     return running
 
 
@@ -343,6 +344,6 @@ def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
     running = start(docker_run(settings, context), built.ref, built.info)
     if running.ready is not None and running.ready.status == Status.FAILED:
         running.container.remove()
-        raise FixtureUnavailableError(f"pytest-shipready: the container is not ready: "
-                             f"{running.ready.summary}", False)
+        raise FixtureUnavailableError(
+            f"pytest-shipready: the container is not ready: {running.ready.summary}", False)
     return running

@@ -110,10 +110,83 @@ class ParityRun:
         return parity.check_environment(required, facts.env)
 
 
+    def tests(self) -> CheckResult:
+        from .. import testparity
+
+        project = self.run.settings.project
+        cfg = self.run.settings.config.parity
+        paths = [project / p for p in cfg.tests if (project / p).exists()]
+        if not paths:
+            return CheckResult.skipped("SR404", f"no {', '.join(cfg.tests)} in the project "
+                                       "([tool.shipready.parity] tests)")
+        running, gate = smoke_run(self.run).session("SR404")
+        if running is None:
+            assert gate is not None
+            return CheckResult.skipped("SR404", gate.summary) if gate.check_id == "SR301" \
+                else gate
+        host = _host_outcomes(project, paths, cfg.tests_timeout)
+        if isinstance(host, CheckResult):
+            return host
+        if not host:
+            return testparity.compare({}, {})
+        from .. import engine
+
+        prefix = "shipready-parity"
+        try:
+            running.container.put_archive("/tmp", testparity.bundle(paths, project, prefix))
+        except engine.EngineError as exc:
+            return CheckResult.failed("SR404", "cannot copy the tests into the container",
+                                      [Finding(str(exc))])
+        inside = [f"/tmp/{prefix}/{p.relative_to(project).as_posix()}" for p in paths]
+        code = testparity.runner(f"/tmp/{prefix}", f"/tmp/{prefix}-junit.xml", inside)
+        python = cfg.python or "python3"
+        status, output = running.exec([python, "-c", code])
+        _, mark, xml = output.partition(testparity.JUNIT_MARK)
+        if not mark:
+            return CheckResult.failed(
+                "SR404", "pytest did not run in the container",
+                [Finding(f"exit code {status}: {output.strip()[-1500:]}", None, None,
+                         "The image's Python must be able to run pytest "
+                         "(it is brought in, pure Python).")])
+        container = testparity.parse_junit(xml.strip())
+        return testparity.compare(host, container)
+
+
+def _host_outcomes(project: Path, paths: list[Path], timeout: float
+                   ) -> dict[str, tuple[str, str]] | CheckResult:
+    import os
+    import subprocess
+    import tempfile
+
+    from .. import testparity
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID")}
+    env[testparity.NESTED_ENV] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "host.xml"
+        argv = [sys.executable, "-m", "pytest", "-m", testparity.MARKER, "-p",
+                "no:cacheprovider", "-q", f"--junitxml={xml}", f"--rootdir={project}",
+                *[str(p) for p in paths]]
+        try:
+            proc = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return CheckResult.failed("SR404", f"the host run took over {timeout:.0f} s",
+                                      [Finding(" ".join(argv))])
+        if proc.returncode == 5 or not xml.is_file():
+            if proc.returncode in (0, 1, 5):
+                return {}
+            return CheckResult.failed("SR404", "the host run of the tests failed to start",
+                                      [Finding(proc.stdout[-1500:] + proc.stderr[-500:])])
+        return testparity.parse_junit(xml.read_text(encoding="utf-8"))
+
+
 def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
     p = ParityRun(run)
     return [
         PlannedCheck("parity", None, "SR401", "python", path, p.python),
         PlannedCheck("parity", None, "SR402", "packages", path, p.packages),
         PlannedCheck("parity", None, "SR403", "environment", path, p.environment),
+        PlannedCheck("parity", None, "SR404", "tests", path, p.tests),
     ]

@@ -146,6 +146,7 @@ class SmokeRun:
         self.run = run
         self.current: RunningContainer | None = None
         self.failure: CheckResult | None = None
+        self.final_published = False
 
     def session(self, check_id: str) -> tuple[RunningContainer | None, CheckResult | None]:
         """The running session container, or the skip/failure result for ``check_id``."""
@@ -181,7 +182,12 @@ class SmokeRun:
         return CheckResult.skipped(
             check_id, "the container did not become ready (see shipready::smoke::ready)")
 
-    def _publish(self, running: RunningContainer) -> None:
+    def _publish(self, running: RunningContainer, final: bool = False) -> None:
+        """Share the session container's log; once the graceful stop has shared the whole
+        log, a later session container (for fixtures) does not replace it."""
+        if self.final_published and not final:
+            return
+        self.final_published = final
         shared = self.run.context.shared
         shared["smoke.logs"] = running.log_bytes().splitlines()
         shared["smoke.env"] = dict(running.env)
@@ -262,7 +268,7 @@ class SmokeRun:
                                       [Finding(str(exc))])
         running.stopped = True
         logs = running.log_bytes()
-        self._publish(running)
+        self._publish(running, final=True)
         return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
                                          tuple(cfg.stop_exit_codes), running.info.stop_signal,
                                          logs)

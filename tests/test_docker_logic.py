@@ -1,0 +1,246 @@
+"""Pure logic of the image, smoke and parity areas (no engine), and the no-engine run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE
+from pytest_shipready import dockerfile, parity, piplock, smoke
+from pytest_shipready.findings import Status
+
+# --- dockerfile ------------------------------------------------------------------------
+
+
+def test_instructions_join_continuations_and_skip_comments() -> None:
+    text = "# c\nFROM python:3.11-slim\n\nRUN a \\\n  # inner\n  && b\nUSER app\n"
+    found = dockerfile.instructions(text)
+    assert [(i.line, i.keyword) for i in found] == [(2, "FROM"), (4, "RUN"), (7, "USER")]
+    assert found[1].text == "RUN a && b"
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("FROM x\nRUN --mount=type=cache,target=/root/.cache pip install -r r.txt\n",
+     "line 2: RUN --mount=type=cache,target=/root/.cache"),
+    ("FROM x\nRUN --network=none \\\n  --mount=type=secret,id=t true\n", "line 2: RUN --"),
+    ("# syntax=docker/dockerfile:1\nFROM x\n", "line 1: a '# syntax=' directive"),
+    ("FROM x\nRUN <<EOF\necho hi\nEOF\n", "line 2: a heredoc"),
+])
+def test_needs_buildkit(text: str, why: str) -> None:
+    found = dockerfile.needs_buildkit(text)
+    assert found is not None and found.startswith(why)
+
+
+def test_classic_dockerfile_needs_no_buildkit() -> None:
+    assert dockerfile.needs_buildkit((EXAMPLE / "Dockerfile").read_text()) is None
+
+
+def test_failing_step_maps_classic_step_to_its_line() -> None:
+    text = "FROM x\n# c\nRUN ok\nRUN \\\n  bad\n"
+    log = ["Step 1/3 : FROM x", " ---> abc", "Step 3/3 : RUN bad", "boom"]
+    assert dockerfile.failing_step(log, text) == ("RUN bad", 4)
+    assert dockerfile.step_output(log, "") == ["boom"]
+
+
+def test_failing_step_from_buildkit_excerpt() -> None:
+    log = ["#7 [3/4] RUN false", "------", "   3 |     RUN ok", "   4 | >>> RUN false",
+           "ERROR: failed to solve: process did not complete successfully: exit code: 1"]
+    assert dockerfile.failing_step(log, "FROM x\nRUN ok\n\nRUN false\n") == ("RUN false", 4)
+
+
+def test_content_hash_follows_content_and_dockerignore(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "a")
+    df = tmp_path / "a" / "Dockerfile"
+    first = dockerfile.content_hash(tmp_path / "a", df, "", {})
+    (tmp_path / "a" / ".venv").mkdir()
+    (tmp_path / "a" / ".venv" / "x").write_text("ignored")
+    assert dockerfile.content_hash(tmp_path / "a", df, "", {}) == first
+    assert dockerfile.content_hash(tmp_path / "a", df, "", {"A": "1"}) != first
+    (tmp_path / "a" / "app" / "new.py").write_text("x = 1\n")
+    second = dockerfile.content_hash(tmp_path / "a", df, "", {})
+    assert second != first
+    (tmp_path / "a" / ".dockerignore").write_text("app/new.py\n")
+    third = dockerfile.content_hash(tmp_path / "a", df, "", {})
+    assert third not in (first, second)  # .dockerignore itself is in the context
+    (tmp_path / "a" / "app" / "new.py").write_text("x = 2\n")
+    assert dockerfile.content_hash(tmp_path / "a", df, "", {}) == third
+
+
+# --- smoke verdicts --------------------------------------------------------------------
+
+
+def test_shutdown_verdicts() -> None:
+    ok = smoke.shutdown_verdict(0, 0.3, 10, (0,), "SIGTERM", b"")
+    assert ok.status == Status.PASSED
+    killed = smoke.shutdown_verdict(137, 10.2, 10, (0,), "SIGTERM", b"a\nb\n")
+    assert killed.status == Status.FAILED
+    assert killed.summary == "ignored SIGTERM, killed after the 10 s grace period"
+    assert "exit code 137" in killed.findings[0].message
+    other = smoke.shutdown_verdict(143, 0.1, 10, (0,), "SIGTERM", b"")
+    assert other.status == Status.FAILED and "signal 15" in other.summary
+    assert smoke.shutdown_verdict(143, 0.1, 10, (0, 143), "SIGTERM", b"").status \
+        == Status.PASSED
+
+
+def test_uid_verdicts() -> None:
+    assert smoke.uid_verdict("10001\n", "app").status == Status.PASSED
+    assert smoke.uid_verdict("0\n", "").status == Status.FAILED
+    assert smoke.uid_verdict("", "root").status == Status.FAILED
+    assert smoke.uid_verdict("", "app").status == Status.PASSED
+
+
+def test_log_tail_keeps_the_last_lines() -> None:
+    text = smoke.tail(b"\n".join(b"line %d" % i for i in range(50)), 5)
+    assert text.startswith("last 5 of 50 log lines:") and text.endswith("line 49")
+
+
+def test_command_verdicts_name_the_failing_command() -> None:
+    result = smoke.command_verdicts([
+        (["app", "--version"], 0, 0, r"\d+\.\d+", b"app 1.2\n"),
+        (["app", "migrate"], 0, 1, "", b"no database\n"),
+        (["app", "--help"], 0, 0, "usage", b"nothing\n"),
+    ])
+    assert result.status == Status.FAILED and result.summary.startswith("2 of 3")
+    assert "`app migrate` exited 1" in result.findings[0].message
+    assert "does not match /usage/" in result.findings[1].message
+
+
+# --- parity ----------------------------------------------------------------------------
+
+
+def facts(dists: dict[str, str], python: str = "3.11.2") -> parity.ImageFacts:
+    output = json.dumps({"python": python, "dists": [[n, v] for n, v in dists.items()],
+                         "env": {"PORT": "8000"}, "markers": {}})
+    return parity.parse_probe("a warning first\n" + output)
+
+
+def lock_of(tmp_path: Path, text: str) -> piplock.PipLock:
+    path = tmp_path / "requirements.txt"
+    path.write_text("#\n# This file is autogenerated by pip-compile with Python 3.11\n"
+                    "# by the following command:\n#\n#    pip-compile requirements.in\n#\n"
+                    + text)
+    return piplock.load(path, tmp_path)
+
+
+def test_packages_name_missing_extra_and_mismatched(tmp_path: Path) -> None:
+    lock = lock_of(tmp_path, "structlog==26.1.0\nsix==1.16.0\nattrs==23.1.0\n"
+                   "pywin32==306 ; sys_platform == 'win32'\n")
+    result = parity.check_packages(
+        facts({"structlog": "26.1.0", "Six": "1.17.0", "requests": "2.31.0", "pip": "23.0.1",
+               "setuptools": "66.1.1"}),
+        lock, ("pip", "setuptools", "wheel"))
+    assert result.status == Status.FAILED
+    messages = [f.message for f in result.findings]
+    assert messages == [
+        "attrs==23.1.0 is locked but not installed in the image",
+        "six: the image has 1.17.0, the lock pins 1.16.0",
+        "requests==2.31.0 is installed in the image but not in requirements.txt",
+    ]
+    assert result.findings[0].line == 9
+
+
+def test_packages_pass_when_equal(tmp_path: Path) -> None:
+    lock = lock_of(tmp_path, "Structlog==26.1.0\n")
+    result = parity.check_packages(facts({"structlog": "26.1.0", "wheel": "0.38"}), lock,
+                                   ("pip", "setuptools", "wheel"))
+    assert result.status == Status.PASSED, result
+
+
+def test_python_parity() -> None:
+    assert parity.check_python("3.11.2", "3.11", "r.txt", None).status == Status.PASSED
+    bad = parity.check_python("3.12.1", "3.11", "r.txt", None)
+    assert bad.status == Status.FAILED
+    assert "compiled with Python 3.11" in bad.findings[0].message
+    assert parity.check_python("3.11.2", None, "", None).status == Status.SKIPPED
+    assert parity.check_python("3.11.2", None, "", "3.12").status == Status.FAILED
+
+
+def test_environment_parity() -> None:
+    result = parity.check_environment(("PORT", "DATABASE_URL"), {"PORT": "8000"})
+    assert result.status == Status.FAILED and result.summary.endswith("DATABASE_URL")
+    assert parity.check_environment((), {}).status == Status.SKIPPED
+
+
+def test_probe_runs_here() -> None:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", parity.PROBE], capture_output=True,
+                         text=True, check=True).stdout
+    got = parity.parse_probe(out)
+    assert got.python.startswith(f"{sys.version_info[0]}.{sys.version_info[1]}.")
+    assert "pytest" in got.dists
+    assert got.markers["python_version"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+# --- no engine -------------------------------------------------------------------------
+
+
+def test_no_engine_skips_docker_items_with_one_reason(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = pytester.runpytest_subprocess("--shipready", "--shipready-offline", "-rs",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4 + 2, skipped=1 + 11)
+    out = result.stdout.str()
+    reason = "no Docker engine reachable at unix:///nonexistent/docker.sock"
+    assert out.count(reason) >= 8, out
+    assert "Traceback" not in out
+
+
+def test_no_dockerfile_no_docker_items(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    (pytester.path / "Dockerfile").unlink()
+    result = pytester.runpytest_subprocess("--shipready", "--shipready-offline",
+                                           "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert "shipready::image" not in result.stdout.str()
+    assert "shipready::lockfile" in result.stdout.str()
+
+
+# --- tests in both places --------------------------------------------------------------
+
+
+def _junit(cases: str) -> str:
+    return f'<?xml version="1.0"?><testsuites><testsuite>{cases}</testsuite></testsuites>'
+
+
+def test_parity_outcomes_compare() -> None:
+    from pytest_shipready import testparity
+
+    host = testparity.parse_junit(_junit(
+        '<testcase classname="tests.t" name="a"/>'
+        '<testcase classname="tests.t" name="b"/>'
+        '<testcase classname="tests.t" name="c"><skipped message="no"/></testcase>'))
+    inside = testparity.parse_junit(_junit(
+        '<testcase classname="tests.t" name="a"/>'
+        '<testcase classname="tests.t" name="b"><failure message="assert 1 == 2"/></testcase>'
+        '<testcase classname="tests.t" name="c"><skipped message="no"/></testcase>'))
+    result = testparity.compare(host, inside)
+    assert result.status == Status.FAILED and result.summary.startswith("1 test differs")
+    assert result.findings[0].message == (
+        "tests.t::b: passed on the host, failed in the container\nassert 1 == 2")
+    assert testparity.compare(host, host).status == Status.PASSED
+    assert testparity.compare({}, {}).status == Status.SKIPPED
+
+
+def test_parity_bundle_brings_pytest(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from pytest_shipready import testparity
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_x(): pass\n")
+    data = testparity.bundle([tmp_path / "tests"], tmp_path, "p")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+    assert "p/tests/test_x.py" in names
+    for top in ("p/lib/_pytest", "p/lib/pytest", "p/lib/pluggy", "p/lib/iniconfig"):
+        assert top in names, top
+    assert not any(n.endswith(".pyc") for n in names)
