@@ -89,6 +89,10 @@ class ShipreadyState:
         self.settings = settings
         self.context = RunContext()
         self.results: list[dict[str, Any]] = []
+        from .redact import secret_values
+
+        # values never shown: secrets given to the container ([tool.shipready.smoke] env)
+        self.secrets = secret_values(settings.config.smoke.env)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .areas.image import uses_docker
         from .dockersession import begin
@@ -156,7 +160,9 @@ class ShipreadyItem(pytest.Item):
         if self.disabled is not None:
             self.result = CheckResult.skipped(self.check.check_id, self.disabled)
         else:
-            self.result = self.check.run()
+            from .redact import redact_result
+
+            self.result = redact_result(self.check.run(), self.config.stash[_STATE].secrets)
         if self.result.status == Status.SKIPPED:
             pytest.skip(self.result.summary)
         if self.result.status == Status.FAILED:
@@ -315,9 +321,12 @@ def _docker_fixture(request: pytest.FixtureRequest, what: str) -> Any:
     try:
         return getter(state.settings, state.context)
     except image.FixtureUnavailableError as exc:
+        from .redact import redact_text
+
+        message = redact_text(str(exc), state.secrets)
         if exc.skip:
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
+            pytest.skip(message)
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
