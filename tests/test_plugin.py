@@ -20,6 +20,7 @@ def project(pytester: pytest.Pytester) -> Path:
     """The example service as pytester's project (its own tests included)."""
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    (pytester.path / "Dockerfile").unlink()  # no docker items here: see test_docker_areas
     return pytester.path
 
 
@@ -252,6 +253,7 @@ def test_config_is_not_read_without_the_flag(project: Path, pytester: pytest.Pyt
 def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Path) -> None:
     service = tmp_path / "elsewhere"
     shutil.copytree(EXAMPLE, service)
+    (service / "Dockerfile").unlink()  # no docker items here: see test_docker_areas
     pytester.makepyfile("def test_host(): pass")
     result = pytester.runpytest("--shipready", f"--shipready-project={service}",
                                 "--shipready-offline", "--shipready-report=out/report.json")

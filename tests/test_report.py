@@ -59,6 +59,7 @@ def test_markdown_structure(tmp_path: Path) -> None:
 def test_report_by_extension_and_github_summary(pytester: pytest.Pytester, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    (pytester.path / "Dockerfile").unlink()  # no docker items here: see test_docker_areas
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
