@@ -443,7 +443,7 @@ def test_sigkill_leftovers_are_reaped_by_the_next_run(faults: Faults, xdist: boo
     assert any(x.startswith("image") for x in left), left
     # The next run (here only its build item) reaps what the dead one left.
     outcome = faults.run(project, "-k", "build")
-    assert outcome.status("image::build") == "passed"
+    assert outcome.status("image::build") == "passed", outcome.output[-3000:]
 
 
 # --- xdist ------------------------------------------------------------------------------------
