@@ -216,7 +216,7 @@ def interleaved(i: int, hand: Callable[[], object], ours: Callable[[], object]
 
 
 def remove_bench_images(tags: list[str], projects: list[Path]) -> None:
-    from pytest_shipready.dockerfile import repository_name
+    from pytest_shipready.buildcontext import repository_name
 
     ids = set(tags)
     for project in projects:
@@ -290,7 +290,7 @@ def bench_example(repeat: int, network: bool) -> list[Row]:
 
 def bench_xdist_builds(project: Path, network: bool) -> Row:
     """How many times the image is built (tagged) under -n 2, from the engine's events."""
-    from pytest_shipready.dockerfile import repository_name
+    from pytest_shipready.buildcontext import repository_name
 
     since = str(int(time.time()) - 1)
     seconds = timed(lambda: with_plugin(project, network, "-n", "2"))

@@ -8,13 +8,13 @@ engine error becomes :class:`EngineError` with a message meant for the user.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +118,36 @@ def _log_lines(chunks: Iterable[Any]) -> Iterator[str]:
                 yield line.rstrip()
 
 
+def _tee_steps(api: Any, on_line: Callable[[str], None]) -> None:
+    """Make ``api.build`` report each "Step N/M" line as the daemon sends it, while
+    docker-py (under DockerImage) still reads the whole stream as usual."""
+    original = api.build
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        stream = original(*args, **kwargs)
+        if isinstance(stream, str | bytes) or not hasattr(stream, "__iter__"):
+            return stream
+
+        def tee() -> Iterator[Any]:
+            buffer = b""
+            for raw in stream:
+                yield raw
+                buffer += raw if isinstance(raw, bytes) else str(raw).encode()
+                *complete, buffer = buffer.split(b"\n")
+                for piece in complete:
+                    with contextlib.suppress(ValueError, AttributeError):
+                        text = json.loads(piece).get("stream", "")
+                        for line in str(text).splitlines():
+                            if line.startswith("Step "):
+                                on_line(line)
+        return tee()
+
+    api.build = build
+
+
 def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path, tag: str,
-                    target: str, build_args: dict[str, str], labels: dict[str, str]
-                    ) -> BuildOutput:
+                    target: str, build_args: dict[str, str], labels: dict[str, str],
+                    on_line: Callable[[str], None] | None = None) -> BuildOutput:
     """Build through testcontainers' DockerImage (docker-py's classic builder)."""
     started = time.monotonic()
     try:
@@ -134,6 +161,8 @@ def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path
     try:
         image = DockerImage(path=str(context), tag=tag, clean_up=False, dockerfile_path=rel,
                             **kwargs)
+        if on_line is not None:
+            _tee_steps(image.get_docker_client().client.api, on_line)
         image.build()
     except docker.errors.BuildError as exc:
         log = list(_log_lines(exc.build_log))
@@ -199,8 +228,8 @@ def find_buildkit_cli() -> tuple[str | None, str]:
 
 
 def build_cli(cli: str, context: Path, dockerfile: Path, tag: str, target: str,
-              build_args: dict[str, str], labels: dict[str, str], timeout: float
-              ) -> BuildOutput:
+              build_args: dict[str, str], labels: dict[str, str], timeout: float,
+              on_line: Callable[[str], None] | None = None) -> BuildOutput:
     argv = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
     if target:
         argv += ["--target", target]
@@ -211,12 +240,27 @@ def build_cli(cli: str, context: Path, dockerfile: Path, tag: str, target: str,
     argv.append(str(context))
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     started = time.monotonic()
+    lines: list[str] = []
+    shown: set[str] = set()
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return BuildOutput(False, seconds=timeout, error=f"the build took over {timeout:.0f} s",
-                           builder=cli)
-    lines = [ln.rstrip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
+    except OSError as exc:
+        return BuildOutput(False, error=f"cannot run {cli}: {exc}", builder=cli)
+    assert proc.stdout is not None
+    for raw in proc.stdout:  # a hung build is bounded by the wait below, once it ends
+        line = raw.rstrip()
+        if line.strip():
+            lines.append(line)
+            if on_line is not None and re.match(r"^#\d+ \[", line) and line not in shown:
+                shown.add(line)
+                on_line(line)
+        if time.monotonic() - started > timeout:
+            proc.kill()
+            proc.wait()
+            return BuildOutput(False, seconds=timeout, log=lines,
+                               error=f"the build took over {timeout:.0f} s", builder=cli)
+    proc.wait()
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         error = next((ln for ln in reversed(lines) if "ERROR" in ln or "error" in ln),
@@ -379,6 +423,3 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
     container.state()
     return container
 
-
-def which_docker() -> str | None:
-    return shutil.which("docker")

@@ -98,6 +98,19 @@ class ShipreadyState:
         from .dockersession import begin
 
         begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"))
+        if config.get_verbosity() >= 1:  # build steps as they happen
+            self.context.shared["docker.progress"] = self._write_progress
+
+    def _write_progress(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(f"  build: {line}")
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"  build: {line}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "shipready", None)

@@ -61,6 +61,15 @@ def not_ready(how: str, timeout: float, logs: bytes) -> CheckResult:
         seconds=timeout)
 
 
+def uid_from_status(status: str) -> str:
+    """The effective uid from /proc/<pid>/status ("Uid: real effective saved fs")."""
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            fields = line.split()
+            return fields[2] if len(fields) > 2 else ""
+    return ""
+
+
 def uid_verdict(uid_text: str, configured_user: str) -> CheckResult:
     uid = uid_text.strip()
     if not uid.isdigit():
@@ -69,7 +78,7 @@ def uid_verdict(uid_text: str, configured_user: str) -> CheckResult:
             return _root(f"the image's USER is {configured_user or 'unset (root)'}")
         return CheckResult.passed("SR303", f"USER {configured_user} (`id -u` unavailable)")
     if int(uid) == 0:
-        return _root(f"`id -u` in the container prints 0 (USER "
+        return _root(f"the container's main process (PID 1) runs as uid 0 (USER "
                      f"{configured_user or 'unset'})")
     return CheckResult.passed("SR303", f"uid {uid}", uid=int(uid))
 

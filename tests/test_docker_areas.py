@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -192,6 +193,7 @@ def test_user_line_removed_fails_non_root(pytester: pytest.Pytester, svc: Path) 
     assert status(results, "smoke::non-root-runtime") == "failed"
     assert status(results, "smoke::ready") == "passed"
     result.stdout.fnmatch_lines(["*SR303 non-root-runtime: the container runs as root*",
+                                 "*main process (PID 1) runs as uid 0*",
                                  "*useradd*USER app*"])
     assert leftovers(svc) == []
 
@@ -241,7 +243,8 @@ def test_failing_run_step_shows_step_and_output(pytester: pytest.Pytester, svc: 
                     "COPY app/ app/\nRUN echo 'compiling assets: syntax error in main.css'"
                     " && exit 2\n")
     dangling_before = set(_docker("images", "-qf", "dangling=true").split())
-    result, results = run(pytester, svc)
+    result, results = run(pytester, svc, "-v")
+    result.stdout.fnmatch_lines(["*build: Step 1/* : FROM python:3.11-slim*"])
     assert status(results, "image::build") == "failed"
     for node in ("smoke::ready", "parity::packages", "smoke::graceful-shutdown"):
         assert status(results, node) == "skipped", node
@@ -271,7 +274,9 @@ def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
                                                    svc: Path) -> None:
     edit_dockerfile(svc, "RUN pip install --no-cache-dir",
                     "RUN --mount=type=cache,target=/root/.cache/pip pip install")
-    result, results = run(pytester, svc)
+    result, results = run(pytester, svc, "-v")
+    # -v: build steps as they happen
+    result.stdout.fnmatch_lines(["*build: #* RUN --mount=type=cache*pip install*"])
     assert status(results, "image::build") == "passed", result.stdout.str()
     assert "BuildKit via" in str(results["image::build"]["summary"])
     for node in ("smoke::ready", "smoke::graceful-shutdown", "parity::packages"):
@@ -313,11 +318,15 @@ def test_sigkilled_run_is_reaped_by_the_next(pytester: pytest.Pytester, svc: Pat
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert leftovers(svc), "the killed run should have left its container behind"
+    workdirs = [d for d in Path(tempfile.gettempdir()).glob("pytest-shipready-*")
+                if (d / "owner").is_file() and (d / "owner").read_text() == str(proc.pid)]
+    assert len(workdirs) == 1
     text = (svc / "pyproject.toml").read_text().replace("settle = 120", "settle = 0.5")
     (svc / "pyproject.toml").write_text(text)
     _, results = run(pytester, svc)
     assert status(results, "image::build") == "passed"
     assert leftovers(svc) == []
+    assert not workdirs[0].exists()
 
 
 def test_sigterm_of_pytest_cleans_up(svc: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE
-from pytest_shipready import dockerfile, parity, piplock, smoke
+from pytest_shipready import buildcontext as dockerfile
+from pytest_shipready import parity, piplock, smoke
 from pytest_shipready.findings import Status
 
 # --- dockerfile ------------------------------------------------------------------------
@@ -84,6 +85,12 @@ def test_shutdown_verdicts() -> None:
     assert other.status == Status.FAILED and "signal 15" in other.summary
     assert smoke.shutdown_verdict(143, 0.1, 10, (0, 143), "SIGTERM", b"").status \
         == Status.PASSED
+
+
+def test_uid_from_proc_status() -> None:
+    status = "Name:\tpython\nUid:\t0\t10001\t10001\t10001\nGid:\t0\t0\t0\t0\n"
+    assert smoke.uid_from_status(status) == "10001"
+    assert smoke.uid_from_status("Name: x\n") == ""
 
 
 def test_uid_verdicts() -> None:

@@ -13,12 +13,12 @@ import contextlib
 import fcntl
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import dockerfile as dockerfile_mod
+from .. import buildcontext as dockerfile_mod
 from ..config import Settings
 from ..dockersession import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId
 from ..findings import CheckResult, Finding, Status
@@ -44,6 +44,19 @@ def workdir(session: SessionId) -> Path:
     return Path(tempfile.gettempdir()) / f"pytest-shipready-{session.id}"
 
 
+def _reap_workdirs() -> None:
+    """Remove the shared directories of earlier runs whose pytest process is gone."""
+    import shutil
+
+    from ..dockersession import pid_alive
+
+    for path in Path(tempfile.gettempdir()).glob("pytest-shipready-*"):
+        with contextlib.suppress(OSError, ValueError):
+            owner = int((path / "owner").read_text(encoding="utf-8"))
+            if not pid_alive(owner):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +79,7 @@ class DockerRun:
         project = settings.project
         self.dockerfile = (project / self.cfg.dockerfile).resolve()
         self.build_context = (project / self.cfg.context).resolve()
-        self.display = dockerfile_mod_display(self.dockerfile, project)
+        self.display = _display(self.dockerfile, project)
         self._client: Any = None
         self._unavailable: str | None = None
         self._image: BuiltImage | None = None
@@ -87,6 +100,7 @@ class DockerRun:
                 return None
             with contextlib.suppress(Exception):
                 engine.reap_stale(self._client, self.session.host)
+            _reap_workdirs()
         return self._client
 
     @property
@@ -123,6 +137,8 @@ class DockerRun:
         if client is None:
             return BuiltImage(self.engine_gate("SR210"))
         shared = workdir(self.session)
+        shared.mkdir(parents=True, exist_ok=True)
+        (shared / "owner").write_text(str(self.session.pid), encoding="utf-8")
         with _locked(shared / "build.lock"):
             record = shared / "build.json"
             if record.is_file():
@@ -169,11 +185,12 @@ class DockerRun:
                              "Install the buildx plugin (docker-buildx-plugin) or a docker "
                              "CLI with built-in BuildKit (20.10).")]))
             out = engine.build_cli(cli, self.build_context, self.dockerfile, tag, cfg.target,
-                                   cfg.build_args, labels, cfg.build_timeout)
+                                   cfg.build_args, labels, cfg.build_timeout,
+                                   self._progress())
             builder = f"BuildKit via {found}"
         else:
             out = engine.build_docker_py(client, self.build_context, self.dockerfile, tag,
-                                         cfg.target, cfg.build_args, labels)
+                                         cfg.target, cfg.build_args, labels, self._progress())
             builder = "docker-py"
         if not out.ok:
             return BuiltImage(self._build_failure(out, text), None, True)
@@ -187,6 +204,11 @@ class DockerRun:
             "SR210", f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB",
             build_seconds=round(out.seconds, 2), size_mb=round(size_mb, 1), tag=tag)
         return BuiltImage(result, tag, True, info)
+
+    def _progress(self) -> Callable[[str], None] | None:
+        """Where build steps go as they happen (set by the plugin under -v), or None."""
+        progress = self.context.shared.get("docker.progress")
+        return progress if callable(progress) else None
 
     def _build_failure(self, out: Any, text: str) -> CheckResult:
         step, line = dockerfile_mod.failing_step(out.log, text)
@@ -233,7 +255,7 @@ class DockerRun:
         return built, None
 
 
-def dockerfile_mod_display(path: Path, project: Path) -> str:
+def _display(path: Path, project: Path) -> str:
     try:
         return path.relative_to(project.resolve()).as_posix()
     except ValueError:

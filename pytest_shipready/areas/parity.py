@@ -6,7 +6,6 @@ the comparison itself is :mod:`pytest_shipready.parity`.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,9 +44,16 @@ def _lock(run: DockerRun) -> piplock.PipLock | str:
 class ParityRun:
     def __init__(self, run: DockerRun) -> None:
         self.run = run
+        self._facts: parity.ImageFacts | CheckResult | None = None
 
-    @functools.cache  # noqa: B019 - one per run, lives as long as the run
-    def facts(self, check_id: str) -> parity.ImageFacts | CheckResult:
+    def facts(self) -> parity.ImageFacts | CheckResult:
+        """What the image holds (one exec of the probe), gathered once per run."""
+        if self._facts is None:
+            self._facts = self._probe()
+        return self._facts
+
+    def _probe(self) -> parity.ImageFacts | CheckResult:
+        check_id = "SR401"
         running, gate = smoke_run(self.run).session(check_id)
         if running is None:
             assert gate is not None
@@ -73,7 +79,7 @@ class ParityRun:
                      "Set [tool.shipready.parity] python to the image's interpreter.")])
 
     def _facts_for(self, check_id: str) -> parity.ImageFacts | CheckResult:
-        got = self.facts("SR401")
+        got = self.facts()
         if isinstance(got, CheckResult):
             if got.status.value == "failed":
                 return CheckResult(check_id, got.status, got.summary, got.findings)

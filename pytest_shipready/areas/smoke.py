@@ -234,8 +234,13 @@ class SmokeRun:
         if running is None:
             assert gate is not None
             return gate
-        code, output = running.exec(["id", "-u"])
-        return verdicts.uid_verdict(output if code == 0 else "", running.info.user)
+        # PID 1's own uid (an entrypoint may drop privileges); else `id -u`; else USER.
+        code, output = running.exec(["cat", "/proc/1/status"])
+        uid = verdicts.uid_from_status(output) if code == 0 else ""
+        if not uid:
+            code, output = running.exec(["id", "-u"])
+            uid = output.strip() if code == 0 else ""
+        return verdicts.uid_verdict(uid, running.info.user)
 
     def commands(self) -> CheckResult:
         cfg = self.run.settings.config.smoke

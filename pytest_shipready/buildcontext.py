@@ -1,4 +1,4 @@
-"""What the image area needs to know about a Dockerfile and its build context.
+"""What the image build needs to know about a Dockerfile and its build context.
 
 Pure: no docker, no pytest. Finds instructions with their line numbers (for "step N
 failed at Dockerfile:L"), tells whether the file needs BuildKit, and hashes the build
