@@ -1,9 +1,12 @@
 """pytest-shipready benchmarks: prints a table of figures and ratios against goals.
 
-    python benchmarks/bench.py [--quick]
+    python benchmarks/bench.py [--quick] [--no-network] [--no-docker]
 
 Figures are medians of repeated runs on this machine; they are measurements to compare,
 not test limits (nothing here fails a build). Goals come from the project's issues.
+The Docker rows need a running engine (about 3 minutes of the run); "cold" there means
+no layer of the example's image in the engine's cache (a fresh LABEL after FROM; the
+base image stays: it cannot be pulled here), "warm" that all its layers are.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,20 +115,219 @@ def bench_resolution(repeat: int) -> list[Row]:
              f"{ours / hand:.2f}x vs pip-compile by hand ({hand:.2f} s)", "~1x")]
 
 
+# --- pytest --shipready on the example vs the same work by hand ---------------------------
+
+BENCH_LABEL = "io.pytest-shipready.bench"
+# "The same work" as by hand: no settle period, no SR404 (tests run again in the image);
+# keep = true keeps the image between runs (the default removes it, and its layers).
+SAME_WORK = """
+[tool.shipready.image]
+keep = true
+
+[tool.shipready.smoke]
+settle = 0
+
+[tool.shipready.disable]
+SR404 = "benchmark: the same work as by hand"
+"""
+ALL_CHECKS = """
+[tool.shipready.image]
+keep = true
+"""
+
+
+def docker(*args: str, timeout: float = 300) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"docker {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def example_copy(parent: Path, name: str, nonce: str, config: str) -> Path:
+    """The example with a LABEL after FROM: a new ``nonce`` makes every later layer new,
+    so a build with it is cold (only the base image, which cannot be pulled here, stays)."""
+    project = parent / name
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(
+        "__pycache__", ".pytest_cache", "*.pyc"))
+    dockerfile = project / "Dockerfile"
+    text = dockerfile.read_text()
+    first, _, rest = text.partition("\n")
+    dockerfile.write_text(f"{first}\nLABEL {BENCH_LABEL}={nonce}\n{rest}")
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(config)
+    return project
+
+
+def by_hand(project: Path, tag: str, network: bool) -> None:
+    """What a CI job does without the plugin: the suite, build, run, wait until healthy,
+    stop, re-resolve the lock."""
+    from pytest_shipready import resolve
+
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
+    cid = docker("run", "-d", "--label", f"{BENCH_LABEL}=hand", "-p", "127.0.0.1::8000",
+                 tag).strip()
+    try:
+        deadline = time.monotonic() + 60
+        while docker("inspect", "-f", "{{.State.Health.Status}}", cid).strip() != "healthy":
+            if time.monotonic() > deadline:
+                raise SystemExit("the example did not become healthy by hand")
+            time.sleep(0.1)
+        docker("stop", cid)
+    finally:
+        docker("rm", "-f", cid)
+    if network:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "requirements.txt"
+            shutil.copyfile(project / "requirements.txt", out)
+            run([sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
+                 "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
+                 f"--output-file={out}", "requirements.in"], project,
+                resolve.pip_env("isolated"))
+
+
+def with_plugin(project: Path, network: bool, *extra: str) -> None:
+    argv = [sys.executable, "-m", "pytest", "--shipready", "-q", "-p", "no:cacheprovider",
+            *extra]
+    if not network:
+        argv.append("--shipready-offline")
+    env = {**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    proc = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"pytest --shipready failed on the example:\n{proc.stdout[-3000:]}")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(i: int, hand: Callable[[], object], ours: Callable[[], object]
+                ) -> tuple[float, float]:
+    """Both timed, in alternating order, so that drift on the machine hits both alike."""
+    if i % 2 == 0:
+        first = timed(hand)
+        return first, timed(ours)
+    second = timed(ours)
+    return timed(hand), second
+
+
+def remove_bench_images(tags: list[str], projects: list[Path]) -> None:
+    from pytest_shipready.buildcontext import repository_name
+
+    ids = set(tags)
+    for project in projects:
+        flt = f"label=io.pytest-shipready.project={repository_name(project)}"
+        ids.update(docker("images", "-q", "--filter", flt).split())
+    existing = [i for i in ids if subprocess.run(["docker", "image", "inspect", i],
+                                                 capture_output=True).returncode == 0]
+    if existing:
+        subprocess.run(["docker", "rmi", "-f", *existing], capture_output=True)
+
+
+def bench_example(repeat: int, network: bool) -> list[Row]:
+    """pytest --shipready on the example vs the same steps by hand, cold and warm;
+    interleaved, alternating which goes first, medians."""
+    rows: list[Row] = []
+    tags: list[str] = []
+    projects: list[Path] = []
+    what = "suite, build, run, healthy, stop" + (", pip-compile" if network else "")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        try:
+            # cold: a fresh nonce for every build, on each side
+            hand_t, ours_t = [], []
+            for i in range(repeat):
+                nonce_h, nonce_p = os.urandom(6).hex(), os.urandom(6).hex()
+                hand_p = example_copy(root, "bench-hand", nonce_h, SAME_WORK)
+                ours_p = example_copy(root, f"bench-cold-{i}", nonce_p, SAME_WORK)
+                projects.append(ours_p)
+                tag = f"shipready-bench-hand:{nonce_h}"
+                tags.append(tag)
+                h, o = interleaved(i, partial(by_hand, hand_p, tag, network),
+                                   partial(with_plugin, ours_p, network))
+                hand_t.append(h)
+                ours_t.append(o)
+                remove_bench_images(tags, projects)  # nothing of this round stays cached
+            hand, ours = statistics.median(hand_t), statistics.median(ours_t)
+            rows.append((f"example cold: pytest --shipready vs by hand ({what})",
+                         f"{ours:.2f} s", f"{ours / hand:.2f}x vs by hand ({hand:.2f} s)",
+                         "<= 1.1x"))
+            # warm: the layers are in the engine (by hand: its tag; ours: keep = true)
+            nonce = os.urandom(6).hex()
+            hand_p = example_copy(root, "bench-hand", nonce, SAME_WORK)
+            ours_p = example_copy(root, "bench-warm", nonce, SAME_WORK)
+            all_p = example_copy(root, "bench-all", nonce, ALL_CHECKS)
+            projects += [ours_p, all_p]
+            tag = f"shipready-bench-hand:{nonce}"
+            tags.append(tag)
+            by_hand(hand_p, tag, network)
+            with_plugin(ours_p, network)
+            with_plugin(all_p, network)
+            hand_t, ours_t, all_t = [], [], []
+            for i in range(repeat):
+                h, o = interleaved(i, partial(by_hand, hand_p, tag, network),
+                                   partial(with_plugin, ours_p, network))
+                hand_t.append(h)
+                ours_t.append(o)
+                all_t.append(timed(partial(with_plugin, all_p, network)))
+            hand, ours = statistics.median(hand_t), statistics.median(ours_t)
+            every = statistics.median(all_t)
+            rows.append((f"example warm: pytest --shipready vs by hand ({what})",
+                         f"{ours:.2f} s", f"{ours / hand:.2f}x vs by hand ({hand:.2f} s)",
+                         "<= 1.2x"))
+            rows.append(("example warm, default checks (settle 2 s, SR404 tests in image)",
+                         f"{every:.2f} s", f"{every / hand:.2f}x vs by hand ({hand:.2f} s)",
+                         "(information)"))
+            rows.append(bench_xdist_builds(all_p, network))
+        finally:
+            remove_bench_images(tags, projects)
+    return rows
+
+
+def bench_xdist_builds(project: Path, network: bool) -> Row:
+    """How many times the image is built (tagged) under -n 2, from the engine's events."""
+    from pytest_shipready.buildcontext import repository_name
+
+    since = str(int(time.time()) - 1)
+    seconds = timed(lambda: with_plugin(project, network, "-n", "2"))
+    until = str(int(time.time()) + 1)
+    names = docker("events", "--since", since, "--until", until, "--filter", "type=image",
+                   "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}").split()
+    builds = sum(1 for n in names if n.startswith(repository_name(project) + ":"))
+    return ("builds under pytest-xdist -n 2 (example, warm)", f"{builds} build(s)",
+            f"run took {seconds:.2f} s", "1 build")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--no-network", action="store_true",
                         help="skip what needs the package index")
+    parser.add_argument("--no-docker", action="store_true",
+                        help="skip what needs the Docker engine")
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     rows: list[Row] = []
+    load_start = os.getloadavg()[0]
     rows += bench_flag_off(repeat)
     rows += bench_offline_checks(repeat * 3)
     if not args.no_network:
         rows += bench_resolution(max(3, repeat // 2))
+    if not args.no_docker:
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        rows += bench_example(3, network=not args.no_network)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {platform.platform()}")
+    if not args.no_docker:
+        engine = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                                capture_output=True, text=True).stdout.strip()
+        print(f"docker engine: {engine or '?'} (classic builder through docker-py)")
+    print(f"load average (1 min) at start: {load_start:.2f}, at end: {os.getloadavg()[0]:.2f}"
+          " (other work on the machine slows both sides of each ratio alike; medians)")
     widths = [max(len(r[i]) for r in [*rows, ("what", "figure", "ratio", "goal")])
               for i in range(4)]
     header = ("what", "figure", "ratio", "goal")

@@ -115,7 +115,10 @@ def content_hash(context: Path, dockerfile: Path, target: str,
                 continue
             digest.update(rel.encode() + b"\0")
             try:
-                digest.update(full.read_bytes())
+                if full.is_symlink():  # sent as a link: its target is what counts
+                    digest.update(b"-> " + os.readlink(full).encode())
+                elif full.is_file():  # never open a fifo or socket: reading one blocks
+                    digest.update(full.read_bytes())
             except OSError:
                 continue
             digest.update(b"\0")

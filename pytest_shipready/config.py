@@ -168,6 +168,9 @@ class CommandCheck:
     output: str = field(
         default="", metadata=_doc("A regular expression its output must match (search).")
     )
+    timeout: float = field(
+        default=60.0, metadata=_doc("Seconds it may run before it fails as hung.")
+    )
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,8 @@ class SmokeConfig:
         default=(),
         metadata=_doc("Command checks run in the container (SR305), as "
                       "[[tool.shipready.smoke.commands]] tables with `command` (an array), "
-                      "`exit_code` (default 0) and `output` (a regular expression)."),
+                      "`exit_code` (default 0), `output` (a regular expression) and `timeout` "
+                      "(seconds, default 60)."),
     )
 
 # --- [tool.shipready.parity] ---------------------------------------------------------

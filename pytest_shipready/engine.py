@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,10 +42,10 @@ def connect() -> docker.DockerClient:
         client = docker.from_env(timeout=120)
         client.ping()
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        from .enginehost import unreachable
+
         raise EngineUnavailableError(
-            f"no Docker engine reachable at {host} ({type(exc).__name__}): start Docker or "
-            "set DOCKER_HOST"
+            unreachable(os.environ.get("DOCKER_HOST"), f"{type(exc).__name__}: {exc}")
         ) from None
     return client
 
@@ -353,6 +354,37 @@ class Container:
             return 126, str(exc.explanation or exc).encode()
         return int(result.exit_code if result.exit_code is not None else -1), \
             bytes(result.output or b"")
+
+    def exec_timed(self, argv: list[str], timeout: float) -> tuple[int | None, bytes]:
+        """Like :meth:`exec`, but give up after ``timeout`` s: then the exit code is None
+        and the output is what the command wrote so far (the process itself ends with the
+        container). The output is streamed by a daemon thread, so a hung command cannot
+        hang the run."""
+        api = self._c.client.api
+        chunks: list[bytes] = []
+        box: dict[str, int] = {}
+        done = threading.Event()
+
+        def pump() -> None:
+            try:
+                exec_id = api.exec_create(self.id, argv)["Id"]
+                for chunk in api.exec_start(exec_id, stream=True):
+                    chunks.append(bytes(chunk))
+                code = api.exec_inspect(exec_id).get("ExitCode")
+                box["code"] = int(code) if code is not None else -1
+            except docker.errors.APIError as exc:
+                chunks.append(str(exc.explanation or exc).encode())
+                box["code"] = 126
+            except Exception as exc:  # the connection broke (requests, OSError)
+                chunks.append(f"{type(exc).__name__}: {exc}".encode())
+                box["code"] = -1
+            finally:
+                done.set()
+
+        threading.Thread(target=pump, name=f"exec {argv[:1]}", daemon=True).start()
+        if not done.wait(timeout):
+            return None, b"".join(chunks)
+        return box.get("code", -1), b"".join(chunks)
 
     def put_archive(self, path: str, data: bytes) -> None:
         try:

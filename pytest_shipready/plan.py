@@ -36,6 +36,7 @@ class Options:
     """Per-run switches from the command line."""
 
     offline: bool = False
+    require_docker: bool = False  # no engine: the docker items fail instead of skipping
 
 
 class RunContext:

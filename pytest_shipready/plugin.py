@@ -52,6 +52,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--shipready-offline", action="store_true", default=False,
         help="Skip the checks that need the package index (lockfile re-resolution).",
     )
+    group.addoption(
+        "--shipready-require-docker", action="store_true", default=False,
+        help="Fail the image, smoke and parity checks when no Docker engine answers "
+        "(default: skip them).",
+    )
 
 
 def _project_dir(config: pytest.Config) -> Path:
@@ -103,6 +108,10 @@ class ShipreadyState:
         self.settings = settings
         self.context = RunContext()
         self.results: list[dict[str, Any]] = []
+        from .redact import secret_values
+
+        # values never shown: secrets given to the container ([tool.shipready.smoke] env)
+        self.secrets = secret_values(settings.config.smoke.env)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .areas.image import uses_docker
         from .dockersession import begin
@@ -187,7 +196,9 @@ class ShipreadyItem(pytest.Item):
         if self.disabled is not None:
             self.result = CheckResult.skipped(self.check.check_id, self.disabled)
         else:
-            self.result = self.check.run()
+            from .redact import redact_result
+
+            self.result = redact_result(self.check.run(), self.config.stash[_STATE].secrets)
         if self.result.status == Status.SKIPPED:
             pytest.skip(self.result.summary)
         if self.result.status == Status.FAILED:
@@ -234,7 +245,8 @@ def format_failure(result: CheckResult) -> str:
 def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.Item]:
     from .plan import Options, plan
 
-    options = Options(offline=bool(session.config.getoption("shipready_offline")))
+    options = Options(offline=bool(session.config.getoption("shipready_offline")),
+                      require_docker=bool(session.config.getoption("shipready_require_docker")))
     disabled = state.settings.config.disable
     source = state.settings.source.name if state.settings.source else "pyproject.toml"
     root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")
@@ -350,9 +362,12 @@ def _docker_fixture(request: pytest.FixtureRequest, what: str) -> Any:
     try:
         return getter(state.settings, state.context)
     except image.FixtureUnavailableError as exc:
+        from .redact import redact_text
+
+        message = redact_text(str(exc), state.secrets)
         if exc.skip:
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
+            pytest.skip(message)
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -114,13 +114,24 @@ def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[in
                  "[tool.shipready.smoke] stop_exit_codes.")], **figures)
 
 
-def command_verdicts(results: list[tuple[list[str], int, int, str, bytes]]) -> CheckResult:
-    """``results``: (argv, expected code, actual code, output pattern, output)."""
+def command_verdicts(results: list[tuple[list[str], int, int | None, str, bytes]],
+                     timeouts: list[float] | None = None) -> CheckResult:
+    """``results``: (argv, expected code, actual code, output pattern, output); an actual
+    code of None means the command did not finish within its ``timeouts`` entry."""
     findings: list[Finding] = []
-    for argv, expected, code, pattern, output in results:
+    for i, (argv, expected, code, pattern, output) in enumerate(results):
         text = output.decode("utf-8", "replace")
         shown = " ".join(argv)
-        if code != expected:
+        if code is None:
+            limit = timeouts[i] if timeouts else 0.0
+            lines = text.splitlines()[-10:]
+            so_far = ("its last output lines:\n" + "\n".join(lines)) if lines \
+                else "it wrote nothing"
+            findings.append(Finding(
+                f"`{shown}` did not finish within {limit:g} s; {so_far}", None, None,
+                "Make the command end (no prompt, no server in the foreground), or raise "
+                "its `timeout` in [[tool.shipready.smoke.commands]]."))
+        elif code != expected:
             findings.append(Finding(
                 f"`{shown}` exited {code}, expected {expected}; output:\n{text[-1500:]}"))
         elif pattern and not re.search(pattern, text):

@@ -84,6 +84,7 @@ class DockerRun:
         self._unavailable: str | None = None
         self._image: BuiltImage | None = None
         self.smoke: Any = None  # areas.smoke.SmokeRun, created by that area
+        self.require_engine = False  # --shipready-require-docker
 
     # --- engine ---------------------------------------------------------------------
 
@@ -124,9 +125,17 @@ class DockerRun:
                 "SR210", "no Dockerfile",
                 [Finding(f"{self.cfg.dockerfile} does not exist", self.display, None,
                          "Add a Dockerfile or set [tool.shipready.image] dockerfile.")]))
+        if not self.build_context.is_dir():
+            return BuiltImage(CheckResult.failed(
+                "SR210", "the build context is not a directory",
+                [Finding(f"context {self.cfg.context!r} is "
+                         f"{'a file' if self.build_context.exists() else 'missing'}: "
+                         f"{self.build_context}", self.display, None,
+                         "Set [tool.shipready.image] context to the directory `docker "
+                         "build` is given (usually the project, \".\").")]))
         client = self.client()
         if client is None:
-            return BuiltImage(CheckResult.skipped("SR210", self.unavailable))
+            return BuiltImage(self.engine_gate("SR210"))
         shared = workdir(self.session)
         shared.mkdir(parents=True, exist_ok=True)
         (shared / "owner").write_text(str(self.session.pid), encoding="utf-8")
@@ -217,10 +226,28 @@ class DockerRun:
 
     # --- gates for the areas that need the image --------------------------------------
 
+    def engine_gate(self, check_id: str) -> CheckResult:
+        """A docker item's result when no engine answers: SR210 tells the whole story,
+        once; the others point at it. Skipped, or failed under --shipready-require-docker."""
+        if self.require_engine:
+            if check_id == "SR210":
+                return CheckResult.failed(
+                    check_id, "no Docker engine (--shipready-require-docker)",
+                    [Finding(self.unavailable)])
+            return CheckResult.failed(check_id, "no Docker engine (--shipready-require-docker)",
+                                      [Finding("see shipready::image::build")])
+        if check_id == "SR210":
+            return CheckResult.skipped(
+                check_id, f"{self.unavailable}. The image, smoke and parity checks are "
+                "skipped; --shipready-require-docker makes this a failure")
+        return CheckResult.skipped(check_id, "no Docker engine (see shipready::image::build)")
+
     def need_image(self, check_id: str) -> tuple[BuiltImage, CheckResult | None]:
         """The image, or the skip result of ``check_id`` when there is none."""
         built = self.image()
         if built.ref is None:
+            if self._unavailable is not None:
+                return built, self.engine_gate(check_id)
             if built.result.status == Status.SKIPPED:
                 return built, CheckResult.skipped(check_id, built.result.summary)
             return built, CheckResult.skipped(
@@ -284,6 +311,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     from . import parity, smoke
 
     run = docker_run(settings, context)
+    run.require_engine = options.require_docker
     path = run.dockerfile if run.dockerfile.is_file() else None
     checks = [
         PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),

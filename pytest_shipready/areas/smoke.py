@@ -266,12 +266,12 @@ class SmokeRun:
         if running is None:
             assert gate is not None
             return gate
-        results = []
+        results: list[tuple[list[str], int, int | None, str, bytes]] = []
         for check in cfg.commands:
             argv = list(check.command)
-            code, output = running.container.exec(argv)
+            code, output = running.container.exec_timed(argv, check.timeout)
             results.append((argv, check.exit_code, code, check.output, output))
-        return verdicts.command_verdicts(results)
+        return verdicts.command_verdicts(results, [c.timeout for c in cfg.commands])
 
     def graceful(self) -> CheckResult:
         running, gate = self.session("SR304")

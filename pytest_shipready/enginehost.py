@@ -1,0 +1,60 @@
+"""What to tell the user when no Docker engine answers: one message naming what failed,
+the DOCKER_HOST tried and how to fix it.
+
+Pure: no docker, no pytest. The engine adapter passes the host it tried and the text of
+docker-py's exception (whose useful part, the OS error, is buried in a nested repr).
+"""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+# "[Errno 111] Connection refused" or "FileNotFoundError(2, 'No such file or directory')"
+_ERRNO = re.compile(r"\[Errno (\d+)\] ([^\"')\]]+)|\w+Error\((\d+), '([^']+)'\)")
+
+
+def describe_host(environ_host: str | None) -> str:
+    """The host docker-py tries, and where that came from."""
+    if environ_host:
+        return f"{environ_host} (from DOCKER_HOST)"
+    return f"{DEFAULT_HOST} (the default; DOCKER_HOST is not set)"
+
+
+def cause(detail: str) -> str:
+    """The OS-level reason inside docker-py's message, else its first line."""
+    m = _ERRNO.search(detail)
+    if m:
+        number, text = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return f"{text.strip()} (errno {number})"
+    first = detail.strip().splitlines()[0] if detail.strip() else "no answer"
+    return first[:300]
+
+
+def advice(host: str, reason: str) -> str:
+    """How to fix it, for the cause at hand."""
+    socket = host.removeprefix("unix://") if host.startswith("unix://") else ""
+    if "No such file" in reason and socket:
+        what = f"there is no socket at {socket}: Docker is not running on this machine, " \
+            "or listens elsewhere"
+    elif "refused" in reason:
+        what = "nothing listens there: the engine is stopped"
+    elif "Permission denied" in reason:
+        what = "this user may not use the socket (add it to the docker group)"
+    elif "timed out" in reason.lower() or "timeout" in reason.lower():
+        what = "the engine does not answer in time"
+    else:
+        what = "the engine cannot be used"
+    return (f"{what}. Start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST "
+            f"to a running engine ({DEFAULT_HOST} or tcp://HOST:2375); `docker info` must "
+            "work in the same shell")
+
+
+def unreachable(environ_host: str | None, detail: str) -> str:
+    """The whole message: what failed, the host tried (and from where), the cause, the
+    fix."""
+    host = environ_host or DEFAULT_HOST
+    reason = cause(detail)
+    return (f"cannot reach a Docker engine at {describe_host(environ_host)}: {reason}; "
+            f"{advice(host, reason)}")

@@ -1,0 +1,546 @@
+"""The fault matrix: each fault a real ``pytest --shipready`` run against the real engine.
+
+Every test ends with a clear verdict in under 60 s, leaves no container or image with
+its project's label (each sample project has a unique name, so the label is this test's
+run's alone), and leaves the user's files as they were (hashed before and after).
+Sample projects are tiny (FROM python:3.11-slim, no pip install unless the fault needs
+one) with short budgets in [tool.shipready.smoke], so the set stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from faultutil import (
+    Forwarder,
+    Outcome,
+    docker,
+    leftovers,
+    make_project,
+    project_key,
+    remove_leftovers,
+    run_shipready,
+    running_containers,
+    start_shipready,
+    tree_changes,
+    tree_hash,
+    wait_for,
+    wait_no_leftovers,
+)
+
+from conftest import EXAMPLE
+
+pytestmark = pytest.mark.docker
+
+VERDICT_BUDGET = 60.0  # seconds: every fault ends with a verdict within this
+
+# A service that does everything right: answers HTTP on 8000, runs as uid 10001, exits 0
+# on SIGTERM. Faults below are small edits of it.
+GOOD_APP = '''\
+import http.server, os, signal, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+server = http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Handler)
+print("listening on 8000", flush=True)
+server.serve_forever()
+'''
+GOOD_DOCKERFILE = """\
+FROM python:3.11-slim
+COPY app.py /srv/app.py
+USER 10001
+EXPOSE 8000
+CMD ["python", "/srv/app.py"]
+"""
+BASE = """\
+[tool.shipready.disable]
+SR100 = "a fault-test project without dependencies"
+
+[tool.shipready.smoke]
+ready_timeout = {ready_timeout}
+settle = {settle}
+grace_period = 1
+{smoke}
+"""
+
+
+def pyproject(ready_timeout: float = 8, settle: float = 0.5, smoke: str = "",
+              extra: str = "") -> str:
+    return BASE.format(ready_timeout=ready_timeout, settle=settle, smoke=smoke) + extra
+
+
+class Faults:
+    """One test's sample projects and runs, with the invariants checked on each run."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.projects: list[Path] = []
+        self.hashes: dict[Path, dict[str, str]] = {}
+
+    def project(self, dockerfile: str | None = GOOD_DOCKERFILE, toml: str | None = None,
+                files: dict[str, str] | None = None, name: str = "fault") -> Path:
+        files = {"app.py": GOOD_APP, **(files or {})}
+        project = make_project(self.tmp, dockerfile, toml if toml is not None
+                               else pyproject(), files, name)
+        self.projects.append(project)
+        return project
+
+    def snapshot(self, project: Path) -> None:
+        self.hashes[project] = tree_hash(project)
+
+    def run(self, project: Path, *args: str, env: dict[str, str] | None = None,
+            budget: float = VERDICT_BUDGET) -> Outcome:
+        """One run with its verdict in time, no traceback, nothing left, files intact."""
+        self.snapshot(project)
+        out = self.tmp / f"out-{uuid.uuid4().hex[:6]}"
+        outcome = run_shipready(project, out, *args, env=env, timeout=budget + 30)
+        assert outcome.seconds < budget, f"took {outcome.seconds:.1f} s\n" + outcome.output
+        self.check_clean(project, outcome.output)
+        assert "Traceback" not in outcome.output and "INTERNALERROR" not in outcome.output, \
+            outcome.output
+        assert outcome.results, "no readiness report was written\n" + outcome.output
+        return outcome
+
+    def check_clean(self, project: Path, output: str = "") -> None:
+        left = wait_no_leftovers(project)
+        assert left == [], f"left behind: {left}\n{output[-3000:]}"
+        changes = tree_changes(self.hashes[project], tree_hash(project))
+        assert changes == [], "the user's files changed: " + "; ".join(changes)
+
+    def close(self) -> None:
+        for project in self.projects:
+            remove_leftovers(project)
+
+
+@pytest.fixture
+def faults(tmp_path: Path) -> Iterator[Faults]:
+    f = Faults(tmp_path)
+    yield f
+    f.close()
+
+
+DOCKER_ITEMS = ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
+                "parity::python", "parity::packages", "smoke::graceful-shutdown")
+
+
+def assert_only_failed(outcome: Outcome, *nodes: str) -> None:
+    failed = sorted(n for n, r in outcome.results.items() if r["status"] == "failed")
+    assert failed == sorted(nodes), outcome.output[-4000:]
+
+
+# --- the good sample passes (so each fault below is the fault, not the sample) ------------
+
+
+def test_good_sample_passes(faults: Faults) -> None:
+    project = faults.project()
+    outcome = faults.run(project)
+    for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
+                 "smoke::graceful-shutdown"):
+        assert outcome.status(node) == "passed", outcome.output
+    assert_only_failed(outcome)
+    assert outcome.returncode == 0
+    assert "SIGTERM: exited 0" in outcome.summary("smoke::graceful-shutdown")
+
+
+# --- no engine --------------------------------------------------------------------------
+
+
+def _stale_socket(tmp: Path) -> str:
+    """A socket file nobody listens on: what an engine that was stopped leaves."""
+    path = tmp / "docker.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()
+    return f"unix://{path}"
+
+
+def _closed_port(tmp: Path) -> str:
+    s = socket.create_server(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(("host", "cause"), [
+    (lambda tmp: "unix:///nonexistent.sock", "No such file or directory"),
+    (_stale_socket, "Connection refused"),
+    (_closed_port, "Connection refused"),
+], ids=["missing-socket", "engine-stopped", "closed-tcp-port"])
+def test_no_engine_one_message_offline_checks_still_run(
+        faults: Faults, host: object, cause: str) -> None:
+    docker_host = host(faults.tmp)  # type: ignore[operator]
+    project = faults.project(files={
+        "requirements.txt": (EXAMPLE / "requirements.txt").read_text(),
+        "requirements.in": (EXAMPLE / "requirements.in").read_text()})
+    env = {"DOCKER_HOST": docker_host}
+    outcome = faults.run(project, env=env, budget=30)
+    # The engine-free checks ran and passed.
+    for name in ("pinned", "hashed", "covers-inputs", "portable"):
+        assert outcome.status(f"lockfile::requirements.txt::{name}") == "passed"
+    for node, r in outcome.results.items():
+        if node.split("::")[0] not in ("image", "smoke", "parity"):
+            assert "Docker engine" not in r["summary"], (node, r)
+    # The docker items are skipped; the whole story is told once, by image::build.
+    for node in DOCKER_ITEMS:
+        assert outcome.status(node) == "skipped", node
+    message = outcome.summary("image::build")
+    assert message.startswith(f"cannot reach a Docker engine at {docker_host} "
+                              "(from DOCKER_HOST): ")
+    assert cause in message and "Start Docker" in message and "DOCKER_HOST" in message
+    assert "--shipready-require-docker" in message
+    others = [outcome.summary(n) for n in DOCKER_ITEMS[1:]]
+    assert set(others) == {"no Docker engine (see shipready::image::build)"}
+    assert outcome.output.count("cannot reach a Docker engine") == 2  # table, -rA line
+    assert outcome.returncode == 0
+
+    # A gate can insist: the docker items then fail, the others are unchanged.
+    strict = faults.run(project, "--shipready-require-docker", env=env, budget=30)
+    assert strict.returncode == 1
+    for node in DOCKER_ITEMS:
+        assert strict.status(node) == "failed", node
+    assert docker_host in strict.output and cause in strict.output
+    for name in ("pinned", "hashed", "covers-inputs", "portable"):
+        assert strict.status(f"lockfile::requirements.txt::{name}") == "passed"
+
+
+# --- a remote engine ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_layers() -> Iterator[None]:
+    """Keep the example's pip layer in the engine for this module, so that runs of copies
+    of it (whose images are removed at their end) build from cache."""
+    tag = f"shipready-faults-cache:{uuid.uuid4().hex[:8]}"
+    docker("build", "-q", "--label", "io.pytest-shipready.test=cache", "-t", tag,
+           str(EXAMPLE), timeout=300)
+    yield
+    docker("rmi", "-f", tag, check=False)
+
+
+def test_remote_engine_over_loopback_tcp(faults: Faults, example_layers: None) -> None:
+    """DOCKER_HOST=tcp://127.0.0.1:PORT, the same dockerd behind a TCP forwarder: what a
+    build host looks like. Probes still go to ports published on 127.0.0.1."""
+    project = faults.tmp / f"remote-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(
+        "__pycache__", ".pytest_cache", "*.pyc"))
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write("\n[tool.shipready.smoke]\nsettle = 0.5\ngrace_period = 3\n")
+    faults.projects.append(project)
+    with Forwarder() as forwarder:
+        outcome = faults.run(project, env={"DOCKER_HOST": forwarder.url})
+        assert forwarder.connections > 0
+    for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
+                 "smoke::graceful-shutdown", "parity::python", "parity::packages"):
+        assert outcome.status(node) == "passed", (node, outcome.output[-3000:])
+    assert_only_failed(outcome)
+    assert "healthy after" in outcome.summary("smoke::ready")
+    assert outcome.returncode == 0
+
+
+# --- build faults ---------------------------------------------------------------------------
+
+
+BUILD_FAULTS = {
+    "build-error": dict(
+        dockerfile=GOOD_DOCKERFILE.replace(
+            "USER 10001", "RUN echo 'fault: compiling assets failed' && exit 3\nUSER 10001"),
+        expect=["step `RUN echo 'fault: compiling assets failed' && exit 3` failed",
+                "fault: compiling assets failed", '"path": "Dockerfile", "line": 3']),
+    "syntax-error": dict(
+        dockerfile=GOOD_DOCKERFILE.replace("USER 10001", "RUNN echo typo\nUSER 10001"),
+        expect=["RUNN"]),
+    "missing-dockerfile": dict(
+        dockerfile=None, extra='[tool.shipready.image]\ndockerfile = "docker/Dockerfile"\n',
+        expect=["no Dockerfile", "docker/Dockerfile does not exist"]),
+    "context-is-a-file": dict(
+        extra='[tool.shipready.image]\ncontext = "app.py"\n',
+        expect=["the build context is not a directory", "'app.py' is a file"]),
+    "context-missing": dict(
+        extra='[tool.shipready.image]\ncontext = "build"\n',
+        expect=["the build context is not a directory", "'build' is missing"]),
+    "copy-of-dangling-symlink": dict(
+        dockerfile=GOOD_DOCKERFILE.replace("COPY app.py", "COPY settings.toml /srv/\nCOPY app.py"),
+        link=("settings.toml", "/nonexistent/settings.toml"),
+        expect=["settings.toml", "COPY failed"]),
+}
+
+
+@pytest.mark.parametrize("fault", list(BUILD_FAULTS))
+def test_build_fault_fails_build_and_skips_the_rest(faults: Faults, fault: str) -> None:
+    spec = BUILD_FAULTS[fault]
+    project = faults.project(spec.get("dockerfile", GOOD_DOCKERFILE),  # type: ignore[arg-type]
+                             pyproject(extra=str(spec.get("extra", ""))))
+    if "link" in spec:
+        name, target = spec["link"]
+        (project / name).symlink_to(target)
+    outcome = faults.run(project)
+    assert_only_failed(outcome, "image::build")
+    text = outcome.text("image::build")
+    for expected in spec["expect"]:  # type: ignore[union-attr]
+        assert expected in text, (expected, text)
+    for node in DOCKER_ITEMS[1:]:
+        assert outcome.status(node) == "skipped"
+        assert "see shipready::image::build" in outcome.summary(node)
+    assert outcome.returncode == 1
+
+
+def test_special_files_in_the_context_do_not_hang_the_build(faults: Faults) -> None:
+    """A named pipe in the context (left by some tool) must not block hashing it."""
+    project = faults.project()
+    os.mkfifo(project / "events.pipe")
+    outcome = faults.run(project, budget=30)
+    assert outcome.status("image::build") == "passed", outcome.output
+    assert_only_failed(outcome)
+
+
+# --- container faults -----------------------------------------------------------------------
+
+
+def _app(body: str) -> str:
+    return "import os, signal, sys, time\n" + body
+
+
+CONTAINER_FAULTS = {
+    "exits-at-once": dict(
+        app=_app("print('fault: DATABASE_URL is not set', flush=True)\nsys.exit(3)\n"),
+        failed="smoke::ready",
+        expect=["the container exited after", "exit code 3", "DATABASE_URL is not set"]),
+    "never-ready-log": dict(
+        dockerfile=GOOD_DOCKERFILE.replace("EXPOSE 8000\n", ""),
+        app=_app("print('fault: waiting for the database', flush=True)\ntime.sleep(600)\n"),
+        smoke='ready_log = "^ready$"', ready_timeout=3, failed="smoke::ready",
+        expect=["not ready within 3 s", "a log line matching /^ready$/",
+                "waiting for the database"]),
+    "never-opens-its-port": dict(
+        app=_app("print('fault: serving on 9000 instead', flush=True)\ntime.sleep(600)\n"),
+        ready_timeout=3, failed="smoke::ready",
+        expect=["not ready within 3 s", "HTTP /health on port 8000",
+                "serving on 9000 instead"]),
+    "unhealthy-from-start": dict(
+        dockerfile=GOOD_DOCKERFILE.replace(
+            "CMD", 'HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["false"]\nCMD'),
+        app=_app("print('fault: health check will fail', flush=True)\n") + GOOD_APP,
+        failed="smoke::ready",
+        expect=["HEALTHCHECK reports unhealthy", "health check will fail"]),
+    "turns-unhealthy": dict(
+        dockerfile=GOOD_DOCKERFILE.replace(
+            "CMD", 'HEALTHCHECK --interval=1s --timeout=1s --retries=1 '
+            'CMD ["test", "-e", "/tmp/ok"]\nCMD'),
+        app=_app("open('/tmp/ok', 'w').close()\n"
+                 "import threading\n"
+                 "def later():\n    time.sleep(3)\n    os.remove('/tmp/ok')\n"
+                 "    print('fault: lost the database', flush=True)\n"
+                 "threading.Thread(target=later, daemon=True).start()\n") + GOOD_APP,
+        settle=10, failed="smoke::stays-up",
+        expect=["HEALTHCHECK reports unhealthy", "lost the database"]),
+    "ignores-sigterm": dict(
+        app=GOOD_APP.replace("signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))",
+                             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                             "print('fault: ignoring SIGTERM', flush=True)"),
+        failed="smoke::graceful-shutdown",
+        expect=["ignored SIGTERM, killed after the 1 s grace period", "exit code 137",
+                "ignoring SIGTERM"]),
+    "hangs-in-an-exec": dict(
+        smoke='\n[[tool.shipready.smoke.commands]]\n'
+              'command = ["sh", "-c", "echo fault: migrating; sleep 600"]\ntimeout = 2\n',
+        failed="smoke::commands",
+        expect=["did not finish within 2 s", "fault: migrating"]),
+}
+
+
+@pytest.mark.parametrize("fault", list(CONTAINER_FAULTS))
+def test_container_fault_fails_the_right_item_fast(faults: Faults, fault: str) -> None:
+    spec = CONTAINER_FAULTS[fault]
+    project = faults.project(
+        str(spec.get("dockerfile", GOOD_DOCKERFILE)),
+        pyproject(ready_timeout=float(spec.get("ready_timeout", 8)),  # type: ignore[arg-type]
+                  settle=float(spec.get("settle", 0.5)),  # type: ignore[arg-type]
+                  smoke=str(spec.get("smoke", ""))),
+        {"app.py": str(spec.get("app", GOOD_APP))})
+    outcome = faults.run(project)
+    failed = str(spec["failed"])
+    assert_only_failed(outcome, failed)
+    text = outcome.text(failed)
+    for expected in spec["expect"]:  # type: ignore[union-attr]
+        assert expected in text, (expected, text)
+    assert outcome.status("image::build") == "passed"
+    assert outcome.returncode == 1
+
+
+# --- interrupted and killed runs --------------------------------------------------------------
+
+
+def _build_containers(token: str) -> list[str]:
+    """Containers of a classic build step whose command holds ``token``."""
+    lines = docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}").splitlines()
+    return [ln.split()[0] for ln in lines if token in ln]
+
+
+def test_ctrl_c_during_the_build(faults: Faults) -> None:
+    token = f"shipready-fault-{uuid.uuid4().hex[:8]}"
+    project = faults.project(GOOD_DOCKERFILE.replace(
+        "USER 10001", f"RUN echo {token} && sleep 60\nUSER 10001"))
+    faults.snapshot(project)
+    started = time.monotonic()
+    proc = start_shipready(project, faults.tmp / "out")
+    wait_for(lambda: _build_containers(token), proc, 40, "the build step to start")
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 2, output  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in output
+    assert time.monotonic() - started < VERDICT_BUDGET
+    faults.check_clean(project, output)
+    # The engine cancels the build when its client goes: its step container goes too.
+    wait_for(lambda: not _build_containers(token), None, 20, "the build step to be removed")
+
+
+def test_ctrl_c_during_smoke(faults: Faults) -> None:
+    project = faults.project(toml=pyproject(settle=120))
+    faults.snapshot(project)
+    started = time.monotonic()
+    proc = start_shipready(project, faults.tmp / "out")
+    wait_for(lambda: running_containers(project), proc, 40, "the session container")
+    time.sleep(0.5)  # into stays-up
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 2, output
+    assert "KeyboardInterrupt" in output
+    assert time.monotonic() - started < VERDICT_BUDGET
+    faults.check_clean(project, output)
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist-n2"])
+def test_sigkill_leftovers_are_reaped_by_the_next_run(faults: Faults, xdist: bool) -> None:
+    project = faults.project(toml=pyproject(settle=120))
+    faults.snapshot(project)
+    args = ("-n", "2") if xdist else ()
+    proc = start_shipready(project, faults.tmp / "out", *args)
+    wait_for(lambda: running_containers(project), proc, 40, "the session container")
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job, as a CI cancel does
+    proc.communicate(timeout=30)
+    left = leftovers(project)
+    assert any(x.startswith("container") for x in left), left
+    assert any(x.startswith("image") for x in left), left
+    # The next run (here only its build item) reaps what the dead one left.
+    outcome = faults.run(project, "-k", "build")
+    assert outcome.status("image::build") == "passed", outcome.output[-3000:]
+
+
+# --- xdist ------------------------------------------------------------------------------------
+
+
+def _tag_events(since: str, until: str, project: Path) -> list[str]:
+    tags = docker("events", "--since", since, "--until", until, "--filter", "type=image",
+                  "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}")
+    return [t for t in tags.split() if t.startswith(project_key(project) + ":")]
+
+
+def test_xdist_builds_once_with_the_same_results(faults: Faults) -> None:
+    project = faults.project(toml=pyproject(smoke=(
+        '\n[[tool.shipready.smoke.commands]]\ncommand = ["python", "-c", "print(42)"]\n'
+        'output = "42"\n')))
+    since = str(int(time.time()) - 1)
+    serial = faults.run(project)
+    middle = str(int(time.time()) + 1)
+    time.sleep(1.1)
+    parallel = faults.run(project, "-n", "2")
+    until = str(int(time.time()) + 1)
+    statuses = {n: r["status"] for n, r in serial.results.items()}
+    assert statuses == {n: r["status"] for n, r in parallel.results.items()}
+    assert "failed" not in statuses.values(), serial.output
+    assert len(_tag_events(since, middle, project)) == 1
+    assert len(_tag_events(middle, until, project)) == 1  # one build for both workers
+    assert "2 workers" in parallel.output or "gw1" in parallel.output
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+TOKEN = "tok_" + uuid.uuid4().hex
+DB_PASSWORD = "pw" + uuid.uuid4().hex[:12]
+SECRET_ENV = f'''
+[tool.shipready.smoke.env]
+API_TOKEN = "{TOKEN}"
+DATABASE_URL = "postgres://app:{DB_PASSWORD}@db/app"
+LOG_LEVEL = "debug"
+
+[[tool.shipready.smoke.commands]]
+command = ["sh", "-c", "echo token=$API_TOKEN url=$DATABASE_URL; exit 1"]
+'''
+PRINT_ENV = ("for k in ('API_TOKEN', 'DATABASE_URL', 'LOG_LEVEL'):\n"
+             "    print(f'{k}={os.environ[k]}', flush=True)\n")
+
+
+@pytest.mark.parametrize("when", ["crash-at-start", "failing-command-and-stop"])
+def test_secret_env_values_never_reach_output_or_reports(faults: Faults, when: str) -> None:
+    if when == "crash-at-start":
+        app = _app(PRINT_ENV + "sys.exit(1)\n")
+    else:  # a log with the secrets shown by SR304, a command output shown by SR305
+        app = _app(PRINT_ENV) + GOOD_APP.replace(
+            "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))",
+            "signal.signal(signal.SIGTERM, lambda *_: sys.exit(4))")
+    project = faults.project(toml=pyproject(smoke=SECRET_ENV), files={"app.py": app})
+    outcome = faults.run(project, "-v", "--tb=long")
+    reports = outcome.reports()
+    assert set(reports) == {"report.json", "summary.md", "junit.xml"}
+    shown = {"terminal": outcome.output, **reports}
+    for where, text in shown.items():
+        assert TOKEN not in text, where
+        assert DB_PASSWORD not in text, where
+    # The lines were there, masked (not dropped): the checks still tell what happened.
+    failure_text = json.dumps(outcome.results, ensure_ascii=False)
+    assert "API_TOKEN=***" in failure_text and "LOG_LEVEL=debug" in failure_text
+    assert "postgres://app:***@db/app" in failure_text
+    if when == "crash-at-start":
+        assert_only_failed(outcome, "smoke::ready")
+    else:
+        assert_only_failed(outcome, "smoke::commands", "smoke::graceful-shutdown")
+        assert "token=*** url=postgres://app:***@db/app" in outcome.text("smoke::commands")
+
+
+def test_tree_hash_sees_every_kind_of_change(tmp_path: Path) -> None:
+    """The helper behind "the user's files are unchanged" can fail."""
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to("a.txt")
+    before = tree_hash(tmp_path)
+    assert tree_changes(before, tree_hash(tmp_path)) == []
+    (tmp_path / "a.txt").write_text("b")
+    os.chmod(tmp_path / "d", 0o700)
+    (tmp_path / "link").unlink()
+    (tmp_path / "link").symlink_to("d")
+    (tmp_path / "new").write_text("")
+    changes = tree_changes(before, tree_hash(tmp_path))
+    assert [c.split()[0] + " " + c.split()[1].rstrip(":") for c in changes] == [
+        "added new", "changed a.txt", "changed d", "changed link"]
+    (tmp_path / "__pycache__").mkdir()
+    assert "added __pycache__" not in " ".join(tree_changes(before, tree_hash(tmp_path)))
+
+
+def test_forwarder_relays_to_the_engine() -> None:
+    with Forwarder() as forwarder:
+        proc = subprocess.run(["docker", "-H", forwarder.url, "version", "--format",
+                               "{{.Server.Version}}"], capture_output=True, text=True,
+                              timeout=30)
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    assert forwarder.connections >= 1
