@@ -146,7 +146,7 @@ def check_fresh(
     with tempfile.TemporaryDirectory(prefix="shipready-resolve-") as tmp:
         p = plan(lock, inputs, project, Path(tmp), pip_config)
         started = time.monotonic()
-        outcome = _run(p.argv, p.cwd, p.env, timeout)
+        outcome = run_bounded(p.argv, p.cwd, p.env, timeout, "pip-compile")
         elapsed = time.monotonic() - started
         if isinstance(outcome, str):
             return CheckResult.skipped("SR104", outcome)
@@ -178,21 +178,23 @@ def check_fresh(
     )
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float
-         ) -> tuple[int, str] | str:
+def run_bounded(argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
+                what: str) -> tuple[int, str] | str:
+    """Run a resolver in its own process group; (returncode, output), or a skip reason
+    when it cannot start or exceeds ``timeout`` (then its whole group is killed)."""
     try:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True,
         )
     except OSError as exc:
-        return f"cannot run pip-compile: {exc}"
+        return f"cannot run {what}: {exc}"
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return (f"pip-compile did not finish within {timeout:g} s (the index may be "
+        return (f"{what} did not finish within {timeout:g} s (the index may be "
                 "unreachable); raise [tool.shipready.lockfile] resolve_timeout if it is "
                 "just slow")
     except BaseException:

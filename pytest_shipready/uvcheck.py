@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,9 +20,10 @@ from pathlib import Path
 
 from .findings import CheckResult, Finding
 from .lockmodel import ToolLock
-from .resolve import _COPY_IGNORE
+from .resolve import _COPY_IGNORE, run_bounded
 from .toollock import check_uv_fresh_offline, relock, uv_offline_differences
 
+_WHAT = "`uv lock --check`"
 _STALE = re.compile(r"needs to be updated|lockfile .* is out of date", re.I)
 _OFFLINE_NEEDS_INDEX = re.compile(
     r"network was disabled|not found in the cache|--offline|offline mode", re.I)
@@ -77,29 +76,6 @@ def build_argv(uv: str, pip_config: str, offline: bool) -> list[str]:
     return argv
 
 
-def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str]
-         ) -> tuple[int, str] | str:
-    try:
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
-    except OSError as exc:
-        return f"cannot run uv: {exc}"
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return (f"`uv lock --check` did not finish within {timeout:g} s (the index may be "
-                "unreachable); raise [tool.shipready.lockfile] resolve_timeout if it is "
-                "just slow")
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
-    return proc.returncode, out
-
-
 def _tail(output: str, lines: int = 8) -> str:
     kept = [ln for ln in output.strip().splitlines() if ln.strip()]
     return "\n".join(kept[-lines:])
@@ -122,10 +98,12 @@ def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
         # Path sources outside the lock's directory (workspace members elsewhere) are
         # not copied; uv then reports them, and we fall back to the offline comparison.
         env = uv_env(pip_config)
-        outcome = _run(build_argv(uv, pip_config, True), copy, timeout, env)
+        outcome = run_bounded(build_argv(uv, pip_config, True), copy, env, timeout,
+                              _WHAT)
         if not isinstance(outcome, str) and outcome[0] != 0 and not _STALE.search(outcome[1]) \
                 and _OFFLINE_NEEDS_INDEX.search(outcome[1]) and not offline:
-            outcome = _run(build_argv(uv, pip_config, False), copy, timeout, env)
+            outcome = run_bounded(build_argv(uv, pip_config, False), copy, env, timeout,
+                                  _WHAT)
     elapsed = time.monotonic() - started
     if isinstance(outcome, str):
         return CheckResult.skipped("SR111", outcome)

@@ -54,18 +54,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options) -> list[Plann
 
     def guarded(check: Callable[[piplock.PipLock], CheckResult], check_id: str
                 ) -> Callable[[], CheckResult]:
-        # A file that cannot be read or parsed fails SR101 once; the others skip.
-        def run() -> CheckResult:
-            loaded = lock()
-            if loaded.error is not None:
-                if check_id == "SR101":
-                    return CheckResult.failed("SR101", "the lockfile cannot be parsed",
-                                              [loaded.error])
-                return CheckResult.skipped(
-                    check_id, f"{loaded.display} cannot be parsed ({loaded.error.where()}); "
-                    "see its 'pinned' item")
-            return check(loaded)
-        return run
+        return toollocks.parse_guarded(lock, check, check_id)
 
     @functools.cache
     def covers(loaded: piplock.PipLock) -> CheckResult:

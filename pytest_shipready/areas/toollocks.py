@@ -9,11 +9,39 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from .. import lockmodel, toollock
 from ..config import Settings
-from ..findings import CheckResult
+from ..findings import CheckResult, Finding
 from ..plan import Options, PlannedCheck
+
+
+class _Loaded(Protocol):
+    @property
+    def display(self) -> str: ...
+    @property
+    def error(self) -> Finding | None: ...
+
+
+L = TypeVar("L", bound=_Loaded)
+
+
+def parse_guarded(load: Callable[[], L], check: Callable[[L], CheckResult], check_id: str
+                  ) -> Callable[[], CheckResult]:
+    """``check`` on the loaded lock; a lock that cannot be read or parsed fails SR101 once
+    and makes the lockfile's other checks skip."""
+    def run() -> CheckResult:
+        loaded = load()
+        if loaded.error is not None:
+            if check_id == "SR101":
+                return CheckResult.failed("SR101", "the lockfile cannot be parsed",
+                                          [loaded.error])
+            return CheckResult.skipped(
+                check_id, f"{loaded.display} cannot be parsed ({loaded.error.where()}); "
+                "see its 'pinned' item")
+        return check(loaded)
+    return run
 
 
 def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
@@ -27,18 +55,7 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
 
     def guarded(check: Callable[[lockmodel.ToolLock], CheckResult], check_id: str
                 ) -> Callable[[], CheckResult]:
-        # A file that cannot be read or parsed fails SR101 once; the others skip.
-        def run() -> CheckResult:
-            loaded = lock()
-            if loaded.error is not None:
-                if check_id == "SR101":
-                    return CheckResult.failed("SR101", "the lockfile cannot be parsed",
-                                              [loaded.error])
-                return CheckResult.skipped(
-                    check_id, f"{loaded.display} cannot be parsed ({loaded.error.where()}); "
-                    "see its 'pinned' item")
-            return check(loaded)
-        return run
+        return parse_guarded(lock, check, check_id)
 
     def uv_fresh(loaded: lockmodel.ToolLock) -> CheckResult:
         from ..uvcheck import check_fresh
