@@ -297,6 +297,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Any:
     report = yield
+    if isinstance(item, ShipreadyItem) and report.skipped and isinstance(report.longrepr,
+                                                                        tuple):
+        # -rs shows a skip's location: the item, not the line of plugin.py that skipped it.
+        report.longrepr = (item.nodeid, None, report.longrepr[2])
     if isinstance(item, ShipreadyItem) and call.when == "call" and item.result is not None:
         # A plain JSON string survives pytest-xdist's report serialisation.
         report.shipready = json.dumps({**item.result.to_json(), "name": item.check.name,

@@ -135,6 +135,9 @@ def test_smoke_logs_are_shared(request):
     assert " built in " in build and " MB" in build, build
     assert "healthy after" in str(results["smoke::ready"]["summary"])
     assert "SIGTERM: exited 0" in str(results["smoke::graceful-shutdown"]["summary"])
+    for node in ("logs::structured", "logs::required-keys", "logs::levels-and-timestamps",
+                 "logs::exceptions-structured", "logs::no-secrets", "logs::setup"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
     assert result.ret == 0
     assert leftovers(svc) == []
 
@@ -284,6 +287,59 @@ def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
     assert "BuildKit via" in str(results["image::build"]["summary"])
     for node in ("smoke::ready", "smoke::graceful-shutdown", "parity::packages"):
         assert status(results, node) == "passed", node
+    assert leftovers(svc) == []
+
+
+# --- the structured-logs area on the smoke container's real output --------------------
+
+
+def test_plain_text_output_in_the_container_fails_structured(pytester: pytest.Pytester,
+                                                             svc: Path) -> None:
+    server = svc / "app" / "server.py"
+    # Without the override http.server writes its plain-text access log to stderr.
+    source = server.read_text()
+    start, end = source.index("    def log_message"), source.index("def make_server")
+    server.write_text(source[:start] + "\n\n" + source[end:])
+    result, results = run(pytester, svc)
+    assert status(results, "smoke::ready") == "passed"
+    assert status(results, "logs::structured") == "failed"
+    assert status(results, "logs::no-secrets") == "passed"
+    summary = str(results["logs::structured"]["summary"])
+    assert " of " in summary and "lines checked are not JSON objects" in summary, summary
+    result.stdout.fnmatch_lines([
+        "*SR501 structured: * of * lines checked are not JSON objects*",
+        '*container log:*: not a JSON object: *"GET /health HTTP/1.1" 200 -*'])
+    assert result.ret == 1
+    assert leftovers(svc) == []
+
+
+def test_secret_env_value_logged_in_the_container_fails_unseen(pytester: pytest.Pytester,
+                                                               svc: Path) -> None:
+    secret = f"pg-Secret-{uuid.uuid4().hex[:12]}"
+    server = svc / "app" / "server.py"
+    text = server.read_text()
+    old = '    log.info("listening", host=host, port=server.server_address[1])'
+    assert old in text
+    server.write_text(text.replace(old, (
+        '    log.info("listening", host=host, port=server.server_address[1],\n'
+        '             dsn=f"postgres://app:{os.environ[\'DATABASE_PASSWORD\']}@db/app")')))
+    with (svc / "pyproject.toml").open("a") as fh:
+        fh.write(f'\n[tool.shipready.smoke.env]\nDATABASE_PASSWORD = "{secret}"\n')
+    junit = svc / "junit.xml"
+    result, results = run(pytester, svc, f"--junitxml={junit}")
+    assert status(results, "smoke::ready") == "passed"
+    assert status(results, "logs::structured") == "passed"
+    assert status(results, "logs::no-secrets") == "failed"
+    result.stdout.fnmatch_lines([
+        "*SR505 no-secrets:*",
+        "*container log:1: contains *the value of $DATABASE_PASSWORD: "
+        "*postgres://app:[[]REDACTED]@db/app*"])
+    outputs = {"terminal": result.stdout.str() + result.stderr.str(),
+               "json report": (svc / "report.json").read_text(),
+               "junit": junit.read_text()}
+    for where, output in outputs.items():
+        assert secret not in output, where
+    assert result.ret == 1
     assert leftovers(svc) == []
 
 
