@@ -228,6 +228,17 @@ class ParityConfig:
         default=("pip", "setuptools", "wheel"),
         metadata=_doc("Distributions allowed in the image beyond the lock (SR402)."),
     )
+    groups: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_doc("Poetry/uv dependency groups the image installs besides the runtime "
+                      "dependencies (SR402); unset: read off the Dockerfile's `poetry "
+                      "install` / `uv sync` / export options, else none."),
+    )
+    extras: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_doc("The project's extras the image installs (SR402); unset: read off "
+                      "the Dockerfile's poetry/uv options, else none."),
+    )
     python: str = field(
         default="",
         metadata=_doc("The image's interpreter; empty: python3, else python, on its PATH."),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import types
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .config import SECTION, ShipreadyConfig
 
@@ -19,6 +20,8 @@ END = "<!-- END GENERATED -->"
 
 def _type_name(hint: Any) -> str:
     origin = get_origin(hint)
+    if origin in (Union, types.UnionType):  # X | None: an optional X
+        return _type_name(next(a for a in get_args(hint) if a is not type(None)))
     if origin is tuple:
         return f"array of {_type_name(get_args(hint)[0])}"
     if origin is dict:

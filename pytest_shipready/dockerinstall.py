@@ -151,6 +151,8 @@ class InstallStep:
     exports: tuple[tuple[str, str], ...] = ()  # (file written, lock it comes from)
     exports_hashed: bool = True  # the exported file carries hashes
     problem: str = ""  # a weakness the lock check reports (e.g. "may re-lock")
+    verb: str = ""  # poetry/uv: install, sync, export (the lock selection depends on it)
+    options: tuple[str, ...] = ()  # poetry/uv: the words after the tool's name
 
 
 Recogniser = Callable[[Command], "InstallStep | None"]
@@ -314,14 +316,15 @@ def recognise_poetry(command: Command) -> InstallStep | None:
     verb, rest = args[verb_at], args[verb_at + 1:]
     if verb in ("install", "sync"):
         return InstallStep("poetry", command.line, command.text, ("poetry.lock",),
-                           hashes_enforced=True)
+                           hashes_enforced=True, verb=verb, options=args)
     if verb == "export":
         out = _option_value(rest, "-o", "--output")
         if out is None:
             return None  # to stdout: a later redirect is not followed
         return InstallStep("poetry", command.line, command.text, installs=False,
                            exports=((out, "poetry.lock"),),
-                           exports_hashed="--without-hashes" not in rest)
+                           exports_hashed="--without-hashes" not in rest,
+                           verb=verb, options=args)
     if verb == "add":
         return InstallStep("poetry", command.line, command.text,
                            packages=tuple(_positional(rest, _POETRY_VALUE)))
@@ -349,14 +352,16 @@ def recognise_uv(command: Command) -> InstallStep | None:
         return InstallStep(
             "uv", command.line, command.text, ("uv.lock",), hashes_enforced=True,
             problem="" if strict else
-            "`uv sync` without --locked or --frozen may update uv.lock during the build")
+            "`uv sync` without --locked or --frozen may update uv.lock during the build",
+            verb="sync", options=args)
     if args[:1] == ("export",):
         out = _option_value(args, "-o", "--output-file")
         if out is None:
             return None
         return InstallStep("uv", command.line, command.text, installs=False,
                            exports=((out, "uv.lock"),),
-                           exports_hashed="--no-hashes" not in args)
+                           exports_hashed="--no-hashes" not in args,
+                           verb="export", options=args)
     if args[:2] in (("pip", "install"), ("pip", "sync")):
         rest = args[2:]
         files = [v for i, w in enumerate(rest) for v in

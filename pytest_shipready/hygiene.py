@@ -347,6 +347,55 @@ def _hashes_by_env(df: Dockerfile, stages: list[Stage]) -> bool:
     return False
 
 
+def _exported(steps: list[InstallStep], locks: list[KnownLock], aliases: dict[str, str]
+              ) -> dict[str, tuple[KnownLock, InstallStep]]:
+    """Files written by ``poetry export`` / ``uv export``: they stand for their lock."""
+    out: dict[str, tuple[KnownLock, InstallStep]] = {}
+    for step in steps:
+        for written, source in step.exports:
+            origin = _match_lock(source, locks, aliases)
+            if origin is not None:
+                out[posixpath.basename(written)] = (
+                    KnownLock(origin.path, origin.hashed and step.exports_hashed), step)
+    return out
+
+
+@dataclass(frozen=True)
+class LockInstall:
+    """An install in the image from a known lock: the command, and for a file exported
+    from the lock, the export command (which decides the groups and extras)."""
+
+    lock: KnownLock
+    step: InstallStep
+    export: InstallStep | None = None
+
+    @property
+    def selecting(self) -> InstallStep:
+        return self.export or self.step
+
+
+def lock_installs(df: Dockerfile, locks: list[KnownLock], target: str | None = None
+                  ) -> list[LockInstall]:
+    """The installs from known locks in the shipped stage and the stages it needs."""
+    stages = df.needed(_stage(df, target))
+    steps = install_steps(df, stages)
+    aliases = _aliases(df, stages)
+    exported = _exported(steps, locks, aliases)
+    found: list[LockInstall] = []
+    for step in steps:
+        if not step.installs:
+            continue
+        for arg in step.files:
+            via = exported.get(posixpath.basename(arg))
+            if via is not None:
+                found.append(LockInstall(via[0], step, via[1]))
+                continue
+            lock = _match_lock(arg, locks, aliases)
+            if lock is not None:
+                found.append(LockInstall(lock, step))
+    return found
+
+
 # The installers themselves may be installed by name: they install the lock.
 INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export")
 
@@ -366,21 +415,15 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
     known = ", ".join(lk.path for lk in locks)
     findings: list[Finding] = []
     used: list[tuple[KnownLock, InstallStep]] = []
-    # Files exported from a lock (poetry export, uv export) stand for that lock.
-    exported: dict[str, KnownLock] = {}
-    for step in steps:
-        for out, source in step.exports:
-            origin = _match_lock(source, locks, aliases)
-            if origin is not None:
-                exported[posixpath.basename(out)] = KnownLock(
-                    origin.path, origin.hashed and step.exports_hashed)
+    exported = _exported(steps, locks, aliases)
     for step in steps:
         if step.problem:
             findings.append(Finding(step.problem, df.path, step.line,
                                     "Install exactly what the lock says: add --locked "
                                     "(or --frozen)."))
         for arg in step.files:
-            lock = exported.get(posixpath.basename(arg)) or _match_lock(arg, locks, aliases)
+            via = exported.get(posixpath.basename(arg))
+            lock = via[0] if via else _match_lock(arg, locks, aliases)
             if lock is None:
                 findings.append(Finding(
                     f"`{step.text}` installs from {arg}, which is not a known lockfile "

@@ -10,10 +10,13 @@ import json
 import re
 from dataclasses import dataclass
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
-from . import piplock
+from . import lockmodel, piplock
 from .findings import CheckResult, Finding, plural
+from .lockselect import Selection
 
 # Run in the image's interpreter: its version, installed distributions, environment and
 # marker environment (PEP 508), as one JSON line. Standard library only.
@@ -73,12 +76,14 @@ def _minor(version: str) -> str:
     return f"{m.group(1)}.{m.group(2)}" if m else version
 
 
-def check_python(image: str, lock: str | None, lock_display: str, host: str | None
-                 ) -> CheckResult:
-    """``image``: "3.11.2"; ``lock``: "3.11" from the header; ``host``: when required."""
+def check_python(image: str, lock: str | None, lock_display: str, host: str | None,
+                 requires: tuple[str, tuple[SpecifierSet, ...]] | None = None) -> CheckResult:
+    """``image``: "3.11.2"; ``lock``: "3.11" from a pip-compile header; ``requires``: a
+    Poetry/uv/pylock lock's Python range (as written, as specifier sets); ``host``: the
+    host's "3.11" when it is required too."""
     found = _minor(image)
     findings: list[Finding] = []
-    if lock is None and host is None:
+    if lock is None and requires is None and host is None:
         return CheckResult.skipped(
             "SR401", f"image Python {image}; the lock names no Python (no pip-compile "
             "header) and host_python is off")
@@ -87,53 +92,135 @@ def check_python(image: str, lock: str | None, lock_display: str, host: str | No
             f"the image runs Python {image}, the lock was compiled with Python {lock}",
             lock_display, 1,
             f"Use a python:{lock} base image, or re-run pip-compile with Python {found}."))
+    if requires is not None and not _satisfies(image, requires[1]):
+        findings.append(Finding(
+            f"the image runs Python {image}, outside {lock_display}'s Python range "
+            f"{requires[0]!r}", lock_display, None,
+            "Use a base image whose Python is in that range, or widen the project's "
+            "Python requirement and relock."))
     if host is not None and found != host:
         findings.append(Finding(
             f"the image runs Python {image}, the host (these tests) Python {host}", None,
             None, "Test with the Python the image ships, or change the base image."))
-    against = " and ".join(x for x in (f"lock {lock}" if lock else "",
-                                        f"host {host}" if host else "") if x)
+    against = " and ".join(x for x in (
+        f"lock {lock}" if lock else "",
+        f"{lock_display} requires-python {requires[0]!r}" if requires else "",
+        f"host {host}" if host else "") if x)
     return CheckResult.from_findings(
         "SR401", findings, f"Python {image} matches {against}",
         f"Python {image} does not match {against}", python=image)
 
 
-def check_packages(facts: ImageFacts, lock: piplock.PipLock, allow_extra: tuple[str, ...]
-                   ) -> CheckResult:
-    env = dict(facts.markers) or piplock.marker_environment(lock.header.python)
-    wanted: dict[str, tuple[str, int]] = {}
+def _satisfies(version: str, specs: tuple[SpecifierSet, ...]) -> bool:
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return True
+    return any(spec.contains(v, prereleases=True) for spec in specs)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the image must hold according to its lock: {canonical name: (version, line)}.
+
+    ``unselected``: names the lock has, but not for this image (another group, an extra
+    not installed, a marker false in the image), so that an installed one is explained.
+    ``selection``: for Poetry/uv/pylock, which part of the lock the image installs.
+    """
+
+    display: str
+    tool: str  # "pip-compile", "poetry", "uv" or "pylock"
+    packages: dict[str, tuple[str, int | None]]
+    unselected: frozenset[str] = frozenset()
+    selection: str = ""
+
+
+# (how to install the lock, how to add a package to it), by tool.
+_HINTS = {
+    "pip-compile": ("pip install --no-deps --require-hashes -r {display}",
+                    "add {name} to the lock's inputs and re-run pip-compile"),
+    "poetry": ("poetry install --only main --no-root, or poetry export -o "
+               "requirements.txt then pip install --no-deps --require-hashes -r "
+               "requirements.txt", "add it with `poetry add {name}` (which relocks)"),
+    "uv": ("uv sync --frozen --no-dev", "add it with `uv add {name}` (which relocks)"),
+    "pylock": ("uv pip install -r {display}", "add {name} to the project and re-export {display}"),
+}
+
+
+def expected_from_piplock(lock: piplock.PipLock, env: dict[str, str]) -> Expected:
+    """A pip-compile lock: every entry whose marker holds in ``env``."""
+    wanted: dict[str, tuple[str, int | None]] = {}
+    other: set[str] = set()
     for entry in lock.data.entries:
-        if entry.name is None or not piplock.applies(entry, env):
+        if entry.name is None:
             continue
-        wanted[str(canonicalize_name(entry.name))] = (entry.pinned_version or entry.specifier,
-                                                 entry.line)
+        name = str(canonicalize_name(entry.name))
+        if piplock.applies(entry, env):
+            wanted[name] = (entry.pinned_version or entry.specifier, entry.line)
+        else:
+            other.add(name)
+    return Expected(lock.display, "pip-compile", wanted, frozenset(other - set(wanted)))
+
+
+def expected_from_toollock(lock: lockmodel.ToolLock, env: dict[str, str],
+                           selection: Selection) -> Expected:
+    """A Poetry, uv or pylock.toml lock: what installing ``selection`` puts into ``env``.
+    Raises :class:`lockmodel.LockError` when the lock cannot tell."""
+    picked = lockmodel.expected_distributions(lock, env, groups=selection.groups,
+                                              extras=selection.extras)
+    by_name = lock.by_name()
+    wanted: dict[str, tuple[str, int | None]] = {}
+    for name, version in picked.items():
+        line = next((p.line for p in by_name.get(name, []) if p.version == version), None)
+        wanted[name] = (version, line)
+    root = lock.root()
+    other = {p.name for p in lock.packages if p is not root} - set(wanted)
+    return Expected(lock.display, lock.format, wanted, frozenset(other),
+                    f"{selection.describe()}, {selection.how}")
+
+
+def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str, ...]
+                   ) -> CheckResult:
+    display = expected.display
+    install, add = _HINTS.get(expected.tool, _HINTS["pip-compile"])
     allowed = {str(canonicalize_name(a)) for a in allow_extra}
     findings: list[Finding] = []
-    for name, (version, line) in sorted(wanted.items()):
+    for name, (version, line) in sorted(expected.packages.items()):
         have = facts.dists.get(name)
         if have is None:
             findings.append(Finding(f"{name}=={version} is locked but not installed in the "
-                                    "image", lock.display, line,
-                                    "Install the lock in the image: pip install --no-deps "
-                                    f"--require-hashes -r {lock.display}"))
+                                    "image", display, line,
+                                    "Install the lock in the image: "
+                                    + install.format(display=display)))
         elif version and have[1] != version:
             findings.append(Finding(f"{name}: the image has {have[1]}, the lock pins "
-                                    f"{version}", lock.display, line,
+                                    f"{version}", display, line,
                                     "Install from the lock only; do not upgrade in the "
                                     "Dockerfile."))
     for name, (shown, version) in sorted(facts.dists.items()):
-        if name not in wanted and name not in allowed:
+        if name in expected.packages or name in allowed:
+            continue
+        if name in expected.unselected:
             findings.append(Finding(
-                f"{shown}=={version} is installed in the image but not in {lock.display}",
+                f"{shown}=={version} is installed in the image; {display} locks it, but "
+                f"not for what the image should install ({expected.selection or 'its markers'})",
                 None, None,
-                f"Add {shown} to the lock's inputs and re-run pip-compile, remove the extra "
-                "`pip install` from the Dockerfile, or add it to [tool.shipready.parity] "
-                "allow_extra."))
-    count = plural(len(wanted), "locked package")
+                "Install only what the image needs (e.g. `poetry install --only main`, "
+                "`uv sync --frozen --no-dev`), or name the groups/extras it installs in "
+                "[tool.shipready.parity] groups / extras."))
+            continue
+        findings.append(Finding(
+            f"{shown}=={version} is installed in the image but not in {display}",
+            None, None,
+            f"{add.format(name=shown, display=display).capitalize()}, remove the extra "
+            "install from the Dockerfile, or add it to [tool.shipready.parity] "
+            "allow_extra."))
+    count = plural(len(expected.packages), "locked package")
+    chosen = f" ({expected.selection})" if expected.selection else ""
     return CheckResult.from_findings(
-        "SR402", findings, f"{count} installed at the locked versions",
-        f"{plural(len(findings), 'difference')} between the image and {lock.display}",
-        locked=len(wanted), installed=len(facts.dists))
+        "SR402", findings, f"{count} installed at the locked versions{chosen}",
+        f"{plural(len(findings), 'difference')} between the image and {display}",
+        locked=len(expected.packages), installed=len(facts.dists))
 
 
 def check_environment(required: tuple[str, ...], env: dict[str, str]) -> CheckResult:

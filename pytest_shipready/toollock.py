@@ -152,6 +152,23 @@ def poetry_constraint(text: str) -> tuple[SpecifierSet, ...]:
     return tuple(out)
 
 
+def requires_python(lock: ToolLock) -> tuple[str, tuple[SpecifierSet, ...]] | None:
+    """The Python versions the lock was resolved for, as written and as specifier sets:
+    uv and pylock ``requires-python``, Poetry ``[metadata] python-versions``."""
+    if lock.format == "poetry":
+        meta = lock.data.get("metadata")
+        text = meta.get("python-versions") if isinstance(meta, dict) else None
+    else:
+        text = lock.data.get("requires-python")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        specs = poetry_constraint(text) if lock.format == "poetry" else (SpecifierSet(text),)
+    except (InvalidSpecifier, InvalidVersion):
+        return None  # SR101/SR103 report what cannot be read
+    return text, specs
+
+
 def _release(v: Version) -> list[int]:
     return list(v.release)
 

@@ -290,6 +290,75 @@ def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
     assert leftovers(svc) == []
 
 
+# --- parity against Poetry and uv locks --------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def tool_project(pytester: pytest.Pytester, fixture: str) -> Path:
+    """The example's app and tests with a Poetry or uv project's files from fixtures/."""
+    target = pytester.path / f"{fixture.split('-')[0]}{uuid.uuid4().hex[:8]}"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
+        "__pycache__", ".pytest_cache", "*.pyc", "requirements.*", "pyproject.toml",
+        "Dockerfile"))
+    for path in (FIXTURES / fixture).iterdir():
+        shutil.copy(path, target / path.name)
+    with (target / "pyproject.toml").open("a") as fh:
+        fh.write(FAST)
+    return target
+
+
+def test_uv_project_parity_follows_the_lock_and_the_sync_options(
+        pytester: pytest.Pytester) -> None:
+    project = tool_project(pytester, "uv-service")
+    result, results = run(pytester, project)
+    for node in ("lockfile::uv.lock::pinned", "lockfile::uv.lock::hashed",
+                 "lockfile::uv.lock::covers-inputs", "dockerfile::Dockerfile::lock-used",
+                 "image::build", "smoke::ready", "parity::python", "parity::packages",
+                 "logs::structured"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    line = (project / "Dockerfile").read_text().splitlines().index(
+        "RUN uv sync --frozen --no-dev") + 1
+    # structlog from the lock; colorama (win32 only) and iniconfig (dev) not expected.
+    assert results["parity::packages"]["summary"] == (
+        "1 locked package installed at the locked versions (runtime dependencies, per "
+        f"Dockerfile:{line} `uv sync --frozen --no-dev`)")
+    assert "uv.lock requires-python '>=3.11'" in str(results["parity::python"]["summary"])
+    assert leftovers(project) == []
+
+    # The dev group installed too, while the project says the image has runtime deps only.
+    edit_dockerfile(project, "RUN uv sync --frozen --no-dev", "RUN uv sync --frozen")
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write("\n[tool.shipready.parity]\ngroups = []\n")
+    result, results = run(pytester, project)
+    assert status(results, "parity::packages") == "failed"
+    result.stdout.fnmatch_lines([
+        "*SR402 packages: 1 difference between the image and uv.lock*",
+        "*iniconfig==2.3.1 is installed in the image; uv.lock locks it, but not for what "
+        "the image should install (runtime dependencies, per [[]tool.shipready.parity] "
+        "groups/extras)*"])
+    assert leftovers(project) == []
+
+
+def test_poetry_project_parity_passes_on_the_main_group(pytester: pytest.Pytester) -> None:
+    project = tool_project(pytester, "poetry-service")
+    result, results = run(pytester, project)
+    for node in ("lockfile::poetry.lock::pinned", "lockfile::poetry.lock::fresh",
+                 "dockerfile::Dockerfile::lock-used", "image::build", "smoke::ready",
+                 "parity::python", "parity::packages", "logs::structured"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    assert "poetry.lock requires-python '^3.11'" in str(results["parity::python"]["summary"])
+    line = (project / "Dockerfile").read_text().splitlines().index(
+        "RUN poetry install --only main --no-root") + 1
+    # The venv Poetry made holds structlog (and pip, allowed); not colorama (win32 only)
+    # nor iniconfig (dev group).
+    assert results["parity::packages"]["summary"] == (
+        "1 locked package installed at the locked versions (runtime dependencies, per "
+        f"Dockerfile:{line} `poetry install --only main --no-root`)")
+    assert result.ret == 0
+    assert leftovers(project) == []
+
+
 # --- the structured-logs area on the smoke container's real output --------------------
 
 

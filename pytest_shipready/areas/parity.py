@@ -7,10 +7,12 @@ the comparison itself is :mod:`pytest_shipready.parity`.
 from __future__ import annotations
 
 import sys
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .. import parity, piplock
+from .. import hygiene, lockmodel, lockselect, parity, piplock, toollock
 from ..findings import CheckResult, Finding
 from ..plan import PlannedCheck
 from .smoke import smoke_run
@@ -19,26 +21,87 @@ if TYPE_CHECKING:
     from .image import DockerRun
 
 
-def _lock(run: DockerRun) -> piplock.PipLock | str:
+@dataclass(frozen=True)
+class ImageLock:
+    """The lock the image must match, and (Poetry/uv/pylock) the part of it installed."""
+
+    lock: piplock.PipLock | lockmodel.ToolLock
+    selection: lockselect.Selection
+
+
+def _installs(run: DockerRun, known: list[hygiene.KnownLock]) -> list[hygiene.LockInstall]:
+    """The image's installs from known locks, read off its Dockerfile."""
+    if not run.dockerfile.is_file():
+        return []
+    df = hygiene.load(run.dockerfile, run.display)
+    if hygiene.problems(df, run.cfg.target):
+        return []  # SR201 / the build report it
+    return hygiene.lock_installs(df, known, run.cfg.target)
+
+
+def _selection(run: DockerRun, lock: lockmodel.ToolLock,
+               installs: list[hygiene.LockInstall]) -> lockselect.Selection:
+    cfg = run.settings.config.parity
+    install = next((i for i in installs if i.lock.path == lock.display), None)
+    step = install.selecting if install else None
+    if step is not None and step.tool in ("poetry", "uv") and step.verb:
+        text = step.text if len(step.text) <= 70 else step.text[:67] + "..."
+        inferred = lockselect.from_command(step.tool, step.verb, step.options,
+                                           _pyproject(lock.path.parent),
+                                           f"per {run.display}:{step.line} `{text}`")
+    else:
+        inferred = lockselect.runtime_only(
+            f"no poetry/uv install of {lock.display} found in {run.display}")
+    return lockselect.configured(cfg.groups, cfg.extras, inferred,
+                                 "per [tool.shipready.parity] groups/extras")
+
+
+def _pyproject(directory: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads((directory / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}  # the lockfile area reports an unreadable pyproject.toml
+
+
+def _lock(run: DockerRun) -> ImageLock | str:
     """The lock the image must match, or why there is none to compare with."""
+    from .dockerfile import known_locks
+
     project = run.settings.project
     cfg = run.settings.config.parity
+    known = known_locks(run.settings)
+    installs = _installs(run, known)
     if cfg.lockfile:
-        paths = [project / cfg.lockfile]
-    elif run.settings.config.lockfile.paths:
-        paths = [project / p for p in run.settings.config.lockfile.paths]
-    else:
-        paths = piplock.discover(project)
-    if not paths:
+        path = project / cfg.lockfile
+    elif not known:
         return "no lockfile to compare with (see shipready::lockfile)"
-    if len(paths) > 1:
-        names = ", ".join(piplock.display_path(p, project) for p in paths)
-        return f"several lockfiles ({names}): name the image's in [tool.shipready.parity] " \
-            "lockfile"
-    lock = piplock.load(paths[0], project)
+    elif len(known) == 1:
+        path = project / known[0].path
+    else:
+        used = sorted({i.lock.path for i in installs})
+        if len(used) != 1:
+            names = ", ".join(k.path for k in known)
+            what = (f"{run.display} installs from {', '.join(used)}" if used else
+                    f"{run.display} installs from none of them")
+            return f"several lockfiles ({names}) and {what}: name the image's in " \
+                "[tool.shipready.parity] lockfile"
+        path = project / used[0]
+    lock = lockmodel.load_any(path, project)
     if lock.error is not None:
         return f"{lock.display} cannot be parsed (see shipready::lockfile)"
-    return lock
+    if isinstance(lock, piplock.PipLock):
+        return ImageLock(lock, lockselect.runtime_only(""))
+    return ImageLock(lock, _selection(run, lock, installs))
+
+
+def _marker_env(facts: parity.ImageFacts, lock: piplock.PipLock | lockmodel.ToolLock
+                ) -> dict[str, str]:
+    """The image's PEP 508 marker environment (from the probe), so that platform and
+    Python markers are judged as in the image, not on this host."""
+    if facts.markers:
+        return dict(facts.markers)
+    header = lock.header.python if isinstance(lock, piplock.PipLock) else None
+    return piplock.marker_environment(header or ".".join(facts.python.split(".")[:2]))
 
 
 class ParityRun:
@@ -90,21 +153,35 @@ class ParityRun:
         facts = self._facts_for("SR401")
         if isinstance(facts, CheckResult):
             return facts
-        lock = _lock(self.run)
+        found = _lock(self.run)
         host = f"{sys.version_info[0]}.{sys.version_info[1]}" \
             if self.run.settings.config.parity.host_python else None
-        if isinstance(lock, str):
+        if isinstance(found, str):
             return parity.check_python(facts.python, None, "", host)
-        return parity.check_python(facts.python, lock.header.python, lock.display, host)
+        lock = found.lock
+        if isinstance(lock, piplock.PipLock):
+            return parity.check_python(facts.python, lock.header.python, lock.display, host)
+        return parity.check_python(facts.python, None, lock.display, host,
+                                   toollock.requires_python(lock))
 
     def packages(self) -> CheckResult:
         facts = self._facts_for("SR402")
         if isinstance(facts, CheckResult):
             return facts
-        lock = _lock(self.run)
-        if isinstance(lock, str):
-            return CheckResult.skipped("SR402", lock)
-        return parity.check_packages(facts, lock, self.run.settings.config.parity.allow_extra)
+        found = _lock(self.run)
+        if isinstance(found, str):
+            return CheckResult.skipped("SR402", found)
+        env = _marker_env(facts, found.lock)
+        if isinstance(found.lock, piplock.PipLock):
+            expected = parity.expected_from_piplock(found.lock, env)
+        else:
+            try:
+                expected = parity.expected_from_toollock(found.lock, env, found.selection)
+            except lockmodel.LockError as exc:
+                return CheckResult.skipped("SR402", f"cannot tell what the image should "
+                                           f"hold: {exc.message}")
+        return parity.check_packages(facts, expected,
+                                     self.run.settings.config.parity.allow_extra)
 
     def environment(self) -> CheckResult:
         required = self.run.settings.config.parity.required_env

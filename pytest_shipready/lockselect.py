@@ -1,0 +1,171 @@
+"""Which part of a Poetry or uv lock an install command selects: groups and extras.
+
+``poetry install`` installs every non-optional dependency group by default, ``poetry
+export`` only the main one; ``uv sync`` and ``uv export`` add the ``dev`` group (uv's
+``default-groups``) unless told ``--no-dev``. Parity (SR402) needs this to know which
+locked packages the image should hold. :func:`from_command` reads a recognised install
+command's options with the project's ``pyproject.toml``; :func:`configured` and
+:func:`runtime_only` cover the other cases.
+
+Pure: no pytest, no docker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Dependency groups installed besides the runtime dependencies, and extras."""
+
+    groups: frozenset[str] = frozenset()
+    extras: frozenset[str] = frozenset()
+    how: str = "runtime dependencies"  # for messages: where the selection comes from
+
+    def describe(self) -> str:
+        parts = ["runtime dependencies"]
+        if self.groups:
+            parts.append(f"group{'s' if len(self.groups) > 1 else ''} "
+                         f"{', '.join(sorted(self.groups))}")
+        if self.extras:
+            parts.append(f"extra{'s' if len(self.extras) > 1 else ''} "
+                         f"{', '.join(sorted(self.extras))}")
+        return " + ".join(parts)
+
+
+def runtime_only(why: str) -> Selection:
+    return Selection(how=why)
+
+
+def configured(groups: Sequence[str] | None, extras: Sequence[str] | None,
+               inferred: Selection, where: str) -> Selection:
+    """``[tool.shipready.parity] groups / extras`` where set, else the inferred ones."""
+    if groups is None and extras is None:
+        return inferred
+    return Selection(
+        frozenset(_group(g) for g in groups) if groups is not None else inferred.groups,
+        frozenset(_extra(e) for e in extras) if extras is not None else inferred.extras,
+        where)
+
+
+def _group(name: str) -> str:
+    return str(canonicalize_name(name)) if name != "main" else name
+
+
+def _extra(name: str) -> str:
+    return str(canonicalize_name(name))
+
+
+def _table(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    for key in keys:
+        value = data.get(key) if isinstance(data, Mapping) else None
+        if not isinstance(value, Mapping):
+            return {}
+        data = value
+    return data
+
+
+def project_groups(pyproject: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """(every dependency group, the optional ones): PEP 735 ``[dependency-groups]`` and
+    Poetry's ``[tool.poetry.group.<name>]`` (``optional = true``)."""
+    groups = {_group(str(g)) for g in _table(pyproject, "dependency-groups")}
+    optional: set[str] = set()
+    for name, table in _table(pyproject, "tool", "poetry", "group").items():
+        groups.add(_group(str(name)))
+        if isinstance(table, Mapping) and table.get("optional") is True:
+            optional.add(_group(str(name)))
+    if _table(pyproject, "tool", "poetry").get("dev-dependencies"):
+        groups.add("dev")  # Poetry < 1.2 layout, read as the dev group
+    return groups, optional
+
+
+def project_extras(pyproject: Mapping[str, Any]) -> set[str]:
+    names = set(_table(pyproject, "project", "optional-dependencies"))
+    names |= set(_table(pyproject, "tool", "poetry", "extras"))
+    return {_extra(str(n)) for n in names}
+
+
+def _values(args: Sequence[str], *names: str) -> list[str]:
+    """Every value of the options ``names`` (``--opt v``, ``--opt=v``, ``-Ev``), split on
+    commas and spaces as Poetry allows (``--with dev,test``, ``-E "a b"``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        key, eq, inline = word.partition("=")
+        value: str | None = None
+        if key in names:
+            if eq:
+                value = inline
+            elif i + 1 < len(args):
+                i += 1
+                value = args[i]
+        else:
+            short = next((n for n in names if len(n) == 2 and word.startswith(n)
+                          and len(word) > 2), None)
+            if short is not None:
+                value = word[2:]
+        if value is not None:
+            out += [v for v in value.replace(",", " ").split() if v]
+        i += 1
+    return out
+
+
+def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[str, Any],
+                 where: str) -> Selection:
+    """The selection of ``poetry install|sync|export`` or ``uv sync|export`` with ``args``
+    (the words after the verb). ``where`` names the command for messages."""
+    groups, optional = project_groups(pyproject)
+    all_extras = project_extras(pyproject)
+    flags = set(args)
+    if tool == "poetry":
+        if verb == "export":
+            chosen: set[str] = set()
+        else:
+            chosen = groups - optional
+        chosen |= {_group(g) for g in _values(args, "--with")}
+        chosen -= {_group(g) for g in _values(args, "--without")}
+        if "--no-dev" in flags:
+            chosen.discard("dev")
+        only = _values(args, "--only")
+        if only:
+            chosen = {_group(g) for g in only}
+        if "--all-groups" in flags:
+            chosen = set(groups)
+        if "--only-root" in flags:
+            chosen = set()
+        extras = {_extra(e) for e in _values(args, "-E", "--extras")}
+        if "--all-extras" in flags:
+            extras = all_extras
+    else:
+        uv = _table(pyproject, "tool", "uv")
+        default = uv.get("default-groups", ["dev"])
+        defaults = set(groups) if default == "all" else \
+            {_group(str(g)) for g in default} if isinstance(default, list) else {"dev"}
+        if "--no-default-groups" in flags:
+            defaults = set()
+        chosen = defaults | {_group(g) for g in _values(args, "--group")}
+        if "--dev" in flags:
+            chosen.add("dev")
+        if "--no-dev" in flags:
+            chosen.discard("dev")
+        if "--all-groups" in flags:
+            chosen = set(groups)
+        only = _values(args, "--only-group")
+        if only:
+            chosen = {_group(g) for g in only}
+        if "--only-dev" in flags:
+            chosen = {"dev"}
+        chosen -= {_group(g) for g in _values(args, "--no-group")}  # wins over the rest
+        extras = {_extra(e) for e in _values(args, "--extra")}
+        if "--all-extras" in flags:
+            extras = all_extras
+        extras -= {_extra(e) for e in _values(args, "--no-extra")}
+    chosen.discard("main")  # the runtime dependencies are always compared
+    return Selection(frozenset(chosen & groups if groups else chosen), frozenset(extras),
+                     where)

@@ -1,0 +1,184 @@
+"""Parity (SR401, SR402) against Poetry, uv and pylock.toml locks: the pure part.
+
+Which groups and extras an install command selects (``lockselect``), and what the image
+must hold according to a real lock made by Poetry or uv (tests/fixtures), judged with the
+image's marker environment. The Docker runs are in test_docker_areas.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_shipready import lockmodel, lockselect, parity, toollock
+from pytest_shipready.dockerinstall import Command, recognise_poetry, recognise_uv
+from pytest_shipready.findings import Status
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LINUX = {"implementation_name": "cpython", "implementation_version": "3.11.2",
+         "os_name": "posix", "platform_machine": "x86_64", "platform_release": "6.1.0",
+         "platform_system": "Linux", "platform_version": "#1 SMP",
+         "python_full_version": "3.11.2", "platform_python_implementation": "CPython",
+         "python_version": "3.11", "sys_platform": "linux"}
+
+UV_PROJECT = {"project": {"name": "svc", "optional-dependencies": {"idn": [], "Fast": []}},
+              "dependency-groups": {"dev": [], "test": [], "lint": []}}
+POETRY_PROJECT = {"tool": {"poetry": {"group": {"dev": {}, "docs": {"optional": True}},
+                                      "extras": {"idn": []}}}}
+
+
+def select(command: str, pyproject: dict[str, object]) -> lockselect.Selection:
+    step = recognise_uv(Command(tuple(command.split()), 1, command)) or \
+        recognise_poetry(Command(tuple(command.split()), 1, command))
+    assert step is not None and step.verb, command
+    return lockselect.from_command(step.tool, step.verb, step.options, pyproject, "here")
+
+
+@pytest.mark.parametrize(("command", "groups", "extras"), [
+    ("uv sync --frozen", {"dev"}, set()),
+    ("uv sync --locked --no-dev", set(), set()),
+    ("uv sync --frozen --no-default-groups --group test --group=lint --extra idn",
+     {"test", "lint"}, {"idn"}),
+    ("uv sync --frozen --all-groups --no-group lint --all-extras --no-extra fast",
+     {"dev", "test"}, {"idn"}),
+    ("uv sync --frozen --only-group test", {"test"}, set()),
+    ("uv export --frozen --no-dev -o requirements.txt", set(), set()),
+    ("poetry install", {"dev"}, set()),
+    ("poetry install --only main --no-root", set(), set()),
+    ("poetry install --with docs -E idn", {"dev", "docs"}, {"idn"}),
+    ("poetry install --without dev --all-extras", set(), {"idn"}),
+    ("poetry --no-interaction install --no-dev", set(), set()),
+    ("poetry export -o requirements.txt", set(), set()),
+    ("poetry export --with dev,docs -o requirements.txt", {"dev", "docs"}, set()),
+    ("poetry install --all-groups", {"dev", "docs"}, set()),
+])
+def test_install_options_select_groups_and_extras(command: str, groups: set[str],
+                                                  extras: set[str]) -> None:
+    pyproject = POETRY_PROJECT if command.startswith("poetry") else UV_PROJECT
+    got = select(command, pyproject)
+    assert (set(got.groups), set(got.extras)) == (groups, extras)
+
+
+def test_uv_default_groups_come_from_pyproject() -> None:
+    pyproject = {**UV_PROJECT, "tool": {"uv": {"default-groups": ["test"]}}}
+    assert select("uv sync --frozen", pyproject).groups == {"test"}
+    everything = {**UV_PROJECT, "tool": {"uv": {"default-groups": "all"}}}
+    assert select("uv sync --frozen", everything).groups == {"dev", "test", "lint"}
+
+
+def test_configured_groups_override_what_the_dockerfile_says() -> None:
+    inferred = select("uv sync --frozen", UV_PROJECT)
+    assert lockselect.configured(None, None, inferred, "config") is inferred
+    mine = lockselect.configured([], ["idn"], inferred, "config")
+    assert (mine.groups, mine.extras, mine.how) == (frozenset(), {"idn"}, "config")
+    assert mine.describe() == "runtime dependencies + extra idn"
+
+
+# --- what the image must hold ------------------------------------------------------------
+
+
+def facts(dists: dict[str, str], python: str = "3.11.2",
+          markers: dict[str, str] | None = None) -> parity.ImageFacts:
+    return parity.parse_probe(json.dumps({
+        "python": python, "dists": [[n, v] for n, v in dists.items()], "env": {},
+        "markers": LINUX if markers is None else markers}))
+
+
+def tool_lock(fixture: str, name: str) -> lockmodel.ToolLock:
+    lock = lockmodel.load(FIXTURES / fixture / name, FIXTURES / fixture)
+    assert lock.error is None, lock.error
+    return lock
+
+
+UV_APP_RUNTIME = {"anyio": "4.16.0", "click": "8.5.1", "idna": "3.20", "six": "1.16.0",
+                  "typing-extensions": "4.16.0"}
+
+
+def test_uv_lock_parity_passes_on_exactly_the_runtime_selection() -> None:
+    lock = tool_lock("uv-app", "uv.lock")
+    selection = lockselect.runtime_only("per Dockerfile:9")
+    expected = parity.expected_from_toollock(lock, LINUX, selection)
+    assert {n: v for n, (v, _) in expected.packages.items()} == UV_APP_RUNTIME
+    line = expected.packages["six"][1]
+    assert line is not None and (FIXTURES / "uv-app" / "uv.lock").read_text().splitlines()[
+        line - 1] == 'name = "six"'
+    result = parity.check_packages(facts({**UV_APP_RUNTIME, "pip": "24.0"}), expected,
+                                   ("pip",))
+    assert result.status == Status.PASSED, result
+    assert result.summary == ("5 locked packages installed at the locked versions "
+                              "(runtime dependencies, per Dockerfile:9)")
+
+
+def test_dev_group_installed_but_not_selected_is_explained() -> None:
+    lock = tool_lock("uv-app", "uv.lock")
+    expected = parity.expected_from_toollock(lock, LINUX, lockselect.runtime_only("here"))
+    result = parity.check_packages(
+        facts({**UV_APP_RUNTIME, "iniconfig": "2.3.1", "six": "1.17.0"}), expected, ())
+    assert result.status == Status.FAILED
+    assert [f.message for f in result.findings] == [
+        "six: the image has 1.17.0, the lock pins 1.16.0",
+        "iniconfig==2.3.1 is installed in the image; uv.lock locks it, but not for what "
+        "the image should install (runtime dependencies, here)",
+    ]
+    assert "uv sync --frozen --no-dev" in result.findings[1].hint
+    with_dev = parity.expected_from_toollock(
+        lock, LINUX, lockselect.Selection(frozenset({"dev"}), how="here"))
+    assert parity.check_packages(facts({**UV_APP_RUNTIME, "iniconfig": "2.3.1"}), with_dev,
+                                 ()).status == Status.PASSED
+
+
+def test_forked_uv_lock_is_judged_with_the_image_markers() -> None:
+    lock = tool_lock("uv-fork", "uv.lock")
+    runtime = lockselect.runtime_only("here")
+    on_linux = parity.expected_from_toollock(lock, LINUX, runtime)
+    assert on_linux.packages["six"][0] == "1.17.0"
+    # The host running pytest may be anything: only the image's markers count.
+    win = {**LINUX, "sys_platform": "win32", "python_version": "3.13",
+           "python_full_version": "3.13.1"}
+    on_win = parity.expected_from_toollock(lock, win, runtime)
+    assert {n: v for n, (v, _) in on_win.packages.items()} == {"six": "1.16.0"}
+    result = parity.check_packages(facts({"six": "1.16.0", "typing-extensions": "4.16.0"}),
+                                   on_linux, ())
+    assert [f.message for f in result.findings] == [
+        "six: the image has 1.16.0, the lock pins 1.17.0"]
+
+
+def test_poetry_lock_parity_names_missing_and_extra_with_poetry_hints() -> None:
+    lock = tool_lock("poetry-pep621", "poetry.lock")
+    expected = parity.expected_from_toollock(lock, LINUX, lockselect.runtime_only("here"))
+    assert {n: v for n, (v, _) in expected.packages.items()} == {"click": "8.5.1",
+                                                                 "six": "1.16.0"}
+    result = parity.check_packages(facts({"six": "1.16.0", "requests": "2.32.0"}), expected,
+                                   ())
+    assert [f.message for f in result.findings] == [
+        "click==8.5.1 is locked but not installed in the image",
+        "requests==2.32.0 is installed in the image but not in poetry.lock",
+    ]
+    assert (result.findings[0].path, result.findings[0].line) == ("poetry.lock", 4)  # click
+    assert "poetry install --only main" in result.findings[0].hint
+    assert result.findings[1].hint.startswith("Add it with `poetry add requests`")
+
+
+def test_old_poetry_lock_cannot_tell() -> None:
+    lock = tool_lock("poetry18-app", "poetry.lock")
+    with pytest.raises(lockmodel.LockError, match=r"relock with Poetry >= 2\.0"):
+        parity.expected_from_toollock(lock, LINUX, lockselect.runtime_only("here"))
+
+
+@pytest.mark.parametrize(("fixture", "name", "written"), [
+    ("uv-app", "uv.lock", ">=3.11"),
+    ("poetry-app", "poetry.lock", "^3.11"),
+])
+def test_python_must_be_in_the_locks_range(fixture: str, name: str, written: str) -> None:
+    lock = tool_lock(fixture, name)
+    requires = toollock.requires_python(lock)
+    assert requires is not None and requires[0] == written
+    ok = parity.check_python("3.11.2", None, name, None, requires)
+    assert ok.status == Status.PASSED
+    assert ok.summary == f"Python 3.11.2 matches {name} requires-python {written!r}"
+    bad = parity.check_python("3.10.12", None, name, None, requires)
+    assert bad.status == Status.FAILED
+    assert bad.findings[0].message == (
+        f"the image runs Python 3.10.12, outside {name}'s Python range {written!r}")
