@@ -440,7 +440,10 @@ def _build(cls: type[Any], table: object, where: str, path: Path | str) -> Any:
         for name in fields
         if name in table
     }
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a section's own rule (__post_init__): add the file
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _value(hint: Any, value: object, key: str, path: Path | str) -> Any:

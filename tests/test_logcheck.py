@@ -340,9 +340,11 @@ def test_logs_section_parses_and_validates() -> None:
                           "setup": "app.log:configure"}})
     assert cfg.logs.format == "logfmt"
     assert cfg.logs.requests == ("/missing",)
-    with pytest.raises(ConfigError, match="between 0 and 1"):
-        parse({"logs": {"threshold": 2}})
-    with pytest.raises(ConfigError, match="module:function"):
+    # Like every config error, the section's own rules name the file and the key.
+    with pytest.raises(ConfigError, match=r"^svc/pyproject\.toml: \[tool\.shipready\.logs\] "
+                       r"threshold = 2\.0: must be between 0 and 1$"):
+        parse({"logs": {"threshold": 2}}, "svc/pyproject.toml")
+    with pytest.raises(ConfigError, match="^pyproject.toml: .*module:function"):
         parse({"logs": {"setup": "app.log"}})
     with pytest.raises(ConfigError, match="must be one of"):
         parse({"logs": {"format": "xml"}})
