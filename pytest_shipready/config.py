@@ -69,20 +69,8 @@ class LockfileConfig:
 
 @dataclass(frozen=True)
 class DockerfileConfig:
-    path: str = field(
-        default="Dockerfile",
-        metadata=_doc("The Dockerfile, relative to the project directory."),
-    )
-    context: str = field(
-        default=".",
-        metadata=_doc("The build context, relative to the project directory; its "
-                      ".dockerignore is checked (SR206)."),
-    )
-    target: str = field(
-        default="",
-        metadata=_doc("The stage that is shipped (docker build --target). Empty: the "
-                      "last stage."),
-    )
+    """The static checks of the Dockerfile that ``[tool.shipready.image]`` builds."""
+
     required: bool = field(
         default=False,
         metadata=_doc("A missing Dockerfile fails. Default: the Dockerfile checks are "
@@ -122,13 +110,16 @@ class DockerfileConfig:
 class ImageConfig:
     dockerfile: str = field(
         default="Dockerfile",
-        metadata=_doc("The Dockerfile, relative to the project directory."),
+        metadata=_doc("The Dockerfile, relative to the project directory: the one the "
+                      "Dockerfile checks read and the image area builds."),
     )
     context: str = field(
-        default=".", metadata=_doc("The build context, relative to the project directory.")
+        default=".", metadata=_doc("The build context, relative to the project directory; "
+                                   "its .dockerignore is checked (SR206).")
     )
     target: str = field(
-        default="", metadata=_doc("The stage to build (--target); empty: the last stage.")
+        default="", metadata=_doc("The stage that ships and is built (docker build "
+                                  "--target); empty: the last stage.")
     )
     build_args: dict[str, str] = field(
         default_factory=dict, metadata=_doc("Build arguments (--build-arg NAME=value).")
@@ -422,12 +413,24 @@ def parse(table: object, path: Path | str = "pyproject.toml") -> ShipreadyConfig
     return config
 
 
+# Keys that moved: where they are now (table, key).
+MOVED = {
+    f"{SECTION}.dockerfile.path": (f"{SECTION}.image", "dockerfile"),
+    f"{SECTION}.dockerfile.context": (f"{SECTION}.image", "context"),
+    f"{SECTION}.dockerfile.target": (f"{SECTION}.image", "target"),
+}
+
+
 def _build(cls: type[Any], table: object, where: str, path: Path | str) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{where}] must be a table, not {_kind(table)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = get_type_hints(cls)
     for key in table:
+        moved = MOVED.get(f"{where}.{key}")
+        if key not in fields and moved:
+            raise ConfigError(f"{path}: [{where}] {key} is now [{moved[0]}] {moved[1]}: "
+                              "one setting for the Dockerfile checks and the build")
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -49,7 +49,7 @@ def problems(df: Dockerfile, target: str | None) -> list[Finding]:
         names = ", ".join(repr(s.name) for s in df.stages if s.name) or "none"
         found.append(Finding(
             f"target stage {target!r} is not in the Dockerfile (named stages: {names})",
-            df.path, None, "Fix [tool.shipready.dockerfile] target or name the stage "
+            df.path, None, "Fix [tool.shipready.image] target or name the stage "
             "with FROM <image> AS <name>."))
     return found
 

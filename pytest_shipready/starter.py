@@ -58,29 +58,35 @@ def _lockfile_section(project: Path) -> list[str]:
 
 def _dockerfile_section(project: Path) -> list[str]:
     path = project / "Dockerfile"
+    image = ["[tool.shipready.image]"]
     lines = ["[tool.shipready.dockerfile]"]
     try:
         parsed = dockerfile.parse(path.read_text(encoding="utf-8"), "Dockerfile")
     except (OSError, UnicodeDecodeError):
-        return [*lines, "# No readable Dockerfile at the project root: the Dockerfile and "
-                "image checks are skipped.", '# path = "docker/Dockerfile"', ""]
+        return [*image, "# No readable Dockerfile at the project root: the Dockerfile and "
+                "image checks are skipped.", '# dockerfile = "docker/Dockerfile"', ""]
     stage = parsed.target()
     if stage is None:
         return [*lines, "# Dockerfile has no FROM: fix it before the checks can run.", ""]
     user = parsed.user(stage)
     ports = parsed.exposed(stage)
     health = parsed.healthcheck(stage)
-    lines += [
+    image += [
         f"# found Dockerfile: {len(parsed.stages)} stage(s), final {stage.label} "
         f"FROM {stage.base}",
-        f"#   USER {user.value if user else '(none: runs as root)'}, "
+        '# dockerfile = "Dockerfile"   # what the Dockerfile checks read and the build uses',
+        '# context = "."',
+        '# target = ""                 # the stage that ships; empty: the last one',
+        "",
+    ]
+    lines += [
+        f"# the final stage: USER {user.value if user else '(none: runs as root)'}, "
         f"EXPOSE {' '.join(f'{p}/{proto}' for p, proto in ports) or '(none)'}, "
         f"HEALTHCHECK {'present' if health and not health.none else 'missing'}",
-        '# path = "Dockerfile"',
         '# pin = "tag"            # or "digest" for base images pinned by @sha256',
     ]
     if health is None or health.none:
         lines.append("healthcheck_optional = false   # add a HEALTHCHECK, or probe readiness "
                      "another way and set true")
     lines.append("")
-    return lines
+    return image + lines

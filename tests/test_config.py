@@ -45,6 +45,11 @@ def test_reads_and_converts_values(tmp_path: Path) -> None:
         ({"disable": {"SR999": "x"}}, ["SR999", "no such check"]),
         ({"disable": {"SR101": " "}}, ["SR101", "reason"]),
         ({"disable": {"SR101": 1}}, ["disable.SR101", "a string"]),
+        ({"dockerfile": {"path": "docker/Dockerfile"}},
+         ["[tool.shipready.dockerfile] path is now [tool.shipready.image] dockerfile"]),
+        ({"dockerfile": {"target": "prod"}},
+         ["[tool.shipready.dockerfile] target is now [tool.shipready.image] target"]),
+        ({"logs": {"threshold": 1.5}}, ["[tool.shipready.logs] threshold", "between 0 and 1"]),
     ],
 )
 def test_bad_config_names_key_and_file(table: dict[str, object], fragments: list[str]) -> None:

@@ -457,10 +457,11 @@ def test_checks_never_crash_on_parsable_files(text: str) -> None:
 def test_config_section() -> None:
     from pytest_shipready.config import ConfigError, ShipreadyConfig, parse
 
-    assert ShipreadyConfig().dockerfile.path == "Dockerfile"
-    cfg = parse({"dockerfile": {"target": "prod", "pin": "digest",
-                                "allowed_installs": ["pip"]}}).dockerfile
-    assert (cfg.target, cfg.pin, cfg.allowed_installs) == ("prod", "digest", ("pip",))
+    assert ShipreadyConfig().image.dockerfile == "Dockerfile"
+    both = parse({"dockerfile": {"pin": "digest", "allowed_installs": ["pip"]},
+                  "image": {"target": "prod"}})
+    cfg = both.dockerfile
+    assert (both.image.target, cfg.pin, cfg.allowed_installs) == ("prod", "digest", ("pip",))
     with pytest.raises(ConfigError, match=r"dockerfile.pin = 'sha': must be one of"):
         parse({"dockerfile": {"pin": "sha"}})
     with pytest.raises(ConfigError, match=r"dockerfile.required = 'yes': must be true or"):

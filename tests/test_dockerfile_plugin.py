@@ -107,7 +107,8 @@ def test_required_dockerfile_missing_fails_once(pytester: pytest.Pytester, examp
                                                 ) -> None:
     (example / "Dockerfile").unlink()
     with (example / "pyproject.toml").open("a") as fh:
-        fh.write('\n[tool.shipready.dockerfile]\nrequired = true\npath = "docker/Dockerfile"\n')
+        fh.write('\n[tool.shipready.dockerfile]\nrequired = true\n'
+                 '[tool.shipready.image]\ndockerfile = "docker/Dockerfile"\n')
     result = run(pytester, example)
     result.assert_outcomes(failed=1, skipped=5)
     result.stdout.fnmatch_lines([
@@ -118,7 +119,8 @@ def test_required_dockerfile_missing_fails_once(pytester: pytest.Pytester, examp
 
 def test_config_digest_and_target(pytester: pytest.Pytester, example: Path) -> None:
     with (example / "pyproject.toml").open("a") as fh:
-        fh.write('\n[tool.shipready.dockerfile]\npin = "digest"\ntarget = "prod"\n')
+        fh.write('\n[tool.shipready.dockerfile]\npin = "digest"\n'
+                 '[tool.shipready.image]\ntarget = "prod"\n')
     result = run(pytester, example)
     result.assert_outcomes(failed=1, skipped=5)
     result.stdout.fnmatch_lines(["*target stage 'prod' is not in the Dockerfile*"])
@@ -189,7 +191,7 @@ def test_multi_stage_buildkit_dockerfile(pytester: pytest.Pytester, example: Pat
     # The test stage installs pytest outside the lock and runs as root: as the target, it
     # fails both.
     with (example / "pyproject.toml").open("a") as fh:
-        fh.write('\n[tool.shipready.dockerfile]\ntarget = "test"\n')
+        fh.write('\n[tool.shipready.image]\ntarget = "test"\n')
     result = run(pytester, example)
     result.assert_outcomes(passed=3, failed=3)
     result.stdout.fnmatch_lines([

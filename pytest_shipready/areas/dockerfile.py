@@ -66,20 +66,23 @@ def smoke_probe(settings: Settings) -> str | None:
 def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.dockerfile
-    path = project / cfg.path
+    image = settings.config.image  # which Dockerfile, context and stage: as built
+    path = project / image.dockerfile
+    target = image.target
     display = piplock.display_path(path, project)
 
     if not path.is_file():
-        where = f"looked for {path} ([tool.shipready.dockerfile] path = {cfg.path!r})"
+        where = f"looked for {path} ([tool.shipready.image] dockerfile = " \
+            f"{image.dockerfile!r})"
         if not cfg.required:
             reason = (f"no Dockerfile at {display}: the project does not seem to ship a "
-                      "container image (set [tool.shipready.dockerfile] path to check one, "
+                      "container image (set [tool.shipready.image] dockerfile to check one, "
                       "or required = true to fail instead)")
             return [_fixed(display, path, check_id, name, CheckResult.skipped(check_id, reason))
                     for check_id, name in CHECKS]
         missing = CheckResult.failed("SR201", "no Dockerfile", [Finding(
             where, str(path), None,
-            "Create the Dockerfile or point [tool.shipready.dockerfile] path at it.")])
+            "Create the Dockerfile or point [tool.shipready.image] dockerfile at it.")])
         return [_fixed(display, path, check_id, name, missing if check_id == "SR201" else
                        CheckResult.skipped(check_id, f"no Dockerfile at {display}; see "
                                            "base-pinned"))
@@ -95,7 +98,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     @functools.cache
     def broken() -> list[Finding]:
-        return hygiene.problems(parsed(), cfg.target)
+        return hygiene.problems(parsed(), target)
 
     def guarded(check_id: str, check: Callable[[Dockerfile], CheckResult]
                 ) -> Callable[[], CheckResult]:
@@ -109,17 +112,17 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
             return check(parsed())
         return run
 
-    context_dir = project / cfg.context
+    context_dir = project / image.context
     checks: dict[str, Callable[[Dockerfile], CheckResult]] = {
         "SR201": lambda df: hygiene.check_base_pinned(df, cfg.pin),
-        "SR202": lambda df: hygiene.check_non_root(df, cfg.target),
-        "SR203": lambda df: hygiene.check_healthcheck(df, cfg.target, cfg.healthcheck_optional,
+        "SR202": lambda df: hygiene.check_non_root(df, target),
+        "SR203": lambda df: hygiene.check_healthcheck(df, target, cfg.healthcheck_optional,
                                                       smoke_probe(settings)),
         "SR204": lambda df: hygiene.check_no_secrets(df, cfg.allowed_secret_names),
-        "SR205": lambda df: hygiene.check_lock_used(df, known_locks(settings), cfg.target,
+        "SR205": lambda df: hygiene.check_lock_used(df, known_locks(settings), target,
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
-            context_dir, path, cfg.dockerignore_required, cfg.context),
+            context_dir, path, cfg.dockerignore_required, image.context),
     }
     return [PlannedCheck("dockerfile", display, check_id, name, path,
                          guarded(check_id, checks[check_id]))
