@@ -14,10 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_BUILDKIT_FLAG = re.compile(r"^\s*RUN\s+(?:--[\w-]+(?:=\S*)?\s+)*--(?:mount|network|security)\b",
-                            re.IGNORECASE)
-_SYNTAX = re.compile(r"^#\s*syntax\s*=", re.IGNORECASE)
-_HEREDOC = re.compile(r"^\s*(RUN|COPY)\b.*<<-?\s*['\"]?\w+", re.IGNORECASE)
+from . import dockerfile
+
 _ALWAYS_SKIP = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache",
                 ".ruff_cache", ".tox"}
 
@@ -30,43 +28,24 @@ class Instruction:
 
 
 def instructions(text: str) -> list[Instruction]:
-    """The logical instructions, comments and blank lines left out."""
-    out: list[Instruction] = []
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
-            continue  # comments inside a continued instruction are dropped
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending.append(stripped[:-1].strip())
-            continue
-        pending.append(stripped)
-        joined = " ".join(p for p in pending if p)
-        pending = []
-        out.append(Instruction(start, joined.split(None, 1)[0].upper(), joined))
-    if pending:
-        joined = " ".join(p for p in pending if p)
-        out.append(Instruction(start, joined.split(None, 1)[0].upper(), joined))
-    return out
+    """The logical instructions, as the classic builder numbers its steps (comments and
+    blank lines left out; text with continuations joined and spaces collapsed)."""
+    parsed = dockerfile.parse(text, "Dockerfile")
+    return [Instruction(ins.line, ins.keyword, _collapse(f"{ins.keyword} {ins.raw}"))
+            for ins in parsed.instructions]
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
 
 
 def needs_buildkit(text: str) -> str | None:
     """Why the Dockerfile needs BuildKit (the first feature found), or None."""
-    for number, raw in enumerate(text.splitlines(), 1):
-        if _SYNTAX.match(raw) and number == 1:
-            return f"line {number}: a '# syntax=' directive"
-    for ins in instructions(text):
-        if ins.keyword == "RUN" and _BUILDKIT_FLAG.match(ins.text):
-            flag = re.search(r"--(mount|network|security)\S*", ins.text)
-            return f"line {ins.line}: RUN {flag.group(0) if flag else '--mount'}"
-        if _HEREDOC.match(ins.text):
-            return f"line {ins.line}: a heredoc"
-    return None
+    features = dockerfile.parse(text, "Dockerfile").buildkit_features()
+    if not features:
+        return None
+    what, line = features[0]
+    return f"line {line}: {what}"
 
 
 def step_line(text: str, step: int) -> Instruction | None:
@@ -152,7 +131,7 @@ def failing_step(log_lines: list[str], dockerfile_text: str) -> tuple[str, int |
         if m:
             text = m.group(1)
             for ins in instructions(dockerfile_text):
-                if ins.text == text:
+                if ins.text == _collapse(text):
                     return text, ins.line
             return text, None
     return "", None

@@ -26,14 +26,16 @@ def test_instructions_join_continuations_and_skip_comments() -> None:
 
 @pytest.mark.parametrize(("text", "why"), [
     ("FROM x\nRUN --mount=type=cache,target=/root/.cache pip install -r r.txt\n",
-     "line 2: RUN --mount=type=cache,target=/root/.cache"),
-    ("FROM x\nRUN --network=none \\\n  --mount=type=secret,id=t true\n", "line 2: RUN --"),
-    ("# syntax=docker/dockerfile:1\nFROM x\n", "line 1: a '# syntax=' directive"),
-    ("FROM x\nRUN <<EOF\necho hi\nEOF\n", "line 2: a heredoc"),
+     "line 2: RUN --mount type=cache"),
+    ("FROM x\nRUN --network=none \\\n  --mount=type=secret,id=t true\n",
+     "line 2: RUN --mount type=secret"),
+    ("# syntax=docker/dockerfile:1\nFROM x\n", "line 1: # syntax=docker/dockerfile:1"),
+    ("FROM x\nRUN <<EOF\necho hi\nEOF\n", "line 2: RUN heredoc <<EOF"),
+    ("FROM x\nCOPY --link a b\n", "line 2: COPY --link"),
 ])
 def test_needs_buildkit(text: str, why: str) -> None:
     found = dockerfile.needs_buildkit(text)
-    assert found is not None and found.startswith(why)
+    assert found == why
 
 
 def test_classic_dockerfile_needs_no_buildkit() -> None:
