@@ -108,6 +108,13 @@ class ParityRun:
     def __init__(self, run: DockerRun) -> None:
         self.run = run
         self._facts: parity.ImageFacts | CheckResult | None = None
+        self._lock: ImageLock | str | None = None
+
+    def lock(self) -> ImageLock | str:
+        """The lock to compare with (read once per run), or why there is none."""
+        if self._lock is None:
+            self._lock = _lock(self.run)
+        return self._lock
 
     def facts(self) -> parity.ImageFacts | CheckResult:
         """What the image holds (one exec of the probe), gathered once per run."""
@@ -153,7 +160,7 @@ class ParityRun:
         facts = self._facts_for("SR401")
         if isinstance(facts, CheckResult):
             return facts
-        found = _lock(self.run)
+        found = self.lock()
         host = f"{sys.version_info[0]}.{sys.version_info[1]}" \
             if self.run.settings.config.parity.host_python else None
         if isinstance(found, str):
@@ -168,7 +175,7 @@ class ParityRun:
         facts = self._facts_for("SR402")
         if isinstance(facts, CheckResult):
             return facts
-        found = _lock(self.run)
+        found = self.lock()
         if isinstance(found, str):
             return CheckResult.skipped("SR402", found)
         env = _marker_env(facts, found.lock)
