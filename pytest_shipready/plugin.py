@@ -348,6 +348,11 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter)
     else:
         tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
                 green=True, bold=True)
+    from .report import caveat
+
+    note = caveat(results)
+    if note:
+        tr.line(f"Note: {note}.", yellow=True)
 
 
 

@@ -34,6 +34,16 @@ def build(settings: Settings, results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def caveat(results: list[dict[str, Any]]) -> str | None:
+    """What a READY verdict does not cover: the image was not built (no engine, say), so
+    nothing that needs the container ran."""
+    for r in results:
+        if r["check_id"] == "SR210" and r["status"] == "skipped":
+            return ("the image was not built, so the image, smoke, parity and container-log "
+                    "checks did not run (see shipready::image::build)")
+    return None
+
+
 def markdown(report: dict[str, Any]) -> str:
     ready = report["verdict"] == "ready"
     c = report["counts"]
@@ -44,6 +54,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{c['skipped']} skipped",
         "",
     ]
+    note = caveat(report["results"])
+    if note:
+        lines += [f"> Note: {note}.", ""]
     areas: dict[str, list[dict[str, Any]]] = {}
     for r in report["results"]:
         areas.setdefault(r.get("area") or "other", []).append(r)

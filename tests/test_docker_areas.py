@@ -138,6 +138,8 @@ def test_smoke_logs_are_shared(request):
     for node in ("logs::structured", "logs::required-keys", "logs::levels-and-timestamps",
                  "logs::exceptions-structured", "logs::no-secrets", "logs::setup"):
         assert status(results, node) == "passed", (node, result.stdout.str())
+    result.stdout.fnmatch_lines(["READY: 2? passed, * skipped"])
+    assert "the image was not built" not in result.stdout.str()
     assert result.ret == 0
     assert leftovers(svc) == []
 

@@ -71,6 +71,8 @@ def test_report_by_extension_and_github_summary(pytester: pytest.Pytester, tmp_p
         "pinned", "hashed", "covers-inputs", "fresh", "portable"}
     text = summary.read_text()
     assert text.startswith("earlier step\n## Ship readiness: READY ✅")
+    assert "> Note: the image was not built, so the image, smoke, parity and container-log " \
+        "checks did not run (see shipready::image::build)." in text
     pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready",
                        "--shipready-report=r/report.md")
     assert (pytester.path / "r" / "report.md").read_text().startswith("## Ship readiness")
