@@ -182,3 +182,35 @@ def test_python_must_be_in_the_locks_range(fixture: str, name: str, written: str
     assert bad.status == Status.FAILED
     assert bad.findings[0].message == (
         f"the image runs Python 3.10.12, outside {name}'s Python range {written!r}")
+
+
+# --- which lock the image installs, and with which command --------------------------------
+
+
+def test_lock_installs_follow_exports_and_copies() -> None:
+    from pytest_shipready import hygiene
+    from pytest_shipready.dockerfile import parse
+
+    locks = [hygiene.KnownLock("requirements.txt", True), hygiene.KnownLock("uv.lock", True),
+             hygiene.KnownLock("poetry.lock", True)]
+    df = parse("FROM python:3.11-slim AS build\n"
+               "COPY uv.lock pyproject.toml ./\n"
+               "RUN uv export --frozen --no-dev --extra idn -o /tmp/req.txt\n"
+               "FROM python:3.11-slim\n"
+               "COPY --from=build /tmp/req.txt /tmp/req.txt\n"
+               "RUN pip install --no-deps --require-hashes -r /tmp/req.txt\n")
+    found = hygiene.lock_installs(df, locks)
+    assert [(i.lock.path, i.step.tool, i.selecting.tool, i.selecting.verb) for i in found] == [
+        ("uv.lock", "pip", "uv", "export")]
+    chosen = lockselect.from_command("uv", "export", found[0].selecting.options,
+                                     UV_PROJECT, "here")
+    assert (chosen.groups, chosen.extras) == (frozenset(), {"idn"})
+    # The shipped stage only: a test stage's install does not count.
+    df = parse("FROM python:3.11-slim AS prod\n"
+               "COPY poetry.lock pyproject.toml ./\n"
+               "RUN poetry install --only main --no-root\n"
+               "FROM prod AS test\n"
+               "RUN pip install -r requirements.txt\n")
+    assert [i.lock.path for i in hygiene.lock_installs(df, locks, "prod")] == ["poetry.lock"]
+    assert [i.lock.path for i in hygiene.lock_installs(df, locks)] == [
+        "poetry.lock", "requirements.txt"]
