@@ -142,10 +142,11 @@ class ShipreadyState:
         """By check ID (so by area), then node id: stable whatever order items ran in."""
         return sorted(self.results, key=lambda r: (r["check_id"], r["nodeid"]))
 
-    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
-        _terminal_summary(self, terminalreporter)
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter,
+                                exitstatus: int) -> None:
+        _terminal_summary(self, terminalreporter, exitstatus == pytest.ExitCode.INTERRUPTED)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
         errors = self.context.close()
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         for exc in errors:
@@ -155,7 +156,8 @@ class ShipreadyState:
             return  # the controller writes reports
         from . import report
 
-        document = report.build(self.settings, self.sorted_results())
+        document = report.build(self.settings, self.sorted_results(),
+                                interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         target = self.config.getoption("shipready_report", None)
         if target:
             report.write(self.config.invocation_params.dir / target, document)
@@ -321,7 +323,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
-def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter) -> None:
+def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter,
+                      interrupted: bool = False) -> None:
     results = state.sorted_results()
     if not results:
         return
@@ -342,6 +345,11 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter)
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped")}
     failed = sorted({r["check_id"] for r in results if r["status"] == "failed"})
+    if interrupted:
+        tr.line(f"NOT READY: the run was interrupted ({len(results)} checks ran: "
+                f"{counts['passed']} passed, {counts['failed']} failed, "
+                f"{counts['skipped']} skipped)", red=True, bold=True)
+        return
     if failed:
         tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(failed)}), "
                 f"{counts['passed']} passed, {counts['skipped']} skipped", red=True, bold=True)

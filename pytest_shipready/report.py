@@ -20,7 +20,10 @@ SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 _ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 
 
-def build(settings: Settings, results: list[dict[str, Any]]) -> dict[str, Any]:
+def build(settings: Settings, results: list[dict[str, Any]], *,
+          interrupted: bool = False) -> dict[str, Any]:
+    """The report document. ``interrupted``: the run was stopped (Ctrl-C, SIGTERM)
+    before every check ran, so it cannot be ready whatever the results so far."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped")}
     return {
@@ -28,7 +31,8 @@ def build(settings: Settings, results: list[dict[str, Any]]) -> dict[str, Any]:
         "version": VERSION,
         "project": str(settings.project),
         "config": str(settings.source) if settings.source else None,
-        "verdict": "not-ready" if counts["failed"] else "ready",
+        "verdict": "not-ready" if counts["failed"] or interrupted else "ready",
+        "interrupted": interrupted,
         "counts": counts,
         "results": results,
     }
@@ -54,6 +58,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{c['skipped']} skipped",
         "",
     ]
+    if report.get("interrupted"):
+        lines += ["> The run was interrupted: checks that had not run yet are missing, so "
+                  "it is not ready.", ""]
     note = caveat(report["results"])
     if note:
         lines += [f"> Note: {note}.", ""]

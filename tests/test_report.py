@@ -76,3 +76,25 @@ def test_report_by_extension_and_github_summary(pytester: pytest.Pytester, tmp_p
     pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready",
                        "--shipready-report=r/report.md")
     assert (pytester.path / "r" / "report.md").read_text().startswith("## Ship readiness")
+
+
+def test_interrupted_run_is_not_ready(pytester: pytest.Pytester,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C after the readiness items ran (they run first): the checks so far passed,
+    # but a cancelled run must never read as ready.
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    (pytester.path / "tests" / "test_zz_interrupt.py").write_text(
+        "def test_stop():\n    raise KeyboardInterrupt\n")
+    # In a subprocess: in-process, pytester hands the KeyboardInterrupt on to this run.
+    result = pytester.runpytest_subprocess("--shipready", "--shipready-offline",
+                                           "--shipready-report=r.json")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["NOT READY: the run was interrupted (* checks ran: "
+                                 "* passed, 0 failed, * skipped)"])
+    assert "READY:" not in result.stdout.str().replace("NOT READY:", "")
+    doc = json.loads((pytester.path / "r.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert (doc["verdict"], doc["interrupted"], doc["counts"]["failed"]) == (
+        "not-ready", True, 0)
+    assert "The run was interrupted" in report.markdown(doc)
