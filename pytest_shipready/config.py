@@ -232,7 +232,9 @@ class ParityConfig:
     )
     python: str = field(
         default="",
-        metadata=_doc("The image's interpreter; empty: python3, else python, on its PATH."),
+        metadata=_doc("The interpreter the app runs in the image; empty: the one the "
+                      "image's command names (a virtualenv's python or script), else "
+                      "$VIRTUAL_ENV's, else python3, else python, on its PATH."),
     )
     host_python: bool = field(
         default=False,

@@ -279,6 +279,7 @@ class ImageInfo:
     stop_signal: str
     env: dict[str, str]
     layers: tuple[tuple[int, str], ...]  # (size, created_by), biggest first
+    command: tuple[str, ...] = ()  # ENTRYPOINT + CMD: what a container of it runs
 
 
 def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
@@ -294,9 +295,11 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
     env = dict(e.split("=", 1) for e in (cfg.get("Env") or []) if "=" in e)
     layers = sorted(((int(h.get("Size", 0)), str(h.get("CreatedBy", ""))) for h in history),
                     reverse=True)
+    command = tuple(str(w) for w in [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])])
     return ImageInfo(str(img.id), int(img.attrs.get("Size", 0)), exposed,
                      bool(test) and test[0] != "NONE", str(cfg.get("User") or ""),
-                     str(cfg.get("StopSignal") or "SIGTERM"), env, tuple(layers[:5]))
+                     str(cfg.get("StopSignal") or "SIGTERM"), env, tuple(layers[:5]),
+                     command)
 
 
 def remove_image(client: docker.DockerClient, image_id: str) -> None:

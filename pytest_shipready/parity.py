@@ -71,6 +71,35 @@ def parse_probe(output: str) -> ImageFacts:
     raise ValueError(f"no JSON in the interpreter's output: {output[-500:]!r}")
 
 
+_PYTHON = re.compile(r"python(\d+(\.\d+)?)?$")
+_SYSTEM_BINS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
+
+
+def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str = ""
+                 ) -> list[str]:
+    """The interpreters to ask, in order: the configured one; else the one the image's
+    command runs (``/opt/venv/bin/python -m app``, or the venv of ``/opt/venv/bin/gunicorn``),
+    ``$VIRTUAL_ENV``'s, then ``python3`` and ``python`` on the image's PATH."""
+    if configured:
+        return [configured]
+    found: list[str] = []
+    for word in command:
+        if not word.startswith("/"):
+            continue
+        directory, _, name = word.rpartition("/")
+        if _PYTHON.match(name):
+            found.append(word)
+            break
+        if directory.endswith("/bin") and directory not in _SYSTEM_BINS:
+            found.append(f"{directory}/python")
+            break
+    venv = env.get("VIRTUAL_ENV", "").rstrip("/")
+    if venv:
+        found.append(f"{venv}/bin/python")
+    found += ["python3", "python"]
+    return list(dict.fromkeys(found))
+
+
 def _minor(version: str) -> str:
     m = re.match(r"(\d+)\.(\d+)", version)
     return f"{m.group(1)}.{m.group(2)}" if m else version
@@ -135,6 +164,8 @@ class Expected:
     selection: str = ""
 
 
+# Tools that install the lock; in the image they are not the app's dependencies.
+INSTALLERS = frozenset({"pip", "uv", "poetry", "pipx", "pip-tools", "pdm", "hatch"})
 # (how to install the lock, how to add a package to it), by tool.
 _HINTS = {
     "pip-compile": ("pip install --no-deps --require-hashes -r {display}",
@@ -183,6 +214,10 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
                    ) -> CheckResult:
     display = expected.display
     install, add = _HINTS.get(expected.tool, _HINTS["pip-compile"])
+    python = facts.executable or "the image's Python"
+    other_python = (f" If it is installed for another interpreter (a virtualenv), put that "
+                    f"first on PATH or set [tool.shipready.parity] python; this looked at "
+                    f"{python}.")
     allowed = {str(canonicalize_name(a)) for a in allow_extra}
     findings: list[Finding] = []
     for name, (version, line) in sorted(expected.packages.items()):
@@ -191,7 +226,7 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
             findings.append(Finding(f"{name}=={version} is locked but not installed in the "
                                     "image", display, line,
                                     "Install the lock in the image: "
-                                    + install.format(display=display)))
+                                    + install.format(display=display) + "." + other_python))
         elif version and have[1] != version:
             findings.append(Finding(f"{name}: the image has {have[1]}, the lock pins "
                                     f"{version}", display, line,
@@ -209,17 +244,21 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
                 "`uv sync --frozen --no-dev`), or name the groups/extras it installs in "
                 "[tool.shipready.parity] groups / extras."))
             continue
+        if name in INSTALLERS:
+            hint = (f"{shown} is an installer: install it in a build stage only, or add it "
+                    "to [tool.shipready.parity] allow_extra.")
+        else:
+            hint = (f"{add.format(name=shown, display=display).capitalize()}, remove the "
+                    "extra install from the Dockerfile, or add it to "
+                    "[tool.shipready.parity] allow_extra.")
         findings.append(Finding(
             f"{shown}=={version} is installed in the image but not in {display}",
-            None, None,
-            f"{add.format(name=shown, display=display).capitalize()}, remove the extra "
-            "install from the Dockerfile, or add it to [tool.shipready.parity] "
-            "allow_extra."))
+            None, None, hint))
     count = plural(len(expected.packages), "locked package")
     chosen = f" ({expected.selection})" if expected.selection else ""
     return CheckResult.from_findings(
         "SR402", findings, f"{count} installed at the locked versions{chosen}",
-        f"{plural(len(findings), 'difference')} between the image and {display}",
+        f"{plural(len(findings), 'difference')} between the image's {python} and {display}",
         locked=len(expected.packages), installed=len(facts.dists))
 
 

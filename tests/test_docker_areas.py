@@ -329,13 +329,21 @@ def test_uv_project_parity_follows_the_lock_and_the_sync_options(
     assert leftovers(project) == []
 
     # The dev group installed too, while the project says the image has runtime deps only.
+    # And the venv is not on PATH: the app runs /opt/venv/bin/python, and parity must ask
+    # that interpreter (the system python3 has uv, not structlog).
     edit_dockerfile(project, "RUN uv sync --frozen --no-dev", "RUN uv sync --frozen")
+    edit_dockerfile(project, "ENV PATH=/opt/venv/bin:$PATH\n", "")
+    edit_dockerfile(project, 'CMD ["python", "-m", "app.healthcheck"]',
+                    'CMD ["/opt/venv/bin/python", "-m", "app.healthcheck"]')
+    edit_dockerfile(project, 'CMD ["python", "-m", "app"]',
+                    'CMD ["/opt/venv/bin/python", "-m", "app"]')
     with (project / "pyproject.toml").open("a") as fh:
         fh.write("\n[tool.shipready.parity]\ngroups = []\n")
     result, results = run(pytester, project)
     assert status(results, "parity::packages") == "failed"
     result.stdout.fnmatch_lines([
-        "*SR402 packages: 1 difference between the image and uv.lock*",
+        "*SR402 packages: 1 difference between the image's /opt/venv/bin/python* and "
+        "uv.lock*",
         "*iniconfig==2.3.1 is installed in the image; uv.lock locks it, but not for what "
         "the image should install (runtime dependencies, per [[]tool.shipready.parity] "
         "groups/extras)*"])

@@ -214,3 +214,41 @@ def test_lock_installs_follow_exports_and_copies() -> None:
     assert [i.lock.path for i in hygiene.lock_installs(df, locks, "prod")] == ["poetry.lock"]
     assert [i.lock.path for i in hygiene.lock_installs(df, locks)] == [
         "poetry.lock", "requirements.txt"]
+
+
+# --- which interpreter parity asks ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "env", "configured", "expected"), [
+    (("python", "-m", "app"), {}, "", ["python3", "python"]),
+    (("/opt/venv/bin/python", "-m", "app"), {}, "", ["/opt/venv/bin/python", "python3",
+                                                     "python"]),
+    (("tini", "--", "/srv/.venv/bin/gunicorn", "app:wsgi"), {}, "",
+     ["/srv/.venv/bin/python", "python3", "python"]),
+    (("/usr/local/bin/gunicorn", "app:wsgi"), {"VIRTUAL_ENV": "/opt/venv/"}, "",
+     ["/opt/venv/bin/python", "python3", "python"]),
+    (("/opt/venv/bin/python3.11", "-m", "app"), {"VIRTUAL_ENV": "/opt/venv"}, "",
+     ["/opt/venv/bin/python3.11", "/opt/venv/bin/python", "python3", "python"]),
+    (("/opt/venv/bin/python",), {}, "/usr/bin/python3", ["/usr/bin/python3"]),
+])
+def test_parity_asks_the_interpreter_the_app_runs(command: tuple[str, ...],
+                                                  env: dict[str, str], configured: str,
+                                                  expected: list[str]) -> None:
+    assert parity.interpreters(command, env, configured) == expected
+
+
+def test_missing_packages_name_the_interpreter_and_installers_get_their_own_hint() -> None:
+    lock = tool_lock("uv-app", "uv.lock")
+    expected = parity.expected_from_toollock(lock, LINUX, lockselect.runtime_only("here"))
+    got = parity.parse_probe(json.dumps({
+        "python": "3.11.2", "executable": "/usr/local/bin/python3",
+        "dists": [["uv", "0.13.9"], ["pip", "24.0"]], "env": {}, "markers": LINUX}))
+    result = parity.check_packages(got, expected, ("pip",))
+    assert result.summary == ("6 differences between the image's /usr/local/bin/python3 "
+                              "and uv.lock")
+    assert "put that first on PATH or set [tool.shipready.parity] python; this looked at " \
+        "/usr/local/bin/python3" in result.findings[0].hint
+    assert result.findings[-1].message == "uv==0.13.9 is installed in the image but not in " \
+        "uv.lock"
+    assert result.findings[-1].hint.startswith("uv is an installer: install it in a build "
+                                               "stage only")

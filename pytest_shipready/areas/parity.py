@@ -132,9 +132,10 @@ class ParityRun:
                     check_id, "the container did not become ready (see "
                     "shipready::smoke::ready)")
             return gate
-        configured = self.run.settings.config.parity.python
+        command = tuple(self.run.settings.config.smoke.command) or running.info.command
         tried: list[str] = []
-        for python in ([configured] if configured else ["python3", "python"]):
+        for python in parity.interpreters(command, {**running.info.env, **running.env},
+                                          self.run.settings.config.parity.python):
             code, output = running.exec([python, "-c", parity.PROBE])
             if code == 0:
                 try:
@@ -229,7 +230,9 @@ class ParityRun:
                                       [Finding(str(exc))])
         inside = [f"/tmp/{prefix}/{p.relative_to(project).as_posix()}" for p in paths]
         code = testparity.runner(f"/tmp/{prefix}", f"/tmp/{prefix}-junit.xml", inside)
-        python = cfg.python or "python3"
+        facts = self.facts()  # the interpreter parity found is the one the app runs
+        python = cfg.python or (facts.executable if isinstance(facts, parity.ImageFacts)
+                                and facts.executable else "python3")
         status, output = running.exec([python, "-c", code])
         _, mark, xml = output.partition(testparity.JUNIT_MARK)
         if not mark:
