@@ -24,8 +24,9 @@ def sh_blocks() -> list[list[str]]:
 @pytest.mark.network
 def test_getting_started_commands_reach_a_green_run(tmp_path: Path) -> None:
     install, example = sh_blocks()
-    # The package is installed in this environment already; the step must name it.
-    assert install == ["python -m pip install pytest-shipready"]
+    # The package is installed (editable) in this environment already: the step must
+    # name the checkout, but running it here would replace the editable install.
+    assert install == ["python -m pip install ."]
     shutil.copytree(EXAMPLE, tmp_path / "examples" / "service",
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     env = {k: v for k, v in os.environ.items()
