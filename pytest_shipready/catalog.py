@@ -22,8 +22,17 @@ class CheckSpec:
 
     @property
     def docs(self) -> str:
+        """The check's page in the repository: docs/checks/<ID>.md."""
         return f"docs/checks/{self.id}.md"
 
+    @property
+    def url(self) -> str:
+        """Where users read that page (the project's documentation URL)."""
+        return f"{DOCS_URL}/checks/{self.id}.md"
+
+
+# The [project.urls] Documentation of pyproject.toml (a test keeps them equal).
+DOCS_URL = "https://github.com/pytest-shipready/pytest-shipready/blob/main/docs"
 
 CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec(

@@ -238,7 +238,7 @@ def format_failure(result: CheckResult) -> str:
     if shared_hint:
         lines.append(f"  fix: {shared_hint}")
     lines.append(
-        f"  see {s.docs}; to switch it off: [tool.shipready.disable] "
+        f"  see {s.url}; to switch it off: [tool.shipready.disable] "
         f'{result.check_id} = "<reason>"'
     )
     return "\n".join(lines)

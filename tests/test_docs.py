@@ -27,3 +27,14 @@ def test_configuration_reference_matches_the_schema() -> None:
     assert config_reference.splice(page) == page, (
         "docs/configuration.md is out of date: run "
         "python -m pytest_shipready.config_reference docs/configuration.md")
+
+
+def test_failures_link_the_projects_documentation_url() -> None:
+    import tomllib
+
+    from pytest_shipready.catalog import DOCS_URL
+
+    urls = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())[
+        "project"]["urls"]
+    assert urls["Documentation"] == DOCS_URL
+    assert CHECKS[0].url == f"{DOCS_URL}/{CHECKS[0].docs.removeprefix('docs/')}"

@@ -59,7 +59,7 @@ def test_poetry_dependency_edited_without_relock(pytester: pytest.Pytester) -> N
         "*poetry.lock:*: pyproject.toml's dependencies changed since the lock was made: "
         "content-hash *; click = '^9.0' (pyproject.toml ?tool.poetry.dependencies?) is not "
         "met by the locked 8.5.1",
-        "*see docs/checks/SR110.md*",
+        "*see https://*/docs/checks/SR110.md;*",
     ])
 
 
