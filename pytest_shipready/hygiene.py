@@ -172,9 +172,11 @@ def check_non_root(df: Dockerfile, target: str | None = None) -> CheckResult:
             "with an explicit USER.")])
     if _is_root(setting.value):
         shown = setting.value or "(empty)"
+        means = ("" if setting.value.split(":", 1)[0].strip() in ("root", "0")
+                 else ", which means root (uid 0)")
         return CheckResult.failed("SR202", f"{shipped} runs as root (USER {shown})", [Finding(
-            f"the last USER of {shipped} is {shown}, which is root (uid 0); the last USER "
-            "wins", df.path, setting.line,
+            f"the last USER of {shipped} is {shown}{means}; the last USER wins",
+            df.path, setting.line,
             "Switch to an unprivileged user after the steps that need root: "
             "`USER app` or `USER 10001`.")])
     inherited = "" if setting.stage is stage else f", from {setting.stage.label}"
@@ -396,6 +398,17 @@ def lock_installs(df: Dockerfile, locks: list[KnownLock], target: str | None = N
     return found
 
 
+def _add_to_lock(name: str, locks: list[KnownLock]) -> str:
+    """How to add a dependency with the tool that makes the project's lock."""
+    kinds = {posixpath.basename(lk.path) for lk in locks}
+    if kinds == {"uv.lock"}:
+        return f"Add it with `uv add {name}` (which relocks)"
+    if kinds == {"poetry.lock"}:
+        return f"Add it with `poetry add {name}` (which relocks)"
+    return (f"Add {name} to the lock's input (requirements.in or pyproject.toml), "
+            "re-compile")
+
+
 # The installers themselves may be installed by name: they install the lock.
 INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export")
 
@@ -444,8 +457,7 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                 continue
             findings.append(Finding(
                 f"`{step.text}` installs {name} outside the lock", df.path, step.line,
-                f"Add {name} to the lock's input (requirements.in or pyproject.toml), "
-                "re-compile and drop this install; or allow it in "
+                f"{_add_to_lock(name, locks)} and drop this install; or allow it in "
                 "[tool.shipready.dockerfile] allowed_installs."))
     if not used:
         what = (f"{plural(len(steps), 'install command')} found, none from"

@@ -177,6 +177,7 @@ def display_path(path: Path, project: Path) -> str:
 
 def check_pinned(lock: PipLock) -> CheckResult:
     findings: list[Finding] = []
+    inputs = " / ".join(lock.header.sources) or "the lock's input (requirements.in)"
     for e in lock.data.entries:
         if e.editable:
             findings.append(Finding(
@@ -194,7 +195,8 @@ def check_pinned(lock: PipLock) -> CheckResult:
             what = f"{e.name}{e.specifier}" if e.specifier else f"{e.name} (no version)"
             findings.append(Finding(
                 f"{what} is not pinned exactly", lock.display, e.line,
-                f"Pin it as {e.name}==<version>: re-run pip-compile.",
+                f"Require {e.name} in {inputs} (never edit the lock by hand) and re-run "
+                "pip-compile, which pins it exactly.",
             ))
     n = len(lock.data.entries)
     return CheckResult.from_findings(

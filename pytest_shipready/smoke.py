@@ -87,8 +87,9 @@ def _root(message: str) -> CheckResult:
     return CheckResult.failed(
         "SR303", "the container runs as root",
         [Finding(message, None, None,
-                 "Add `RUN useradd --system --uid 10001 app` and `USER app` to the final "
-                 "stage of the Dockerfile.")])
+                 "End the final stage of the Dockerfile with an unprivileged USER: create "
+                 "one if the image has none (`RUN useradd --system --uid 10001 app`), then "
+                 "`USER app` (or `USER 10001`).")])
 
 
 def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[int, ...],

@@ -94,8 +94,12 @@ def test_non_root_users_pass(user: str) -> None:
 def test_root_users_fail(user: str) -> None:
     result = hygiene.check_non_root(parse(f"FROM python:3.11\nUSER {user}\n"))
     assert result.status is Status.FAILED
-    assert "which is root" in messages(result)[0]
-    assert messages(result)[0].startswith("Dockerfile:2:")
+    message = messages(result)[0]
+    assert message.startswith("Dockerfile:2:")
+    assert "the last USER wins" in message
+    # "root, which is root" says nothing: only a USER that does not name root explains.
+    assert ("which means root (uid 0)" in message) == (user.split(":")[0] not in ("root",
+                                                                                  "0"))
 
 
 def test_last_user_wins() -> None:

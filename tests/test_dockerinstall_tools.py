@@ -60,3 +60,17 @@ def test_uv_export_and_uv_pip() -> None:
     status, findings = check("RUN uv sync --locked && uv pip install --system httpx\n", UV)
     assert status == Status.FAILED
     assert any("installs httpx outside the lock" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(("locks", "hint"), [
+    (UV, "Add it with `uv add httpx` (which relocks) and drop this install"),
+    (POETRY, "Add it with `poetry add httpx` (which relocks) and drop this install"),
+    ([hygiene.KnownLock("requirements.txt", True)],
+     "Add httpx to the lock's input (requirements.in or pyproject.toml), re-compile and "
+     "drop this install"),
+])
+def test_outside_the_lock_hint_names_the_projects_tool(locks: list[hygiene.KnownLock],
+                                                       hint: str) -> None:
+    df = dockerfile.parse("FROM python:3.11-slim\nRUN pip install httpx\nUSER app\n")
+    result = hygiene.check_lock_used(df, locks)
+    assert any(f.hint.startswith(hint) for f in result.findings), result.findings

@@ -164,6 +164,8 @@ def test_unpinned_requirement_fails_pinned_only(project: Path, pytester: pytest.
     lock.write_text(lock.read_text().replace("structlog==26.1.0", "structlog>=26"))
     out = only_failure(pytester.runpytest("--shipready", "-v"), "pinned")
     assert "requirements.txt:7: structlog>=26 is not pinned exactly" in out
+    assert "fix: Require structlog in requirements.in (never edit the lock by hand) and " \
+        "re-run pip-compile, which pins it exactly." in out
     assert "SR101" in out
     assert "docs/checks/SR101.md" in out
 
