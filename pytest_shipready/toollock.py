@@ -302,6 +302,7 @@ def check_covers_inputs(lock: ToolLock) -> CheckResult:
             "SR103", f"{lock.display} does not record its inputs; checked via the lock "
             "it was exported from")
     reqs, errors, pyproject = direct_requirements(lock)
+    pyproject_path = lock.path.parent / pyproject
     if not reqs and not errors:
         return CheckResult.skipped(
             "SR103", f"no {pyproject} with dependencies next to {lock.display}")
@@ -325,7 +326,8 @@ def check_covers_inputs(lock: ToolLock) -> CheckResult:
             if applies:
                 checked += 1
                 findings.append(Finding(f"{r.text} is required by {r.where} but not in "
-                                        f"{lock.display}", pyproject, None, fix))
+                                        f"{lock.display}", pyproject,
+                                        requirement_line(pyproject_path, r.name), fix))
             continue
         checked += 1
         if r.local or not r.alternatives:
@@ -338,7 +340,8 @@ def check_covers_inputs(lock: ToolLock) -> CheckResult:
                 lock.display
             findings.append(Finding(
                 f"{r.text} is required by {r.where} but {where} locks "
-                f"{r.name} {', '.join(versions)}", pyproject, None, fix))
+                f"{r.name} {', '.join(versions)}", pyproject,
+                requirement_line(pyproject_path, r.name), fix))
     return CheckResult.from_findings(
         "SR103", findings, f"{plural(checked, 'direct requirement')} satisfied",
         f"{plural(len(findings), 'direct requirement')} not satisfied by the lock",
@@ -444,6 +447,32 @@ def _poetry_differences(lock: ToolLock) -> str:
     return "; ".join(out)
 
 
+_QUOTED = re.compile(r""""([^"\n]+)"|'([^'\n]+)'""")
+_TOML_KEY = re.compile(r"""^\s*["']?([A-Za-z0-9][A-Za-z0-9._-]*)["']?\s*=""")
+
+
+def requirement_line(path: Path, name: str) -> int | None:
+    """The line of pyproject.toml that requires ``name``: a quoted PEP 508 requirement
+    (``"six>=1.16"``) or a Poetry table key (``six = "^1.16"``); None if not found."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    wanted = canonicalize_name(name)
+    for no, line in enumerate(lines, 1):
+        code = line.split("#", 1)[0]
+        for m in _QUOTED.finditer(code):
+            try:
+                if canonicalize_name(Requirement(m.group(1) or m.group(2)).name) == wanted:
+                    return no
+            except InvalidRequirement:
+                continue
+        key = _TOML_KEY.match(code)
+        if key and canonicalize_name(key.group(1)) == wanted and "{" not in code[:key.start()]:
+            return no
+    return None
+
+
 def _text_line(path: Path, needle: str) -> int | None:
     try:
         for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -513,7 +542,7 @@ def uv_offline_differences(lock: ToolLock) -> tuple[list[Finding], str | None]:
     recorded_dev = {g: [_key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
                         for d in deps]
                     for g, deps in (root.metadata.get("requires-dev") or {}).items()}
-    findings.extend(_diff(wanted, recorded, lock, path.name, fix, "[project]"))
+    findings.extend(_diff(wanted, recorded, lock, path, fix, "[project]"))
     for group in sorted(set(groups) | set(recorded_dev)):
         w = []
         for dep in groups.get(group, []):
@@ -525,7 +554,7 @@ def uv_offline_differences(lock: ToolLock) -> tuple[list[Finding], str | None]:
                 continue
             w.append((f"[dependency-groups] {group}",
                       _key(req.name, req.extras, str(req.specifier), req.url)))
-        findings.extend(_diff(w, recorded_dev.get(group, []), lock, path.name, fix,
+        findings.extend(_diff(w, recorded_dev.get(group, []), lock, path, fix,
                               f"[dependency-groups] {group}"))
     wanted_py = project.get("requires-python")
     locked_py = lock.data.get("requires-python")
@@ -543,7 +572,8 @@ def uv_offline_differences(lock: ToolLock) -> tuple[list[Finding], str | None]:
 
 def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
           recorded: list[tuple[str, tuple[str, ...], str, str]], lock: ToolLock,
-          pyproject: str, fix: str, section: str) -> list[Finding]:
+          pyproject_path: Path, fix: str, section: str) -> list[Finding]:
+    pyproject = pyproject_path.name
     rec = list(recorded)
     out = []
     for where, key in wanted:
@@ -551,14 +581,15 @@ def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
             rec.remove(key)
             continue
         name = key[0]
+        line = requirement_line(pyproject_path, name)
         old = [r for r in rec if r[0] == name]
         if old:
             rec.remove(old[0])
             out.append(Finding(f"{_show(key)} in {pyproject} {where}, but {lock.display} "
-                               f"was locked for {_show(old[0])}", pyproject, None, fix))
+                               f"was locked for {_show(old[0])}", pyproject, line, fix))
         else:
             out.append(Finding(f"{_show(key)} in {pyproject} {where} is not in "
-                               f"{lock.display}", pyproject, None, fix))
+                               f"{lock.display}", pyproject, line, fix))
     for key in rec:
         out.append(Finding(f"{_show(key)} is recorded in {lock.display} ({section}) but no "
                            f"longer in {pyproject}", lock.display, None, fix))

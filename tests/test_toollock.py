@@ -369,3 +369,20 @@ def test_expected_from_any_lock_including_pip_compile(tmp_path: Path) -> None:
         "six": "1.16.0", "colorama": "0.4.6"}
     uv = lockmodel.load_any(FIXTURES / "uv-app" / "uv.lock", FIXTURES / "uv-app")
     assert isinstance(uv, lockmodel.ToolLock) and uv.format == "uv"
+
+
+def test_requirement_line_finds_pep508_strings_and_poetry_keys(tmp_path: Path) -> None:
+    from pytest_shipready.toollock import requirement_line
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[project]\nname = "six-service"\ndescription = "Six things"\n'
+        'dependencies = [\n    "Six>=1.16; python_version < \'4\'",  # six\n'
+        '    "typing_extensions",\n]\n'
+        '[tool.poetry.dependencies]\nclick = { version = "^8.1", extras = ["x"] }\n')
+    assert requirement_line(path, "six") == 5  # not the name or the description
+    assert requirement_line(path, "typing-extensions") == 6
+    assert requirement_line(path, "click") == 9
+    assert requirement_line(path, "version") is None  # a key inside an inline table
+    assert requirement_line(path, "nope") is None
+    assert requirement_line(tmp_path / "missing.toml", "six") is None

@@ -52,7 +52,7 @@ def test_poetry_dependency_edited_without_relock(pytester: pytest.Pytester) -> N
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines([
         "*SR103 covers-inputs: 1 direct requirement not satisfied by the lock",
-        "*pyproject.toml: click = '^9.0' is required by pyproject.toml "
+        "*pyproject.toml:10: click = '^9.0' is required by pyproject.toml "
         "?tool.poetry.dependencies? but poetry.lock:* locks click 8.5.1",
         "*fix: Run `poetry lock` and commit poetry.lock.",
         "*SR110 fresh: poetry.lock is stale: pyproject.toml changed since `poetry lock`",
@@ -113,7 +113,7 @@ def test_uv_dependency_edited_without_relock(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines([
         "*SR111 fresh: uv.lock is stale: 1 requirement changed since `uv lock`",
-        "*pyproject.toml: click>=8.2 in pyproject.toml ?project? dependencies, but uv.lock "
+        "*pyproject.toml:7: click>=8.2 in pyproject.toml ?project? dependencies, but uv.lock "
         "was locked for click>=8.1",
         "*fix: Run `uv lock` and commit uv.lock.",
     ])
