@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import tomllib
 import types
 from dataclasses import dataclass, field
@@ -338,7 +339,7 @@ class LogsConfig:
             '`"app.logconfig:configure"`), importable from the project directory and '
             "called without arguments. Empty: found automatically (a `configure`, "
             "`configure_logging` or `setup_logging` function in `<package>/logconfig.py`, "
-            "`logging_config.py`, `log_config.py` or `logsetup.py`)."
+            "`logging_config.py`, `log_config.py`, `logsetup.py` or `logging_setup.py`)."
         ),
     )
     setup_timeout: float = field(
@@ -395,7 +396,14 @@ def load(project: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    table = data.get("tool", {}).get("shipready", {}) if isinstance(data.get("tool"), dict) else {}
+    tool = data.get("tool")
+    tools: dict[str, Any] = tool if isinstance(tool, dict) else {}
+    for name in tools:
+        # [tool.ship-ready] or [tool.ShipReady] would be silently ignored: say so.
+        if name != "shipready" and re.sub(r"[-_.\s]", "", name.lower()) == "shipready":
+            raise ConfigError(f"{path}: [tool.{name}] is not read; the table is "
+                              "[tool.shipready]")
+    table = tools.get("shipready", {})
     return Settings(project, path, parse(table, path))
 
 
@@ -423,9 +431,22 @@ MOVED = {
 }
 
 
+def _elsewhere(key: str) -> str:
+    """" (did you mean [tool.shipready.image] dockerfile?)" when ``key`` is a key of a
+    section: for a section name given a plain value."""
+    for f in dataclasses.fields(ShipreadyConfig):
+        section = get_type_hints(ShipreadyConfig)[f.name]
+        if dataclasses.is_dataclass(section) and isinstance(section, type) and any(
+                g.name == key for g in dataclasses.fields(section)):
+            return f" (did you mean [{SECTION}.{f.name}] {key}?)"
+    return ""
+
+
 def _build(cls: type[Any], table: object, where: str, path: Path | str) -> Any:
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{where}] must be a table, not {_kind(table)}")
+        key = where.rpartition(".")[2]
+        raise ConfigError(f"{path}: [{where}] must be a table, not {_kind(table)}"
+                          f"{_elsewhere(key) if where != SECTION else ''}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = get_type_hints(cls)
     for key in table:

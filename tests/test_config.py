@@ -50,6 +50,9 @@ def test_reads_and_converts_values(tmp_path: Path) -> None:
         ({"dockerfile": {"target": "prod"}},
          ["[tool.shipready.dockerfile] target is now [tool.shipready.image] target"]),
         ({"logs": {"threshold": 1.5}}, ["[tool.shipready.logs] threshold", "between 0 and 1"]),
+        ({"dockerfile": "Dockerfile"}, ["[tool.shipready.dockerfile] must be a table, not a "
+                                        "string (did you mean [tool.shipready.image] "
+                                        "dockerfile?)"]),
     ],
 )
 def test_bad_config_names_key_and_file(table: dict[str, object], fragments: list[str]) -> None:
@@ -70,3 +73,11 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
 def test_other_tools_tables_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 3\n")
     assert config.load(tmp_path).config == config.ShipreadyConfig()
+
+
+@pytest.mark.parametrize("name", ["ship-ready", "ShipReady", "ship_ready"])
+def test_a_misspelled_table_is_not_silently_ignored(tmp_path: Path, name: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.{name}.image]\nkeep = true\n")
+    with pytest.raises(config.ConfigError, match=rf"\[tool\.{name}\] is not read; the "
+                       r"table is \[tool\.shipready\]"):
+        config.load(tmp_path)
