@@ -8,6 +8,7 @@ the strict schema accepts. Pure: reads files, never writes them.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from . import dockerfile, lockmodel, piplock
@@ -17,8 +18,12 @@ def starter(project: Path) -> str:
     out = [
         f"# pytest-shipready starter configuration, inferred from {project}",
         "# Paste into pyproject.toml; every key is optional (defaults shown commented).",
-        "",
     ]
+    present = _present_tables(project)
+    if present:
+        out.append(f"# pyproject.toml already has {', '.join(present)}: merge the keys "
+                   "below into them (TOML forbids a table twice).")
+    out.append("")
     out += _lockfile_section(project)
     out += _dockerfile_section(project)
     out += [
@@ -27,6 +32,19 @@ def starter(project: Path) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _present_tables(project: Path) -> list[str]:
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    tool = data.get("tool")
+    table = tool.get("shipready") if isinstance(tool, dict) else None
+    if not isinstance(table, dict):
+        return []
+    nested = [f"[tool.shipready.{k}]" for k, v in table.items() if isinstance(v, dict)]
+    return nested or ["[tool.shipready]"]
 
 
 def _lockfile_section(project: Path) -> list[str]:

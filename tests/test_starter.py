@@ -45,3 +45,13 @@ def test_init_option_prints_and_exits(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(["[[]tool.shipready.lockfile[]]", "# found requirements.txt*"])
     assert "passed" not in result.stdout.str()  # no tests ran
+
+
+def test_starter_says_which_tables_the_project_already_has(example: Path) -> None:
+    with (example / "pyproject.toml").open("a") as fh:
+        fh.write('\n[tool.shipready.image]\nkeep = true\n')
+    text = starter(example)
+    assert "# pyproject.toml already has [tool.shipready.image]: merge the keys below into " \
+        "them (TOML forbids a table twice)." in text
+    # The example's bare [tool.shipready] alone is named as such.
+    assert "already has [tool.shipready]:" in starter(EXAMPLE)
