@@ -437,6 +437,9 @@ def test_ctrl_c_during_smoke(faults: Faults) -> None:
     output, _ = proc.communicate(timeout=40)
     assert proc.returncode == 2, output
     assert "KeyboardInterrupt" in output
+    # The build and ready passed, but a cancelled run is never ready.
+    assert "NOT READY: the run was interrupted" in output, output
+    assert "\nREADY:" not in output
     assert time.monotonic() - started < VERDICT_BUDGET
     faults.check_clean(project, output)
 
