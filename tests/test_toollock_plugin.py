@@ -119,6 +119,21 @@ def test_uv_dependency_edited_without_relock(pytester: pytest.Pytester) -> None:
     ])
 
 
+def test_uv_dependency_added_without_relock_fails_covers_inputs_only(
+        pytester: pytest.Pytester) -> None:
+    # As for pip-compile (SR104): no re-resolution of a lock known to miss an input.
+    root = project(pytester, "uv-app")
+    edit(root / "pyproject.toml", '"click>=8.1",', '"click>=8.1",\n    "attrs>=23",')
+    result = pytester.runpytest("--shipready", "-rs", "-m", "shipready", "-k", "uv.lock")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*pyproject.toml:8: attrs>=23 is required by pyproject.toml ?project? dependencies "
+        "but not in uv.lock",
+        "SKIPPED ?1? shipready::lockfile::uv.lock::fresh: the lock does not cover its "
+        "inputs (SR103 failed): fix that first; re-resolving would only repeat it",
+    ])
+
+
 def test_configured_paths_recognise_the_format(pytester: pytest.Pytester) -> None:
     root = project(pytester, "uv-app", NO_UV_COMMAND.replace(
         "resolve = false", 'resolve = false\npaths = ["locks/prod.toml"]'))

@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 from .. import lockmodel, toollock
 from ..config import Settings
-from ..findings import CheckResult, Finding
+from ..findings import CheckResult, Finding, Status
 from ..plan import Options, PlannedCheck
 
 
@@ -60,6 +60,12 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
     def uv_fresh(loaded: lockmodel.ToolLock) -> CheckResult:
         from ..uvcheck import check_fresh
 
+        # As SR104 for pip-compile: re-resolving a lock that misses an input only repeats it.
+        if "SR103" not in settings.config.disable and \
+                toollock.check_covers_inputs(loaded).status == Status.FAILED:
+            return CheckResult.skipped(
+                "SR111", "the lock does not cover its inputs (SR103 failed): fix that first; "
+                "re-resolving would only repeat it")
         return check_fresh(loaded, project, resolve=cfg.resolve, offline=options.offline,
                            timeout=cfg.resolve_timeout, pip_config=cfg.pip_config)
 
