@@ -407,6 +407,29 @@ def shipready_fresh_container(request: pytest.FixtureRequest) -> Any:
     running.container.remove()
 
 
+# --- fixtures: the lockfile ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shipready_lockfile(request: pytest.FixtureRequest) -> Any:
+    """The project's lockfile, parsed (pip-compile, Poetry, uv or pylock.toml):
+    ``.packages()`` -> {name: version} an install from it gives; ``.lock`` the parsed file.
+    Needs no Docker, and works without --shipready too."""
+    from .config import ConfigError, load
+    from .projectlock import NoLockError, find
+
+    state = request.config.stash.get(_STATE, None)
+    try:
+        settings = state.settings if state else load(_project_dir(request.config))
+        return find(settings)
+    except ConfigError as exc:
+        pytest.fail(f"pytest-shipready: {exc}", pytrace=False)
+    except NoLockError as exc:
+        if exc.skip:
+            pytest.skip(str(exc))
+        pytest.fail(f"shipready_lockfile: {exc}", pytrace=False)
+
+
 # --- fixtures: logs -------------------------------------------------------------------
 
 
