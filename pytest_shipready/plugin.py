@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,11 +159,21 @@ class ShipreadyState:
         document = report.build(self.settings, self.sorted_results(),
                                 interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         target = self.config.getoption("shipready_report", None)
-        if target:
-            report.write(self.config.invocation_params.dir / target, document)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        writes: list[tuple[str, Callable[[], None]]] = []
+        if target:
+            path = self.config.invocation_params.dir / target
+            writes.append((f"the report to {path}", lambda: report.write(path, document)))
         if summary and self.results:
-            report.append_step_summary(Path(summary), document)
+            writes.append((f"the step summary to {summary} ($GITHUB_STEP_SUMMARY)",
+                           lambda: report.append_step_summary(Path(summary), document)))
+        for what, write in writes:
+            try:
+                write()
+            except OSError as exc:  # the results stand; say what could not be written
+                if reporter is not None:
+                    reporter.write_line(f"pytest-shipready: cannot write {what}: "
+                                        f"{exc.strerror or exc}", red=True)
 
 
 # --- items ----------------------------------------------------------------------------

@@ -98,3 +98,21 @@ def test_interrupted_run_is_not_ready(pytester: pytest.Pytester,
     assert (doc["verdict"], doc["interrupted"], doc["counts"]["failed"]) == (
         "not-ready", True, 0)
     assert "The run was interrupted" in report.markdown(doc)
+
+
+def test_unwritable_report_is_one_line_not_a_crash(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    (pytester.path / "blocker").write_text("a file, not a directory")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "blocker" / "s.md"))
+    result = pytester.runpytest("--shipready", "--shipready-offline", "-k", "SR101",
+                                "--shipready-report=blocker/r.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "pytest-shipready: cannot write the report to */blocker/r.json: *",
+        "pytest-shipready: cannot write the step summary to */blocker/s.md "
+        "($GITHUB_STEP_SUMMARY): *",
+        "*= ship readiness =*",
+    ])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
