@@ -271,6 +271,23 @@ def test_config_errors_are_usage_errors(project: Path, pytester: pytest.Pytester
     assert "Traceback" not in err
 
 
+def test_disabled_build_skips_everything_that_needs_the_image(
+        project: Path, pytester: pytest.Pytester) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready.disable]\nSR210 = "the image is built by the release pipeline"\n')
+    result = pytester.runpytest("--shipready", "--shipready-offline", "-rs",
+                                "-m", "shipready", "-k", "image or smoke or parity or SR501")
+    out = result.stdout.str()
+    assert "SR210 disabled in pyproject.toml: the image is built by the release pipeline" \
+        in out
+    for node in ("smoke::ready", "parity::packages", "logs::structured"):
+        assert f"shipready::{node}: " in out
+    assert out.count("the image build is disabled ([tool.shipready.disable] SR210: the "
+                     "image is built by the release pipeline)") >= 3
+    assert "cannot reach a Docker engine" not in out  # the engine is never asked
+    result.assert_outcomes(skipped=12)
+
+
 def test_config_is_not_read_without_the_flag(project: Path, pytester: pytest.Pytester) -> None:
     (project / "pyproject.toml").write_text("[tool.shipready]\nlockfiles = 1\n")
     assert pytester.runpytest().ret == 0

@@ -120,6 +120,11 @@ class DockerRun:
         return self._image
 
     def _get_image(self) -> BuiltImage:
+        disabled = self.settings.config.disable.get("SR210")
+        if disabled is not None:  # no build at all: what needs the image skips with this
+            return BuiltImage(CheckResult.skipped(
+                "SR210", f"the image build is disabled ([tool.shipready.disable] SR210: "
+                f"{disabled})"))
         if not self.dockerfile.is_file():
             return BuiltImage(CheckResult.failed(
                 "SR210", "no Dockerfile",
