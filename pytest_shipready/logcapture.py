@@ -54,7 +54,8 @@ class Captured:
 class LogCapture:
     """What the app logged while active: ``entries``, ``events`` and ``lines``."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: LogsConfig | None = None) -> None:
+        self.config = config  # the project's [tool.shipready.logs]: format, keys, ...
         self.entries: list[Captured] = []
         self._pending = threading.local()
         self._undo: list[Callable[[], None]] = []
@@ -73,9 +74,10 @@ class LogCapture:
         self.entries.clear()
 
     def check(self, config: LogsConfig | None = None) -> list[CheckResult]:
-        """SR501-SR505 on the captured lines (secrets: shapes only)."""
+        """SR501-SR505 on the captured lines (secrets: shapes only), with ``config``, else
+        the project's ``[tool.shipready.logs]`` settings the fixture was given."""
         return check_all([line.encode("utf-8", "surrogatepass") for line in self.lines],
-                         config, source="captured log")
+                         config or self.config, source="captured log")
 
     def assert_structured(self, config: LogsConfig | None = None) -> None:
         """Fail with the validators' report unless every captured line passes."""
@@ -196,9 +198,10 @@ def _app_handlers() -> list[logging.Handler]:
 
 
 @contextmanager
-def capture() -> Iterator[LogCapture]:
-    """Capture through the real chain while the block runs; restore it afterwards."""
-    cap = LogCapture()
+def capture(config: LogsConfig | None = None) -> Iterator[LogCapture]:
+    """Capture through the real chain while the block runs; restore it afterwards.
+    ``config``: the ``[tool.shipready.logs]`` settings the checks use by default."""
+    cap = LogCapture(config)
     cap.attach()
     try:
         yield cap

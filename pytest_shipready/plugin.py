@@ -444,7 +444,7 @@ def shipready_lockfile(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def shipready_log_capture() -> Iterator[LogCapture]:
+def shipready_log_capture(request: pytest.FixtureRequest) -> Iterator[LogCapture]:
     """Log events captured through the app's real structlog/logging chain.
 
     Unlike structlog.testing.capture_logs, the configured processors stay in place: only
@@ -453,7 +453,13 @@ def shipready_log_capture() -> Iterator[LogCapture]:
     the app's logging first (or call ``.attach()`` after re-configuring);
     ``.assert_structured()`` checks the lines with the SR501-SR505 validators.
     """
+    from .config import ConfigError, load
     from .logcapture import capture
 
-    with capture() as cap:
+    state = request.config.stash.get(_STATE, None)
+    try:  # the project's [tool.shipready.logs] (format, key names, ...) for the checks
+        settings = state.settings if state else load(_project_dir(request.config))
+    except ConfigError as exc:
+        pytest.fail(f"pytest-shipready: {exc}", pytrace=False)
+    with capture(settings.config.logs) as cap:
         yield cap

@@ -284,6 +284,34 @@ def test_log_capture_fixture_catches_plain_stdlib_output(pytester: pytest.Pytest
     ])
 
 
+def test_log_capture_fixture_uses_the_projects_logs_settings(pytester: pytest.Pytester,
+                                                              project: Path) -> None:
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write('\n[tool.shipready.logs]\nformat = "logfmt"\n')
+    (project / "tests" / "test_logs.py").write_text(textwrap.dedent('''
+        import structlog
+
+        from pytest_shipready.config import LogsConfig
+
+
+        def test_logfmt(shipready_log_capture):
+            structlog.configure(processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.LogfmtRenderer(),
+            ], logger_factory=structlog.PrintLoggerFactory())
+            shipready_log_capture.attach()
+            structlog.get_logger().info("login", user="bob")
+            assert "event=login level=info" in shipready_log_capture.lines[0]
+            shipready_log_capture.assert_structured()  # logfmt, as pyproject.toml says
+            failed = [r.check_id for r in shipready_log_capture.check(LogsConfig())
+                      if r.status.value == "failed"]
+            assert failed == ["SR501"]  # read as JSON, the same line fails
+        '''))
+    result = pytester.runpytest_subprocess("tests/test_logs.py")
+    result.assert_outcomes(passed=1)
+
+
 # --- the example service's real output (run on the host, as the container would run it) ------
 
 
