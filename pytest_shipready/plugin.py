@@ -389,12 +389,14 @@ def _docker_fixture(request: pytest.FixtureRequest, what: str) -> Any:
     try:
         return getter(state.settings, state.context)
     except image.FixtureUnavailableError as exc:
-        from .redact import redact_text
+        unavailable = exc
+    # Outside the except block: the reason once, without "During handling of ...".
+    from .redact import redact_text
 
-        message = redact_text(str(exc), state.secrets)
-        if exc.skip:
-            pytest.skip(message)
-        pytest.fail(message, pytrace=False)
+    message = redact_text(str(unavailable), state.secrets)
+    if unavailable.skip:
+        pytest.skip(message)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -433,11 +435,12 @@ def shipready_lockfile(request: pytest.FixtureRequest) -> Any:
         settings = state.settings if state else load(_project_dir(request.config))
         return find(settings)
     except ConfigError as exc:
-        pytest.fail(f"pytest-shipready: {exc}", pytrace=False)
+        problem = f"pytest-shipready: {exc}"
     except NoLockError as exc:
         if exc.skip:
             pytest.skip(str(exc))
-        pytest.fail(f"shipready_lockfile: {exc}", pytrace=False)
+        problem = f"shipready_lockfile: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside except: no "During handling of ..."
 
 
 # --- fixtures: logs -------------------------------------------------------------------
@@ -457,9 +460,12 @@ def shipready_log_capture(request: pytest.FixtureRequest) -> Iterator[LogCapture
     from .logcapture import capture
 
     state = request.config.stash.get(_STATE, None)
+    problem = ""
     try:  # the project's [tool.shipready.logs] (format, key names, ...) for the checks
         settings = state.settings if state else load(_project_dir(request.config))
     except ConfigError as exc:
-        pytest.fail(f"pytest-shipready: {exc}", pytrace=False)
+        problem = f"pytest-shipready: {exc}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
     with capture(settings.config.logs) as cap:
         yield cap

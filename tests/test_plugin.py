@@ -316,3 +316,16 @@ def test_missing_project_dir_is_a_usage_error(pytester: pytest.Pytester) -> None
     result = pytester.runpytest("--shipready", "--shipready-project=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--shipready-project: * is not a directory*"])
+
+
+def test_fixture_without_an_engine_says_why_once(project: Path,
+                                                 pytester: pytest.Pytester) -> None:
+    (project / "tests" / "test_image.py").write_text(
+        "def test_it(shipready_image):\n    pass\n")
+    result = pytester.runpytest("--shipready", "--shipready-offline",
+                                "--shipready-require-docker", "-m", "not shipready",
+                                "tests/test_image.py")
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert out.count("pytest-shipready: the image is not available:") == 1, out
+    assert "During handling" not in out
