@@ -86,7 +86,10 @@ def markdown(report: dict[str, Any]) -> str:
             for f in r.get("findings", [])[:20]:
                 where = f"`{f['path']}:{f['line']}` " if f.get("path") and f.get("line") \
                     else (f"`{f['path']}` " if f.get("path") else "")
-                lines.append(f"- {where}{_inline(f['message'])}")
+                first, *more = str(f["message"]).splitlines() or [""]
+                lines.append(f"- {where}{_inline(first)}")
+                if more:  # details (a traceback, layers, both outcomes) keep their lines
+                    lines += ["", "  ```text", *(f"  {ln}" for ln in more), "  ```", ""]
                 if f.get("hint"):
                     lines.append(f"  - fix: {_inline(f['hint'])}")
             lines.append("")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import io
+import re
 import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -33,10 +34,26 @@ def parse_junit(text: str) -> Outcomes:
             node = case.find(tag)
             if node is not None:
                 outcome = {"failure": "failed"}.get(tag, tag)
-                message = (node.get("message") or node.text or "").strip()
+                message = _message(tag, node.get("message") or "", node.text or "")
                 break
         out[key] = (outcome, message)
     return out
+
+
+def _message(tag: str, attribute: str, text: str) -> str:
+    """A failure's explanation: pytest's ``E`` lines from the report text (the message
+    attribute is cut short by pytest), else the text's last lines; a skip's reason."""
+    if tag == "skipped" or not text.strip():
+        return attribute.strip()
+    lines = text.strip().splitlines()
+    explained = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    where = next((ln for ln in reversed(lines) if re.match(r"^\S+:\d+: ", ln)), "")
+    shown = explained[:12] or lines[-12:]
+    return "\n".join([*shown, where] if where else shown)
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n    ")
 
 
 def compare(host: Outcomes, container: Outcomes) -> CheckResult:
@@ -49,10 +66,12 @@ def compare(host: Outcomes, container: Outcomes) -> CheckResult:
             findings.append(Finding(f"{key}: {outcome} on the host, not run in the "
                                     "container"))
         elif there[0] != outcome:
-            detail = there[1] or message
+            detail = "".join(f"\n{where}: {_indent(text[:800])}" for where, text in
+                             (("on the host", message), ("in the container", there[1]))
+                             if text)
             findings.append(Finding(
-                f"{key}: {outcome} on the host, {there[0]} in the container"
-                + (f"\n{detail[:800]}" if detail else ""), None, None,
+                f"{key}: {outcome} on the host, {there[0]} in the container{detail}",
+                None, None,
                 "Make the image match what the tests assume (packages, files, env), "
                 "or fix the test's assumption about its environment."))
     return CheckResult.from_findings(

@@ -244,7 +244,36 @@ def test_parity_outcomes_compare() -> None:
     result = testparity.compare(host, inside)
     assert result.status == Status.FAILED and result.summary.startswith("1 test differs")
     assert result.findings[0].message == (
-        "tests.t::b: passed on the host, failed in the container\nassert 1 == 2")
+        "tests.t::b: passed on the host, failed in the container\n"
+        "in the container: assert 1 == 2")
+
+
+def test_parity_shows_the_full_explanation_and_whose_it_is() -> None:
+    from pytest_shipready import testparity
+
+    # pytest cuts the message attribute short; the report text has the E lines in full.
+    text = ("def test_file():\n>       assert Path('/srv/x').is_file()\n"
+            "E       AssertionError: assert False\n"
+            "E        +  where False = is_file()\n"
+            "E        +    where is_file = PosixPath('/srv/x').is_file\n\n"
+            "tests/t.py:5: AssertionError")
+    inside = testparity.parse_junit(_junit(
+        '<testcase classname="tests.t" name="f"><failure message="AssertionError: '
+        f'assert False&#10;+  where False = ...">{text}</failure></testcase>'
+        '<testcase classname="tests.t" name="s"/>'))
+    host = testparity.parse_junit(_junit(
+        '<testcase classname="tests.t" name="f"/>'
+        '<testcase classname="tests.t" name="s"><skipped message="no PORT"/></testcase>'))
+    assert inside["tests.t::f"] == ("failed", "AssertionError: assert False\n"
+                                    "+  where False = is_file()\n"
+                                    "+    where is_file = PosixPath('/srv/x').is_file\n"
+                                    "tests/t.py:5: AssertionError")
+    messages = [f.message for f in testparity.compare(host, inside).findings]
+    assert messages[0].startswith("tests.t::f: passed on the host, failed in the container\n"
+                                  "in the container: AssertionError: assert False\n"
+                                  "    +  where False = is_file()")
+    assert messages[1] == ("tests.t::s: skipped on the host, passed in the container\n"
+                           "on the host: no PORT")
     assert testparity.compare(host, host).status == Status.PASSED
     assert testparity.compare({}, {}).status == Status.SKIPPED
 

@@ -116,3 +116,15 @@ def test_unwritable_report_is_one_line_not_a_crash(pytester: pytest.Pytester,
         "*= ship readiness =*",
     ])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_markdown_keeps_a_multi_line_finding_readable(tmp_path: Path) -> None:
+    results = [{"check_id": "SR404", "status": "failed", "area": "parity", "subject": None,
+                "name": "tests", "summary": "1 test differs between the host and the container",
+                "nodeid": "shipready::parity::tests", "duration": 1.0, "figures": {},
+                "findings": [{"message": "tests.t::f: passed on the host, failed in the "
+                              "container\nin the container: assert False\n    + where x",
+                              "path": None, "line": None, "hint": "Make the image match"}]}]
+    text = report.markdown(report.build(Settings(tmp_path, None, ShipreadyConfig()), results))
+    assert "- tests.t::f: passed on the host, failed in the container\n\n  ```text\n" \
+        "  in the container: assert False\n      + where x\n  ```\n" in text
