@@ -108,6 +108,7 @@ class ShipreadyState:
         self.settings = settings
         self.context = RunContext()
         self.results: list[dict[str, Any]] = []
+        self.planned = 0  # readiness items collected in this process (0 under xdist)
         from .redact import secret_values
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
@@ -138,6 +139,10 @@ class ShipreadyState:
             result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
             self.results.append(result)
 
+    def not_run(self) -> int:
+        """Readiness items collected but not run (deselected by -k/-m, or not reached)."""
+        return max(0, self.planned - len(self.results))
+
     def sorted_results(self) -> list[dict[str, Any]]:
         """By check ID (so by area), then node id: stable whatever order items ran in."""
         return sorted(self.results, key=lambda r: (r["check_id"], r["nodeid"]))
@@ -157,7 +162,8 @@ class ShipreadyState:
         from . import report
 
         document = report.build(self.settings, self.sorted_results(),
-                                interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+                                interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+                                not_run=self.not_run())
         target = self.config.getoption("shipready_report", None)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         writes: list[tuple[str, Callable[[], None]]] = []
@@ -294,6 +300,7 @@ def pytest_collection_modifyitems(
                 item.add_marker(skip)
         return
     ours = _build_items(session, state)
+    state.planned = len(ours)  # -k/-m may deselect some: the verdict says so
     # Report them as collected, so "collected N items" and --collect-only count them.
     session.ihook.pytest_collectreport(
         report=pytest.CollectReport("shipready", "passed", None, list(ours))
@@ -368,8 +375,7 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter,
                 green=True, bold=True)
     from .report import caveat
 
-    note = caveat(results)
-    if note:
+    for note in caveat(results, state.not_run()):
         tr.line(f"Note: {note}.", yellow=True)
 
 

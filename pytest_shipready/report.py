@@ -21,9 +21,10 @@ _ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 
 
 def build(settings: Settings, results: list[dict[str, Any]], *,
-          interrupted: bool = False) -> dict[str, Any]:
+          interrupted: bool = False, not_run: int = 0) -> dict[str, Any]:
     """The report document. ``interrupted``: the run was stopped (Ctrl-C, SIGTERM)
-    before every check ran, so it cannot be ready whatever the results so far."""
+    before every check ran, so it cannot be ready whatever the results so far.
+    ``not_run``: readiness checks collected but not run (deselected with -k/-m)."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped")}
     return {
@@ -33,19 +34,24 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
         "config": str(settings.source) if settings.source else None,
         "verdict": "not-ready" if counts["failed"] or interrupted else "ready",
         "interrupted": interrupted,
+        "not_run": not_run,
         "counts": counts,
         "results": results,
     }
 
 
-def caveat(results: list[dict[str, Any]]) -> str | None:
-    """What a READY verdict does not cover: the image was not built (no engine, say), so
-    nothing that needs the container ran."""
+def caveat(results: list[dict[str, Any]], not_run: int = 0) -> list[str]:
+    """What a verdict does not cover: checks deselected (-k/-m), and an image that was
+    not built (no engine, say), so that nothing that needs the container ran."""
+    notes = []
+    if not_run:
+        notes.append(f"only {len(results)} of {len(results) + not_run} readiness checks "
+                     "ran (the others were deselected, e.g. by -k or -m)")
     for r in results:
         if r["check_id"] == "SR210" and r["status"] == "skipped":
-            return ("the image was not built, so the image, smoke, parity and container-log "
-                    "checks did not run (see shipready::image::build)")
-    return None
+            notes.append("the image was not built, so the image, smoke, parity and "
+                         "container-log checks did not run (see shipready::image::build)")
+    return notes
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -61,8 +67,7 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("interrupted"):
         lines += ["> The run was interrupted: checks that had not run yet are missing, so "
                   "it is not ready.", ""]
-    note = caveat(report["results"])
-    if note:
+    for note in caveat(report["results"], int(report.get("not_run") or 0)):
         lines += [f"> Note: {note}.", ""]
     areas: dict[str, list[dict[str, Any]]] = {}
     for r in report["results"]:

@@ -392,6 +392,27 @@ def test_plain_text_output_in_the_container_fails_structured(pytester: pytest.Py
     assert leftovers(svc) == []
 
 
+def test_log_items_alone_run_the_container_they_need(pytester: pytest.Pytester,
+                                                     svc: Path) -> None:
+    # -k SR501: the smoke items that start and stop the container are deselected.
+    (svc / "tests" / "test_shared_logs.py").write_text('''
+import json
+from pytest_shipready.plugin import _STATE
+
+def test_whole_log(request):
+    events = [json.loads(line)["event"]
+              for line in request.config.stash[_STATE].context.shared["smoke.logs"]]
+    assert events[0] == "listening" and events[-2:] == ["stopping", "stopped"], events
+''')
+    result, results = run(pytester, svc, "-k", "SR501 or SR505 or test_whole_log")
+    assert set(results) == {"logs::structured", "logs::no-secrets"}, results
+    for node in results:
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    # The whole log was checked, through the graceful stop.
+    result.assert_outcomes(passed=3)
+    assert leftovers(svc) == []
+
+
 def test_secret_env_value_logged_in_the_container_fails_unseen(pytester: pytest.Pytester,
                                                                svc: Path) -> None:
     secret = f"pg-Secret-{uuid.uuid4().hex[:12]}"

@@ -128,3 +128,20 @@ def test_markdown_keeps_a_multi_line_finding_readable(tmp_path: Path) -> None:
     text = report.markdown(report.build(Settings(tmp_path, None, ShipreadyConfig()), results))
     assert "- tests.t::f: passed on the host, failed in the container\n\n  ```text\n" \
         "  in the container: assert False\n      + where x\n  ```\n" in text
+
+
+def test_a_partial_selection_says_how_much_ran(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = pytester.runpytest("--shipready", "--shipready-offline", "-k", "SR101",
+                                "--shipready-report=r.json")
+    result.stdout.fnmatch_lines([
+        "READY: 1 passed, 0 skipped",
+        "Note: only 1 of * readiness checks ran (the others were deselected, e.g. by -k "
+        "or -m).",
+    ])
+    doc = json.loads((pytester.path / "r.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["not_run"] >= 20 and doc["counts"]["passed"] == 1
+    assert "> Note: only 1 of" in report.markdown(doc)

@@ -23,6 +23,8 @@ from ..plan import Options, PlannedCheck, RunContext
 LOGS_KEY = "smoke.logs"
 ENV_KEY = "smoke.env"
 SKIP_KEY = "smoke.skip_reason"  # why the smoke container did not run, if the area says
+THROUGH_STOP_KEY = "smoke.through_stop"  # runs the session container through its stop
+FINAL_KEY = "smoke.logs_final"  # the shared log runs through the graceful stop
 SOURCE = "container log"
 
 
@@ -44,6 +46,10 @@ def from_shared(context: RunContext) -> LogSource:
 
     def source() -> ContainerLogs:
         lines = context.shared.get(LOGS_KEY)
+        through_stop = context.shared.get(THROUGH_STOP_KEY)
+        if (lines is None or not context.shared.get(FINAL_KEY)) and callable(through_stop):
+            through_stop()  # the smoke items that run the container were deselected
+            lines = context.shared.get(LOGS_KEY)
         if lines is None:
             why = context.shared.get(SKIP_KEY) or "no smoke area in this run"
             raise NoContainerLogs(f"the smoke container did not run ({why})")

@@ -202,10 +202,12 @@ class SmokeRun:
         log, a later session container (for fixtures) does not replace it."""
         if self.final_published and not final:
             return
-        self.final_published = final
+        # A container that stopped (gracefully or by itself) has written its whole log.
+        self.final_published = final or running.stopped
         shared = self.run.context.shared
         shared["smoke.logs"] = running.log_bytes().splitlines()
         shared["smoke.env"] = dict(running.env)
+        shared["smoke.logs_final"] = self.final_published
 
     # --- the checks -------------------------------------------------------------------
 
@@ -293,6 +295,16 @@ class SmokeRun:
                                          tuple(cfg.stop_exit_codes), running.info.stop_signal,
                                          logs)
 
+    def through_stop(self) -> None:
+        """For the logs area when graceful-shutdown is not selected (``-k SR501``): run
+        the session container through its stop, so that its whole log is shared. The
+        stop's verdict is SR304's business; here only the log counts."""
+        if not self.final_published:
+            self.graceful()
+
+
+THROUGH_STOP_KEY = "smoke.through_stop"  # for the logs area: run the session to its stop
+
 
 def smoke_run(run: DockerRun) -> SmokeRun:
     if run.smoke is None:
@@ -303,6 +315,7 @@ def smoke_run(run: DockerRun) -> SmokeRun:
 
 def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
     s = smoke_run(run)
+    run.context.shared[THROUGH_STOP_KEY] = s.through_stop
     return [
         PlannedCheck("smoke", None, "SR301", "ready", path, s.ready),
         PlannedCheck("smoke", None, "SR302", "stays-up", path, s.stays_up),
