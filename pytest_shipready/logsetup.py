@@ -201,6 +201,7 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckRes
     """SR510's verdict on the probe output: the probes appear, structured, and pass."""
     findings: list[Finding] = []
     source = analysis.source
+    cfg = analysis.config
     probes = [("the stdlib logging record", STDLIB_MESSAGE)]
     if with_structlog:
         probes.insert(0, ("the structlog event", STRUCTLOG_EVENT))
@@ -217,8 +218,14 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckRes
         elif all(ln.fields is None for ln in lines):
             problems.append(f"{what} is not structured")
             ln = lines[0]
-            findings.append(Finding(f"{what} came out as plain text: {ln.shown}", source,
-                                    ln.number, _STDLIB_HINT if "stdlib" in what else ""))
+            # Another format than the configured one is not "plain text": say which.
+            shape = "JSON" if ln.shown.lstrip().startswith("{") else "plain text"
+            if cfg.format == "json" or shape != "JSON":
+                came = f"came out as {shape}"
+            else:
+                came = f"came out as JSON, not {cfg.format}"
+            findings.append(Finding(f"{what} {came}: {ln.shown}", source, ln.number,
+                                    stdlib_hint(cfg.format) if "stdlib" in what else ""))
     failed_checks: list[str] = []
     for check_id, check in LOG_CHECKS.items():
         result = check(analysis)
@@ -243,9 +250,15 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckRes
         lines=total)
 
 
-_STDLIB_HINT = (
-    "Give the root logger a handler whose formatter is structlog.stdlib.ProcessorFormatter "
-    "(foreign_pre_chain=[add_log_level, TimeStamper(fmt='iso', utc=True), ...], "
-    "processors=[ProcessorFormatter.remove_processors_meta, dict_tracebacks, "
-    "JSONRenderer()]) instead of logging.basicConfig's plain format; see docs/logs.md."
-)
+_RENDERERS = {"json": "JSONRenderer()", "logfmt": "LogfmtRenderer()",
+              "keyvalue": "KeyValueRenderer()"}
+
+
+def stdlib_hint(fmt: str) -> str:
+    """How to make stdlib records come out in the configured format."""
+    return ("Give the root logger a handler whose formatter is "
+            "structlog.stdlib.ProcessorFormatter (foreign_pre_chain=[add_log_level, "
+            "TimeStamper(fmt='iso', utc=True), ...], processors=["
+            "ProcessorFormatter.remove_processors_meta, dict_tracebacks, "
+            f"{_RENDERERS.get(fmt, 'JSONRenderer()')}]) instead of logging.basicConfig's "
+            "plain format; see docs/logs.md.")

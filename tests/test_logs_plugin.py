@@ -84,6 +84,17 @@ def test_stdlib_bypassing_structlog_fails_and_shows_the_line(
     assert "Traceback" not in out.split("SR510 setup:")[0]  # no traceback of ours
 
 
+def test_json_setup_in_a_logfmt_project_says_so(pytester: pytest.Pytester,
+                                                 project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.shipready.logs]\nformat = "logfmt"\n')
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "the stdlib logging record came out as JSON, not logfmt: {" in out
+    assert "plain text" not in out
+    assert "LogfmtRenderer()]) instead of logging.basicConfig" in out
+
+
 def test_configured_setup_that_does_not_import_fails(pytester: pytest.Pytester,
                                                      project: Path) -> None:
     (project / "pyproject.toml").write_text(
@@ -104,13 +115,17 @@ def test_no_setup_found_skips_with_the_reason(pytester: pytest.Pytester) -> None
                                  "name it in [[]tool.shipready.logs[]] setup*"])
 
 
-def test_container_items_skip_until_the_smoke_container_runs(
-    pytester: pytest.Pytester, project: Path
+def test_container_items_skip_without_an_engine(
+    pytester: pytest.Pytester, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Selected alone they start the container they need (test_docker_areas); without an
+    # engine they say why they could not.
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     result = pytester.runpytest("--shipready", "-k", "logs and not SR510", "-rs")
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines([
-        "*5*no container logs: the smoke container did not run (no smoke area in this run)"])
+        "*shipready::logs::structured: no container logs: the smoke container did not run "
+        "(no Docker engine (see shipready::image::build))"])
 
 
 # --- SR510 directly -------------------------------------------------------------------------
