@@ -293,3 +293,29 @@ def test_parity_bundle_brings_pytest(tmp_path: Path) -> None:
     for top in ("p/lib/_pytest", "p/lib/pytest", "p/lib/pluggy", "p/lib/iniconfig"):
         assert top in names, top
     assert not any(n.endswith(".pyc") for n in names)
+
+
+def test_reaping_removes_dead_and_ownerless_old_workdirs(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    from pytest_shipready.areas import image
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone_pid = subprocess.Popen(["true"])  # its pid is gone once waited for
+    gone_pid.wait()
+    dirs = {name: tmp_path / f"pytest-shipready-{name}"
+            for name in ("dead", "alive", "old-orphan", "new-orphan")}
+    for d in dirs.values():
+        d.mkdir()
+    (dirs["dead"] / "owner").write_text(str(gone_pid.pid))
+    (dirs["alive"] / "owner").write_text(str(os.getpid()))
+    old = time.time() - image.ORPHAN_AGE - 60
+    os.utime(dirs["old-orphan"], (old, old))
+    image._reap_workdirs()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pytest-shipready-alive", "pytest-shipready-new-orphan"]

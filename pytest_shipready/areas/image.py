@@ -44,16 +44,25 @@ def workdir(session: SessionId) -> Path:
     return Path(tempfile.gettempdir()) / f"pytest-shipready-{session.id}"
 
 
+ORPHAN_AGE = 3600.0  # seconds: a directory this old without an owner file is garbage
+
+
 def _reap_workdirs() -> None:
-    """Remove the shared directories of earlier runs whose pytest process is gone."""
+    """Remove the shared directories of earlier runs whose pytest process is gone, and
+    old ones with no owner file (a run killed before writing it)."""
     import shutil
+    import time
 
     from ..dockersession import pid_alive
 
     for path in Path(tempfile.gettempdir()).glob("pytest-shipready-*"):
         with contextlib.suppress(OSError, ValueError):
-            owner = int((path / "owner").read_text(encoding="utf-8"))
-            if not pid_alive(owner):
+            owner_file = path / "owner"
+            if owner_file.is_file():
+                stale = not pid_alive(int(owner_file.read_text(encoding="utf-8")))
+            else:
+                stale = time.time() - path.stat().st_mtime > ORPHAN_AGE
+            if stale:
                 shutil.rmtree(path, ignore_errors=True)
 
 
