@@ -38,6 +38,9 @@ def advice(host: str, reason: str) -> str:
     if "No such file" in reason and socket:
         what = f"there is no socket at {socket}: Docker is not running on this machine, " \
             "or listens elsewhere"
+    elif "refused" in reason and host.startswith(("tcp://", "http://", "https://")):
+        what = "nothing listens at that address: the remote engine is down, or the " \
+            "address, port or tunnel is wrong"
     elif "refused" in reason:
         what = "nothing listens there: the engine is stopped"
     elif "Permission denied" in reason:
@@ -46,9 +49,10 @@ def advice(host: str, reason: str) -> str:
         what = "the engine does not answer in time"
     else:
         what = "the engine cannot be used"
-    return (f"{what}. Start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST "
-            f"to a running engine ({DEFAULT_HOST} or tcp://HOST:2375); `docker info` must "
-            "work in the same shell")
+    start = "Start that engine" if host.startswith(("tcp://", "ssh://", "http")) else \
+        "Start Docker (e.g. `sudo systemctl start docker`)"
+    return (f"{what}. {start}, or set DOCKER_HOST to a running engine ({DEFAULT_HOST} or "
+            "tcp://HOST:2375); `docker info` must work in the same shell")
 
 
 def unreachable(environ_host: str | None, detail: str) -> str:

@@ -171,6 +171,8 @@ def parse_pairs(text: str, flavour: str = "logfmt") -> dict[str, Any]:
             j += 1
         key = text[i:j]
         if not _KEY.match(key):
+            if not saw_pair:  # prose ("Serving HTTP on port 8000"): its words read as flags
+                raise _UnparsableError("no key=value pairs")
             shown = key if len(key) <= 30 else key[:30] + "..."
             raise _UnparsableError(f"{shown!r} is not a key=value pair")
         if j >= n or text[j] != "=":

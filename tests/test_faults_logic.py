@@ -30,6 +30,12 @@ def test_unreachable_default_host_and_refused() -> None:
     assert "the engine is stopped" in msg
 
 
+def test_unreachable_remote_engine_is_not_told_to_systemctl() -> None:
+    msg = enginehost.unreachable("tcp://127.0.0.1:1", REFUSED_TCP)
+    assert "the remote engine is down, or the address, port or tunnel is wrong" in msg
+    assert "Start that engine" in msg and "systemctl" not in msg
+
+
 def test_unreachable_other_errors_keep_their_first_line() -> None:
     msg = enginehost.unreachable("ssh://u@h", "DockerException: Install paramiko package "
                                  "to enable ssh:// support\nmore")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -76,10 +77,15 @@ def test_keyvalue_values_are_python_reprs() -> None:
                       "d": {"k": [1, 2]}, "o": "<obj at 1>"}
 
 
-@pytest.mark.parametrize("text", ["Listening on port 8000", "GET /?a=b HTTP/1.1",
-                                  'event="unterminated', "just-a-word"])
-def test_prose_is_not_logfmt(text: str) -> None:
-    with pytest.raises(ValueError, match=r"."):
+@pytest.mark.parametrize(("text", "why"), [
+    ("Listening on port 8000", "no key=value pairs"),  # not "'8000' is not a pair"
+    ("GET /?a=b HTTP/1.1", "no key=value pairs"),
+    ('event="unterminated', "an unterminated quoted value"),
+    ("just-a-word", "no key=value pairs"),
+    ("event=ok 8000", "'8000' is not a key=value pair"),
+])
+def test_prose_is_not_logfmt(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
         parse_pairs(text, "logfmt")
 
 
