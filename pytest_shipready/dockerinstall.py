@@ -17,7 +17,7 @@ Pure: no pytest, no docker.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .dockerfile import Dockerfile, Instruction, Stage
@@ -179,7 +179,7 @@ def _strip_prefix(words: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _PIP = re.compile(r"pip(\d+(\.\d+)?)?$")
-_PYTHON = re.compile(r"python(\d+(\.\d+)?)?$")
+PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?$")  # python, python3, python3.11
 # pip install/wheel/download options that take a value.
 _PIP_VALUE = frozenset({
     "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-t", "--target",
@@ -200,7 +200,7 @@ def pip_words(words: tuple[str, ...]) -> tuple[str, ...] | None:
     name = _command_name(words[0])
     if _PIP.match(name):
         return words[1:]
-    if _PYTHON.match(name):
+    if PYTHON_NAME.match(name):
         rest = list(words[1:])
         while rest and rest[0].startswith("-") and rest[0] != "-m":
             rest.pop(0)
@@ -271,18 +271,32 @@ def recognise_pip(command: Command) -> InstallStep | None:
                        tuple(packages), tuple(local), hashes, installs=verb == "install")
 
 
-def _option_value(args: tuple[str, ...], *names: str) -> str | None:
-    for i, word in enumerate(args):
-        key, eq, value = word.partition("=")
+def option_values(args: Sequence[str], *names: str) -> list[str]:
+    """Every value given to the options ``names``, in order: ``--opt v``, ``--opt=v``
+    and, for a two-letter ``-X``, ``-Xv``."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        key, eq, inline = word.partition("=")
         if key in names:
             if eq:
-                return value
-            return args[i + 1] if i + 1 < len(args) else None
-        short = next((n for n in names if len(n) == 2 and word.startswith(n) and
-                      len(word) > 2), None)
-        if short is not None:
-            return word[2:]
-    return None
+                out.append(inline)
+            elif i + 1 < len(args):
+                i += 1
+                out.append(args[i])
+        else:
+            short = next((n for n in names if len(n) == 2 and word.startswith(n)
+                          and len(word) > 2), None)
+            if short is not None:
+                out.append(word[2:])
+        i += 1
+    return out
+
+
+def _option_value(args: tuple[str, ...], *names: str) -> str | None:
+    found = option_values(args, *names)
+    return found[0] if found else None
 
 
 def _positional(args: tuple[str, ...], with_value: frozenset[str]) -> list[str]:

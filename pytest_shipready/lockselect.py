@@ -18,6 +18,8 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from .dockerinstall import option_values
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -91,29 +93,10 @@ def project_extras(pyproject: Mapping[str, Any]) -> set[str]:
 
 
 def _values(args: Sequence[str], *names: str) -> list[str]:
-    """Every value of the options ``names`` (``--opt v``, ``--opt=v``, ``-Ev``), split on
-    commas and spaces as Poetry allows (``--with dev,test``, ``-E "a b"``)."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        word = args[i]
-        key, eq, inline = word.partition("=")
-        value: str | None = None
-        if key in names:
-            if eq:
-                value = inline
-            elif i + 1 < len(args):
-                i += 1
-                value = args[i]
-        else:
-            short = next((n for n in names if len(n) == 2 and word.startswith(n)
-                          and len(word) > 2), None)
-            if short is not None:
-                value = word[2:]
-        if value is not None:
-            out += [v for v in value.replace(",", " ").split() if v]
-        i += 1
-    return out
+    """Every value of the options ``names``, split on commas and spaces as Poetry allows
+    (``--with dev,test``, ``-E "a b"``)."""
+    return [v for value in option_values(args, *names)
+            for v in value.replace(",", " ").split()]
 
 
 def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[str, Any],

@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from . import lockmodel, piplock
+from .dockerinstall import PYTHON_NAME
 from .findings import CheckResult, Finding, plural
 from .lockselect import Selection
 
@@ -71,7 +72,6 @@ def parse_probe(output: str) -> ImageFacts:
     raise ValueError(f"no JSON in the interpreter's output: {output[-500:]!r}")
 
 
-_PYTHON = re.compile(r"python(\d+(\.\d+)?)?$")
 _SYSTEM_BINS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 
 
@@ -87,7 +87,7 @@ def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str 
         if not word.startswith("/"):
             continue
         directory, _, name = word.rpartition("/")
-        if _PYTHON.match(name):
+        if PYTHON_NAME.match(name):
             found.append(word)
             break
         if directory.endswith("/bin") and directory not in _SYSTEM_BINS:
