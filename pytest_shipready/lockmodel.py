@@ -69,6 +69,15 @@ def discover(project: Path) -> list[Path]:
     return found
 
 
+def find_lockfiles(project: Path, configured: Iterable[str] = ()) -> list[Path]:
+    """The project's lockfiles: ``configured`` ([tool.shipready.lockfile] paths) if any,
+    else pip-compile's found by :func:`piplock.discover`, then Poetry's, uv's and pylock's."""
+    from . import piplock
+
+    listed = [project / p for p in configured]
+    return listed or piplock.discover(project) + discover(project)
+
+
 @dataclass(frozen=True)
 class FileHash:
     name: str  # file name or URL

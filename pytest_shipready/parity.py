@@ -100,7 +100,8 @@ def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str 
     return list(dict.fromkeys(found))
 
 
-def _minor(version: str) -> str:
+def minor(version: str) -> str:
+    """"3.11.2" -> "3.11"."""
     m = re.match(r"(\d+)\.(\d+)", version)
     return f"{m.group(1)}.{m.group(2)}" if m else version
 
@@ -110,7 +111,7 @@ def check_python(image: str, lock: str | None, lock_display: str, host: str | No
     """``image``: "3.11.2"; ``lock``: "3.11" from a pip-compile header; ``requires``: a
     Poetry/uv/pylock lock's Python range (as written, as specifier sets); ``host``: the
     host's "3.11" when it is required too."""
-    found = _minor(image)
+    found = minor(image)
     findings: list[Finding] = []
     if lock is None and requires is None and host is None:
         return CheckResult.skipped(

@@ -48,12 +48,9 @@ class ProjectLock:
 def find(settings: Settings) -> ProjectLock:
     """The project's lockfile; raises :class:`NoLockError` saying why there is none."""
     project = settings.project
-    if settings.config.parity.lockfile:
-        paths = [project / settings.config.parity.lockfile]
-    elif settings.config.lockfile.paths:
-        paths = [project / p for p in settings.config.lockfile.paths]
-    else:
-        paths = piplock.discover(project) + lockmodel.discover(project)
+    paths = lockmodel.find_lockfiles(
+        project, [settings.config.parity.lockfile] if settings.config.parity.lockfile
+        else settings.config.lockfile.paths)
     if not paths:
         raise NoLockError(f"no lockfile in {project} (requirements*.txt with a pip-compile "
                           "header, poetry.lock, uv.lock or pylock.toml)", skip=True)

@@ -38,21 +38,17 @@ def known_locks(settings: Settings) -> list[hygiene.KnownLock]:
     :data:`pytest_shipready.dockerinstall.RECOGNISERS`.
     """
     project = settings.project
-    cfg = settings.config.lockfile
-    paths = [project / p for p in cfg.paths] if cfg.paths else piplock.discover(project)
     locks: list[hygiene.KnownLock] = []
-    for path in paths:
+    paths = lockmodel.find_lockfiles(project, settings.config.lockfile.paths)
+    for path in sorted(paths, key=lambda p: p.suffix != ".txt"):  # pip-compile's first
         if path.suffix != ".txt":
-            continue  # Poetry, uv and pylock files: below
+            # poetry install and uv sync check hashes themselves; pylock records them.
+            locks.append(hygiene.KnownLock(piplock.display_path(path, project), True))
+            continue
         lock = piplock.load(path, project)
         entries = lock.data.entries
         hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
         locks.append(hygiene.KnownLock(lock.display, hashed))
-    tool_locks = [p for p in paths if p.suffix != ".txt"] if cfg.paths else \
-        lockmodel.discover(project)
-    for path in tool_locks:
-        # poetry install and uv sync check hashes themselves; pylock records them.
-        locks.append(hygiene.KnownLock(piplock.display_path(path, project), True))
     return locks
 
 

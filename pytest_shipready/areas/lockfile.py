@@ -16,11 +16,7 @@ from . import toollocks
 def plan(settings: Settings, options: Options, context: RunContext
          ) -> list[PlannedCheck]:
     project = settings.project
-    cfg = settings.config.lockfile
-    if cfg.paths:
-        paths = [project / p for p in cfg.paths]
-    else:
-        paths = piplock.discover(project) + lockmodel.discover(project)
+    paths = lockmodel.find_lockfiles(project, settings.config.lockfile.paths)
     if not paths:
         missing = CheckResult.failed(
             "SR100", "no lockfile found",

@@ -7,10 +7,9 @@ the comparison itself is :mod:`pytest_shipready.parity`.
 from __future__ import annotations
 
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import hygiene, lockmodel, lockselect, parity, piplock, toollock
 from ..findings import CheckResult, Finding
@@ -47,20 +46,13 @@ def _selection(run: DockerRun, lock: lockmodel.ToolLock,
     if step is not None and step.tool in ("poetry", "uv") and step.verb:
         text = step.text if len(step.text) <= 70 else step.text[:67] + "..."
         inferred = lockselect.from_command(step.tool, step.verb, step.options,
-                                           _pyproject(lock.path.parent),
+                                           toollock.read_pyproject(lock)[0] or {},
                                            f"per {run.display}:{step.line} `{text}`")
     else:
         inferred = lockselect.runtime_only(
             f"no poetry/uv install of {lock.display} found in {run.display}")
     return lockselect.configured(cfg.groups, cfg.extras, inferred,
                                  "per [tool.shipready.parity] groups/extras")
-
-
-def _pyproject(directory: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads((directory / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}  # the lockfile area reports an unreadable pyproject.toml
 
 
 def _lock(run: DockerRun) -> ImageLock | str:
@@ -101,7 +93,7 @@ def _marker_env(facts: parity.ImageFacts, lock: piplock.PipLock | lockmodel.Tool
     if facts.markers:
         return dict(facts.markers)
     header = lock.header.python if isinstance(lock, piplock.PipLock) else None
-    return piplock.marker_environment(header or ".".join(facts.python.split(".")[:2]))
+    return piplock.marker_environment(header or parity.minor(facts.python))
 
 
 class ParityRun:

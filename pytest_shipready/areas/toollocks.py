@@ -57,12 +57,15 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
                 ) -> Callable[[], CheckResult]:
         return parse_guarded(lock, check, check_id)
 
+    # SR103's result, once: SR111 skips when it failed (as SR104 for pip-compile).
+    covers = functools.cache(toollock.check_covers_inputs)
+
     def uv_fresh(loaded: lockmodel.ToolLock) -> CheckResult:
         from ..uvcheck import check_fresh
 
         # As SR104 for pip-compile: re-resolving a lock that misses an input only repeats it.
         if "SR103" not in settings.config.disable and \
-                toollock.check_covers_inputs(loaded).status == Status.FAILED:
+                covers(loaded).status == Status.FAILED:
             return CheckResult.skipped(
                 "SR111", "the lock does not cover its inputs (SR103 failed): fix that first; "
                 "re-resolving would only repeat it")
@@ -74,10 +77,10 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
         ("SR102", "hashed", lambda lk: toollock.check_hashed(lk, cfg.require_hashes)),
     ]
     if fmt == "poetry":
-        specs += [("SR103", "covers-inputs", toollock.check_covers_inputs),
+        specs += [("SR103", "covers-inputs", covers),
                   ("SR110", "fresh", toollock.check_poetry_fresh)]
     elif fmt == "uv":
-        specs += [("SR103", "covers-inputs", toollock.check_covers_inputs),
+        specs += [("SR103", "covers-inputs", covers),
                   ("SR111", "fresh", uv_fresh)]
     specs.append(("SR105", "portable", lambda lk: toollock.check_portable(lk, project)))
     display = lockmodel.display_path(path, project)
