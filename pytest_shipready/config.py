@@ -434,8 +434,9 @@ MOVED = {
 def _elsewhere(key: str) -> str:
     """" (did you mean [tool.shipready.image] dockerfile?)" when ``key`` is a key of a
     section: for a section name given a plain value."""
+    hints = get_type_hints(ShipreadyConfig)
     for f in dataclasses.fields(ShipreadyConfig):
-        section = get_type_hints(ShipreadyConfig)[f.name]
+        section = hints[f.name]
         if dataclasses.is_dataclass(section) and isinstance(section, type) and any(
                 g.name == key for g in dataclasses.fields(section)):
             return f" (did you mean [{SECTION}.{f.name}] {key}?)"

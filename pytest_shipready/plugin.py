@@ -359,23 +359,25 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter,
         tr.write(f"  {r['check_id']}  {label:<{width}}  ")
         tr.write(f"{status:<7}", **markup)
         tr.line(f"  {r['summary']}")
-    counts = {s: sum(1 for r in results if r["status"] == s)
-              for s in ("passed", "failed", "skipped")}
-    failed = sorted({r["check_id"] for r in results if r["status"] == "failed"})
-    if interrupted:
+    from . import report
+
+    # The verdict, counts and notes are the report's, so terminal and files agree.
+    document = report.build(state.settings, results, interrupted=interrupted,
+                            not_run=state.not_run())
+    counts = document["counts"]
+    if document["interrupted"]:
         tr.line(f"NOT READY: the run was interrupted ({len(results)} checks ran: "
                 f"{counts['passed']} passed, {counts['failed']} failed, "
                 f"{counts['skipped']} skipped)", red=True, bold=True)
         return
-    if failed:
+    if document["verdict"] != "ready":
+        failed = sorted({r["check_id"] for r in results if r["status"] == "failed"})
         tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(failed)}), "
                 f"{counts['passed']} passed, {counts['skipped']} skipped", red=True, bold=True)
     else:
         tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
                 green=True, bold=True)
-    from .report import caveat
-
-    for note in caveat(results, state.not_run()):
+    for note in report.caveat(results, document["not_run"]):
         tr.line(f"Note: {note}.", yellow=True)
 
 
@@ -428,25 +430,36 @@ def shipready_fresh_container(request: pytest.FixtureRequest) -> Any:
 # --- fixtures: the lockfile ---------------------------------------------------------
 
 
+def _fixture_settings(request: pytest.FixtureRequest) -> Settings:
+    """This run's settings, or the project's when the run has no --shipready (the lockfile
+    and log fixtures work without it); a bad configuration fails the test."""
+    from .config import ConfigError, load
+
+    state = request.config.stash.get(_STATE, None)
+    if state is not None:
+        return state.settings
+    try:
+        return load(_project_dir(request.config))
+    except ConfigError as exc:
+        problem = f"pytest-shipready: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside except: no "During handling of ..."
+
+
 @pytest.fixture(scope="session")
 def shipready_lockfile(request: pytest.FixtureRequest) -> Any:
     """The project's lockfile, parsed (pip-compile, Poetry, uv or pylock.toml):
     ``.packages()`` -> {name: version} an install from it gives; ``.lock`` the parsed file.
     Needs no Docker, and works without --shipready too."""
-    from .config import ConfigError, load
     from .projectlock import NoLockError, find
 
-    state = request.config.stash.get(_STATE, None)
+    settings = _fixture_settings(request)
     try:
-        settings = state.settings if state else load(_project_dir(request.config))
         return find(settings)
-    except ConfigError as exc:
-        problem = f"pytest-shipready: {exc}"
     except NoLockError as exc:
-        if exc.skip:
-            pytest.skip(str(exc))
-        problem = f"shipready_lockfile: {exc}"
-    pytest.fail(problem, pytrace=False)  # outside except: no "During handling of ..."
+        unavailable = exc
+    if unavailable.skip:
+        pytest.skip(str(unavailable))
+    pytest.fail(f"shipready_lockfile: {unavailable}", pytrace=False)
 
 
 # --- fixtures: logs -------------------------------------------------------------------
@@ -462,16 +475,8 @@ def shipready_log_capture(request: pytest.FixtureRequest) -> Iterator[LogCapture
     the app's logging first (or call ``.attach()`` after re-configuring);
     ``.assert_structured()`` checks the lines with the SR501-SR505 validators.
     """
-    from .config import ConfigError, load
     from .logcapture import capture
 
-    state = request.config.stash.get(_STATE, None)
-    problem = ""
-    try:  # the project's [tool.shipready.logs] (format, key names, ...) for the checks
-        settings = state.settings if state else load(_project_dir(request.config))
-    except ConfigError as exc:
-        problem = f"pytest-shipready: {exc}"
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    with capture(settings.config.logs) as cap:
+    # The project's [tool.shipready.logs] (format, key names, ...) for the checks.
+    with capture(_fixture_settings(request).config.logs) as cap:
         yield cap
