@@ -21,12 +21,14 @@ from .. import smoke as verdicts
 from ..findings import CheckResult, Finding, Status
 from ..plan import PlannedCheck
 
+# What the logs area reads: the session container's log, env, and how to finish it.
+from .logs import ENV_KEY, FINAL_KEY, LOGS_KEY, SKIP_KEY, THROUGH_STOP_KEY
+
 if TYPE_CHECKING:
     from ..engine import Container, ImageInfo
     from .image import DockerRun
 
 _POLL = 0.25
-SKIP_REASON_KEY = "smoke.skip_reason"  # for the logs area: why no container ran
 
 
 @dataclass
@@ -153,7 +155,7 @@ class SmokeRun:
         """The running session container, or the skip/failure result for ``check_id``."""
         built, skip = self.run.need_image(check_id)
         if skip is not None:
-            self.run.context.shared.setdefault(SKIP_REASON_KEY, skip.summary)
+            self.run.context.shared.setdefault(SKIP_KEY, skip.summary)
             return None, skip
         if self.current is not None and not self.current.stopped:
             return self.current, None
@@ -191,7 +193,7 @@ class SmokeRun:
 
     def _gate(self, check_id: str) -> CheckResult:
         if self.failure is not None:
-            self.run.context.shared.setdefault(SKIP_REASON_KEY, self.failure.summary)
+            self.run.context.shared.setdefault(SKIP_KEY, self.failure.summary)
         if check_id == "SR301" and self.failure is not None:
             return self.failure
         return CheckResult.skipped(
@@ -205,9 +207,9 @@ class SmokeRun:
         # A container that stopped (gracefully or by itself) has written its whole log.
         self.final_published = final or running.stopped
         shared = self.run.context.shared
-        shared["smoke.logs"] = running.log_bytes().splitlines()
-        shared["smoke.env"] = dict(running.env)
-        shared["smoke.logs_final"] = self.final_published
+        shared[LOGS_KEY] = running.log_bytes().splitlines()
+        shared[ENV_KEY] = dict(running.env)
+        shared[FINAL_KEY] = self.final_published
 
     # --- the checks -------------------------------------------------------------------
 
@@ -302,8 +304,6 @@ class SmokeRun:
         if not self.final_published:
             self.graceful()
 
-
-THROUGH_STOP_KEY = "smoke.through_stop"  # for the logs area: run the session to its stop
 
 
 def smoke_run(run: DockerRun) -> SmokeRun:
