@@ -74,7 +74,7 @@ def synthetic_lock(n: int) -> str:
 
 
 def bench_offline_checks(repeat: int) -> list[Row]:
-    from pytest_shipready import piplock
+    from pytest_shipready.locks import pipcompile
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -83,10 +83,10 @@ def bench_offline_checks(repeat: int) -> list[Row]:
             "\n".join(f"package-{i}" for i in range(0, 500, 5)) + "\n")
 
         def all_offline() -> None:
-            lock = piplock.load(root / "requirements.txt", root)
-            for check in (piplock.check_pinned, piplock.check_hashed, piplock.check_portable):
+            lock = pipcompile.load(root / "requirements.txt", root)
+            for check in (pipcompile.check_pinned, pipcompile.check_hashed, pipcompile.check_portable):
                 check(lock)
-            piplock.check_covers_inputs(lock, piplock.read_inputs(lock, root))
+            pipcompile.check_covers_inputs(lock, pipcompile.read_inputs(lock, root))
 
         all_offline()
         t = median_time(all_offline, repeat)
@@ -96,14 +96,14 @@ def bench_offline_checks(repeat: int) -> list[Row]:
 
 def bench_resolution(repeat: int) -> list[Row]:
     """SR104 vs pip-compile run by hand on the example (both need the index)."""
-    from pytest_shipready import piplock, resolve
+    from pytest_shipready.locks import pipcompile, resolve
 
     env = resolve.pip_env("isolated")
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "service"
         shutil.copytree(EXAMPLE, project)
-        lock = piplock.load(project / "requirements.txt", project)
-        inputs = piplock.read_inputs(lock, project)
+        lock = pipcompile.load(project / "requirements.txt", project)
+        inputs = pipcompile.read_inputs(lock, project)
         out = Path(tmp) / "by-hand.txt"
         shutil.copyfile(project / "requirements.txt", out)
         by_hand = [sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
@@ -163,7 +163,7 @@ def example_copy(parent: Path, name: str, nonce: str, config: str) -> Path:
 def by_hand(project: Path, tag: str, network: bool) -> None:
     """What a CI job does without the plugin: the suite, build, run, wait until healthy,
     stop, re-resolve the lock."""
-    from pytest_shipready import resolve
+    from pytest_shipready.locks import resolve
 
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
@@ -216,7 +216,7 @@ def interleaved(i: int, hand: Callable[[], object], ours: Callable[[], object]
 
 
 def remove_bench_images(tags: list[str], projects: list[Path]) -> None:
-    from pytest_shipready.buildcontext import repository_name
+    from pytest_shipready.dockerfile.context import repository_name
 
     ids = set(tags)
     for project in projects:
@@ -290,7 +290,7 @@ def bench_example(repeat: int, network: bool) -> list[Row]:
 
 def bench_xdist_builds(project: Path, network: bool) -> Row:
     """How many times the image is built (tagged) under -n 2, from the engine's events."""
-    from pytest_shipready.buildcontext import repository_name
+    from pytest_shipready.dockerfile.context import repository_name
 
     since = str(int(time.time()) - 1)
     seconds = timed(lambda: with_plugin(project, network, "-n", "2"))

@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .container import fixtures
+
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
     from _pytest.terminal import TerminalReporter
 
+    from .checks import CheckResult, PlannedCheck
     from .config import Settings
-    from .findings import CheckResult
-    from .logcapture import LogCapture
-    from .plan import PlannedCheck
+    from .logs.capture import LogCapture
 
 SKIP_REASON = "deployment readiness check: run pytest with --shipready to include it"
 _STATE = pytest.StashKey["ShipreadyState"]()
@@ -102,20 +103,20 @@ class ShipreadyState:
     """What one run of --shipready knows; registered as a plugin for that run's hooks."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        from .plan import RunContext
+        from .checks import RunContext
 
         self.config = config
         self.settings = settings
         self.context = RunContext()
         self.results: list[dict[str, Any]] = []
         self.planned = 0  # readiness items collected in this process (0 under xdist)
-        from .redact import secret_values
+        from .secrets import secret_values
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         self.secrets = secret_values(settings.config.smoke.env)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
-        from .areas.image import uses_docker
-        from .dockersession import begin
+        from .container.build import uses_docker
+        from .container.session import begin
 
         begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"))
         if config.get_verbosity() >= 1:  # build steps as they happen
@@ -209,12 +210,12 @@ class ShipreadyItem(pytest.Item):
         self.user_properties.append(("shipready_check", check.check_id))
 
     def runtest(self) -> None:
-        from .findings import CheckResult, Status
+        from .checks import CheckResult, Status
 
         if self.disabled is not None:
             self.result = CheckResult.skipped(self.check.check_id, self.disabled)
         else:
-            from .redact import redact_result
+            from .secrets import redact_result
 
             self.result = redact_result(self.check.run(), self.config.stash[_STATE].secrets)
         if self.result.status == Status.SKIPPED:
@@ -261,7 +262,8 @@ def format_failure(result: CheckResult) -> str:
 
 
 def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.Item]:
-    from .plan import Options, plan
+    from .checks import Options
+    from .plan import plan
 
     options = Options(offline=bool(session.config.getoption("shipready_offline")),
                       require_docker=bool(session.config.getoption("shipready_require_docker")))
@@ -390,16 +392,15 @@ def _docker_fixture(request: pytest.FixtureRequest, what: str) -> Any:
     state = request.config.stash.get(_STATE, None)
     if state is None:
         pytest.skip("needs pytest --shipready (the image is built only then)")
-    from .areas import image
 
-    getter = {"image": image.fixture_image, "container": image.fixture_session_container,
-              "fresh": image.fixture_fresh_container}[what]
+    getter = {"image": fixtures.fixture_image, "container": fixtures.fixture_session_container,
+              "fresh": fixtures.fixture_fresh_container}[what]
     try:
         return getter(state.settings, state.context)
-    except image.FixtureUnavailableError as exc:
+    except fixtures.FixtureUnavailableError as exc:
         unavailable = exc
     # Outside the except block: the reason once, without "During handling of ...".
-    from .redact import redact_text
+    from .secrets import redact_text
 
     message = redact_text(str(unavailable), state.secrets)
     if unavailable.skip:
@@ -450,7 +451,7 @@ def shipready_lockfile(request: pytest.FixtureRequest) -> Any:
     """The project's lockfile, parsed (pip-compile, Poetry, uv or pylock.toml):
     ``.packages()`` -> {name: version} an install from it gives; ``.lock`` the parsed file.
     Needs no Docker, and works without --shipready too."""
-    from .projectlock import NoLockError, find
+    from .locks.discover import NoLockError, find
 
     settings = _fixture_settings(request)
     try:
@@ -475,7 +476,7 @@ def shipready_log_capture(request: pytest.FixtureRequest) -> Iterator[LogCapture
     the app's logging first (or call ``.attach()`` after re-configuring);
     ``.assert_structured()`` checks the lines with the SR501-SR505 validators.
     """
-    from .logcapture import capture
+    from .logs.capture import capture
 
     # The project's [tool.shipready.logs] (format, key names, ...) for the checks.
     with capture(_fixture_settings(request).config.logs) as cap:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from . import dockerfile, lockmodel, piplock
+from .dockerfile import parser
+from .locks import discover, pipcompile
 
 
 def starter(project: Path) -> str:
@@ -48,9 +49,9 @@ def _present_tables(project: Path) -> list[str]:
 
 
 def _lockfile_section(project: Path) -> list[str]:
-    locks = piplock.discover(project)
+    locks = pipcompile.discover(project)
     lines = ["[tool.shipready.lockfile]"]
-    if not locks and not lockmodel.discover(project):
+    if not locks and not discover.discover(project):
         lines += [
             "# No lockfile found (requirements*.txt, requirements/*.txt, poetry.lock, uv.lock, "
             "pylock.toml).",
@@ -58,17 +59,17 @@ def _lockfile_section(project: Path) -> list[str]:
             '# paths = ["requirements.txt"]',
         ]
     for path in locks:
-        lock = piplock.load(path, project)
+        lock = pipcompile.load(path, project)
         sources = ", ".join(lock.header.sources) or "pip-compile's default inputs"
         hashed = lock.error is None and all(e.hashes for e in lock.data.entries)
         lines.append(f"# found {lock.display}: pip-compile lock of {sources}, "
                      f"{len(lock.data.entries)} requirements, "
                      f"{'hashed' if hashed else 'NOT hashed'}")
-    for path in lockmodel.discover(project):
-        lines.append(f"# found {piplock.display_path(path, project)} (checked "
+    for path in discover.discover(project):
+        lines.append(f"# found {pipcompile.display_path(path, project)} (checked "
                      "automatically)")
     if locks:
-        listed = ", ".join(f'"{piplock.display_path(p, project)}"' for p in locks)
+        listed = ", ".join(f'"{pipcompile.display_path(p, project)}"' for p in locks)
         lines.append(f"# paths = [{listed}]   # found automatically")
     lines += ["# require_hashes = true", "# resolve_timeout = 180.0", ""]
     return lines
@@ -79,7 +80,7 @@ def _dockerfile_section(project: Path) -> list[str]:
     image = ["[tool.shipready.image]"]
     lines = ["[tool.shipready.dockerfile]"]
     try:
-        parsed = dockerfile.parse(path.read_text(encoding="utf-8"), "Dockerfile")
+        parsed = parser.parse(path.read_text(encoding="utf-8"), "Dockerfile")
     except (OSError, UnicodeDecodeError):
         return [*image, "# No readable Dockerfile at the project root: the Dockerfile and "
                 "image checks are skipped.", '# dockerfile = "docker/Dockerfile"', ""]

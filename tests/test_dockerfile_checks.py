@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_shipready import dockerfile as d
-from pytest_shipready import dockerignore, dockerinstall, hygiene
-from pytest_shipready.findings import CheckResult, Status
+from pytest_shipready.checks import CheckResult, Status
+from pytest_shipready.dockerfile import hygiene, ignore, installs
+from pytest_shipready.dockerfile import parser as d
 
 LOCK = [hygiene.KnownLock("requirements.txt", hashed=True)]
 
@@ -328,13 +328,13 @@ def test_lock_in_a_subdirectory() -> None:
 
 
 def test_recogniser_extension_point(monkeypatch: pytest.MonkeyPatch) -> None:
-    def uv_sync(command: dockerinstall.Command) -> dockerinstall.InstallStep | None:
+    def uv_sync(command: installs.Command) -> installs.InstallStep | None:
         if command.words[:2] == ("uv", "sync") and "--frozen" in command.words:
-            return dockerinstall.InstallStep("uv", command.line, command.text,
+            return installs.InstallStep("uv", command.line, command.text,
                                              files=("uv.lock",), hashes_enforced=True)
         return None
 
-    monkeypatch.setattr(dockerinstall, "RECOGNISERS", [*dockerinstall.RECOGNISERS, uv_sync])
+    monkeypatch.setattr(installs, "RECOGNISERS", [*installs.RECOGNISERS, uv_sync])
     result = lock_used("FROM python:3.11\nRUN uv sync --frozen\n",
                        [hygiene.KnownLock("uv.lock", hashed=True)])
     assert result.summary == "uv installs uv.lock with hashes (line 2)"
@@ -351,8 +351,8 @@ def test_recogniser_extension_point(monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_pip_recogniser(command: str, files: tuple[str, ...], packages: tuple[str, ...],
                         local: tuple[str, ...]) -> None:
-    (cmd,) = dockerinstall.split_commands(command)
-    step = dockerinstall.recognise_pip(cmd)
+    (cmd,) = installs.split_commands(command)
+    step = installs.recognise_pip(cmd)
     assert step is not None
     assert (step.files, step.packages, step.local) == (files, packages, local)
 
@@ -360,8 +360,8 @@ def test_pip_recogniser(command: str, files: tuple[str, ...], packages: tuple[st
 @pytest.mark.parametrize("command", ["pip --version", "pip list", "echo pip install x",
                                      "python -c 'import pip'", "pipx install black"])
 def test_not_an_install(command: str) -> None:
-    (cmd,) = dockerinstall.split_commands(command)
-    assert dockerinstall.recognise_pip(cmd) is None
+    (cmd,) = installs.split_commands(command)
+    assert installs.recognise_pip(cmd) is None
 
 
 # --- SR206 dockerignore ------------------------------------------------------------------
@@ -382,7 +382,7 @@ def test_not_an_install(command: str) -> None:
     ("  ./venv/  ", "venv", True),
 ])
 def test_dockerignore_patterns(patterns: str, path: str, out: bool) -> None:
-    assert dockerignore.excluded(dockerignore.parse(patterns), path)[0] is out
+    assert ignore.excluded(ignore.parse(patterns), path)[0] is out
 
 
 def test_dockerignore_check(tmp_path: Path) -> None:
@@ -486,4 +486,4 @@ def test_dockerignore_never_crashes_or_warns(text: str, path: str) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        dockerignore.excluded(dockerignore.parse(text), path)
+        ignore.excluded(ignore.parse(text), path)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_shipready import dockerfile as d
-from pytest_shipready.dockerinstall import split_commands
+from pytest_shipready.dockerfile import parser as d
+from pytest_shipready.dockerfile.installs import split_commands
 from tests.conftest import EXAMPLE
 
 

@@ -202,9 +202,9 @@ def test_multi_stage_buildkit_dockerfile(pytester: pytest.Pytester, example: Pat
 
 
 def test_parse_is_shared_with_other_areas(example: Path) -> None:
-    from pytest_shipready.areas import dockerfile as area
+    from pytest_shipready.checks import Options, RunContext
     from pytest_shipready.config import load
-    from pytest_shipready.plan import Options, RunContext
+    from pytest_shipready.dockerfile import area
 
     context = RunContext()
     area.plan(load(example), Options(offline=True), context)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_shipready import dockerfile, hygiene
-from pytest_shipready.findings import Status
+from pytest_shipready.checks import Status
+from pytest_shipready.dockerfile import hygiene, parser
 
 POETRY = [hygiene.KnownLock("poetry.lock", True)]
 UV = [hygiene.KnownLock("uv.lock", True)]
 
 
 def check(body: str, locks: list[hygiene.KnownLock]) -> tuple[Status, list[str]]:
-    df = dockerfile.parse("FROM python:3.11-slim\nCOPY . /app\n" + body + "USER app\n")
+    df = parser.parse("FROM python:3.11-slim\nCOPY . /app\n" + body + "USER app\n")
     result = hygiene.check_lock_used(df, locks)
     return result.status, [f"{f.line}: {f.message}" for f in result.findings]
 
@@ -71,6 +71,6 @@ def test_uv_export_and_uv_pip() -> None:
 ])
 def test_outside_the_lock_hint_names_the_projects_tool(locks: list[hygiene.KnownLock],
                                                        hint: str) -> None:
-    df = dockerfile.parse("FROM python:3.11-slim\nRUN pip install httpx\nUSER app\n")
+    df = parser.parse("FROM python:3.11-slim\nRUN pip install httpx\nUSER app\n")
     result = hygiene.check_lock_used(df, locks)
     assert any(f.hint.startswith(hint) for f in result.findings), result.findings

@@ -3,9 +3,10 @@ verdict of a hung command. No engine needed."""
 
 from __future__ import annotations
 
-from pytest_shipready import enginehost, redact
-from pytest_shipready.findings import CheckResult, Finding, Status
-from pytest_shipready.smoke import command_verdicts
+from pytest_shipready import secrets
+from pytest_shipready.checks import CheckResult, Finding, Status
+from pytest_shipready.container import enginehost
+from pytest_shipready.container.smoke import command_verdicts
 
 MISSING = ("DockerException: Error while fetching server API version: ('Connection aborted.', "
            "FileNotFoundError(2, 'No such file or directory'))")
@@ -47,11 +48,11 @@ def test_secret_values_by_name_and_url_password() -> None:
     env = {"API_TOKEN": "tok-123456", "DB_PASSWORD": "hunter22", "LOG_LEVEL": "debug",
            "PORT": "8000", "DATABASE_URL": "postgres://app:p%40ss-word@db/app",
            "SESSION_KEY": "abc", "MONKEY": "banana", "AUTH_HEADER": "Bearer xyz123"}
-    values = redact.secret_values(env)
+    values = secrets.secret_values(env)
     assert set(values) == {"tok-123456", "hunter22", "p%40ss-word", "p@ss-word",
                            "Bearer xyz123"}  # "abc": too short to mask safely
     assert list(values) == sorted(values, key=len, reverse=True)
-    assert not redact.is_secret_name("MONKEY") and redact.is_secret_name("monkey_key")
+    assert not secrets.is_secret_name("MONKEY") and secrets.is_secret_name("monkey_key")
 
 
 def test_redact_result_masks_every_text() -> None:
@@ -59,12 +60,12 @@ def test_redact_result_masks_every_text() -> None:
         "SR301", "exited: tok-123456",
         [Finding("API_TOKEN=tok-123456 LOG_LEVEL=debug", "tok-123456.txt", 3,
                  "unset tok-123456")], shown="tok-123456", count=1)
-    masked = redact.redact_result(result, ("tok-123456",))
+    masked = secrets.redact_result(result, ("tok-123456",))
     assert "tok-123456" not in repr(masked)
     assert masked.findings[0].message == "API_TOKEN=*** LOG_LEVEL=debug"
     assert masked.findings[0].line == 3 and masked.figures["count"] == 1
     assert masked.status == Status.FAILED
-    assert redact.redact_result(result, ()) is result
+    assert secrets.redact_result(result, ()) is result
 
 
 def test_hung_command_verdict_shows_output_so_far() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from pytest_shipready.findings import CheckResult, Finding, Status, plural
+from pytest_shipready.checks import CheckResult, Finding, Status, plural
 
 
 def test_check_result_round_trips_through_json() -> None:

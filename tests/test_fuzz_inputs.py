@@ -7,8 +7,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_shipready import config, piplock, reqfile
-from pytest_shipready.findings import Status
+from pytest_shipready import config
+from pytest_shipready.checks import Status
+from pytest_shipready.locks import pipcompile, requirements
 
 toml_scalars = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False),
                          st.text(max_size=20))
@@ -54,8 +55,8 @@ lock_text = st.lists(st.lists(line_parts, max_size=4).map(" ".join), max_size=8)
 @given(lock_text)
 def test_requirements_parser_raises_only_parse_error(text: str) -> None:
     try:
-        reqfile.parse(text)
-    except reqfile.ParseError as exc:
+        requirements.parse(text)
+    except requirements.ParseError as exc:
         assert exc.line >= 1
 
 
@@ -64,11 +65,11 @@ def test_requirements_parser_raises_only_parse_error(text: str) -> None:
 def test_any_lockfile_bytes_give_a_result(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "requirements.txt"
     path.write_bytes(data)
-    lock = piplock.load(path, tmp_path)
+    lock = pipcompile.load(path, tmp_path)
     if lock.error is not None:
         assert lock.error.path == "requirements.txt"
         return
-    for result in (piplock.check_pinned(lock), piplock.check_hashed(lock),
-                   piplock.check_portable(lock),
-                   piplock.check_covers_inputs(lock, piplock.read_inputs(lock, tmp_path))):
+    for result in (pipcompile.check_pinned(lock), pipcompile.check_hashed(lock),
+                   pipcompile.check_portable(lock),
+                   pipcompile.check_covers_inputs(lock, pipcompile.read_inputs(lock, tmp_path))):
         assert result.status in (Status.PASSED, Status.FAILED, Status.SKIPPED)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE
-from pytest_shipready import config, projectlock
+from pytest_shipready import config
+from pytest_shipready.locks import discover
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -66,11 +67,11 @@ def test_find_follows_the_configuration(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "uv-fork" / "uv.lock", tmp_path / "uv.lock")
     shutil.copy(FIXTURES / "poetry-pep621" / "poetry.lock", tmp_path / "poetry.lock")
     cfg = config.parse({"parity": {"lockfile": "poetry.lock"}})
-    found = projectlock.find(config.Settings(tmp_path, None, cfg))
+    found = discover.find(config.Settings(tmp_path, None, cfg))
     assert (found.display, found.format) == ("poetry.lock", "poetry")
     assert found.packages(groups=["dev"])["iniconfig"] == "2.3.1"
     (tmp_path / "uv.lock").write_text("version = [\n")
     cfg = config.parse({"lockfile": {"paths": ["uv.lock"]}})
-    with pytest.raises(projectlock.NoLockError, match=r"uv\.lock cannot be parsed") as info:
-        projectlock.find(config.Settings(tmp_path, None, cfg))
+    with pytest.raises(discover.NoLockError, match=r"uv\.lock cannot be parsed") as info:
+        discover.find(config.Settings(tmp_path, None, cfg))
     assert not info.value.skip

@@ -12,9 +12,9 @@ import structlog
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from pytest_shipready.checks import CheckResult, Status
 from pytest_shipready.config import ConfigError, LogsConfig, parse
-from pytest_shipready.findings import CheckResult, Status
-from pytest_shipready.logcheck import (
+from pytest_shipready.logs.lines import (
     CHECKS,
     REDACTED,
     analyse,

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE
-from pytest_shipready.areas import logs as logs_area
+from pytest_shipready.checks import RunContext, Status
 from pytest_shipready.config import LogsConfig, Settings, ShipreadyConfig
-from pytest_shipready.findings import Status
-from pytest_shipready.logsetup import check_setup, discover
-from pytest_shipready.plan import RunContext
+from pytest_shipready.logs import area as logs_area
+from pytest_shipready.logs.setup import check_setup, discover
 from pytest_shipready.plugin import format_failure
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_shipready import lockmodel, lockselect, parity, toollock
-from pytest_shipready.dockerinstall import Command, recognise_poetry, recognise_uv
-from pytest_shipready.findings import Status
+from pytest_shipready.checks import Status
+from pytest_shipready.container import parity
+from pytest_shipready.dockerfile.installs import Command, recognise_poetry, recognise_uv
+from pytest_shipready.locks import discover, inputs, model
+from pytest_shipready.locks import selection as lockselect
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LINUX = {"implementation_name": "cpython", "implementation_version": "3.11.2",
@@ -86,8 +88,8 @@ def facts(dists: dict[str, str], python: str = "3.11.2",
         "markers": LINUX if markers is None else markers}))
 
 
-def tool_lock(fixture: str, name: str) -> lockmodel.ToolLock:
-    lock = lockmodel.load(FIXTURES / fixture / name, FIXTURES / fixture)
+def tool_lock(fixture: str, name: str) -> model.ToolLock:
+    lock = discover.load(FIXTURES / fixture / name, FIXTURES / fixture)
     assert lock.error is None, lock.error
     return lock
 
@@ -98,8 +100,8 @@ UV_APP_RUNTIME = {"anyio": "4.16.0", "click": "8.5.1", "idna": "3.20", "six": "1
 
 def test_uv_lock_parity_passes_on_exactly_the_runtime_selection() -> None:
     lock = tool_lock("uv-app", "uv.lock")
-    selection = lockselect.runtime_only("per Dockerfile:9")
-    expected = parity.expected_from_toollock(lock, LINUX, selection)
+    chosen = lockselect.runtime_only("per Dockerfile:9")
+    expected = parity.expected_from_toollock(lock, LINUX, chosen)
     assert {n: v for n, (v, _) in expected.packages.items()} == UV_APP_RUNTIME
     line = expected.packages["six"][1]
     assert line is not None and (FIXTURES / "uv-app" / "uv.lock").read_text().splitlines()[
@@ -163,7 +165,7 @@ def test_poetry_lock_parity_names_missing_and_extra_with_poetry_hints() -> None:
 
 def test_old_poetry_lock_cannot_tell() -> None:
     lock = tool_lock("poetry18-app", "poetry.lock")
-    with pytest.raises(lockmodel.LockError, match=r"relock with Poetry >= 2\.0"):
+    with pytest.raises(model.LockError, match=r"relock with Poetry >= 2\.0"):
         parity.expected_from_toollock(lock, LINUX, lockselect.runtime_only("here"))
 
 
@@ -173,7 +175,7 @@ def test_old_poetry_lock_cannot_tell() -> None:
 ])
 def test_python_must_be_in_the_locks_range(fixture: str, name: str, written: str) -> None:
     lock = tool_lock(fixture, name)
-    requires = toollock.requires_python(lock)
+    requires = inputs.requires_python(lock)
     assert requires is not None and requires[0] == written
     ok = parity.check_python("3.11.2", None, name, None, requires)
     assert ok.status == Status.PASSED
@@ -188,8 +190,8 @@ def test_python_must_be_in_the_locks_range(fixture: str, name: str, written: str
 
 
 def test_lock_installs_follow_exports_and_copies() -> None:
-    from pytest_shipready import hygiene
-    from pytest_shipready.dockerfile import parse
+    from pytest_shipready.dockerfile import hygiene
+    from pytest_shipready.dockerfile.parser import parse
 
     locks = [hygiene.KnownLock("requirements.txt", True), hygiene.KnownLock("uv.lock", True),
              hygiene.KnownLock("poetry.lock", True)]

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import EXAMPLE
 from pytest_shipready import report
+from pytest_shipready.checks import CheckResult, Finding
 from pytest_shipready.config import Settings, ShipreadyConfig
-from pytest_shipready.findings import CheckResult, Finding
 
 SCHEMA = json.loads(report.SCHEMA_FILE.read_text())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_shipready import reqfile
+from pytest_shipready.locks import requirements
 
 LOCK = """\
 #
@@ -27,7 +27,7 @@ git+https://github.com/org/repo@abc#egg=repo
 
 
 def test_parses_entries_options_and_lines() -> None:
-    data = reqfile.parse(LOCK)
+    data = requirements.parse(LOCK)
     flask, six, pkg, repo = data.entries
     assert (flask.name, flask.pinned_version, flask.line) == ("flask", "3.0.0", 9)
     assert flask.hashes == ("sha256:aa", "sha256:bb")
@@ -49,12 +49,12 @@ def test_parses_entries_options_and_lines() -> None:
      ("==1.0,<2", None)],
 )
 def test_pinned_version(spec: str, pinned: str | None) -> None:
-    (entry,) = reqfile.parse(f"pkg{spec}\n").entries
+    (entry,) = requirements.parse(f"pkg{spec}\n").entries
     assert entry.pinned_version == pinned
 
 
 def test_name_at_url_is_not_local_unless_file() -> None:
-    remote, local = reqfile.parse(
+    remote, local = requirements.parse(
         "pkg @ https://example.org/pkg-1.0.tar.gz\nother @ file:///tmp/other.whl\n"
     ).entries
     assert remote.url and not remote.local
@@ -75,12 +75,12 @@ def test_name_at_url_is_not_local_unless_file() -> None:
     ],
 )
 def test_errors_name_the_line(text: str, line: int, fragment: str) -> None:
-    with pytest.raises(reqfile.ParseError) as info:
-        reqfile.parse(text)
+    with pytest.raises(requirements.ParseError) as info:
+        requirements.parse(text)
     assert info.value.line == line
     assert fragment in info.value.message
 
 
 def test_comment_needs_whitespace_so_url_fragments_survive() -> None:
-    (entry,) = reqfile.parse("git+https://h/r.git#egg=r # trailing comment\n").entries
+    (entry,) = requirements.parse("git+https://h/r.git#egg=r # trailing comment\n").entries
     assert entry.text == "git+https://h/r.git#egg=r"

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_shipready import piplock, reqfile, resolve
-from pytest_shipready.findings import Status
+from pytest_shipready.checks import Status
+from pytest_shipready.locks import pipcompile, requirements, resolve
 
 H = "sha256:" + "a" * 64
 
 
-def load(project: Path, name: str = "requirements.txt") -> piplock.PipLock:
-    return piplock.load(project / name, project)
+def load(project: Path, name: str = "requirements.txt") -> pipcompile.PipLock:
+    return pipcompile.load(project / name, project)
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -64,7 +64,7 @@ def test_compare_reports_added_removed_changed_and_hashes(tmp_path: Path) -> Non
         f"a==1 --hash={H}\nb==1 --hash={H}\nc==1 --hash={H}\nd>=1\n")
     lock = load(tmp_path)
     other = "sha256:" + "b" * 64
-    resolved = reqfile.parse(f"a==1 --hash={other}\nb==2 --hash={H}\nd==3\nnew==5\n")
+    resolved = requirements.parse(f"a==1 --hash={other}\nb==2 --hash={H}\nd==3\nnew==5\n")
     messages = [f.message for f in resolve.compare(lock, resolved)]
     assert messages == [
         "added: new==5 (needed but not locked)",
@@ -79,7 +79,7 @@ def test_compare_reports_added_removed_changed_and_hashes(tmp_path: Path) -> Non
 def test_fresh_lock_passes_and_user_files_stay_untouched(example: Path) -> None:
     before = tree_digest(example)
     lock = load(example)
-    result = resolve.check_fresh(lock, piplock.read_inputs(lock, example), example,
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, example), example,
                                  timeout=120, pip_config="isolated")
     assert result.status is Status.PASSED, result
     assert tree_digest(example) == before
@@ -94,7 +94,7 @@ def test_stale_lock_shows_a_readable_diff(example: Path) -> None:
     first = text.index("--hash=sha256:") + len("--hash=sha256:")
     (example / "requirements.txt").write_text(text[:first] + "0" * 64 + text[first + 64:])
     lock = load(example)
-    result = resolve.check_fresh(lock, piplock.read_inputs(lock, example), example,
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, example), example,
                                  timeout=120, pip_config="isolated")
     assert result.status is Status.FAILED
     messages = [f.message for f in result.findings]
@@ -108,7 +108,7 @@ def test_unreachable_index_skips(example: Path) -> None:
         text.replace("structlog==", "--index-url http://127.0.0.1:9/simple\nstructlog==", 1))
     (example / "requirements.in").write_text("structlog\nsix\n")  # forces a real lookup
     lock = load(example)
-    result = resolve.check_fresh(lock, piplock.read_inputs(lock, example), example,
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, example), example,
                                  timeout=120, pip_config="isolated")
     assert result.status is Status.SKIPPED, result
     assert "cannot reach the package index" in result.summary
@@ -116,7 +116,7 @@ def test_unreachable_index_skips(example: Path) -> None:
 
 def test_timeout_skips_and_says_how_to_raise_it(example: Path) -> None:
     lock = load(example)
-    result = resolve.check_fresh(lock, piplock.read_inputs(lock, example), example,
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, example), example,
                                  timeout=0.05, pip_config="isolated")
     assert result.status is Status.SKIPPED
     assert "resolve_timeout" in result.summary
@@ -127,7 +127,7 @@ def test_timeout_skips_and_says_how_to_raise_it(example: Path) -> None:
 def test_resolution_failure_fails_with_pip_compiles_words(example: Path) -> None:
     (example / "requirements.in").write_text("structlog\nstructlog<1\n")
     lock = load(example)
-    result = resolve.check_fresh(lock, piplock.read_inputs(lock, example), example,
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, example), example,
                                  timeout=120, pip_config="isolated")
     assert result.status is Status.FAILED
     assert "structlog" in result.findings[0].message

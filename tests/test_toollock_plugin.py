@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_shipready.uvcheck import find_uv
+from pytest_shipready.locks.uvcheck import find_uv
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NO_UV_COMMAND = '\n[tool.shipready.lockfile]\nresolve = false\n'

@@ -1,1 +1,0 @@
-"""One module per check area; each exposes plan(settings, options, context)."""

@@ -1,0 +1,172 @@
+"""Results of readiness checks: plain frozen data that round-trips through JSON.
+
+Nothing here imports pytest or docker. Check logic returns these; the pytest glue turns
+them into passed, failed or skipped items, and the report writer serialises them (they
+are also what pytest-xdist workers would share through a file).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import Settings
+
+
+class Status(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a check found: what, where (file and line when known), how to fix."""
+
+    message: str
+    path: str | None = None
+    line: int | None = None
+    hint: str = ""
+
+    def where(self) -> str:
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "path": self.path, "line": self.line, "hint": self.hint}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            message=str(data["message"]),
+            path=data.get("path"),
+            line=data.get("line"),
+            hint=str(data.get("hint", "")),
+        )
+
+
+Figure = int | float | str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one subject (e.g. SR101 on requirements.txt).
+
+    ``summary`` is the one-line key figure shown next to the status ("14 packages
+    pinned"), or the reason of a skip. ``findings`` is empty unless the check failed.
+    """
+
+    check_id: str
+    status: Status
+    summary: str = ""
+    findings: tuple[Finding, ...] = ()
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    @classmethod
+    def passed(cls, check_id: str, summary: str = "", **figures: Figure) -> CheckResult:
+        return cls(check_id, Status.PASSED, summary, (), dict(figures))
+
+    @classmethod
+    def skipped(cls, check_id: str, reason: str) -> CheckResult:
+        return cls(check_id, Status.SKIPPED, reason)
+
+    @classmethod
+    def failed(
+        cls, check_id: str, summary: str, findings: list[Finding] | tuple[Finding, ...],
+        **figures: Figure,
+    ) -> CheckResult:
+        return cls(check_id, Status.FAILED, summary, tuple(findings), dict(figures))
+
+    @classmethod
+    def from_findings(
+        cls, check_id: str, findings: list[Finding], ok: str, bad: str, **figures: Figure
+    ) -> CheckResult:
+        """Passed with summary ``ok`` when there are no findings, else failed with ``bad``."""
+        if findings:
+            return cls.failed(check_id, bad, findings, **figures)
+        return cls.passed(check_id, ok, **figures)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check_id": self.check_id,
+            "status": self.status.value,
+            "summary": self.summary,
+            "findings": [f.to_json() for f in self.findings],
+            "figures": dict(self.figures),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(
+            check_id=str(data["check_id"]),
+            status=Status(data["status"]),
+            summary=str(data.get("summary", "")),
+            findings=tuple(Finding.from_json(f) for f in data.get("findings", [])),
+            figures=dict(data.get("figures", {})),
+        )
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``plural(1, "requirement")`` -> "1 requirement"; 2 -> "2 requirements"."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    area: str  # "lockfile", "image", ...
+    subject: str | None  # "requirements.txt"; None for area-wide checks
+    check_id: str
+    name: str  # the last part of the node id: "pinned"
+    path: Path | None  # the file the check is about, for the item's location
+    run: Callable[[], CheckResult]
+
+    @property
+    def node_path(self) -> tuple[str, ...]:
+        parts = (self.area, self.subject, self.name)
+        return tuple(p for p in parts if p is not None)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-run switches from the command line."""
+
+    offline: bool = False
+    require_docker: bool = False  # no engine: the docker items fail instead of skipping
+
+
+class RunContext:
+    """What the checks of one run share beyond their own area: cleanups to run at the end.
+
+    Areas that start something (an image build, a container) register how to undo it
+    here; the plugin runs every cleanup at session end, also after failures and Ctrl-C.
+    Areas may also keep shared, lazily created objects in ``shared`` (e.g. the built
+    image) so that fixtures and checks use the same one.
+    """
+
+    def __init__(self) -> None:
+        self.cleanups: list[Callable[[], None]] = []
+        self.shared: dict[str, object] = {}
+
+    def add_cleanup(self, fn: Callable[[], None]) -> None:
+        self.cleanups.append(fn)
+
+    def close(self) -> list[BaseException]:
+        """Run cleanups, newest first; return the errors instead of raising the first."""
+        errors: list[BaseException] = []
+        while self.cleanups:
+            fn = self.cleanups.pop()
+            try:
+                fn()
+            except Exception as exc:
+                errors.append(exc)
+        return errors
+
+
+class AreaPlanner(Protocol):
+    def __call__(
+        self, settings: Settings, options: Options, context: RunContext
+    ) -> list[PlannedCheck]: ...

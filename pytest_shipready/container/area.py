@@ -1,0 +1,33 @@
+"""The container area: image (SR210 build, SR211 size), smoke (SR30x) and parity (SR40x)
+items of one build and one session container.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..checks import Options, PlannedCheck, RunContext
+from ..config import Settings
+from .build import check_size, docker_run, uses_docker
+
+if TYPE_CHECKING:
+    pass
+
+
+def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
+    """The image, smoke and parity checks (one planner: they share one DockerRun)."""
+    if not uses_docker(settings):
+        return []
+    from . import parityrun, smokerun
+
+    run = docker_run(settings, context)
+    run.require_engine = options.require_docker
+    path = run.dockerfile if run.dockerfile.is_file() else None
+    checks = [
+        PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),
+        PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
+    ]
+    smoke_checks = smokerun.plan(run, path)
+    # graceful-shutdown stops the session container: run it after parity.
+    checks += smoke_checks[:-1] + parityrun.plan(run, path) + smoke_checks[-1:]
+    return checks

@@ -1,0 +1,320 @@
+"""The image area (SR210 build, SR211 size) and the docker session shared with smoke,
+parity and the fixtures: one engine connection, one build, one session container.
+
+The engine adapter (docker, testcontainers) is imported only when the first docker item
+or fixture runs. Under pytest-xdist the image is built once for all workers: the first
+worker to take the lock builds and writes the outcome as JSON next to it; the others read
+it (the pytest-xdist docs' FileLock recipe, with fcntl so it needs no extra package).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..checks import CheckResult, Finding, RunContext, Status
+from ..config import Settings
+from ..dockerfile import context as dockerfile_mod
+from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId
+
+if TYPE_CHECKING:
+    from .engine import ImageInfo
+
+
+SHARED_KEY = "docker"
+
+
+_LOG_TAIL = 25
+
+
+@dataclass
+class BuiltImage:
+    result: CheckResult  # SR210
+    ref: str | None = None  # tag (or id) to run; None when it did not build
+    built_here: bool = False  # this process built it (not another xdist worker)
+    info: ImageInfo | None = None
+
+
+def workdir(session: SessionId) -> Path:
+    """The directory the processes of one run share (xdist build lock, its result)."""
+    return Path(tempfile.gettempdir()) / f"pytest-shipready-{session.id}"
+
+
+ORPHAN_AGE = 3600.0  # seconds: a directory this old without an owner file is garbage
+
+
+def _reap_workdirs() -> None:
+    """Remove the shared directories of earlier runs whose pytest process is gone, and
+    old ones with no owner file (a run killed before writing it)."""
+    import shutil
+    import time
+
+    from .session import pid_alive
+
+    for path in Path(tempfile.gettempdir()).glob("pytest-shipready-*"):
+        with contextlib.suppress(OSError, ValueError):
+            owner_file = path / "owner"
+            if owner_file.is_file():
+                stale = not pid_alive(int(owner_file.read_text(encoding="utf-8")))
+            else:
+                stale = time.time() - path.stat().st_mtime > ORPHAN_AGE
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class DockerRun:
+    """What the docker areas of one process share; created at planning, used lazily."""
+
+    def __init__(self, settings: Settings, context: RunContext, session: SessionId) -> None:
+        self.settings = settings
+        self.context = context
+        self.session = session
+        self.cfg = settings.config.image
+        project = settings.project
+        self.dockerfile = (project / self.cfg.dockerfile).resolve()
+        self.build_context = (project / self.cfg.context).resolve()
+        self.display = _display(self.dockerfile, project)
+        self._client: Any = None
+        self._unavailable: str | None = None
+        self._image: BuiltImage | None = None
+        self.smoke: Any = None  # areas.smoke.SmokeRun, created by that area
+        self.require_engine = False  # --shipready-require-docker
+
+    # --- engine ---------------------------------------------------------------------
+
+    def client(self) -> Any:
+        """The engine, or None (then :attr:`unavailable` says why)."""
+        if self._client is None and self._unavailable is None:
+            from . import engine
+
+            try:
+                self._client = engine.connect()
+            except engine.EngineUnavailableError as exc:
+                self._unavailable = str(exc)
+                return None
+            with contextlib.suppress(Exception):
+                engine.reap_stale(self._client, self.session.host)
+            _reap_workdirs()
+        return self._client
+
+    @property
+    def unavailable(self) -> str:
+        return self._unavailable or ""
+
+    def labels(self) -> dict[str, str]:
+        """Labels of everything this run creates: its session, and the project."""
+        return {**self.session.labels(),
+                LABEL_PROJECT: dockerfile_mod.repository_name(self.settings.project)}
+
+    # --- the image ------------------------------------------------------------------
+
+    def image(self) -> BuiltImage:
+        if self._image is None:
+            self._image = self._get_image()
+        return self._image
+
+    def _get_image(self) -> BuiltImage:
+        disabled = self.settings.config.disable.get("SR210")
+        if disabled is not None:  # no build at all: what needs the image skips with this
+            return BuiltImage(CheckResult.skipped(
+                "SR210", f"the image build is disabled ([tool.shipready.disable] SR210: "
+                f"{disabled})"))
+        if not self.dockerfile.is_file():
+            return BuiltImage(CheckResult.failed(
+                "SR210", "no Dockerfile",
+                [Finding(f"{self.cfg.dockerfile} does not exist", self.display, None,
+                         "Add a Dockerfile or set [tool.shipready.image] dockerfile.")]))
+        if not self.build_context.is_dir():
+            return BuiltImage(CheckResult.failed(
+                "SR210", "the build context is not a directory",
+                [Finding(f"context {self.cfg.context!r} is "
+                         f"{'a file' if self.build_context.exists() else 'missing'}: "
+                         f"{self.build_context}", self.display, None,
+                         "Set [tool.shipready.image] context to the directory `docker "
+                         "build` is given (usually the project, \".\").")]))
+        client = self.client()
+        if client is None:
+            return BuiltImage(self.engine_gate("SR210"))
+        shared = workdir(self.session)
+        shared.mkdir(parents=True, exist_ok=True)
+        (shared / "owner").write_text(str(self.session.pid), encoding="utf-8")
+        with _locked(shared / "build.lock"):
+            record = shared / "build.json"
+            if record.is_file():
+                data = json.loads(record.read_text(encoding="utf-8"))
+                built = BuiltImage(CheckResult.from_json(data["result"]), data["ref"], False)
+            else:
+                built = self._build(client)
+                record.write_text(json.dumps({"result": built.result.to_json(),
+                                              "ref": built.ref}), encoding="utf-8")
+        if built.ref is not None and built.info is None:
+            from . import engine
+
+            try:
+                built.info = engine.inspect_image(client, built.ref)
+            except engine.EngineError as exc:
+                built = BuiltImage(CheckResult.failed("SR210", "the built image is gone",
+                                                      [Finding(str(exc))]))
+        return built
+
+    def _build(self, client: Any) -> BuiltImage:
+        from . import engine
+
+        cfg = self.cfg
+        text = self.dockerfile.read_text(encoding="utf-8", errors="replace")
+        digest = dockerfile_mod.content_hash(self.build_context, self.dockerfile, cfg.target,
+                                             cfg.build_args)
+        project_key = dockerfile_mod.repository_name(self.settings.project)
+        tag = f"{project_key}:{digest[:12]}"
+        labels = {LABEL_CONTENT: digest, LABEL_PROJECT: project_key}
+        if cfg.keep:
+            labels[LABEL_KEEP] = "true"
+        else:
+            labels.update(self.labels())
+        why_buildkit = dockerfile_mod.needs_buildkit(text)
+        use_cli = cfg.buildkit == "always" or (cfg.buildkit == "auto" and why_buildkit)
+        if use_cli:
+            cli, found = engine.find_buildkit_cli()
+            if cli is None:
+                why = why_buildkit or 'buildkit = "always"'
+                return BuiltImage(CheckResult.failed(
+                    "SR210", "needs BuildKit, and no docker CLI here has it",
+                    [Finding(f"the Dockerfile needs BuildKit ({why}); tried: {found}",
+                             self.display, None,
+                             "Install the buildx plugin (docker-buildx-plugin) or a docker "
+                             "CLI with built-in BuildKit (20.10).")]))
+            out = engine.build_cli(cli, self.build_context, self.dockerfile, tag, cfg.target,
+                                   cfg.build_args, labels, cfg.build_timeout,
+                                   self._progress())
+            builder = f"BuildKit via {found}"
+        else:
+            out = engine.build_docker_py(client, self.build_context, self.dockerfile, tag,
+                                         cfg.target, cfg.build_args, labels, self._progress())
+            builder = "docker-py"
+        if not out.ok:
+            return BuiltImage(self._build_failure(out, text), None, True)
+        info = engine.inspect_image(client, tag)
+        if cfg.keep:
+            with contextlib.suppress(Exception):
+                engine.prune_kept(client, [f"{LABEL_PROJECT}={project_key}", f"{LABEL_KEEP}=true"],
+                                  info.id)
+        size_mb = info.size / 1e6
+        result = CheckResult.passed(
+            "SR210", f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB",
+            build_seconds=round(out.seconds, 2), size_mb=round(size_mb, 1), tag=tag)
+        return BuiltImage(result, tag, True, info)
+
+    def _progress(self) -> Callable[[str], None] | None:
+        """Where build steps go as they happen (set by the plugin under -v), or None."""
+        progress = self.context.shared.get("docker.progress")
+        return progress if callable(progress) else None
+
+    def _build_failure(self, out: Any, text: str) -> CheckResult:
+        step, line = dockerfile_mod.failing_step(out.log, text)
+        tail = dockerfile_mod.step_output(out.log, out.error, _LOG_TAIL)
+        message = f"{out.error.strip()}" if out.error else "the build failed"
+        if step:
+            message = f"step `{step}` failed: {message}"
+        if tail:
+            message += "\noutput of the step:\n" + "\n".join(tail)
+        return CheckResult.failed(
+            "SR210", f"the build failed ({out.seconds:.1f} s)",
+            [Finding(message, self.display, line,
+                     "Fix the failing step; `docker build` reproduces it.")],
+            build_seconds=round(out.seconds, 2))
+
+    # --- gates for the areas that need the image --------------------------------------
+
+    def engine_gate(self, check_id: str) -> CheckResult:
+        """A docker item's result when no engine answers: SR210 tells the whole story,
+        once; the others point at it. Skipped, or failed under --shipready-require-docker."""
+        if self.require_engine:
+            if check_id == "SR210":
+                return CheckResult.failed(
+                    check_id, "no Docker engine (--shipready-require-docker)",
+                    [Finding(self.unavailable)])
+            return CheckResult.failed(check_id, "no Docker engine (--shipready-require-docker)",
+                                      [Finding("see shipready::image::build")])
+        if check_id == "SR210":
+            return CheckResult.skipped(
+                check_id, f"{self.unavailable}. The image, smoke and parity checks are "
+                "skipped; --shipready-require-docker makes this a failure")
+        return CheckResult.skipped(check_id, "no Docker engine (see shipready::image::build)")
+
+    def need_image(self, check_id: str) -> tuple[BuiltImage, CheckResult | None]:
+        """The image, or the skip result of ``check_id`` when there is none."""
+        built = self.image()
+        if built.ref is None:
+            if self._unavailable is not None:
+                return built, self.engine_gate(check_id)
+            if built.result.status == Status.SKIPPED:
+                return built, CheckResult.skipped(check_id, built.result.summary)
+            return built, CheckResult.skipped(
+                check_id, "the image did not build (see shipready::image::build)")
+        return built, None
+
+
+def _display(path: Path, project: Path) -> str:
+    try:
+        return path.relative_to(project.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def docker_run(settings: Settings, context: RunContext) -> DockerRun:
+    """This process's DockerRun, created once per run."""
+    existing = context.shared.get(SHARED_KEY)
+    if isinstance(existing, DockerRun):
+        return existing
+    from .session import current
+
+    session = context.shared.get("docker.session")
+    if not isinstance(session, SessionId):  # planned without the plugin's begin()
+        session = current(is_worker=False)
+        context.shared["docker.session"] = session
+    run = DockerRun(settings, context, session)
+    context.shared[SHARED_KEY] = run
+    return run
+
+
+def uses_docker(settings: Settings) -> bool:
+    """Docker checks are planned when the Dockerfile exists or is configured."""
+    configured = settings.config.image.dockerfile != "Dockerfile"
+    return configured or (settings.project / settings.config.image.dockerfile).is_file()
+
+
+def check_size(run: DockerRun) -> CheckResult:
+    budget = run.cfg.size_budget_mb
+    if budget <= 0:
+        return CheckResult.skipped("SR211", "no size budget ([tool.shipready.image] "
+                                   "size_budget_mb)")
+    built, skip = run.need_image("SR211")
+    if skip is not None or built.info is None:
+        return skip or CheckResult.skipped("SR211", "no image")
+    size_mb = built.info.size / 1e6
+    if size_mb <= budget:
+        return CheckResult.passed("SR211", f"{size_mb:.0f} MB of {budget:.0f} MB",
+                                  size_mb=round(size_mb, 1))
+    layers = "\n".join(f"{s / 1e6:8.1f} MB  {cmd[:120]}" for s, cmd in built.info.layers)
+    return CheckResult.failed(
+        "SR211", f"{size_mb:.0f} MB, over the budget of {budget:.0f} MB",
+        [Finding(f"the image is {size_mb:.0f} MB; largest layers:\n{layers}", run.display,
+                 None, "Slim the largest layers, or raise size_budget_mb.")],
+        size_mb=round(size_mb, 1))

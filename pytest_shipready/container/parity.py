@@ -1,0 +1,277 @@
+"""Parity between the image, the lock and the host, from plain data.
+
+Pure: no docker, no pytest. The parity area gathers what the image holds (one exec of
+:data:`PROBE` in the container) and asks here whether it matches the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..checks import CheckResult, Finding, plural
+from ..dockerfile.installs import PYTHON_NAME
+from ..locks import model, pipcompile
+from ..locks.selection import Selection, expected_distributions
+
+# Run in the image's interpreter: its version, installed distributions, environment and
+# marker environment (PEP 508), as one JSON line. Standard library only.
+PROBE = r"""
+import json, os, platform, sys
+import importlib.metadata as md
+seen = {}
+for d in md.distributions():
+    name = d.metadata["Name"]
+    if name and name.lower() not in seen:
+        seen[name.lower()] = [name, d.version]
+impl = sys.implementation
+iv = "%d.%d.%d" % impl.version[:3]
+if impl.version.releaselevel != "final":
+    iv += impl.version.releaselevel[0] + str(impl.version.serial)
+markers = {
+    "implementation_name": impl.name, "implementation_version": iv,
+    "os_name": os.name, "platform_machine": platform.machine(),
+    "platform_release": platform.release(), "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}
+print(json.dumps({"python": platform.python_version(), "executable": sys.executable,
+                  "dists": list(seen.values()), "env": dict(os.environ),
+                  "markers": markers}))
+""".strip()
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    python: str  # "3.11.2"
+    executable: str
+    dists: dict[str, tuple[str, str]]  # canonical name -> (name as installed, version)
+    env: dict[str, str]
+    markers: dict[str, str]
+
+
+def parse_probe(output: str) -> ImageFacts:
+    """The probe's JSON line (the last line that parses; warnings may precede it)."""
+    for line in reversed(output.strip().splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        dists = {str(canonicalize_name(n)): (str(n), str(v)) for n, v in data.get("dists", [])}
+        return ImageFacts(str(data["python"]), str(data.get("executable", "")), dists,
+                          {str(k): str(v) for k, v in data.get("env", {}).items()},
+                          {str(k): str(v) for k, v in data.get("markers", {}).items()})
+    raise ValueError(f"no JSON in the interpreter's output: {output[-500:]!r}")
+
+
+_SYSTEM_BINS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
+
+
+def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str = ""
+                 ) -> list[str]:
+    """The interpreters to ask, in order: the configured one; else the one the image's
+    command runs (``/opt/venv/bin/python -m app``, or the venv of ``/opt/venv/bin/gunicorn``),
+    ``$VIRTUAL_ENV``'s, then ``python3`` and ``python`` on the image's PATH."""
+    if configured:
+        return [configured]
+    found: list[str] = []
+    for word in command:
+        if not word.startswith("/"):
+            continue
+        directory, _, name = word.rpartition("/")
+        if PYTHON_NAME.match(name):
+            found.append(word)
+            break
+        if directory.endswith("/bin") and directory not in _SYSTEM_BINS:
+            found.append(f"{directory}/python")
+            break
+    venv = env.get("VIRTUAL_ENV", "").rstrip("/")
+    if venv:
+        found.append(f"{venv}/bin/python")
+    found += ["python3", "python"]
+    return list(dict.fromkeys(found))
+
+
+def minor(version: str) -> str:
+    """"3.11.2" -> "3.11"."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return f"{m.group(1)}.{m.group(2)}" if m else version
+
+
+def check_python(image: str, lock: str | None, lock_display: str, host: str | None,
+                 requires: tuple[str, tuple[SpecifierSet, ...]] | None = None) -> CheckResult:
+    """``image``: "3.11.2"; ``lock``: "3.11" from a pip-compile header; ``requires``: a
+    Poetry/uv/pylock lock's Python range (as written, as specifier sets); ``host``: the
+    host's "3.11" when it is required too."""
+    found = minor(image)
+    findings: list[Finding] = []
+    if lock is None and requires is None and host is None:
+        return CheckResult.skipped(
+            "SR401", f"image Python {image}; the lock names no Python (no pip-compile "
+            "header) and host_python is off")
+    if lock is not None and found != lock:
+        findings.append(Finding(
+            f"the image runs Python {image}, the lock was compiled with Python {lock}",
+            lock_display, 1,
+            f"Use a python:{lock} base image, or re-run pip-compile with Python {found}."))
+    if requires is not None and not _satisfies(image, requires[1]):
+        findings.append(Finding(
+            f"the image runs Python {image}, outside {lock_display}'s Python range "
+            f"{requires[0]!r}", lock_display, None,
+            "Use a base image whose Python is in that range, or widen the project's "
+            "Python requirement and relock."))
+    if host is not None and found != host:
+        findings.append(Finding(
+            f"the image runs Python {image}, the host (these tests) Python {host}", None,
+            None, "Test with the Python the image ships, or change the base image."))
+    against = " and ".join(x for x in (
+        f"lock {lock}" if lock else "",
+        f"{lock_display} requires-python {requires[0]!r}" if requires else "",
+        f"host {host}" if host else "") if x)
+    return CheckResult.from_findings(
+        "SR401", findings, f"Python {image} matches {against}",
+        f"Python {image} does not match {against}", python=image)
+
+
+def _satisfies(version: str, specs: tuple[SpecifierSet, ...]) -> bool:
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return True
+    return any(spec.contains(v, prereleases=True) for spec in specs)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the image must hold according to its lock: {canonical name: (version, line)}.
+
+    ``unselected``: names the lock has, but not for this image (another group, an extra
+    not installed, a marker false in the image), so that an installed one is explained.
+    ``selection``: for Poetry/uv/pylock, which part of the lock the image installs.
+    """
+
+    display: str
+    tool: str  # "pip-compile", "poetry", "uv" or "pylock"
+    packages: dict[str, tuple[str, int | None]]
+    unselected: frozenset[str] = frozenset()
+    selection: str = ""
+
+
+# Tools that install the lock; in the image they are not the app's dependencies.
+INSTALLERS = frozenset({"pip", "uv", "poetry", "pipx", "pip-tools", "pdm", "hatch"})
+# (how to install the lock, how to add a package to it), by tool.
+_HINTS = {
+    "pip-compile": ("pip install --no-deps --require-hashes -r {display}",
+                    "add {name} to the lock's inputs and re-run pip-compile"),
+    "poetry": ("poetry install --only main --no-root, or poetry export -o "
+               "requirements.txt then pip install --no-deps --require-hashes -r "
+               "requirements.txt", "add it with `poetry add {name}` (which relocks)"),
+    "uv": ("uv sync --frozen --no-dev", "add it with `uv add {name}` (which relocks)"),
+    "pylock": ("uv pip install -r {display}", "add {name} to the project and re-export {display}"),
+}
+
+
+def expected_from_piplock(lock: pipcompile.PipLock, env: dict[str, str]) -> Expected:
+    """A pip-compile lock: every entry whose marker holds in ``env``."""
+    wanted: dict[str, tuple[str, int | None]] = {}
+    other: set[str] = set()
+    for entry in lock.data.entries:
+        if entry.name is None:
+            continue
+        name = str(canonicalize_name(entry.name))
+        if pipcompile.applies(entry, env):
+            wanted[name] = (entry.pinned_version or entry.specifier, entry.line)
+        else:
+            other.add(name)
+    return Expected(lock.display, "pip-compile", wanted, frozenset(other - set(wanted)))
+
+
+def expected_from_toollock(lock: model.ToolLock, env: dict[str, str],
+                           selection: Selection) -> Expected:
+    """A Poetry, uv or pylock.toml lock: what installing ``selection`` puts into ``env``.
+    Raises :class:`model.LockError` when the lock cannot tell."""
+    picked = expected_distributions(lock, env, groups=selection.groups,
+                                  extras=selection.extras)
+    by_name = lock.by_name()
+    wanted: dict[str, tuple[str, int | None]] = {}
+    for name, version in picked.items():
+        line = next((p.line for p in by_name.get(name, []) if p.version == version), None)
+        wanted[name] = (version, line)
+    root = lock.root()
+    other = {p.name for p in lock.packages if p is not root} - set(wanted)
+    return Expected(lock.display, lock.format, wanted, frozenset(other),
+                    f"{selection.describe()}, {selection.how}")
+
+
+def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str, ...]
+                   ) -> CheckResult:
+    display = expected.display
+    install, add = _HINTS.get(expected.tool, _HINTS["pip-compile"])
+    python = facts.executable or "the image's Python"
+    other_python = (f" If it is installed for another interpreter (a virtualenv), put that "
+                    f"first on PATH or set [tool.shipready.parity] python; this looked at "
+                    f"{python}.")
+    allowed = {str(canonicalize_name(a)) for a in allow_extra}
+    findings: list[Finding] = []
+    for name, (version, line) in sorted(expected.packages.items()):
+        have = facts.dists.get(name)
+        if have is None:
+            findings.append(Finding(f"{name}=={version} is locked but not installed in the "
+                                    "image", display, line,
+                                    "Install the lock in the image: "
+                                    + install.format(display=display) + "." + other_python))
+        elif version and have[1] != version:
+            findings.append(Finding(f"{name}: the image has {have[1]}, the lock pins "
+                                    f"{version}", display, line,
+                                    "Install from the lock only; do not upgrade in the "
+                                    "Dockerfile."))
+    for name, (shown, version) in sorted(facts.dists.items()):
+        if name in expected.packages or name in allowed:
+            continue
+        if name in expected.unselected:
+            findings.append(Finding(
+                f"{shown}=={version} is installed in the image; {display} locks it, but "
+                f"not for what the image should install ({expected.selection or 'its markers'})",
+                None, None,
+                "Install only what the image needs (e.g. `poetry install --only main`, "
+                "`uv sync --frozen --no-dev`), or name the groups/extras it installs in "
+                "[tool.shipready.parity] groups / extras."))
+            continue
+        if name in INSTALLERS:
+            hint = (f"{shown} is an installer: install it in a build stage only, or add it "
+                    "to [tool.shipready.parity] allow_extra.")
+        else:
+            hint = (f"{add.format(name=shown, display=display).capitalize()}, remove the "
+                    "extra install from the Dockerfile, or add it to "
+                    "[tool.shipready.parity] allow_extra.")
+        findings.append(Finding(
+            f"{shown}=={version} is installed in the image but not in {display}",
+            None, None, hint))
+    count = plural(len(expected.packages), "locked package")
+    chosen = f" ({expected.selection})" if expected.selection else ""
+    return CheckResult.from_findings(
+        "SR402", findings, f"{count} installed at the locked versions{chosen}",
+        f"{plural(len(findings), 'difference')} between the image's {python} and {display}",
+        locked=len(expected.packages), installed=len(facts.dists))
+
+
+def check_environment(required: tuple[str, ...], env: dict[str, str]) -> CheckResult:
+    if not required:
+        return CheckResult.skipped(
+            "SR403", "no required environment variables ([tool.shipready.parity] "
+            "required_env)")
+    missing = [name for name in required if not env.get(name)]
+    findings = [Finding(f"{name} is not set in the container", None, None,
+                        f"Set {name} with ENV in the Dockerfile or in [tool.shipready.smoke] "
+                        "env (and in the deployment).") for name in missing]
+    return CheckResult.from_findings(
+        "SR403", findings, f"{plural(len(required), 'required variable')} set",
+        f"{plural(len(missing), 'required variable')} not set: {', '.join(missing)}")

@@ -1,0 +1,279 @@
+"""The parity area: SR401 python, SR402 packages, SR403 environment.
+
+One exec of :data:`parity.PROBE` in the session container gathers what the image holds;
+the comparison itself is :mod:`pytest_shipready.parity`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..checks import CheckResult, Finding, PlannedCheck
+from ..dockerfile import hygiene
+from ..locks import discover, inputs, model, pipcompile
+from ..locks import selection as lockselect
+from . import parity
+from .smokerun import smoke_run
+
+if TYPE_CHECKING:
+    from .build import DockerRun
+
+
+@dataclass(frozen=True)
+class ImageLock:
+    """The lock the image must match, and (Poetry/uv/pylock) the part of it installed."""
+
+    lock: pipcompile.PipLock | model.ToolLock
+    selection: lockselect.Selection
+
+
+def _installs(run: DockerRun, known: list[hygiene.KnownLock]) -> list[hygiene.LockInstall]:
+    """The image's installs from known locks, read off its Dockerfile."""
+    if not run.dockerfile.is_file():
+        return []
+    df = hygiene.load(run.dockerfile, run.display)
+    if hygiene.problems(df, run.cfg.target):
+        return []  # SR201 / the build report it
+    return hygiene.lock_installs(df, known, run.cfg.target)
+
+
+def _selection(run: DockerRun, lock: model.ToolLock,
+               installs: list[hygiene.LockInstall]) -> lockselect.Selection:
+    cfg = run.settings.config.parity
+    install = next((i for i in installs if i.lock.path == lock.display), None)
+    step = install.selecting if install else None
+    if step is not None and step.tool in ("poetry", "uv") and step.verb:
+        text = step.text if len(step.text) <= 70 else step.text[:67] + "..."
+        inferred = lockselect.from_command(step.tool, step.verb, step.options,
+                                           model.read_pyproject(lock)[0] or {},
+                                           f"per {run.display}:{step.line} `{text}`")
+    else:
+        inferred = lockselect.runtime_only(
+            f"no poetry/uv install of {lock.display} found in {run.display}")
+    return lockselect.configured(cfg.groups, cfg.extras, inferred,
+                                 "per [tool.shipready.parity] groups/extras")
+
+
+def _lock(run: DockerRun) -> ImageLock | str:
+    """The lock the image must match, or why there is none to compare with."""
+    from ..dockerfile.area import known_locks
+
+    project = run.settings.project
+    cfg = run.settings.config.parity
+    known = known_locks(run.settings)
+    installs = _installs(run, known)
+    if cfg.lockfile:
+        path = project / cfg.lockfile
+    elif not known:
+        return "no lockfile to compare with (see shipready::lockfile)"
+    elif len(known) == 1:
+        path = project / known[0].path
+    else:
+        used = sorted({i.lock.path for i in installs})
+        if len(used) != 1:
+            names = ", ".join(k.path for k in known)
+            what = (f"{run.display} installs from {', '.join(used)}" if used else
+                    f"{run.display} installs from none of them")
+            return f"several lockfiles ({names}) and {what}: name the image's in " \
+                "[tool.shipready.parity] lockfile"
+        path = project / used[0]
+    lock = discover.load_any(path, project)
+    if lock.error is not None:
+        return f"{lock.display} cannot be parsed (see shipready::lockfile)"
+    if isinstance(lock, pipcompile.PipLock):
+        return ImageLock(lock, lockselect.runtime_only(""))
+    return ImageLock(lock, _selection(run, lock, installs))
+
+
+def _marker_env(facts: parity.ImageFacts, lock: pipcompile.PipLock | model.ToolLock
+                ) -> dict[str, str]:
+    """The image's PEP 508 marker environment (from the probe), so that platform and
+    Python markers are judged as in the image, not on this host."""
+    if facts.markers:
+        return dict(facts.markers)
+    header = lock.header.python if isinstance(lock, pipcompile.PipLock) else None
+    return pipcompile.marker_environment(header or parity.minor(facts.python))
+
+
+class ParityRun:
+    def __init__(self, run: DockerRun) -> None:
+        self.run = run
+        self._facts: parity.ImageFacts | CheckResult | None = None
+        self._lock: ImageLock | str | None = None
+
+    def lock(self) -> ImageLock | str:
+        """The lock to compare with (read once per run), or why there is none."""
+        if self._lock is None:
+            self._lock = _lock(self.run)
+        return self._lock
+
+    def facts(self) -> parity.ImageFacts | CheckResult:
+        """What the image holds (one exec of the probe), gathered once per run."""
+        if self._facts is None:
+            self._facts = self._probe()
+        return self._facts
+
+    def _probe(self) -> parity.ImageFacts | CheckResult:
+        check_id = "SR401"
+        running, gate = smoke_run(self.run).session(check_id)
+        if running is None:
+            assert gate is not None
+            if gate.check_id == "SR301":  # a failure of ready: skip here, it is reported
+                return CheckResult.skipped(
+                    check_id, "the container did not become ready (see "
+                    "shipready::smoke::ready)")
+            return gate
+        command = tuple(self.run.settings.config.smoke.command) or running.info.command
+        tried: list[str] = []
+        for python in parity.interpreters(command, {**running.info.env, **running.env},
+                                          self.run.settings.config.parity.python):
+            code, output = running.exec([python, "-c", parity.PROBE])
+            if code == 0:
+                try:
+                    return parity.parse_probe(output)
+                except ValueError as exc:
+                    tried.append(f"{python}: {exc}")
+                    continue
+            tried.append(f"{python}: exit code {code}: {output.strip()[-300:]}")
+        return CheckResult.failed(
+            check_id, "cannot run the image's Python",
+            [Finding("; ".join(tried), None, None,
+                     "Set [tool.shipready.parity] python to the image's interpreter.")])
+
+    def _facts_for(self, check_id: str) -> parity.ImageFacts | CheckResult:
+        got = self.facts()
+        if isinstance(got, CheckResult):
+            if got.status.value == "failed":
+                return CheckResult(check_id, got.status, got.summary, got.findings)
+            return CheckResult.skipped(check_id, got.summary)
+        return got
+
+    def python(self) -> CheckResult:
+        facts = self._facts_for("SR401")
+        if isinstance(facts, CheckResult):
+            return facts
+        found = self.lock()
+        host = f"{sys.version_info[0]}.{sys.version_info[1]}" \
+            if self.run.settings.config.parity.host_python else None
+        if isinstance(found, str):
+            return parity.check_python(facts.python, None, "", host)
+        lock = found.lock
+        if isinstance(lock, pipcompile.PipLock):
+            return parity.check_python(facts.python, lock.header.python, lock.display, host)
+        return parity.check_python(facts.python, None, lock.display, host,
+                                   inputs.requires_python(lock))
+
+    def packages(self) -> CheckResult:
+        facts = self._facts_for("SR402")
+        if isinstance(facts, CheckResult):
+            return facts
+        found = self.lock()
+        if isinstance(found, str):
+            return CheckResult.skipped("SR402", found)
+        env = _marker_env(facts, found.lock)
+        if isinstance(found.lock, pipcompile.PipLock):
+            expected = parity.expected_from_piplock(found.lock, env)
+        else:
+            try:
+                expected = parity.expected_from_toollock(found.lock, env, found.selection)
+            except model.LockError as exc:
+                return CheckResult.skipped("SR402", f"cannot tell what the image should "
+                                           f"hold: {exc.message}")
+        return parity.check_packages(facts, expected,
+                                     self.run.settings.config.parity.allow_extra)
+
+    def environment(self) -> CheckResult:
+        required = self.run.settings.config.parity.required_env
+        if not required:
+            return parity.check_environment((), {})
+        facts = self._facts_for("SR403")
+        if isinstance(facts, CheckResult):
+            return facts
+        return parity.check_environment(required, facts.env)
+
+
+    def tests(self) -> CheckResult:
+        from . import testparity
+
+        project = self.run.settings.project
+        cfg = self.run.settings.config.parity
+        paths = [project / p for p in cfg.tests if (project / p).exists()]
+        if not paths:
+            return CheckResult.skipped("SR404", f"no {', '.join(cfg.tests)} in the project "
+                                       "([tool.shipready.parity] tests)")
+        running, gate = smoke_run(self.run).session("SR404")
+        if running is None:
+            assert gate is not None
+            return CheckResult.skipped("SR404", gate.summary) if gate.check_id == "SR301" \
+                else gate
+        host = _host_outcomes(project, paths, cfg.tests_timeout)
+        if isinstance(host, CheckResult):
+            return host
+        if not host:
+            return testparity.compare({}, {})
+        from . import engine
+
+        prefix = "shipready-parity"
+        try:
+            running.container.put_archive("/tmp", testparity.bundle(paths, project, prefix))
+        except engine.EngineError as exc:
+            return CheckResult.failed("SR404", "cannot copy the tests into the container",
+                                      [Finding(str(exc))])
+        inside = [f"/tmp/{prefix}/{p.relative_to(project).as_posix()}" for p in paths]
+        code = testparity.runner(f"/tmp/{prefix}", f"/tmp/{prefix}-junit.xml", inside)
+        facts = self.facts()  # the interpreter parity found is the one the app runs
+        python = cfg.python or (facts.executable if isinstance(facts, parity.ImageFacts)
+                                and facts.executable else "python3")
+        status, output = running.exec([python, "-c", code])
+        _, mark, xml = output.partition(testparity.JUNIT_MARK)
+        if not mark:
+            return CheckResult.failed(
+                "SR404", "pytest did not run in the container",
+                [Finding(f"exit code {status}: {output.strip()[-1500:]}", None, None,
+                         "The image's Python must be able to run pytest "
+                         "(it is brought in, pure Python).")])
+        container = testparity.parse_junit(xml.strip())
+        return testparity.compare(host, container)
+
+
+def _host_outcomes(project: Path, paths: list[Path], timeout: float
+                   ) -> dict[str, tuple[str, str]] | CheckResult:
+    import os
+    import subprocess
+    import tempfile
+
+    from . import testparity
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID")}
+    env[testparity.NESTED_ENV] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "host.xml"
+        argv = [sys.executable, "-m", "pytest", "-m", testparity.MARKER, "-p",
+                "no:cacheprovider", "-q", f"--junitxml={xml}", f"--rootdir={project}",
+                *[str(p) for p in paths]]
+        try:
+            proc = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return CheckResult.failed("SR404", f"the host run took over {timeout:.0f} s",
+                                      [Finding(" ".join(argv))])
+        if proc.returncode == 5 or not xml.is_file():
+            if proc.returncode in (0, 1, 5):
+                return {}
+            return CheckResult.failed("SR404", "the host run of the tests failed to start",
+                                      [Finding(proc.stdout[-1500:] + proc.stderr[-500:])])
+        return testparity.parse_junit(xml.read_text(encoding="utf-8"))
+
+
+def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
+    p = ParityRun(run)
+    return [
+        PlannedCheck("parity", None, "SR401", "python", path, p.python),
+        PlannedCheck("parity", None, "SR402", "packages", path, p.packages),
+        PlannedCheck("parity", None, "SR403", "environment", path, p.environment),
+        PlannedCheck("parity", None, "SR404", "tests", path, p.tests),
+    ]

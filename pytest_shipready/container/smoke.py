@@ -1,0 +1,143 @@
+"""Verdicts of the smoke checks from plain observations (exit codes, uids, outputs).
+
+Pure: no docker, no pytest. The smoke area observes the container and asks here what
+the observation means.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..checks import CheckResult, Finding
+
+LOG_TAIL = 20
+
+
+def tail(logs: bytes, count: int = LOG_TAIL) -> str:
+    lines = logs.decode("utf-8", "replace").splitlines()
+    if not lines:
+        return "(the container wrote no output)"
+    shown = lines[-count:]
+    head = f"last {len(shown)} of {len(lines)} log lines:" if len(lines) > count \
+        else "its log:"
+    return head + "\n" + "\n".join(shown)
+
+
+def exit_meaning(code: int, oom: bool = False) -> str:
+    if oom:
+        return f"exit code {code}, killed for running out of memory"
+    if code == 137:
+        return "exit code 137 (SIGKILL)"
+    if code > 128 and code - 128 < 65:
+        return f"exit code {code} (signal {code - 128})"
+    return f"exit code {code}"
+
+
+def exited_early(code: int, logs: bytes, seconds: float, oom: bool = False) -> CheckResult:
+    return CheckResult.failed(
+        "SR301", f"the container exited after {seconds:.1f} s ({exit_meaning(code, oom)})",
+        [Finding(f"it exited before becoming ready, {exit_meaning(code, oom)}; "
+                 + tail(logs), None, None,
+                 "Fix the start command (CMD/ENTRYPOINT or [tool.shipready.smoke] command); "
+                 "run the image with `docker run` to reproduce.")],
+        exit_code=code, seconds=round(seconds, 2))
+
+
+def unhealthy(logs: bytes, seconds: float, check_id: str = "SR301") -> CheckResult:
+    return CheckResult.failed(
+        check_id, f"the HEALTHCHECK reports unhealthy after {seconds:.1f} s",
+        [Finding("Docker's HEALTHCHECK failed its retries; " + tail(logs), None, None,
+                 "Make the service answer its health check (or fix the HEALTHCHECK).")],
+        seconds=round(seconds, 2))
+
+
+def not_ready(how: str, timeout: float, logs: bytes) -> CheckResult:
+    return CheckResult.failed(
+        "SR301", f"not ready within {timeout:.0f} s ({how})",
+        [Finding(f"still not ready after {timeout:.0f} s waiting for {how}; " + tail(logs),
+                 None, None,
+                 "Fix what keeps it from starting, or raise [tool.shipready.smoke] "
+                 "ready_timeout.")],
+        seconds=timeout)
+
+
+def uid_from_status(status: str) -> str:
+    """The effective uid from /proc/<pid>/status ("Uid: real effective saved fs")."""
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            fields = line.split()
+            return fields[2] if len(fields) > 2 else ""
+    return ""
+
+
+def uid_verdict(uid_text: str, configured_user: str) -> CheckResult:
+    uid = uid_text.strip()
+    if not uid.isdigit():
+        user = configured_user or "root"
+        if user in ("root", "0") or user.startswith(("0:", "root:")):
+            return _root(f"the image's USER is {configured_user or 'unset (root)'}")
+        return CheckResult.passed("SR303", f"USER {configured_user} (`id -u` unavailable)")
+    if int(uid) == 0:
+        return _root(f"the container's main process (PID 1) runs as uid 0 (USER "
+                     f"{configured_user or 'unset'})")
+    return CheckResult.passed("SR303", f"uid {uid}", uid=int(uid))
+
+
+def _root(message: str) -> CheckResult:
+    return CheckResult.failed(
+        "SR303", "the container runs as root",
+        [Finding(message, None, None,
+                 "End the final stage of the Dockerfile with an unprivileged USER: create "
+                 "one if the image has none (`RUN useradd --system --uid 10001 app`), then "
+                 "`USER app` (or `USER 10001`).")])
+
+
+def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[int, ...],
+                     signal_name: str, logs: bytes) -> CheckResult:
+    figures: dict[str, int | float | str] = {"exit_code": code, "seconds": round(seconds, 2)}
+    if code in accepted:
+        return CheckResult.passed(
+            "SR304", f"{signal_name}: exited {code} in {seconds:.1f} s", **figures)
+    if code == 137 and seconds >= grace - 0.5:
+        return CheckResult.failed(
+            "SR304", f"ignored {signal_name}, killed after the {grace:.0f} s grace period",
+            [Finding(f"PID 1 did not exit on {signal_name}; Docker killed it after "
+                     f"{grace:.0f} s (exit code 137). " + tail(logs, 10), None, None,
+                     "Handle SIGTERM in PID 1: use the exec form of CMD "
+                     '(CMD ["python", "-m", "app"]), install a signal handler, or run '
+                     "with an init such as tini.")], **figures)
+    return CheckResult.failed(
+        "SR304", f"{signal_name}: {exit_meaning(code)} (expected "
+        f"{', '.join(map(str, accepted))})",
+        [Finding(f"after {signal_name} it exited with {exit_meaning(code)} in "
+                 f"{seconds:.1f} s. " + tail(logs, 10), None, None,
+                 "Exit 0 after a clean shutdown, or list the code in "
+                 "[tool.shipready.smoke] stop_exit_codes.")], **figures)
+
+
+def command_verdicts(results: list[tuple[list[str], int, int | None, str, bytes]],
+                     timeouts: list[float] | None = None) -> CheckResult:
+    """``results``: (argv, expected code, actual code, output pattern, output); an actual
+    code of None means the command did not finish within its ``timeouts`` entry."""
+    findings: list[Finding] = []
+    for i, (argv, expected, code, pattern, output) in enumerate(results):
+        text = output.decode("utf-8", "replace")
+        shown = " ".join(argv)
+        if code is None:
+            limit = timeouts[i] if timeouts else 0.0
+            lines = text.splitlines()[-10:]
+            so_far = ("its last output lines:\n" + "\n".join(lines)) if lines \
+                else "it wrote nothing"
+            findings.append(Finding(
+                f"`{shown}` did not finish within {limit:g} s; {so_far}", None, None,
+                "Make the command end (no prompt, no server in the foreground), or raise "
+                "its `timeout` in [[tool.shipready.smoke.commands]]."))
+        elif code != expected:
+            findings.append(Finding(
+                f"`{shown}` exited {code}, expected {expected}; output:\n{text[-1500:]}"))
+        elif pattern and not re.search(pattern, text):
+            findings.append(Finding(
+                f"`{shown}` output does not match /{pattern}/; output:\n{text[-1500:]}"))
+    return CheckResult.from_findings(
+        "SR305", findings, f"{len(results)} command(s) succeeded",
+        f"{len(findings)} of {len(results)} command(s) failed", commands=len(results))

@@ -1,0 +1,324 @@
+"""The smoke area: one session container of the built image, and what it must do.
+
+SR301 ready, SR302 stays-up, SR303 non-root-runtime, SR305 commands, SR304
+graceful-shutdown (last: it stops the container). The container's whole log, from start
+to the graceful stop, is kept in ``RunContext.shared["smoke.logs"]`` (a list of bytes
+lines) with the environment given to it in ``shared["smoke.env"]``, for the logs area.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..checks import CheckResult, Finding, PlannedCheck, Status
+
+# What the logs area reads: the session container's log, env, and how to finish it.
+from ..logs.area import ENV_KEY, FINAL_KEY, LOGS_KEY, SKIP_KEY, THROUGH_STOP_KEY
+from . import smoke as verdicts
+
+if TYPE_CHECKING:
+    from .build import DockerRun
+    from .engine import Container, ImageInfo
+
+_POLL = 0.25
+
+
+@dataclass
+class RunningContainer:
+    """A started container of the image, for checks and for users' fixtures.
+
+    ``exec(["python", "-V"])`` -> (exit code, output); ``http("/health")`` -> (status,
+    body) through the port published on 127.0.0.1; ``logs()`` -> its output so far.
+    """
+
+    container: Container
+    info: ImageInfo
+    env: dict[str, str]
+    ports: tuple[int, ...]
+    started: float = field(default_factory=time.monotonic)
+    ready: CheckResult | None = None
+    stopped: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    def host_port(self, port: int | None = None) -> int:
+        wanted = port if port is not None else (self.ports[0] if self.ports else None)
+        found = self.container.host_port(wanted) if wanted is not None else None
+        if found is None:
+            raise LookupError(f"container port {wanted} is not published")
+        return found
+
+    def url(self, path: str = "/", port: int | None = None) -> str:
+        return f"http://127.0.0.1:{self.host_port(port)}{path}"
+
+    def http(self, path: str = "/", port: int | None = None, timeout: float = 5.0
+             ) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url(path, port), timeout=timeout) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), bytes(exc.read())
+
+    def exec(self, argv: list[str], env: dict[str, str] | None = None
+             ) -> tuple[int, str]:
+        code, output = self.container.exec(argv, env)
+        return code, output.decode("utf-8", "replace")
+
+    def logs(self) -> str:
+        return self.container.logs().decode("utf-8", "replace")
+
+    def log_bytes(self) -> bytes:
+        return self.container.logs()
+
+
+def start(run: DockerRun, image: str, info: ImageInfo) -> RunningContainer:
+    """Start a container of ``image`` with the smoke settings and wait until ready (its
+    ``ready`` result says how that went). Removed at session end in any case."""
+    from . import engine
+
+    cfg = run.settings.config.smoke
+    client = run.client()
+    assert client is not None
+    ports = tuple(cfg.ports) or info.exposed
+    container = engine.run_container(client, image, command=list(cfg.command) or None,
+                                     env=dict(cfg.env), ports=ports, labels=run.labels())
+    run.context.add_cleanup(container.remove)
+    running = RunningContainer(container, info, dict(cfg.env), ports)
+    running.ready = _wait_ready(running, run)
+    return running
+
+
+def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
+    cfg = run.settings.config.smoke
+    c = running.container
+    info = running.info
+    deadline = running.started + cfg.ready_timeout
+    pattern = re.compile(cfg.ready_log) if cfg.ready_log else None
+    if info.healthcheck:
+        how = "the HEALTHCHECK to report healthy"
+    elif running.ports:
+        how = f"HTTP {cfg.probe_path} on port {running.ports[0]}"
+    elif pattern is not None:
+        how = f"a log line matching /{cfg.ready_log}/"
+    else:
+        how = "nothing (no HEALTHCHECK, port or ready_log): running counts as ready"
+    while True:
+        elapsed = time.monotonic() - running.started
+        st = c.state()
+        if st.status in ("exited", "dead", "removed"):
+            return verdicts.exited_early(st.exit_code, c.logs(), elapsed, st.oom_killed)
+        if info.healthcheck:
+            if st.health == "healthy":
+                return CheckResult.passed("SR301", f"healthy after {elapsed:.1f} s "
+                                          "(HEALTHCHECK)", seconds=round(elapsed, 2))
+            if st.health == "unhealthy":
+                return verdicts.unhealthy(c.logs(), elapsed)
+        elif running.ports:
+            with contextlib.suppress(OSError, LookupError, ValueError):
+                status, _ = running.http(cfg.probe_path, timeout=1.0)
+                if status < 500:
+                    return CheckResult.passed(
+                        "SR301", f"HTTP {cfg.probe_path} answered {status} after "
+                        f"{elapsed:.1f} s", seconds=round(elapsed, 2))
+        elif pattern is not None:
+            if pattern.search(c.logs().decode("utf-8", "replace")):
+                return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
+                                          f"{elapsed:.1f} s", seconds=round(elapsed, 2))
+        else:
+            return CheckResult.passed("SR301", "running (no HEALTHCHECK, port or ready_log "
+                                      "to wait for)", seconds=round(elapsed, 2))
+        if time.monotonic() >= deadline:
+            return verdicts.not_ready(how, cfg.ready_timeout, c.logs())
+        time.sleep(_POLL)
+
+
+class SmokeRun:
+    """The session container, started by the first item or fixture that needs it."""
+
+    def __init__(self, run: DockerRun) -> None:
+        self.run = run
+        self.current: RunningContainer | None = None
+        self.failure: CheckResult | None = None
+        self.final_published = False
+
+    def session(self, check_id: str) -> tuple[RunningContainer | None, CheckResult | None]:
+        """The running session container, or the skip/failure result for ``check_id``."""
+        built, skip = self.run.need_image(check_id)
+        if skip is not None:
+            self.run.context.shared.setdefault(SKIP_KEY, skip.summary)
+            return None, skip
+        if self.current is not None and not self.current.stopped:
+            return self.current, None
+        if self.failure is not None and check_id != "SR301":
+            return None, CheckResult.skipped(
+                check_id, "the container did not become ready (see shipready::smoke::ready)")
+        from . import engine
+
+        assert built.ref is not None and built.info is not None
+        try:
+            running = start(self.run, built.ref, built.info)
+        except engine.EngineError as exc:
+            self.failure = CheckResult.failed("SR301", "the container did not start",
+                                              [Finding(str(exc))])
+            return None, self._gate(check_id)
+        if running.ready is not None and running.ready.status == Status.FAILED:
+            self._publish(running)
+            self.failure = running.ready
+            running.container.remove()
+            running.stopped = True
+            return None, self._gate(check_id)
+        self._exercise(running)
+        self._publish(running)
+        self.current = running
+        return running, None
+
+    def _exercise(self, running: RunningContainer) -> None:
+        """Request [tool.shipready.logs] requests once ready, so that warning and error
+        paths (a 404) log too; the responses do not matter."""
+        if not running.ports:
+            return
+        for path in self.run.settings.config.logs.requests:
+            with contextlib.suppress(OSError, LookupError, ValueError):
+                running.http(path, timeout=2.0)
+
+    def _gate(self, check_id: str) -> CheckResult:
+        if self.failure is not None:
+            self.run.context.shared.setdefault(SKIP_KEY, self.failure.summary)
+        if check_id == "SR301" and self.failure is not None:
+            return self.failure
+        return CheckResult.skipped(
+            check_id, "the container did not become ready (see shipready::smoke::ready)")
+
+    def _publish(self, running: RunningContainer, final: bool = False) -> None:
+        """Share the session container's log; once the graceful stop has shared the whole
+        log, a later session container (for fixtures) does not replace it."""
+        if self.final_published and not final:
+            return
+        # A container that stopped (gracefully or by itself) has written its whole log.
+        self.final_published = final or running.stopped
+        shared = self.run.context.shared
+        shared[LOGS_KEY] = running.log_bytes().splitlines()
+        shared[ENV_KEY] = dict(running.env)
+        shared[FINAL_KEY] = self.final_published
+
+    # --- the checks -------------------------------------------------------------------
+
+    def ready(self) -> CheckResult:
+        running, gate = self.session("SR301")
+        if running is None:
+            assert gate is not None
+            return gate
+        assert running.ready is not None
+        return running.ready
+
+    def stays_up(self) -> CheckResult:
+        running, gate = self.session("SR302")
+        if running is None:
+            assert gate is not None
+            return gate
+        settle = self.run.settings.config.smoke.settle
+        end = time.monotonic() + settle
+        c = running.container
+        while True:
+            st = c.state()
+            if st.status in ("exited", "dead", "removed"):
+                running.stopped = True
+                self._publish(running)
+                return CheckResult.failed(
+                    "SR302", f"exited after becoming ready ({verdicts.exit_meaning(st.exit_code)})",
+                    [Finding(f"it exited during the {settle:.0f} s settle period; "
+                                      + verdicts.tail(c.logs()), None, None,
+                                      "Read the log and fix the crash.")],
+                    exit_code=st.exit_code)
+            if st.health == "unhealthy":
+                return verdicts.unhealthy(c.logs(), time.monotonic() - running.started,
+                                          "SR302")
+            if time.monotonic() >= end:
+                return CheckResult.passed("SR302", f"up {settle:.1f} s after ready",
+                                          settle=settle)
+            time.sleep(_POLL)
+
+    def non_root(self) -> CheckResult:
+        running, gate = self.session("SR303")
+        if running is None:
+            assert gate is not None
+            return gate
+        # PID 1's own uid (an entrypoint may drop privileges); else `id -u`; else USER.
+        code, output = running.exec(["cat", "/proc/1/status"])
+        uid = verdicts.uid_from_status(output) if code == 0 else ""
+        if not uid:
+            code, output = running.exec(["id", "-u"])
+            uid = output.strip() if code == 0 else ""
+        return verdicts.uid_verdict(uid, running.info.user)
+
+    def commands(self) -> CheckResult:
+        cfg = self.run.settings.config.smoke
+        if not cfg.commands:
+            return CheckResult.skipped("SR305", "no command checks configured "
+                                       "([[tool.shipready.smoke.commands]])")
+        running, gate = self.session("SR305")
+        if running is None:
+            assert gate is not None
+            return gate
+        results: list[tuple[list[str], int, int | None, str, bytes]] = []
+        for check in cfg.commands:
+            argv = list(check.command)
+            code, output = running.container.exec_timed(argv, check.timeout)
+            results.append((argv, check.exit_code, code, check.output, output))
+        return verdicts.command_verdicts(results, [c.timeout for c in cfg.commands])
+
+    def graceful(self) -> CheckResult:
+        running, gate = self.session("SR304")
+        if running is None:
+            assert gate is not None
+            return gate
+        from . import engine
+
+        cfg = self.run.settings.config.smoke
+        try:
+            code, seconds = running.container.stop(cfg.grace_period)
+        except engine.EngineError as exc:
+            return CheckResult.failed("SR304", "cannot stop the container",
+                                      [Finding(str(exc))])
+        running.stopped = True
+        logs = running.log_bytes()
+        self._publish(running, final=True)
+        return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
+                                         tuple(cfg.stop_exit_codes), running.info.stop_signal,
+                                         logs)
+
+    def through_stop(self) -> None:
+        """For the logs area when graceful-shutdown is not selected (``-k SR501``): run
+        the session container through its stop, so that its whole log is shared. The
+        stop's verdict is SR304's business; here only the log counts."""
+        if not self.final_published:
+            self.graceful()
+
+
+
+def smoke_run(run: DockerRun) -> SmokeRun:
+    if run.smoke is None:
+        run.smoke = SmokeRun(run)
+    assert isinstance(run.smoke, SmokeRun)
+    return run.smoke
+
+
+def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
+    s = smoke_run(run)
+    run.context.shared[THROUGH_STOP_KEY] = s.through_stop
+    return [
+        PlannedCheck("smoke", None, "SR301", "ready", path, s.ready),
+        PlannedCheck("smoke", None, "SR302", "stays-up", path, s.stays_up),
+        PlannedCheck("smoke", None, "SR303", "non-root-runtime", path, s.non_root),
+        PlannedCheck("smoke", None, "SR305", "commands", path, s.commands),
+        PlannedCheck("smoke", None, "SR304", "graceful-shutdown", path, s.graceful),
+    ]

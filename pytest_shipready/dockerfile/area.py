@@ -1,0 +1,130 @@
+"""The dockerfile area: static hygiene checks SR201-SR206, each evaluated lazily.
+
+No Dockerfile: the project does not seem to ship a container, so every item is skipped
+with that reason, unless ``[tool.shipready.dockerfile] required = true`` (then
+base-pinned fails, saying where it looked). A Dockerfile Docker would reject (or a
+``target`` that is not in it) fails base-pinned with the reasons; the others skip.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext
+from ..config import Settings
+from ..locks import discover, pipcompile
+from . import hygiene
+from .parser import Dockerfile
+
+SHARED_KEY = "dockerfile.parsed"
+# (check ID, node name); the first one carries a missing or unparsable Dockerfile.
+CHECKS = (
+    ("SR201", "base-pinned"),
+    ("SR202", "non-root-user"),
+    ("SR203", "healthcheck"),
+    ("SR204", "no-secrets"),
+    ("SR205", "lock-used"),
+    ("SR206", "dockerignore"),
+)
+
+
+def known_locks(settings: Settings) -> list[hygiene.KnownLock]:
+    """The lockfiles SR205 accepts as the install's source.
+
+    Extension point: the Poetry/uv lockfile support adds poetry.lock and uv.lock here (with
+    ``hashed=True``, as both tools verify hashes) next to its recognisers in
+    :data:`pytest_shipready.dockerinstall.RECOGNISERS`.
+    """
+    project = settings.project
+    locks: list[hygiene.KnownLock] = []
+    paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
+    for path in sorted(paths, key=lambda p: p.suffix != ".txt"):  # pip-compile's first
+        if path.suffix != ".txt":
+            # poetry install and uv sync check hashes themselves; pylock records them.
+            locks.append(hygiene.KnownLock(pipcompile.display_path(path, project), True))
+            continue
+        lock = pipcompile.load(path, project)
+        entries = lock.data.entries
+        hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
+        locks.append(hygiene.KnownLock(lock.display, hashed))
+    return locks
+
+
+def smoke_probe(settings: Settings) -> str | None:
+    """A readiness probe configured for the smoke checks, which SR203 accepts instead of a
+    HEALTHCHECK. The smoke area wires its probe settings (HTTP path, log line) in here;
+    until then only ``healthcheck_optional`` stands in for it."""
+    return None
+
+
+def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
+    project = settings.project
+    cfg = settings.config.dockerfile
+    image = settings.config.image  # which Dockerfile, context and stage: as built
+    path = project / image.dockerfile
+    target = image.target
+    display = pipcompile.display_path(path, project)
+
+    if not path.is_file():
+        where = f"looked for {path} ([tool.shipready.image] dockerfile = " \
+            f"{image.dockerfile!r})"
+        if not cfg.required:
+            reason = (f"no Dockerfile at {display}: the project does not seem to ship a "
+                      "container image (set [tool.shipready.image] dockerfile to check one, "
+                      "or required = true to fail instead)")
+            return [_fixed(display, path, check_id, name, CheckResult.skipped(check_id, reason))
+                    for check_id, name in CHECKS]
+        missing = CheckResult.failed("SR201", "no Dockerfile", [Finding(
+            where, str(path), None,
+            "Create the Dockerfile or point [tool.shipready.image] dockerfile at it.")])
+        return [_fixed(display, path, check_id, name, missing if check_id == "SR201" else
+                       CheckResult.skipped(check_id, f"no Dockerfile at {display}; see "
+                                           "base-pinned"))
+                for check_id, name in CHECKS]
+
+    @functools.cache
+    def parsed() -> Dockerfile:
+        return hygiene.load(path, display)
+
+    # Other areas (image build, smoke) read EXPOSE, HEALTHCHECK, STOPSIGNAL, USER and the
+    # BuildKit features from the same parse: context.shared[SHARED_KEY]() -> Dockerfile.
+    context.shared[SHARED_KEY] = parsed
+
+    @functools.cache
+    def broken() -> list[Finding]:
+        return hygiene.problems(parsed(), target)
+
+    def guarded(check_id: str, check: Callable[[Dockerfile], CheckResult]
+                ) -> Callable[[], CheckResult]:
+        def run() -> CheckResult:
+            if broken():
+                if check_id == "SR201":
+                    return CheckResult.failed("SR201", f"{display} cannot be used as it is",
+                                              broken())
+                return CheckResult.skipped(
+                    check_id, f"{display} cannot be used as it is; see base-pinned")
+            return check(parsed())
+        return run
+
+    context_dir = project / image.context
+    checks: dict[str, Callable[[Dockerfile], CheckResult]] = {
+        "SR201": lambda df: hygiene.check_base_pinned(df, cfg.pin),
+        "SR202": lambda df: hygiene.check_non_root(df, target),
+        "SR203": lambda df: hygiene.check_healthcheck(df, target, cfg.healthcheck_optional,
+                                                      smoke_probe(settings)),
+        "SR204": lambda df: hygiene.check_no_secrets(df, cfg.allowed_secret_names),
+        "SR205": lambda df: hygiene.check_lock_used(df, known_locks(settings), target,
+                                                    cfg.allowed_installs),
+        "SR206": lambda df: hygiene.check_dockerignore(
+            context_dir, path, cfg.dockerignore_required, image.context),
+    }
+    return [PlannedCheck("dockerfile", display, check_id, name, path,
+                         guarded(check_id, checks[check_id]))
+            for check_id, name in CHECKS]
+
+
+def _fixed(display: str, path: Path, check_id: str, name: str, result: CheckResult
+           ) -> PlannedCheck:
+    return PlannedCheck("dockerfile", display, check_id, name, path, lambda: result)

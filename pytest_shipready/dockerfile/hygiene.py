@@ -1,0 +1,557 @@
+"""Static Dockerfile hygiene checks, SR201-SR206: no build, no engine, just the text.
+
+Each check takes a parsed :class:`~pytest_shipready.dockerfile.Dockerfile` (and plain
+settings) and returns a :class:`~pytest_shipready.findings.CheckResult`. Multi-stage files
+are judged by the stage that ships (the last one, or the configured target) and the
+stages it is built on. Pure: no pytest, no docker.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from ..checks import CheckResult, Finding, plural
+from . import ignore as dockerignore
+from . import parser
+from .installs import InstallStep, install_steps
+from .parser import Dockerfile, Stage
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def load(path: Path, display: str, build_args: dict[str, str] | None = None) -> Dockerfile:
+    """Read and parse; an unreadable file gives a Dockerfile whose problems say why."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return _broken(display, f"cannot read the Dockerfile: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        return _broken(display, f"not UTF-8 text (byte {exc.start})")
+    return parser.parse(text, display, build_args)
+
+
+def _broken(display: str, message: str) -> Dockerfile:
+    return Dockerfile(display, {}, "\\", (), {}, (), (parser.Problem(None, message),))
+
+
+def problems(df: Dockerfile, target: str | None) -> list[Finding]:
+    """What makes the file unusable for the other checks (what Docker would reject too)."""
+    found = [Finding(p.message, df.path, p.line,
+                     "Fix the Dockerfile so that `docker build` accepts it.")
+             for p in df.problems]
+    if not found and target and df.stage(target) is None:
+        names = ", ".join(repr(s.name) for s in df.stages if s.name) or "none"
+        found.append(Finding(
+            f"target stage {target!r} is not in the Dockerfile (named stages: {names})",
+            df.path, None, "Fix [tool.shipready.image] target or name the stage "
+            "with FROM <image> AS <name>."))
+    return found
+
+
+def _stage(df: Dockerfile, target: str | None) -> Stage:
+    stage = df.target(target)
+    assert stage is not None, "problems() is checked first"
+    return stage
+
+
+def _shipped(df: Dockerfile, target: str | None) -> str:
+    stage = _stage(df, target)
+    return "the final stage" if not target else f"target stage {stage.name!r}"
+
+
+# --- SR201 base-pinned ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BaseRef:
+    image: str
+    raw: str
+    line: int
+    how: str  # "FROM" or "COPY --from"
+    unresolved: tuple[str, ...] = ()
+
+
+def _external_refs(df: Dockerfile) -> list[_BaseRef]:
+    refs: list[_BaseRef] = []
+    for stage in df.stages:
+        if stage.external:
+            refs.append(_BaseRef(stage.base, stage.base_raw, stage.line, "FROM",
+                                 stage.unresolved))
+        for ins in stage.instructions:
+            sources: list[str] = []
+            if ins.keyword in ("COPY", "ADD"):
+                sources = ins.flag_values("from")
+            elif ins.keyword == "RUN":
+                sources = [parser.mount_options(m).get("from", "")
+                           for m in ins.flag_values("mount")]
+            for source in sources:
+                if not source or df.stage(source) is not None:
+                    continue  # an earlier stage, by name or index
+                image, unresolved = parser.expand(source, dict(df.global_args),
+                                                      df.escape)
+                refs.append(_BaseRef(image, source, ins.line, f"{ins.keyword} --from",
+                                     unresolved))
+    return refs
+
+
+def check_base_pinned(df: Dockerfile, pin: str = "tag") -> CheckResult:
+    findings: list[Finding] = []
+    refs = _external_refs(df)
+    for ref in refs:
+        where = f"{ref.how} {ref.raw}"
+        if ref.unresolved:
+            names = ", ".join(dict.fromkeys(ref.unresolved))
+            findings.append(Finding(
+                f"{where}: {names} has no default value, so the image cannot be checked "
+                "(and a build without --build-arg fails)", df.path, ref.line,
+                f"Give it a pinned default: ARG {ref.unresolved[0]}=<image>:<version> "
+                "before the first FROM."))
+            continue
+        image = parser.parse_image(ref.image)
+        if image.digest:
+            continue
+        if image.tag is None:
+            findings.append(Finding(
+                f"{where} has no tag, which means {image.repository}:latest", df.path,
+                ref.line, f"Name a version: {image.repository}:<version>, or pin the "
+                "digest with @sha256:..."))
+        elif image.tag.lower() == "latest":
+            findings.append(Finding(
+                f"{where} uses :latest, which moves to a new image without notice", df.path,
+                ref.line, f"Name a version: {image.repository}:<version>, or pin the "
+                "digest with @sha256:..."))
+        elif pin == "digest":
+            findings.append(Finding(
+                f"{where} is pinned by tag only; [tool.shipready.dockerfile] pin = "
+                "\"digest\" asks for a digest", df.path, ref.line,
+                f"Append the digest: {ref.image}@sha256:<digest> (docker buildx imagetools "
+                f"inspect {ref.image} shows it)."))
+    n = len(refs)
+    digests = sum(1 for r in refs
+                  if not r.unresolved and parser.parse_image(r.image).digest)
+    if n == 0:
+        ok = "no external base image (scratch or earlier stages only)"
+    elif digests == n:
+        ok = f"{plural(n, 'base image')} pinned by digest"
+    else:
+        ok = f"{plural(n, 'base image')} pinned by tag"
+        if pin == "tag":
+            ok += " (a digest would pin them fully)"
+    return CheckResult.from_findings(
+        "SR201", findings, ok, f"{len(findings)} of {plural(n, 'base image')} not pinned",
+        images=n)
+
+
+# --- SR202 non-root-user ----------------------------------------------------------------
+
+
+def _is_root(user: str) -> bool:
+    name = user.split(":", 1)[0].strip()
+    return name in ("", "root", "0")
+
+
+def check_non_root(df: Dockerfile, target: str | None = None) -> CheckResult:
+    stage = _stage(df, target)
+    shipped = _shipped(df, target)
+    setting = df.user(stage)
+    if setting is None:
+        root = df.root(stage)
+        base = root.base if root.external else "scratch"
+        return CheckResult.failed("SR202", f"no USER in {shipped}: it runs as root", [Finding(
+            f"{shipped} ({stage.label}, built on {base}) never sets USER, so the container "
+            f"runs as {base}'s default user: root for python, debian and most official "
+            "images", df.path, stage.line,
+            "Add `RUN useradd --system --uid 10001 app` and `USER app` (or `USER 10001`) "
+            "at the end of the stage; if the base image already runs as non-root, say so "
+            "with an explicit USER.")])
+    if _is_root(setting.value):
+        shown = setting.value or "(empty)"
+        means = ("" if setting.value.split(":", 1)[0].strip() in ("root", "0")
+                 else ", which means root (uid 0)")
+        return CheckResult.failed("SR202", f"{shipped} runs as root (USER {shown})", [Finding(
+            f"the last USER of {shipped} is {shown}{means}; the last USER wins",
+            df.path, setting.line,
+            "Switch to an unprivileged user after the steps that need root: "
+            "`USER app` or `USER 10001`.")])
+    inherited = "" if setting.stage is stage else f", from {setting.stage.label}"
+    return CheckResult.passed("SR202", f"USER {setting.value} (line {setting.line}"
+                              f"{inherited})", user=setting.value)
+
+
+# --- SR203 healthcheck ------------------------------------------------------------------
+
+
+def check_healthcheck(df: Dockerfile, target: str | None = None, optional: bool = False,
+                      probe: str | None = None) -> CheckResult:
+    """``probe`` names a readiness probe configured elsewhere (the smoke area's)."""
+    stage = _stage(df, target)
+    shipped = _shipped(df, target)
+    hc = df.healthcheck(stage)
+    alternative = probe or ("healthcheck_optional = true" if optional else None)
+    if hc is not None and not hc.none:
+        command = hc.command if isinstance(hc.command, str) else " ".join(hc.command)
+        return CheckResult.passed("SR203", f"HEALTHCHECK {command} (line {hc.line})")
+    if alternative is not None:
+        what = "HEALTHCHECK NONE" if hc is not None else "no HEALTHCHECK"
+        return CheckResult.passed("SR203", f"{what}; readiness is probed otherwise "
+                                  f"({alternative})")
+    if hc is not None:
+        return CheckResult.failed("SR203", f"HEALTHCHECK NONE switches the health check off "
+                                  f"in {shipped}", [Finding(
+            "HEALTHCHECK NONE also removes a health check the base image defines",
+            df.path, hc.line,
+            "Replace it with `HEALTHCHECK CMD [...]`, or set [tool.shipready.dockerfile] "
+            "healthcheck_optional = true when readiness is probed another way.")])
+    root = df.root(stage)
+    base = f" ({root.base})" if root.external else ""
+    return CheckResult.failed("SR203", f"no HEALTHCHECK in {shipped}", [Finding(
+        f"{shipped} ({stage.label}) declares no HEALTHCHECK; one the base image{base} may "
+        "define cannot be seen without pulling it, so it does not count", df.path,
+        stage.line,
+        "Add e.g. `HEALTHCHECK --interval=10s CMD [\"python\", \"-m\", \"app.healthcheck\"]`, "
+        "or set [tool.shipready.dockerfile] healthcheck_optional = true when readiness is "
+        "probed another way.")])
+
+
+# --- SR204 no-secrets -------------------------------------------------------------------
+
+# Found anywhere in the name, underscores ignored: DBPASSWORD, CLIENT_SECRET, APIKEY.
+_SECRET_PARTS = ("PASSWORD", "PASSWD", "SECRET", "CREDENTIAL", "APIKEY", "PRIVATEKEY",
+                 "ACCESSKEY")
+# Whole words of the name: NPM_TOKEN, DB_PASS, DB_PWD.
+_SECRET_WORDS = frozenset({"TOKEN", "PASS", "PWD", "PAT"})
+# Words that make a name harmless: it names a file or a public key, not a secret.
+_HARMLESS_WORDS = frozenset({"FILE", "PATH", "DIR", "PUBLIC", "PUB", "GPG", "PGP"})
+
+
+def secret_reason(name: str) -> str | None:
+    """Why ``name`` looks like a secret ("TOKEN", "*_KEY"), or None."""
+    upper = name.upper()
+    parts = [p for p in re.split(r"[^A-Z0-9]+", upper) if p]
+    if not parts or _HARMLESS_WORDS.intersection(parts) or parts == ["PWD"]:
+        return None
+    squashed = "".join(parts)
+    for word in _SECRET_PARTS:
+        if word in squashed:
+            return word
+    for part in parts:
+        if part in _SECRET_WORDS:
+            return part
+        if part.endswith("TOKEN") or part.endswith("PASSWORD"):
+            return part
+    if len(parts) > 1 and parts[-1] in ("KEY", "KEYS"):
+        return "*_KEY"
+    return None
+
+
+def _declared_names(df: Dockerfile) -> Iterable[tuple[str, str, int]]:
+    """(keyword, name, line) for every ARG and ENV, global ARGs included."""
+    for ins in df.instructions:
+        if ins.keyword == "ARG":
+            for name, _ in parser.arg_pairs(ins, df.escape):
+                yield "ARG", name, ins.line
+        elif ins.keyword == "ENV":
+            for name, _ in parser.env_pairs(ins, df.escape):
+                yield "ENV", name, ins.line
+
+
+def check_no_secrets(df: Dockerfile, allowed: Iterable[str] = ()) -> CheckResult:
+    allow = {a.upper() for a in allowed}
+    findings: list[Finding] = []
+    names = 0
+    for keyword, name, line in _declared_names(df):
+        names += 1
+        reason = secret_reason(name)
+        if reason is None or name.upper() in allow:
+            continue
+        # Never the value: only the name and where it is.
+        stays = ("build-arg values are recorded in the image history"
+                 if keyword == "ARG" else "its value is stored in the image config")
+        findings.append(Finding(
+            f"{keyword} {name} looks like a secret ({reason}): {stays}, readable by anyone "
+            "who can pull the image", df.path, line,
+            "Pass build secrets with BuildKit: `RUN --mount=type=secret,id=NAME ...` and "
+            "`docker build --secret id=NAME,env=NAME`; give runtime secrets to `docker run "
+            "-e` or the orchestrator. Not a secret? List it in [tool.shipready.dockerfile] "
+            "allowed_secret_names."))
+    return CheckResult.from_findings(
+        "SR204", findings, f"{plural(names, 'ARG/ENV name')}, none secret-looking",
+        f"{plural(len(findings), 'secret-looking name')} in ARG/ENV", names=names)
+
+
+# --- SR205 lock-used --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownLock:
+    """A lockfile the lockfile area knows, relative to the project (posix)."""
+
+    path: str
+    hashed: bool  # every requirement has --hash, so pip enforces hashes by itself
+
+
+def _aliases(df: Dockerfile, stages: list[Stage]) -> dict[str, str]:
+    """In-image file names -> context paths, from COPY/ADD and RUN --mount=type=bind."""
+    out: dict[str, str] = {}
+    for stage in stages:
+        for ins in stage.instructions:
+            if ins.keyword in ("COPY", "ADD") and ins.flag("from") is None:
+                parts = list(ins.exec_form or parser.words(ins.rest, df.escape))
+                if len(parts) == 2 and not parts[1].endswith("/") and parts[1] != ".":
+                    out[posixpath.basename(parts[1])] = parts[0]
+            if ins.keyword == "RUN":
+                for mount in ins.flag_values("mount"):
+                    opts = parser.mount_options(mount)
+                    if opts.get("type", "bind") == "bind" and "target" in opts:
+                        source = opts.get("source", opts.get("src", ""))
+                        if source and opts.get("from") is None:
+                            out[posixpath.basename(opts["target"])] = source
+    return out
+
+
+def _match_lock(arg: str, locks: list[KnownLock], aliases: dict[str, str]
+                ) -> KnownLock | None:
+    candidates = [arg]
+    alias = aliases.get(posixpath.basename(arg))
+    if alias:
+        candidates.append(alias)
+    for candidate in candidates:
+        cleaned = posixpath.normpath(candidate).lstrip("/")
+        for lock in locks:
+            if cleaned == lock.path or cleaned.endswith("/" + lock.path):
+                return lock
+    for candidate in candidates:
+        base = posixpath.basename(candidate)
+        matches = [lk for lk in locks if posixpath.basename(lk.path) == base]
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def _package_name(spec: str) -> str:
+    try:
+        return canonicalize_name(Requirement(spec).name)
+    except InvalidRequirement:
+        return spec
+
+
+def _hashes_by_env(df: Dockerfile, stages: list[Stage]) -> bool:
+    for stage in stages:
+        value = df.variables(stage).get("PIP_REQUIRE_HASHES", "")
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+    return False
+
+
+def _exported(steps: list[InstallStep], locks: list[KnownLock], aliases: dict[str, str]
+              ) -> dict[str, tuple[KnownLock, InstallStep]]:
+    """Files written by ``poetry export`` / ``uv export``: they stand for their lock."""
+    out: dict[str, tuple[KnownLock, InstallStep]] = {}
+    for step in steps:
+        for written, source in step.exports:
+            origin = _match_lock(source, locks, aliases)
+            if origin is not None:
+                out[posixpath.basename(written)] = (
+                    KnownLock(origin.path, origin.hashed and step.exports_hashed), step)
+    return out
+
+
+@dataclass(frozen=True)
+class LockInstall:
+    """An install in the image from a known lock: the command, and for a file exported
+    from the lock, the export command (which decides the groups and extras)."""
+
+    lock: KnownLock
+    step: InstallStep
+    export: InstallStep | None = None
+
+    @property
+    def selecting(self) -> InstallStep:
+        return self.export or self.step
+
+
+def lock_installs(df: Dockerfile, locks: list[KnownLock], target: str | None = None
+                  ) -> list[LockInstall]:
+    """The installs from known locks in the shipped stage and the stages it needs."""
+    stages = df.needed(_stage(df, target))
+    steps = install_steps(df, stages)
+    aliases = _aliases(df, stages)
+    exported = _exported(steps, locks, aliases)
+    found: list[LockInstall] = []
+    for step in steps:
+        if not step.installs:
+            continue
+        for arg in step.files:
+            via = exported.get(posixpath.basename(arg))
+            if via is not None:
+                found.append(LockInstall(via[0], step, via[1]))
+                continue
+            lock = _match_lock(arg, locks, aliases)
+            if lock is not None:
+                found.append(LockInstall(lock, step))
+    return found
+
+
+def _add_to_lock(name: str, locks: list[KnownLock]) -> str:
+    """How to add a dependency with the tool that makes the project's lock."""
+    kinds = {posixpath.basename(lk.path) for lk in locks}
+    if kinds == {"uv.lock"}:
+        return f"Add it with `uv add {name}` (which relocks)"
+    if kinds == {"poetry.lock"}:
+        return f"Add it with `poetry add {name}` (which relocks)"
+    return (f"Add {name} to the lock's input (requirements.in or pyproject.toml), "
+            "re-compile")
+
+
+# The installers themselves may be installed by name: they install the lock.
+INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export")
+
+
+def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None = None,
+                    allowed: Iterable[str] = ()) -> CheckResult:
+    stage = _stage(df, target)
+    shipped = _shipped(df, target)
+    if not locks:
+        return CheckResult.skipped("SR205", "no lockfile is known to check the install "
+                                   "against (see the lockfile checks, SR100)")
+    stages = df.needed(stage)
+    steps = install_steps(df, stages)
+    aliases = _aliases(df, stages)
+    env_hashes = _hashes_by_env(df, stages)
+    allow = {canonicalize_name(a) for a in (*allowed, *INSTALLERS)}
+    known = ", ".join(lk.path for lk in locks)
+    findings: list[Finding] = []
+    used: list[tuple[KnownLock, InstallStep]] = []
+    exported = _exported(steps, locks, aliases)
+    for step in steps:
+        if step.problem:
+            findings.append(Finding(step.problem, df.path, step.line,
+                                    "Install exactly what the lock says: add --locked "
+                                    "(or --frozen)."))
+        for arg in step.files:
+            via = exported.get(posixpath.basename(arg))
+            lock = via[0] if via else _match_lock(arg, locks, aliases)
+            if lock is None:
+                findings.append(Finding(
+                    f"`{step.text}` installs from {arg}, which is not a known lockfile "
+                    f"({known})", df.path, step.line,
+                    "Install from the lockfile, or add this file to [tool.shipready.lockfile] "
+                    "paths if it is one (then its checks run too)."))
+                continue
+            used.append((lock, step))
+            if not (step.hashes_enforced or env_hashes or lock.hashed):
+                findings.append(Finding(
+                    f"`{step.text}` does not enforce hashes: neither --require-hashes nor "
+                    f"hashes in {lock.path}", df.path, step.line,
+                    "Add --require-hashes and generate the lock with pip-compile "
+                    "--generate-hashes."))
+        for spec in step.packages:
+            name = _package_name(spec)
+            if name in allow:
+                continue
+            findings.append(Finding(
+                f"`{step.text}` installs {name} outside the lock", df.path, step.line,
+                f"{_add_to_lock(name, locks)} and drop this install; or allow it in "
+                "[tool.shipready.dockerfile] allowed_installs."))
+    if not used:
+        what = (f"{plural(len(steps), 'install command')} found, none from"
+                if steps else "no install command installs from")
+        findings.insert(0, Finding(
+            f"{what} the lockfile ({known}) in {shipped} or the stages it is built on",
+            df.path, stage.line,
+            "Install dependencies with `pip install --no-deps --require-hashes -r "
+            f"{locks[0].path}`."))
+    if findings:
+        summary = (f"{plural(len(findings), 'problem')} with the dependency install"
+                   if used else "the lockfile is not installed")
+        extras = [f for f in findings if "outside the lock" in f.message]
+        if extras and used:
+            summary = f"{plural(len(extras), 'package')} installed outside the lock"
+            if len(findings) > len(extras):
+                summary += f" (and {plural(len(findings) - len(extras), 'other problem')})"
+        return CheckResult.failed("SR205", summary, findings)
+    lock, step = used[0]
+    return CheckResult.passed("SR205", f"{step.tool} installs {lock.path} with hashes "
+                              f"(line {step.line})", installs=len(steps))
+
+
+# --- SR206 dockerignore -----------------------------------------------------------------
+
+
+def find_virtualenvs(context: Path, depth: int = 2) -> list[str]:
+    """Directories under ``context`` holding a pyvenv.cfg, relative, with /."""
+    found: list[str] = []
+
+    def walk(directory: Path, level: int) -> None:
+        try:
+            children = sorted(p for p in directory.iterdir() if p.is_dir())
+        except OSError:
+            return
+        for child in children:
+            if child.name in (".git", "node_modules", "__pycache__"):
+                continue
+            if (child / "pyvenv.cfg").is_file():
+                found.append(child.relative_to(context).as_posix())
+            elif level < depth:
+                walk(child, level + 1)
+
+    walk(context, 1)
+    return found
+
+
+_PROBES = ("HEAD", "config", "pyvenv.cfg", "bin/python")
+
+
+def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[str],
+                       context_display: str = ".") -> CheckResult:
+    own = dockerfile_path.with_name(dockerfile_path.name + ".dockerignore")
+    ignore = context / ".dockerignore"
+    note = ""
+    if not ignore.is_file() and own.is_file():
+        ignore, note = own, " (BuildKit only: the classic builder reads .dockerignore)"
+    shown = (f"{context_display}/.dockerignore" if context_display not in (".", "")
+             else ".dockerignore")
+    if ignore.is_file() and ignore == own:
+        shown = own.name
+    if not ignore.is_file():
+        return CheckResult.failed("SR206", "no .dockerignore", [Finding(
+            f"the build context {context} has no .dockerignore: everything in it, .git and "
+            "virtualenvs included, is sent to the builder and reaches the image with "
+            "`COPY . .`", str(ignore), None,
+            "Create .dockerignore with at least:\n  .git\n  .venv\n  venv\n  __pycache__")])
+    try:
+        patterns = dockerignore.parse(ignore.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        return CheckResult.failed("SR206", "cannot read .dockerignore", [Finding(
+            f"cannot read it: {exc.strerror or exc}", shown, None,
+            "Make it a readable text file.")])
+    wanted = list(dict.fromkeys([*required, *find_virtualenvs(context)]))
+    findings: list[Finding] = []
+    for path in wanted:
+        path = posixpath.normpath(path).lstrip("/")
+        # The directory and typical files inside, which a "!" exception may re-include.
+        for probe in (path, *(f"{path}/{inner}" for inner in _PROBES)):
+            out, deciding = dockerignore.excluded(patterns, probe)
+            if out:
+                continue
+            if deciding is not None:
+                findings.append(Finding(
+                    f"{probe} is sent to the builder: `!{deciding.text}` re-includes it",
+                    shown, deciding.line, f"Remove the exception or narrow it, so that "
+                    f"{path} stays out."))
+            else:
+                findings.append(Finding(
+                    f"{path} is not left out: no pattern matches it", shown, None,
+                    f"Add a line `{path}` to {shown}."))
+            break
+    return CheckResult.from_findings(
+        "SR206", findings, f"leaves out {', '.join(wanted)}{note}",
+        f"{plural(len(findings), 'path')} not left out of the build context")
+

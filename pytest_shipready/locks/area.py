@@ -1,0 +1,158 @@
+"""The lockfile area: which lockfile checks run, each evaluated lazily."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext, Status
+from ..config import Settings
+from . import discover, model, pipcompile, poetry, toolchecks
+
+
+def plan(settings: Settings, options: Options, context: RunContext
+         ) -> list[PlannedCheck]:
+    project = settings.project
+    paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
+    if not paths:
+        missing = CheckResult.failed(
+            "SR100", "no lockfile found",
+            [Finding(pipcompile.where_looked(project) + ", poetry.lock, uv.lock or "
+                     "pylock*.toml", str(project), None,
+                     "Create one: pip-compile --generate-hashes --strip-extras "
+                     "requirements.in (or list it in [tool.shipready.lockfile] paths).")],
+        )
+        return [PlannedCheck("lockfile", None, "SR100", "found", None, lambda: missing)]
+    checks: list[PlannedCheck] = []
+    for path in paths:
+        fmt = discover.sniff_format(path)
+        if fmt is not None:  # poetry.lock, uv.lock, pylock.toml
+            checks.extend(plan_lock(path, fmt, settings, options))
+        else:
+            checks.extend(_lock_checks(path, settings, options))
+    return checks
+
+
+def _lock_checks(path: Path, settings: Settings, options: Options) -> list[PlannedCheck]:
+    project = settings.project
+    cfg = settings.config.lockfile
+
+    @functools.cache
+    def lock() -> pipcompile.PipLock:
+        return pipcompile.load(path, project)
+
+    @functools.cache
+    def inputs() -> pipcompile.Inputs:
+        return pipcompile.read_inputs(lock(), project)
+
+    def guarded(check: Callable[[pipcompile.PipLock], CheckResult], check_id: str
+                ) -> Callable[[], CheckResult]:
+        return parse_guarded(lock, check, check_id)
+
+    @functools.cache
+    def covers(loaded: pipcompile.PipLock) -> CheckResult:
+        return pipcompile.check_covers_inputs(loaded, inputs())
+
+    def fresh(loaded: pipcompile.PipLock) -> CheckResult:
+        if not cfg.resolve:
+            return CheckResult.skipped(
+                "SR104", "re-resolution is off ([tool.shipready.lockfile] resolve = false)")
+        if options.offline:
+            return CheckResult.skipped("SR104", "needs the package index; --shipready-offline "
+                                       "was given")
+        if "SR103" not in settings.config.disable and covers(loaded).status == Status.FAILED:
+            return CheckResult.skipped(
+                "SR104", "the lock does not cover its inputs (SR103 failed): fix that first; "
+                "re-resolving would only repeat it")
+        from .resolve import check_fresh
+
+        return check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
+                           pip_config=cfg.pip_config)
+
+    display = pipcompile.display_path(path, project)
+    specs: list[tuple[str, str, Callable[[pipcompile.PipLock], CheckResult]]] = [
+        ("SR101", "pinned", pipcompile.check_pinned),
+        ("SR102", "hashed", lambda lk: pipcompile.check_hashed(lk, cfg.require_hashes)),
+        ("SR103", "covers-inputs", covers),
+        ("SR104", "fresh", fresh),
+        ("SR105", "portable", pipcompile.check_portable),
+    ]
+    return [
+        PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
+        for check_id, name, fn in specs
+    ]
+
+
+class _Loaded(Protocol):
+    @property
+    def display(self) -> str: ...
+    @property
+    def error(self) -> Finding | None: ...
+
+
+L = TypeVar("L", bound=_Loaded)
+
+
+def parse_guarded(load: Callable[[], L], check: Callable[[L], CheckResult], check_id: str
+                  ) -> Callable[[], CheckResult]:
+    """``check`` on the loaded lock; a lock that cannot be read or parsed fails SR101 once
+    and makes the lockfile's other checks skip."""
+    def run() -> CheckResult:
+        loaded = load()
+        if loaded.error is not None:
+            if check_id == "SR101":
+                return CheckResult.failed("SR101", "the lockfile cannot be parsed",
+                                          [loaded.error])
+            return CheckResult.skipped(
+                check_id, f"{loaded.display} cannot be parsed ({loaded.error.where()}); "
+                "see its 'pinned' item")
+        return check(loaded)
+    return run
+
+
+def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
+              ) -> list[PlannedCheck]:
+    project = settings.project
+    cfg = settings.config.lockfile
+
+    @functools.cache
+    def lock() -> model.ToolLock:
+        return discover.load(path, project, fmt)
+
+    def guarded(check: Callable[[model.ToolLock], CheckResult], check_id: str
+                ) -> Callable[[], CheckResult]:
+        return parse_guarded(lock, check, check_id)
+
+    # SR103's result, once: SR111 skips when it failed (as SR104 for pip-compile).
+    covers = functools.cache(toolchecks.check_covers_inputs)
+
+    def uv_fresh(loaded: model.ToolLock) -> CheckResult:
+        from .uvcheck import check_fresh
+
+        # As SR104 for pip-compile: re-resolving a lock that misses an input only repeats it.
+        if "SR103" not in settings.config.disable and \
+                covers(loaded).status == Status.FAILED:
+            return CheckResult.skipped(
+                "SR111", "the lock does not cover its inputs (SR103 failed): fix that first; "
+                "re-resolving would only repeat it")
+        return check_fresh(loaded, project, resolve=cfg.resolve, offline=options.offline,
+                           timeout=cfg.resolve_timeout, pip_config=cfg.pip_config)
+
+    specs: list[tuple[str, str, Callable[[model.ToolLock], CheckResult]]] = [
+        ("SR101", "pinned", toolchecks.check_pinned),
+        ("SR102", "hashed", lambda lk: toolchecks.check_hashed(lk, cfg.require_hashes)),
+    ]
+    if fmt == "poetry":
+        specs += [("SR103", "covers-inputs", covers),
+                  ("SR110", "fresh", poetry.check_poetry_fresh)]
+    elif fmt == "uv":
+        specs += [("SR103", "covers-inputs", covers),
+                  ("SR111", "fresh", uv_fresh)]
+    specs.append(("SR105", "portable", lambda lk: toolchecks.check_portable(lk, project)))
+    display = model.display_path(path, project)
+    return [
+        PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
+        for check_id, name, fn in specs
+    ]

@@ -1,0 +1,177 @@
+"""Poetry, uv and pylock.toml (PEP 751) lockfiles as one plain model.
+
+The types every lock format parses into, and the project's pyproject.toml beside a lock.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.markers import InvalidMarker, Marker
+
+from ..checks import Finding
+
+if TYPE_CHECKING:
+    pass
+
+
+FORMATS = ("poetry", "uv", "pylock")
+
+
+# Sources that are not a released distribution: exempt from pins and hashes, named.
+LOCAL_KINDS = frozenset({"directory", "editable", "virtual", "path", "file"})
+
+
+@dataclass(frozen=True)
+class FileHash:
+    name: str  # file name or URL
+    hashes: tuple[str, ...]  # "sha256:<hex>"
+
+
+@dataclass(frozen=True)
+class Dep:
+    """An edge of the lock's dependency graph."""
+
+    name: str  # canonical
+    marker: str | None = None
+    extras: tuple[str, ...] = ()
+    version: str | None = None  # uv: disambiguates packages locked in several versions
+
+
+@dataclass(frozen=True, eq=False)  # identity: hashable, usable in sets
+class LockedPackage:
+    name: str  # canonical
+    version: str | None
+    line: int | None
+    kind: str  # registry, legacy, url, git, directory, editable, virtual, path, file, vcs
+    source: str | None  # index URL, path or URL, as the lock records it
+    files: tuple[FileHash, ...] = ()
+    marker: str | None = None  # pylock / poetry (lock-version 2.1, one marker for all groups)
+    groups: Mapping[str, str | None] = field(default_factory=dict)  # poetry 2.1: group->marker
+    dependencies: tuple[Dep, ...] = ()
+    optional: Mapping[str, tuple[Dep, ...]] = field(default_factory=dict)  # uv extras
+    dev: Mapping[str, tuple[Dep, ...]] = field(default_factory=dict)  # uv dependency groups
+    commit: str | None = None  # git / vcs
+    editable: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # uv [package.metadata]
+
+    @property
+    def local(self) -> bool:
+        return self.kind in LOCAL_KINDS
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}" if self.version else self.name
+
+
+@dataclass(frozen=True, eq=False)
+class ToolLock:
+    """A parsed Poetry/uv/pylock lockfile; ``error`` set (packages empty) when unreadable."""
+
+    path: Path
+    display: str
+    format: str
+    packages: tuple[LockedPackage, ...] = ()
+    lock_version: str | None = None
+    generator: str | None = None  # "Poetry 2.5.1", "uv"
+    data: Mapping[str, Any] = field(default_factory=dict)
+    error: Finding | None = None
+
+    def by_name(self) -> dict[str, list[LockedPackage]]:
+        out: dict[str, list[LockedPackage]] = {}
+        for p in self.packages:
+            out.setdefault(p.name, []).append(p)
+        return out
+
+    def root(self) -> LockedPackage | None:
+        """uv: the project itself (source "." editable or virtual)."""
+        for p in self.packages:
+            if p.kind in ("editable", "virtual") and p.source in (".", "./", ""):
+                return p
+        return None
+
+    @property
+    def tool(self) -> str:
+        return {"poetry": "poetry lock", "uv": "uv lock"}.get(self.format, "the locker")
+
+
+class LockError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def display_path(path: Path, project: Path) -> str:
+    try:
+        return path.resolve().relative_to(project.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _package_lines(text: str) -> list[int]:
+    """Line of the ``name =`` of each [[package]] / [[packages]] table, in order."""
+    out: list[int] = []
+    pending: int | None = None
+    for no, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s in ("[[package]]", "[[packages]]"):
+            if pending is not None:
+                out.append(pending)
+            pending = no
+        elif pending is not None and s.startswith("name") and "=" in s:
+            out.append(no)
+            pending = None
+    if pending is not None:
+        out.append(pending)
+    return out
+
+
+def _line(lines: list[int], i: int) -> int | None:
+    return lines[i] if i < len(lines) else None
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise LockError(f"{what} must be an array")
+    return value
+
+
+def _table(value: object, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LockError(f"{what} must be a table")
+    return value
+
+
+def _true(marker: str | None, env: Mapping[str, str], extras: Collection[str] = ()) -> bool:
+    if not marker:
+        return True
+    try:
+        m = Marker(marker)
+    except InvalidMarker:
+        return True
+    if "extra" not in marker:
+        return m.evaluate(dict(env))
+    return any(m.evaluate({**env, "extra": e}) for e in [*extras, ""])
+
+
+def names(packages: Iterable[LockedPackage]) -> str:
+    return ", ".join(p.name for p in packages)
+
+
+def read_pyproject(lock: ToolLock) -> tuple[dict[str, Any] | None, Path, Finding | None]:
+    path = lock.path.parent / "pyproject.toml"
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), path, None
+    except FileNotFoundError:
+        return None, path, None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return None, path, Finding(f"cannot read {path.name}: {exc}", path.name)

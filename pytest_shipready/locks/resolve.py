@@ -1,0 +1,254 @@
+"""SR104: re-resolve a pip-compile lock and compare pins and hashes with it.
+
+pip-compile runs as a subprocess (never in-process: importing piptools costs ~0.5 s and
+it prints to our terminal), in a temporary directory, starting from a copy of the
+existing lock so its pins are preferred. The user's files are never written: the output
+goes to the temporary copy, and when an input needs building project metadata
+(pyproject.toml, setup.py) the project tree is copied first, because build backends
+write metadata directories next to the sources.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..checks import CheckResult, Finding, plural
+from . import requirements
+from .pipcompile import Inputs, PipLock
+
+# Options we drop from the recorded command, with whether they take a value.
+_DROP = {
+    "-o": True, "--output-file": True, "-P": True, "--upgrade-package": True,
+    "-U": False, "--upgrade": False, "-n": False, "--dry-run": False,
+    "-q": False, "--quiet": False, "-v": False, "--verbose": False,
+}
+_INDEX_OPTIONS = ("--index-url", "--extra-index-url", "--find-links", "--trusted-host")
+# PIP_* variables that point pip at indexes and constraints of this machine.
+_LOCAL_PIP_ENV = (
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+    "PIP_CONSTRAINT", "PIP_REQUIREMENT", "PIP_PRE",
+)
+_NETWORK = re.compile(
+    r"NewConnectionError|Max retries exceeded|Temporary failure in name resolution|"
+    r"Name or service not known|Network is unreachable|Connection refused|ProxyError|"
+    r"ReadTimeoutError|ConnectTimeoutError|Could not fetch URL|SSLError|"
+    r"No route to host|Connection reset by peer|ConnectionError"
+)
+_COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".hg", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", "*.egg-info",
+)
+_METADATA_INPUTS = {"pyproject.toml", "setup.py", "setup.cfg"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    argv: list[str]
+    cwd: Path
+    output: Path
+    env: dict[str, str]
+
+
+def build_argv(lock: PipLock, sources: list[str], output: str) -> list[str]:
+    """The recorded command with our output file, without upgrade or output options."""
+    recorded = list(lock.header.command or ())
+    positional = set(lock.header.sources)
+    args: list[str] = []
+    skip = False
+    for tok in recorded:
+        if skip:
+            skip = False
+            continue
+        key, eq, _ = tok.partition("=")
+        if key in _DROP:
+            skip = _DROP[key] and not eq
+            continue
+        if tok in positional:
+            continue
+        args.append(tok)
+    for opt in lock.data.options:
+        if opt.name in _INDEX_OPTIONS and f"{opt.name}={opt.value}" not in args:
+            args.append(f"{opt.name}={opt.value}")
+    if lock.data.entries and any(e.hashes for e in lock.data.entries):
+        # Reused hashes would hide a hash edited in the lock: recompute them.
+        args = [a for a in args if a != "--reuse-hashes"] + ["--no-reuse-hashes"]
+    return [sys.executable, "-m", "piptools", "compile", *args,
+            f"--output-file={output}", *sources]
+
+
+def pip_env(pip_config: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    if pip_config == "isolated":
+        env["PIP_CONFIG_FILE"] = os.devnull
+        for key in _LOCAL_PIP_ENV:
+            env.pop(key, None)
+    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    env.setdefault("PIP_RETRIES", "1")
+    return env
+
+
+def plan(lock: PipLock, inputs: Inputs, project: Path, tmp: Path, pip_config: str) -> Plan:
+    output = tmp / "out" / lock.path.name
+    output.parent.mkdir(parents=True)
+    shutil.copyfile(lock.path, output)
+    cwd = lock.path.parent
+    top_inputs = [p for p in inputs.files if p.name in _METADATA_INPUTS]
+    if top_inputs:
+        # Building metadata writes next to the sources: work on a copy of the project.
+        copy = tmp / "project"
+        shutil.copytree(project, copy, ignore=_COPY_IGNORE, symlinks=True)
+        cwd = copy / _relative(lock.path.parent, project)
+    sources = _sources(lock, inputs, project, cwd)
+    return Plan(build_argv(lock, sources, str(output)), cwd, output, pip_env(pip_config))
+
+
+def _relative(path: Path, project: Path) -> Path:
+    try:
+        return path.resolve().relative_to(project.resolve())
+    except ValueError:
+        return Path(".")
+
+
+def _sources(lock: PipLock, inputs: Inputs, project: Path, cwd: Path) -> list[str]:
+    from .pipcompile import input_paths
+
+    found, _ = input_paths(lock, project)
+    out = []
+    for path in found:
+        if path.name in _METADATA_INPUTS:
+            rel = _relative(path, project)
+            base = _relative(lock.path.parent, project)
+            out.append(os.path.relpath(rel, base))
+        else:
+            out.append(str(path.resolve()))
+    return out
+
+
+def check_fresh(
+    lock: PipLock, inputs: Inputs, project: Path, *, timeout: float, pip_config: str,
+) -> CheckResult:
+    if lock.header.command is None:
+        return CheckResult.skipped(
+            "SR104", f"{lock.display} has no pip-compile header: the command that made it "
+            "is unknown")
+    if inputs.unknown and not inputs.files:
+        return CheckResult.skipped(
+            "SR104", f"inputs of {lock.display} not found: {', '.join(inputs.unknown)}")
+    with tempfile.TemporaryDirectory(prefix="shipready-resolve-") as tmp:
+        p = plan(lock, inputs, project, Path(tmp), pip_config)
+        started = time.monotonic()
+        outcome = run_bounded(p.argv, p.cwd, p.env, timeout, "pip-compile")
+        elapsed = time.monotonic() - started
+        if isinstance(outcome, str):
+            return CheckResult.skipped("SR104", outcome)
+        returncode, output = outcome
+        if returncode != 0:
+            if _NETWORK.search(output):
+                return CheckResult.skipped(
+                    "SR104", "cannot reach the package index to re-resolve: "
+                    + _network_line(output))
+            return CheckResult.failed(
+                "SR104", f"pip-compile failed to re-resolve {lock.display}",
+                [Finding(_tail(output), lock.display, None,
+                         "Run the command in the lockfile's header to see the whole error.")],
+            )
+        try:
+            resolved = requirements.read(p.output)
+        except (OSError, UnicodeDecodeError, requirements.ParseError) as exc:  # pragma: no cover
+            return CheckResult.failed("SR104", f"cannot read pip-compile's output: {exc}", [])
+    findings = compare(lock, resolved)
+    note = ""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if findings and lock.header.python and lock.header.python != here:
+        note = f" (lock made with Python {lock.header.python}, re-resolved with {here})"
+    n = len(lock.data.entries)
+    return CheckResult.from_findings(
+        "SR104", findings, f"re-resolution matches {plural(n, 'pin')} in {elapsed:.1f} s",
+        f"re-resolving {lock.display} changes {plural(len(findings), 'entry', 'entries')}{note}",
+        seconds=round(elapsed, 2), requirements=n,
+    )
+
+
+def run_bounded(argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
+                what: str) -> tuple[int, str] | str:
+    """Run a resolver in its own process group; (returncode, output), or a skip reason
+    when it cannot start or exceeds ``timeout`` (then its whole group is killed)."""
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True,
+        )
+    except OSError as exc:
+        return f"cannot run {what}: {exc}"
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return (f"{what} did not finish within {timeout:g} s (the index may be "
+                "unreachable); raise [tool.shipready.lockfile] resolve_timeout if it is "
+                "just slow")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc.returncode, out
+
+
+def _network_line(output: str) -> str:
+    for line in output.splitlines():
+        if _NETWORK.search(line):
+            return line.strip()[:300]
+    return "network error"  # pragma: no cover
+
+
+def _tail(output: str, lines: int = 12) -> str:
+    kept = [ln for ln in output.strip().splitlines() if ln.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def _pin(entry: requirements.Entry) -> str | None:
+    return entry.pinned_version or entry.url
+
+
+def compare(lock: PipLock, resolved: requirements.RequirementsFile) -> list[Finding]:
+    """Added, removed and changed pins, and hash sets that differ, as findings."""
+    ours = {e.name: e for e in lock.data.entries if e.name and not e.editable}
+    theirs = {e.name: e for e in resolved.entries if e.name and not e.editable}
+    fix = "Re-run the command in the lockfile's header and commit the result."
+    findings: list[Finding] = []
+    for name in sorted(theirs.keys() - ours.keys()):
+        e = theirs[name]
+        findings.append(Finding(f"added: {name}=={_pin(e)} (needed but not locked)",
+                                lock.display, None, fix))
+    for name in sorted(ours.keys() - theirs.keys()):
+        e = ours[name]
+        findings.append(Finding(f"removed: {name} {_pin(e) or e.specifier} (locked but no "
+                                "longer needed)", lock.display, e.line, fix))
+    for name in sorted(ours.keys() & theirs.keys()):
+        old, new = ours[name], theirs[name]
+        if _pin(old) is None:
+            continue  # SR101 reports what is not pinned
+        if _pin(old) != _pin(new):
+            findings.append(Finding(f"changed: {name} {_pin(old)} -> {_pin(new)}",
+                                    lock.display, old.line, fix))
+        elif old.hashes and new.hashes and set(old.hashes) != set(new.hashes):
+            gone = sorted(set(old.hashes) - set(new.hashes))
+            extra = sorted(set(new.hashes) - set(old.hashes))
+            detail = []
+            if gone:
+                detail.append(f"{len(gone)} locked hash(es) not offered by the index")
+            if extra:
+                detail.append(f"{len(extra)} new")
+            findings.append(Finding(f"hashes of {name} {_pin(old)} differ: "
+                                    + ", ".join(detail), lock.display, old.line, fix))
+    return findings

@@ -1,0 +1,234 @@
+"""uv.lock: parse it, pick what an install selects, and compare it offline with
+pyproject.toml (the ``uv lock --check`` run is :mod:`pytest_shipready.locks.uvcheck`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from ..checks import CheckResult, Finding, plural
+from .inputs import requirement_line
+from .model import (
+    Dep,
+    FileHash,
+    LockedPackage,
+    LockError,
+    ToolLock,
+    _line,
+    _list,
+    _table,
+    _true,
+    read_pyproject,
+)
+from .toolchecks import relock
+
+if TYPE_CHECKING:
+    pass
+
+
+def _uv_deps(value: object, what: str) -> tuple[Dep, ...]:
+    out = []
+    for d in _list(value, what):
+        d = _table(d, what)
+        out.append(Dep(canonicalize_name(str(d["name"])), d.get("marker"),
+                       tuple(str(e) for e in d.get("extra", ())), d.get("version")))
+    return tuple(out)
+
+
+def _uv(path: Path, display: str, data: dict[str, Any], lines: list[int]) -> ToolLock:
+    version = data.get("version")
+    if version != 1:
+        raise LockError(f"uv.lock version {version!r} is not supported (1 is)")
+    packages = []
+    for i, raw in enumerate(_list(data.get("package"), "package")):
+        pkg = _table(raw, "[[package]]")
+        name = canonicalize_name(str(pkg["name"]))
+        src = _table(pkg.get("source"), "source")
+        kind, where = next(iter(src.items()), ("registry", None))
+        commit = None
+        if kind == "git" and isinstance(where, str) and "#" in where:
+            commit = where.rsplit("#", 1)[1]
+        files = []
+        sdist = pkg.get("sdist")
+        if isinstance(sdist, dict):
+            files.append(_uv_file(sdist))
+        for w in _list(pkg.get("wheels"), "wheels"):
+            files.append(_uv_file(_table(w, "wheel")))
+        packages.append(LockedPackage(
+            name=name, version=str(pkg["version"]) if pkg.get("version") else None,
+            line=_line(lines, i), kind=str(kind), source=str(where) if where else None,
+            files=tuple(files), dependencies=_uv_deps(pkg.get("dependencies"), "dependencies"),
+            optional={k: _uv_deps(v, k) for k, v in _table(
+                pkg.get("optional-dependencies"), "optional-dependencies").items()},
+            dev={k: _uv_deps(v, k) for k, v in _table(
+                pkg.get("dev-dependencies"), "dev-dependencies").items()},
+            commit=commit, editable=kind == "editable",
+            metadata=_table(pkg.get("metadata"), "metadata"),
+        ))
+    return ToolLock(path, display, "uv", tuple(packages), str(version), "uv", data)
+
+
+def _uv_file(entry: dict[str, Any]) -> FileHash:
+    name = str(entry.get("url") or entry.get("path") or entry.get("filename") or "")
+    return FileHash(name.rsplit("/", 1)[-1], (str(entry["hash"]),) if entry.get("hash") else ())
+
+
+def _uv_pick(lock: ToolLock, env: Mapping[str, str], groups: set[str],
+             extras: Collection[str]) -> list[LockedPackage]:
+    root = lock.root()
+    by_name = lock.by_name()
+    if root is None:  # a lock with no project: everything it locks that applies
+        return [p for p in lock.packages if not p.local]
+    todo: list[Dep] = list(root.dependencies)
+    for extra in extras:
+        todo.extend(root.optional.get(extra, ()))
+    for group in groups:
+        todo.extend(root.dev.get(group, ()))
+    seen: set[tuple[str, str | None, tuple[str, ...]]] = set()
+    out: dict[int, LockedPackage] = {}
+    while todo:
+        dep = todo.pop()
+        if not _true(dep.marker, env):
+            continue
+        candidates = by_name.get(dep.name, [])
+        if dep.version is not None:
+            candidates = [c for c in candidates if c.version == dep.version]
+        if not candidates:
+            continue
+        pkg = candidates[0]
+        key = (pkg.name, pkg.version, tuple(sorted(dep.extras)))
+        if key in seen:
+            continue
+        seen.add(key)
+        out[id(pkg)] = pkg
+        todo.extend(pkg.dependencies)
+        for extra in dep.extras:
+            todo.extend(pkg.optional.get(extra, ()))
+    return list(out.values())
+
+
+def _key(name: str, extras: Any, specifier: str | None, source: str | None
+         ) -> tuple[str, tuple[str, ...], str, str]:
+    try:
+        spec = SpecifierSet(specifier or "")
+        spec_key = ",".join(sorted(str(s) for s in spec))
+    except InvalidSpecifier:
+        spec_key = specifier or ""
+    return (canonicalize_name(name), tuple(sorted(canonicalize_name(e) for e in extras or ())),
+            spec_key, source or "")
+
+
+def _show(key: tuple[str, tuple[str, ...], str, str]) -> str:
+    name, extras, spec, source = key
+    ex = f"[{','.join(extras)}]" if extras else ""
+    return f"{name}{ex}{spec}" + (f" @ {source}" if source else "")
+
+
+def uv_offline_differences(lock: ToolLock) -> tuple[list[Finding], str | None]:
+    """What pyproject.toml asks that uv.lock did not record: findings, or a skip reason."""
+    root = lock.root()
+    if root is None:
+        return [], f"{lock.display} has no project package (a workspace or script lock)"
+    data, path, error = read_pyproject(lock)
+    if error is not None:
+        return [error], None
+    if data is None:
+        return [], f"no pyproject.toml next to {lock.display}"
+    project = data.get("project") or {}
+    if "dependencies" in (project.get("dynamic") or []):
+        return [], "pyproject.toml declares its dependencies dynamically"
+    fix = relock(lock)
+    findings: list[Finding] = []
+    wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]] = []
+
+    def add(where: str, dep: object, extra: str | None = None) -> None:
+        try:
+            req = Requirement(str(dep))
+        except InvalidRequirement as exc:
+            findings.append(Finding(f"{where}: invalid requirement {dep!r}: {exc}", path.name))
+            return
+        wanted.append((where, _key(req.name, req.extras, str(req.specifier), req.url)))
+
+    for dep in project.get("dependencies") or []:
+        add("[project] dependencies", dep)
+    for extra, deps in (project.get("optional-dependencies") or {}).items():
+        for dep in deps or []:
+            add(f"[project.optional-dependencies] {extra}", dep, extra)
+    recorded = [_key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
+                for d in root.metadata.get("requires-dist") or []]
+    groups: dict[str, list[Any]] = dict(data.get("dependency-groups") or {})
+    legacy_dev = ((data.get("tool") or {}).get("uv") or {}).get("dev-dependencies")
+    if legacy_dev:
+        groups.setdefault("dev", []).extend(legacy_dev)
+    recorded_dev = {g: [_key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
+                        for d in deps]
+                    for g, deps in (root.metadata.get("requires-dev") or {}).items()}
+    findings.extend(_diff(wanted, recorded, lock, path, fix, "[project]"))
+    for group in sorted(set(groups) | set(recorded_dev)):
+        w = []
+        for dep in groups.get(group, []):
+            if isinstance(dep, dict):
+                continue
+            try:
+                req = Requirement(str(dep))
+            except InvalidRequirement:
+                continue
+            w.append((f"[dependency-groups] {group}",
+                      _key(req.name, req.extras, str(req.specifier), req.url)))
+        findings.extend(_diff(w, recorded_dev.get(group, []), lock, path, fix,
+                              f"[dependency-groups] {group}"))
+    wanted_py = project.get("requires-python")
+    locked_py = lock.data.get("requires-python")
+    if wanted_py and locked_py:
+        try:
+            same = SpecifierSet(str(wanted_py)) == SpecifierSet(str(locked_py))
+        except InvalidSpecifier:
+            same = True
+        if not same:
+            findings.append(Finding(
+                f"requires-python is {wanted_py!r} in pyproject.toml but {locked_py!r} in "
+                f"{lock.display}", path.name, None, fix))
+    return findings, None
+
+
+def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
+          recorded: list[tuple[str, tuple[str, ...], str, str]], lock: ToolLock,
+          pyproject_path: Path, fix: str, section: str) -> list[Finding]:
+    pyproject = pyproject_path.name
+    rec = list(recorded)
+    out = []
+    for where, key in wanted:
+        if key in rec:
+            rec.remove(key)
+            continue
+        name = key[0]
+        line = requirement_line(pyproject_path, name)
+        old = [r for r in rec if r[0] == name]
+        if old:
+            rec.remove(old[0])
+            out.append(Finding(f"{_show(key)} in {pyproject} {where}, but {lock.display} "
+                               f"was locked for {_show(old[0])}", pyproject, line, fix))
+        else:
+            out.append(Finding(f"{_show(key)} in {pyproject} {where} is not in "
+                               f"{lock.display}", pyproject, line, fix))
+    for key in rec:
+        out.append(Finding(f"{_show(key)} is recorded in {lock.display} ({section}) but no "
+                           f"longer in {pyproject}", lock.display, None, fix))
+    return out
+
+
+def check_uv_fresh_offline(lock: ToolLock) -> CheckResult:
+    findings, skip = uv_offline_differences(lock)
+    if skip is not None:
+        return CheckResult.skipped("SR111", skip)
+    return CheckResult.from_findings(
+        "SR111", findings, "pyproject.toml's requirements match those recorded in uv.lock "
+        "(offline comparison; markers are compared by `uv lock --check` only)",
+        f"{lock.display} is stale: {plural(len(findings), 'requirement')} changed since "
+        "`uv lock`")

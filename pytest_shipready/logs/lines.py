@@ -1,0 +1,704 @@
+"""Structured-log validators: is what a process wrote machine-readable, and secret-free?
+
+Pure: imports neither pytest, docker nor structlog. Input is what a process wrote, as
+bytes lines (a container's stdout and stderr, or a subprocess's output); output is one
+:class:`~pytest_shipready.findings.CheckResult` per check (SR501-SR505). Nothing here
+raises on odd input: bytes that are not UTF-8, binary junk, endless nesting or huge
+lines become findings. Excerpts shown in failures are redacted (every secret the
+secrets check knows about is replaced by ``[REDACTED]``) and truncated.
+
+Typical use::
+
+    analysis = analyse(lines, LogsConfig(), env={"DB_PASSWORD": "..."})
+    results = [check(analysis) for check in CHECKS.values()]
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..checks import CheckResult, Finding, plural
+from ..config import LogsConfig
+
+REDACTED = "[REDACTED]"
+EXCERPT_CHARS = 160
+
+# --- splitting and decoding -------------------------------------------------------------
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """A blob of output -> its lines, without line endings (a final newline adds none)."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line.removesuffix(b"\r") for line in lines]
+
+
+def _normalise(lines: Iterable[bytes | str]) -> list[bytes]:
+    out: list[bytes] = []
+    for line in lines:
+        raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else bytes(line)
+        # A "line" that still holds newlines (a whole blob, or a chunk) is split further.
+        out.extend(split_lines(raw) if b"\n" in raw else [raw.removesuffix(b"\r")])
+    return out
+
+
+# --- parsing one line ---------------------------------------------------------------------
+
+_SEPARATORS = " \t"
+_KEY = re.compile(r"[A-Za-z_@][A-Za-z0-9_.@/:\-\[\]]*\Z")
+
+
+class _UnparsableError(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> Any:
+    raise _UnparsableError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def parse_json(text: str) -> dict[str, Any]:
+    """One JSON object, or :class:`ValueError` saying why not."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        raise _UnparsableError("not a JSON object")
+    try:
+        value = json.loads(stripped, parse_constant=_no_constants)
+    except _UnparsableError:
+        raise
+    except RecursionError:
+        raise _UnparsableError("JSON nested too deeply") from None
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise _UnparsableError(f"not valid JSON ({reason})") from None
+    if not isinstance(value, dict):  # pragma: no cover - starts with "{"
+        raise _UnparsableError("not a JSON object")
+    return value
+
+
+def _read_quoted(text: str, start: int) -> int:
+    """Index just past the string literal that opens at ``start``."""
+    quote = text[start]
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == quote:
+            return i + 1
+        i += 1
+    raise _UnparsableError("an unterminated quoted value")
+
+
+def _read_bracketed(text: str, start: int) -> int:
+    closing = {"{": "}", "[": "]", "(": ")"}
+    stack: list[str] = []
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"":
+            i = _read_quoted(text, i)
+            continue
+        if ch in closing:
+            stack.append(closing[ch])
+        elif stack and ch == stack[-1]:
+            stack.pop()
+            if not stack:
+                return i + 1
+        i += 1
+    raise _UnparsableError("an unbalanced bracketed value")
+
+
+def _read_repr(text: str, start: int) -> int:
+    """Index just past a Python repr: quoted, bracketed (also inside, as in ``E('a b')``)."""
+    if start < len(text) and text[start] == "<":
+        end = text.find(">", start)
+        if end == -1:
+            raise _UnparsableError("an unterminated <...> value")
+        return end + 1
+    i = start
+    while i < len(text) and text[i] not in _SEPARATORS:
+        if text[i] in "'\"":
+            i = _read_quoted(text, i)
+        elif text[i] in "{[(":
+            i = _read_bracketed(text, i)
+        else:
+            i += 1
+    return i
+
+
+def _decode_value(raw: str, flavour: str) -> Any:
+    if not raw:
+        return None if flavour == "logfmt" else ""
+    first = raw[0]
+    if flavour == "keyvalue":
+        try:
+            return ast.literal_eval(raw)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return raw.strip("'\"") if first in "'\"" else raw
+    if first == '"':
+        inner = raw[1:-1]
+        return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), inner)
+    return raw.replace("\\n", "\n")
+
+
+def parse_pairs(text: str, flavour: str = "logfmt") -> dict[str, Any]:
+    """``key=value`` pairs (logfmt or structlog's KeyValueRenderer), or ValueError.
+
+    logfmt values are bare or double-quoted with backslash escapes, and a bare ``key`` is
+    a true flag (LogfmtRenderer's ``bool_as_flag``). keyvalue values are Python reprs:
+    ``'text'``, ``42``, ``None``, ``{'a': 1}``. The line needs at least one pair and every
+    key must look like a key, so prose ("Listening on port 8000") is not mistaken for it.
+    """
+    pairs: dict[str, Any] = {}
+    i, n = 0, len(text)
+    saw_pair = False
+    while i < n:
+        if text[i] in _SEPARATORS:
+            i += 1
+            continue
+        j = i
+        while j < n and text[j] not in _SEPARATORS and text[j] != "=":
+            j += 1
+        key = text[i:j]
+        if not _KEY.match(key):
+            if not saw_pair:  # prose ("Serving HTTP on port 8000"): its words read as flags
+                raise _UnparsableError("no key=value pairs")
+            shown = key if len(key) <= 30 else key[:30] + "..."
+            raise _UnparsableError(f"{shown!r} is not a key=value pair")
+        if j >= n or text[j] != "=":
+            if flavour != "logfmt":
+                raise _UnparsableError(f"{key!r} has no value")
+            pairs[key] = True
+            i = j
+            continue
+        j += 1
+        if flavour == "keyvalue":
+            end = _read_repr(text, j)
+        elif j < n and text[j] == '"':
+            end = _read_quoted(text, j)
+        else:
+            end = j
+            while end < n and text[end] not in _SEPARATORS:
+                end += 1
+        if end < n and text[end] not in _SEPARATORS:
+            raise _UnparsableError(f"the value of {key!r} runs into other text")
+        pairs[key] = _decode_value(text[j:end], flavour)
+        saw_pair = True
+        i = end
+    if not saw_pair:
+        raise _UnparsableError("no key=value pairs")
+    return pairs
+
+
+def parse_line(text: str, fmt: str) -> dict[str, Any]:
+    if fmt == "json":
+        return parse_json(text)
+    return parse_pairs(text, fmt)
+
+
+# --- tracebacks -----------------------------------------------------------------------------
+
+_TB_START = re.compile(r"^\s*Traceback \(most recent call last\):\s*$")
+_TB_FRAME = re.compile(r'^\s*File "[^"]*", line \d+')
+_TB_CHAIN = re.compile(
+    r"^\s*(During handling of the above exception, another exception occurred:"
+    r"|The above exception was the direct cause of the following exception:)\s*$"
+)
+_TB_EXC = re.compile(r"^\s*[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning|Group)\b.*$")
+_TB_GROUP = re.compile(r"^\s*[|+][ \-+|]")  # ExceptionGroup art: "  | ", "  +-+---"
+
+
+def traceback_lines(texts: Sequence[str | None]) -> set[int]:
+    """Indexes of lines that are part of a raw, multi-line Python traceback."""
+    found: set[int] = set()
+    inside = False
+    for index, text in enumerate(texts):
+        if text is None:
+            inside = False
+            continue
+        if _TB_START.match(text) or _TB_FRAME.match(text) or _TB_CHAIN.match(text):
+            found.add(index)
+            inside = True
+            continue
+        if not inside:
+            continue
+        if text[:1].isspace() or _TB_GROUP.match(text) or text.strip() in ("", "^", "~"):
+            found.add(index)  # source lines, carets, group art
+        elif _TB_EXC.match(text):
+            found.add(index)  # "ValueError: boom" ends a traceback (or a chained one)
+            inside = False
+        else:
+            inside = False
+    return found
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+_NOT_SECRET_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "0", "1"}
+_REDACTED_VALUE = re.compile(
+    r"^(\**|x{3,}|\.{3}|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|redacted|hidden|masked|filtered|"
+    r"null|none|nil|-|\$\{?\w+\}?)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SecretShape:
+    name: str
+    pattern: re.Pattern[str]
+    group: int  # the part that is secret (and redacted); 0: the whole match
+
+
+SHAPES: tuple[SecretShape, ...] = (
+    SecretShape("a bearer token", re.compile(
+        r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)"), 1),
+    SecretShape("an AWS access key id", re.compile(r"\b((?:AKIA|ASIA)[0-9A-Z]{16})\b"), 1),
+    SecretShape("a password or key assignment", re.compile(
+        r"""(?i)(?<![A-Za-z0-9])(?:password|passwd|secret|api[_-]?key|"""
+        r"""access[_-]?key|secret[_-]?key|private[_-]?key|token|auth[_-]?token)"""
+        r"""["']?\s*[=:]\s*(?:\\?["'])?([^\s"',;&}\\]+)"""), 1),
+    SecretShape("credentials in a URL", re.compile(
+        r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"']+:([^\s@/\"']+)@"), 1),
+    SecretShape("a private key", re.compile(
+        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"), 0),
+    SecretShape("a GitHub or Slack token", re.compile(
+        r"\b((?:gh[pousr]_[A-Za-z0-9]{30,})|(?:xox[abprs]-[A-Za-z0-9\-]{10,}))\b"), 1),
+)
+
+
+def secret_env_values(env: Mapping[str, str], patterns: Sequence[str]) -> dict[str, str]:
+    """name -> value of the env vars whose name looks secret and whose value could be."""
+    found: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(value, str) or len(value.strip()) < 4:
+            continue
+        if value.strip().lower() in _NOT_SECRET_VALUES:
+            continue
+        if any(fnmatch.fnmatchcase(name.upper(), p.upper()) for p in patterns):
+            found[name] = value
+    return found
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """The value as it may appear in a line: raw, JSON-escaped, logfmt- or repr-escaped."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+             value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"),
+             repr(value)[1:-1]}
+    # A multi-line value (a PEM key) printed raw shows up one line at a time.
+    forms.update(piece for piece in re.split(r"[\r\n]+", value) if len(piece.strip()) >= 8)
+    return {f for f in forms if f}
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    what: str  # "the value of $DB_PASSWORD", "a bearer token"
+    start: int
+    end: int
+    value: str = ""  # the secret itself (an env value may appear escaped in the line)
+
+
+def find_secrets(text: str, env_secrets: Mapping[str, str], shapes: bool) -> list[SecretHit]:
+    hits: list[SecretHit] = []
+    for name, value in env_secrets.items():
+        for form in _escaped_forms(value):
+            start = text.find(form)
+            while start != -1:
+                hits.append(SecretHit(f"the value of ${name}", start, start + len(form),
+                                      value))
+                start = text.find(form, start + 1)
+    if shapes:
+        for shape in SHAPES:
+            for m in shape.pattern.finditer(text):
+                start, end = m.span(shape.group)
+                secret = m.group(shape.group)
+                if shape.group and (_REDACTED_VALUE.match(secret) or len(secret) < 4
+                                    or secret.lower() in _NOT_SECRET_VALUES):
+                    continue
+                hits.append(SecretHit(shape.name, start, end))
+    return hits
+
+
+def redact(text: str, hits: Iterable[SecretHit]) -> str:
+    spans = sorted((h.start, h.end) for h in hits)
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        text = text[:start] + REDACTED + text[end:]
+    return text
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS, secrets: Iterable[str] = ()) -> str:
+    """Printable and short: control characters escaped, the end of long text cut off.
+
+    ``secrets`` are redacted once more after escaping (an escape such as ``\\x00`` next
+    to ``00`` must not spell a secret)."""
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        shown = shown.replace(secret, REDACTED)
+    if len(shown) > limit:
+        shown = shown[: limit - 3] + "..."
+    return shown
+
+
+# --- the analysis -----------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    number: int  # 1-based
+    raw: bytes
+    text: str | None  # None: not UTF-8
+    decode_error: str = ""
+    fields: dict[str, Any] | None = None
+    parse_error: str = ""
+    traceback: bool = False
+    secrets: list[SecretHit] = field(default_factory=list)
+    shown: str = ""  # redacted, truncated, printable
+
+    @property
+    def blank(self) -> bool:
+        return self.text is not None and not self.text.strip()
+
+
+@dataclass
+class Analysis:
+    """Every line of one output, parsed once; the checks below read it."""
+
+    source: str  # "container log", "setup output": the Finding path
+    config: LogsConfig
+    lines: list[Line]
+    env_secrets: dict[str, str]
+
+    @property
+    def content(self) -> list[Line]:
+        return [ln for ln in self.lines if not ln.blank]
+
+    @property
+    def parsed(self) -> list[Line]:
+        return [ln for ln in self.lines if ln.fields is not None]
+
+
+def analyse(
+    lines: Iterable[bytes | str],
+    config: LogsConfig | None = None,
+    env: Mapping[str, str] | None = None,
+    source: str = "log",
+) -> Analysis:
+    cfg = config or LogsConfig()
+    env_secrets = secret_env_values(env or {}, cfg.secret_env)
+    secret_forms = {form for value in env_secrets.values() for form in _escaped_forms(value)}
+    result: list[Line] = []
+    for number, raw in enumerate(_normalise(lines), start=1):
+        try:
+            text: str | None = raw.decode("utf-8")
+            decode_error = ""
+        except UnicodeDecodeError as exc:
+            text = None
+            decode_error = (f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+                            f"{exc.start})")
+        line = Line(number, raw, text, decode_error)
+        readable = text if text is not None else raw.decode("utf-8", "replace")
+        line.secrets = find_secrets(readable, env_secrets, cfg.secret_shapes)
+        line.shown = excerpt(redact(readable, line.secrets), secrets=secret_forms)
+        if text is not None and text.strip():
+            try:
+                line.fields = parse_line(text, cfg.format)
+            except ValueError as exc:  # _UnparsableError and anything the parsers let slip
+                line.parse_error = str(exc)
+            except RecursionError:  # pragma: no cover - parsers catch their own
+                line.parse_error = "nested too deeply"
+        result.append(line)
+    for index in traceback_lines([ln.text if ln.fields is None else None for ln in result]):
+        result[index].traceback = True
+    return Analysis(source, cfg, result, env_secrets)
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+_FORMAT_NAMES = {"json": "JSON objects", "logfmt": "logfmt (key=value)",
+                 "keyvalue": "key=value pairs"}
+
+
+def _verdict(
+    analysis: Analysis,
+    check_id: str,
+    checked: list[Line],
+    problems: list[tuple[Line, str]],
+    ok: str,
+    bad: str,
+    hint: str,
+    threshold: float | None = None,
+) -> CheckResult:
+    cfg = analysis.config
+    limit = cfg.threshold if threshold is None else threshold
+    total, failed = len(checked), len({ln.number for ln, _ in problems})
+    passing = total - failed
+    figures: dict[str, int | float | str] = {"checked": total, "failed": failed}
+    if not problems or (total and passing / total >= limit):
+        summary = ok if not problems else (
+            f"{ok}; {failed} of {total} lines fail, within threshold {limit:g}")
+        return CheckResult.passed(check_id, summary, **figures)
+    shown = problems[: cfg.show_lines] if cfg.show_lines else []
+    findings = [Finding(f"{_safe_reason(why, line)}: {line.shown}", analysis.source,
+                        line.number, hint) for line, why in shown]
+    more = f" (first {len(shown)} shown)" if len(shown) < failed else ""
+    summary = f"{failed} of {plural(total, 'line')} checked {bad}{more}"
+    if limit < 1:
+        summary += f"; threshold {limit:g} needs at least {math.ceil(limit * total)} passing"
+    return CheckResult.failed(check_id, summary, findings, **figures)
+
+
+def _safe_reason(why: str, line: Line) -> str:
+    """The reason with the line's secrets redacted; withheld if a piece could remain."""
+    if not line.secrets:
+        return why
+    readable = line.text if line.text is not None else line.raw.decode("utf-8", "replace")
+    found = {readable[h.start:h.end] for h in line.secrets} | {
+        h.value for h in line.secrets if h.value}
+    secrets = sorted(found, key=len, reverse=True)
+    for secret in secrets:
+        why = why.replace(secret, REDACTED)
+    if any(secret[:6] in why for secret in secrets if secret):
+        return "reason withheld (it would show a secret)"
+    return why
+
+
+def check_structured(analysis: Analysis) -> CheckResult:
+    """SR501: every (non-blank) line is one JSON object / logfmt / key=value line."""
+    cfg = analysis.config
+    lines = analysis.content
+    if not lines:
+        return CheckResult.failed("SR501", f"the {analysis.source} is empty", [Finding(
+            f"no output at all in the {analysis.source}", analysis.source, None,
+            "Log at least startup and shutdown (e.g. an 'listening' event): an empty log "
+            "cannot show that the service is observable.")], checked=0, failed=0)
+    problems: list[tuple[Line, str]] = []
+    for ln in lines:
+        if ln.text is None:
+            problems.append((ln, ln.decode_error))
+        elif ln.traceback:
+            problems.append((ln, "part of a raw traceback"))
+        elif ln.fields is None:
+            problems.append((ln, ln.parse_error))
+    name = _FORMAT_NAMES[cfg.format]
+    return _verdict(
+        analysis, "SR501", lines, problems, f"{plural(len(lines), 'line')}, all {name}",
+        f"are not {name}",
+        f"Render every log line with structlog's {_renderer(cfg.format)} and route "
+        "stdlib logging, warnings and uncaught exceptions through it (see docs/logs.md).",
+    )
+
+
+def _renderer(fmt: str) -> str:
+    return {"json": "JSONRenderer", "logfmt": "LogfmtRenderer",
+            "keyvalue": "KeyValueRenderer"}[fmt]
+
+
+def _first_key(fields: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    return next((k for k in keys if k in fields), None)
+
+
+def _no_parsed(check_id: str, analysis: Analysis) -> CheckResult:
+    return CheckResult.skipped(
+        check_id, f"no line of the {analysis.source} parsed as "
+        f"{_FORMAT_NAMES[analysis.config.format]}; see SR501 (structured)")
+
+
+def check_required_keys(analysis: Analysis) -> CheckResult:
+    """SR502: each parsed line has an event, a level and a timestamp key."""
+    cfg = analysis.config
+    lines = analysis.parsed
+    if not lines:
+        return _no_parsed("SR502", analysis)
+    wanted = (("an event key", cfg.event_keys), ("a level key", cfg.level_keys),
+              ("a timestamp key", cfg.timestamp_keys))
+    problems: list[tuple[Line, str]] = []
+    for ln in lines:
+        assert ln.fields is not None
+        missing = [f"{what} ({'/'.join(keys)})" for what, keys in wanted
+                   if _first_key(ln.fields, keys) is None]
+        if missing:
+            problems.append((ln, "no " + ", no ".join(m.removeprefix("a ").removeprefix(
+                "an ") for m in missing)))
+    return _verdict(
+        analysis, "SR502", lines, problems,
+        f"{plural(len(lines), 'line')} with event, level and timestamp",
+        "lack a required key",
+        "Add structlog.stdlib.add_log_level (or add_log_level) and "
+        "TimeStamper(fmt='iso', utc=True) to the processors, also to "
+        "ProcessorFormatter's foreign_pre_chain; or name your keys in "
+        "[tool.shipready.logs] event_keys / level_keys / timestamp_keys.",
+    )
+
+
+_EPOCH_RANGE = (946684800.0, 4102444800.0)  # 2000-01-01 .. 2100-01-01
+
+
+def timestamp_problem(value: Any, mode: str) -> str | None:
+    """Why ``value`` is not an acceptable timestamp, or None when it is."""
+    iso_problem = _iso_problem(value)
+    epoch_problem = _epoch_problem(value)
+    if mode == "iso":
+        return iso_problem
+    if mode == "epoch":
+        return epoch_problem
+    return None if iso_problem is None or epoch_problem is None else iso_problem
+
+
+def _iso_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str):
+        kind = "a number" if isinstance(value, int | float) else type(value).__name__
+        return f"timestamp {_short(value)} is {kind}, not an ISO 8601 string"
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except (ValueError, OverflowError, TypeError):
+        return f"timestamp {_short(value)} is not ISO 8601"
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return f"timestamp {_short(value)} has no timezone"
+    return None
+
+
+def _epoch_problem(value: Any) -> str | None:
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        return f"timestamp {_short(value)} is not an epoch number"
+    low, high = _EPOCH_RANGE
+    if any(low <= number / scale <= high for scale in (1.0, 1e3, 1e6, 1e9)):
+        return None
+    return f"timestamp {_short(value)} is not a plausible epoch time (2000-2100)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_levels_and_timestamps(analysis: Analysis) -> CheckResult:
+    """SR503: level values are known names; timestamps are ISO 8601 with a timezone."""
+    cfg = analysis.config
+    lines = analysis.parsed
+    if not lines:
+        return _no_parsed("SR503", analysis)
+    allowed = {name.lower() for name in cfg.levels}
+    problems: list[tuple[Line, str]] = []
+    for ln in lines:
+        assert ln.fields is not None
+        why: list[str] = []
+        level_key = _first_key(ln.fields, cfg.level_keys)
+        if level_key is not None:
+            level = ln.fields[level_key]
+            if not isinstance(level, str) or level.strip().lower() not in allowed:
+                why.append(f"level {_short(level)} is not a level name")
+        ts_key = _first_key(ln.fields, cfg.timestamp_keys)
+        if ts_key is not None:
+            problem = timestamp_problem(ln.fields[ts_key], cfg.timestamps)
+            if problem:
+                why.append(problem)
+        if why:
+            problems.append((ln, "; ".join(why)))
+    return _verdict(
+        analysis, "SR503", lines, problems,
+        f"{plural(len(lines), 'line')} with valid levels and timestamps",
+        "have a bad level or timestamp",
+        "Use structlog's add_log_level and TimeStamper(fmt='iso', utc=True) (ISO 8601 with "
+        "a timezone); for epoch timestamps set [tool.shipready.logs] timestamps = "
+        '"epoch"; for other level names set levels.',
+    )
+
+
+_EXCEPTION_KEYS = ("exception", "exc_info", "error", "stack", "traceback", "exc")
+
+
+def check_exceptions(analysis: Analysis) -> CheckResult:
+    """SR504: no raw multi-line traceback; with dict_tracebacks, no traceback strings."""
+    cfg = analysis.config
+    lines = analysis.content
+    if not lines:
+        return CheckResult.skipped("SR504", f"the {analysis.source} is empty")
+    problems: list[tuple[Line, str]] = []
+    for ln in lines:
+        if ln.traceback:
+            problems.append((ln, "a raw traceback line"))
+        elif cfg.dict_tracebacks and ln.fields is not None:
+            for key in _EXCEPTION_KEYS:
+                value = ln.fields.get(key)
+                if isinstance(value, str) and "Traceback (most recent call last)" in value:
+                    problems.append((ln, f"{key!r} holds a traceback string, not "
+                                         "structured frames"))
+                    break
+    tracebacks = sum(1 for ln in lines if ln.traceback)
+    return _verdict(
+        analysis, "SR504", lines, problems,
+        f"no raw tracebacks in {plural(len(lines), 'line')}",
+        "are raw traceback text" if tracebacks == len(problems)
+        else "hold unstructured exceptions",
+        "Render exceptions inside the log event: add structlog.processors.dict_tracebacks "
+        "(or format_exc_info) before the renderer, also in ProcessorFormatter's "
+        "processors, and log uncaught exceptions with log.exception(...) instead of "
+        "letting Python print them.",
+    )
+
+
+def check_secrets(analysis: Analysis) -> CheckResult:
+    """SR505: no env secret values and no common secret shapes, in any line."""
+    lines = analysis.lines
+    if not lines:
+        return CheckResult.skipped("SR505", f"the {analysis.source} is empty")
+    problems: list[tuple[Line, str]] = []
+    for ln in lines:
+        if ln.secrets:
+            kinds = sorted({hit.what for hit in ln.secrets})
+            problems.append((ln, "contains " + ", ".join(kinds)))
+    looked = [plural(len(analysis.env_secrets), "secret env value")
+              if analysis.env_secrets else "", "common shapes"
+              if analysis.config.secret_shapes else ""]
+    scope = " and ".join(x for x in looked if x) or "nothing to look for"
+    return _verdict(
+        analysis, "SR505", lines, problems,
+        f"{plural(len(lines), 'line')} free of secrets ({scope})", "contain a secret",
+        "Never log credentials: drop them from the event, or add a processor that masks "
+        "keys such as password/token/authorization before the renderer; rotate any "
+        "secret that reached real logs.",
+        threshold=1.0,
+    )
+
+
+CHECKS: dict[str, Callable[[Analysis], CheckResult]] = {
+    "SR501": check_structured,
+    "SR502": check_required_keys,
+    "SR503": check_levels_and_timestamps,
+    "SR504": check_exceptions,
+    "SR505": check_secrets,
+}
+
+
+def check_all(
+    lines: Iterable[bytes | str],
+    config: LogsConfig | None = None,
+    env: Mapping[str, str] | None = None,
+    source: str = "log",
+) -> list[CheckResult]:
+    """Every check (SR501-SR505) on ``lines``."""
+    analysis = analyse(lines, config, env, source)
+    return [check(analysis) for check in CHECKS.values()]
