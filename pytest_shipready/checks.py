@@ -8,7 +8,7 @@ are also what pytest-xdist workers would share through a file).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -138,6 +138,22 @@ class Options:
     require_docker: bool = False  # no engine: the docker items fail instead of skipping
 
 
+@dataclass(frozen=True)
+class ContainerLogs:
+    """What the session container wrote (stdout and stderr lines, start through stop) and
+    the environment it was given: what the container area hands the logs area."""
+
+    lines: Sequence[bytes]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class NoContainerLogs(Exception):  # noqa: N818 - reads as "raise NoContainerLogs(why)"
+    """Raised by a log source when no container ran; the message is the reason."""
+
+
+LogSource = Callable[[], ContainerLogs]
+
+
 class RunContext:
     """What the checks of one run share beyond their own area: cleanups to run at the end.
 
@@ -149,7 +165,12 @@ class RunContext:
 
     def __init__(self) -> None:
         self.cleanups: list[Callable[[], None]] = []
-        self.shared: dict[str, object] = {}
+        self.shared: dict[str, object] = {}  # an area's own lazily created objects
+        # What crosses areas, typed: the session container's log (set by the container
+        # area), a line for the terminal at any verbosity, and build steps under -v.
+        self.container_logs: LogSource | None = None
+        self.announce: Callable[[str], None] | None = None
+        self.progress: Callable[[str], None] | None = None
 
     def add_cleanup(self, fn: Callable[[], None]) -> None:
         self.cleanups.append(fn)

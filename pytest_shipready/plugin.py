@@ -120,7 +120,7 @@ class ShipreadyState:
 
         begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"))
         if config.get_verbosity() >= 1:  # build steps as they happen
-            self.context.shared["docker.progress"] = self._write_progress
+            self.context.progress = self._write_progress
 
     def _write_progress(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -14,21 +14,87 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from .checks import CheckResult, Finding
 
 MASK = "***"
-# Names whose values are secrets: whole words of an upper- or lower-case name.
-_SECRET_NAME = re.compile(
-    r"(^|_)(PASS|PASSWORD|PASSWD|PWD|SECRET|SECRETS|TOKEN|TOKENS|APIKEY|KEY|PRIVATE|"
-    r"CREDENTIAL|CREDENTIALS|AUTH|SIGNATURE|SALT|COOKIE|SESSION|DSN|CERT|PAT)(_|$)",
-    re.IGNORECASE)
-_MIN_LENGTH = 4  # shorter values ("1", "on") would mask ordinary text
+# --- names: one rule for SR204, SR505 and the masking of values -----------------------
+# (aligned with BuildKit's SecretsUsedInArgOrEnv: password, passwd, pword, secret, token,
+# auth, credential(s), apikey and *_key words)
+
+# Found anywhere in the name, underscores ignored: DBPASSWORD, CLIENT_SECRET, APIKEY.
+_SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "PWORD", "SECRET", "CREDENTIAL",
+                 "APIKEY", "PRIVATEKEY", "ACCESSKEY")
+# Whole words of the name: NPM_TOKEN, DB_PASS, DB_PWD.
+_SECRET_WORDS = frozenset({"TOKEN", "PASS", "PWD", "PAT", "AUTH", "SALT"})
+# Words that make a name harmless: it names a file, not a secret.
+_HARMLESS_WORDS = frozenset({"FILE", "PATH", "DIR"})
+# Words that make a *_KEY name a public key (GPG_KEY is a key id; GPG_PASSPHRASE is not).
+_PUBLIC_WORDS = frozenset({"PUBLIC", "PUB", "GPG", "PGP"})
+
+
+def secret_reason(name: str) -> str | None:
+    """Why ``name`` looks like a secret ("TOKEN", "*_KEY"), or None."""
+    upper = name.upper()
+    parts = [p for p in re.split(r"[^A-Z0-9]+", upper) if p]
+    if not parts or _HARMLESS_WORDS.intersection(parts) or parts == ["PWD"]:
+        return None
+    squashed = "".join(parts)
+    for word in _SECRET_PARTS:
+        if word in squashed:
+            return word
+    for part in parts:
+        if part in _SECRET_WORDS:
+            return part
+        if part.endswith("TOKEN") or part.endswith("PASSWORD"):
+            return part
+    if len(parts) > 1 and parts[-1] in ("KEY", "KEYS") and not _PUBLIC_WORDS.intersection(parts):
+        return "*_KEY"
+    return None
 
 
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    return secret_reason(name) is not None
+
+
+_MIN_LENGTH = 4  # shorter values ("1", "on") would mask ordinary text
+
+
+# --- values: shapes that are secret whatever the name --------------------------------------
+
+NOT_SECRET_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "0", "1"}
+REDACTED_VALUE = re.compile(
+    r"^(\**|x{3,}|\.{3}|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|redacted|hidden|masked|filtered|"
+    r"null|none|nil|-|\$\{?\w+\}?)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SecretShape:
+    name: str
+    pattern: re.Pattern[str]
+    group: int  # the part that is secret (and redacted); 0: the whole match
+
+
+SHAPES: tuple[SecretShape, ...] = (
+    SecretShape("a bearer token", re.compile(
+        r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)"), 1),
+    SecretShape("an AWS access key id", re.compile(r"\b((?:AKIA|ASIA)[0-9A-Z]{16})\b"), 1),
+    SecretShape("a password or key assignment", re.compile(
+        r"""(?i)(?<![A-Za-z0-9])(?:password|passwd|secret|api[_-]?key|"""
+        r"""access[_-]?key|secret[_-]?key|private[_-]?key|token|auth[_-]?token)"""
+        r"""["']?\s*[=:]\s*(?:\\?["'])?([^\s"',;&}\\]+)"""), 1),
+    SecretShape("credentials in a URL", re.compile(
+        r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"']+:([^\s@/\"']+)@"), 1),
+    SecretShape("a private key", re.compile(
+        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"), 0),
+    SecretShape("a GitHub or Slack token", re.compile(
+        r"\b((?:gh[pousr]_[A-Za-z0-9]{30,})|(?:xox[abprs]-[A-Za-z0-9\-]{10,}))\b"), 1),
+)
+
 
 
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -118,12 +118,12 @@ import json
 from pytest_shipready.plugin import _STATE
 
 def test_smoke_logs_are_shared(request):
-    shared = request.config.stash[_STATE].context.shared
-    lines = shared["smoke.logs"]
+    logs = request.config.stash[_STATE].context.container_logs()
+    lines = logs.lines
     assert all(isinstance(line, bytes) for line in lines)
     events = [json.loads(line)["event"] for line in lines]
     assert events[0] == "listening" and events[-2:] == ["stopping", "stopped"], events
-    assert shared["smoke.env"] == {}
+    assert logs.env == {}
 ''')
     result, results = run(pytester, svc)
     for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
@@ -401,7 +401,7 @@ from pytest_shipready.plugin import _STATE
 
 def test_whole_log(request):
     events = [json.loads(line)["event"]
-              for line in request.config.stash[_STATE].context.shared["smoke.logs"]]
+              for line in request.config.stash[_STATE].context.container_logs().lines]
     assert events[0] == "listening" and events[-2:] == ["stopping", "stopped"], events
 ''')
     result, results = run(pytester, svc, "-k", "SR501 or SR505 or test_whole_log")

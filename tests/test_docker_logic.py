@@ -319,3 +319,34 @@ def test_reaping_removes_dead_and_ownerless_old_workdirs(tmp_path: Path,
     build._reap_workdirs()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "pytest-shipready-alive", "pytest-shipready-new-orphan"]
+
+
+# --- reaping: only what is provably dead ---------------------------------------------------
+
+
+def _labels(sid: str, pid: int, host: str = "ci", pidns: str = "pid:[1]",
+            boot: str = "b1") -> dict[str, str]:
+    from pytest_shipready.container.session import SessionId
+
+    return SessionId(sid, pid, host, pidns, boot).labels()
+
+
+def test_stale_sessions_judge_pids_only_in_the_same_namespace_and_boot() -> None:
+    from pytest_shipready.container.session import STALE_AGE, SessionId, stale_sessions
+
+    me = SessionId("me", 1, "ci", "pid:[1]", "b1")
+    now = 1_000_000.0
+    dead = {4242}
+    found = [
+        (_labels("gone", 4242), now - 60),                    # same ns, pid gone: dead
+        (_labels("alive", 7), now - 60),                      # same ns, pid alive
+        (_labels("other-ns", 4242, pidns="pid:[2]"), now - 60),  # another job's container
+        (_labels("other-boot", 4242, boot="b0"), now - 60),
+        (_labels("other-ns-old", 4242, pidns="pid:[2]"), now - STALE_AGE - 1),
+        ({"io.pytest-shipready.session": "unlabelled", "io.pytest-shipready.pid": "4242",
+          "io.pytest-shipready.host": "ci"}, now - 60),     # an older plugin: no ns label
+        (_labels("me", 4242), now - 60),                      # never this run
+    ]
+    stale = stale_sessions(found, me, now, alive=lambda pid: pid not in dead)
+    assert sorted(stale) == ["gone", "other-ns-old"]
+    assert "pid 4242" in stale["gone"] and "h ago" in stale["other-ns-old"]

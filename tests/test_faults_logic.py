@@ -3,6 +3,8 @@ verdict of a hung command. No engine needed."""
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_shipready import secrets
 from pytest_shipready.checks import CheckResult, Finding, Status
 from pytest_shipready.container import enginehost
@@ -79,3 +81,32 @@ def test_hung_command_verdict_shows_output_so_far() -> None:
     assert "timeout" in result.findings[0].hint
     silent = command_verdicts([(["sleep", "9"], 0, None, "", b"")], [1.5])
     assert "did not finish within 1.5 s; it wrote nothing" in silent.findings[0].message
+
+
+# --- one definition of a secret -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["MYSQLPASSWORD", "API_CLIENTSECRET", "GPG_PASSPHRASE",
+                                  "DATABASE_PASSWORD", "NPM_TOKEN", "DB_PASS", "AWS_SECRET_KEY",
+                                  "SIGNING_KEY", "BASIC_AUTH", "HASH_SALT"])
+def test_one_secret_rule_for_masking_sr204_and_sr505(name: str) -> None:
+    from pytest_shipready.config import LogsConfig
+    from pytest_shipready.dockerfile import hygiene, parser
+    from pytest_shipready.logs.lines import secret_env_values
+    from pytest_shipready.secrets import is_secret_name, secret_values
+
+    value = "s3cr3t-value-1234"
+    assert is_secret_name(name)
+    assert secret_values({name: value}) == (value,)  # masked in every report
+    assert secret_env_values({name: value}, ()) == {name: value}  # SR505, any patterns
+    assert secret_env_values({name: value}, LogsConfig().secret_env) == {name: value}
+    df = parser.parse(f"FROM python:3.11\nARG {name}\n", "Dockerfile")
+    assert hygiene.check_no_secrets(df).status.value == "failed"  # SR204
+
+
+@pytest.mark.parametrize("name", ["HOME", "PATH", "PWD", "SSH_KEY_PATH", "PUBLIC_KEY",
+                                  "KEYBOARD", "PASSENGER_COUNT"])
+def test_ordinary_names_are_not_secrets(name: str) -> None:
+    from pytest_shipready.secrets import is_secret_name
+
+    assert not is_secret_name(name)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE
-from pytest_shipready.checks import RunContext, Status
+from pytest_shipready.checks import ContainerLogs, NoContainerLogs, RunContext, Status
 from pytest_shipready.config import LogsConfig, Settings, ShipreadyConfig
 from pytest_shipready.logs import area as logs_area
 from pytest_shipready.logs.setup import check_setup, discover
@@ -162,9 +162,8 @@ def _run_area(lines: list[bytes], env: dict[str, str] | None = None,
               cfg: LogsConfig | None = None) -> dict[str, object]:
     settings = Settings(Path("."), None, ShipreadyConfig(logs=cfg or LogsConfig()))
     context = RunContext()
-    context.shared[logs_area.LOGS_KEY] = lines
-    context.shared[logs_area.ENV_KEY] = env or {}
-    planned = logs_area.plan_with(settings, logs_area.from_shared(context))
+    context.container_logs = lambda: ContainerLogs(lines, env or {})
+    planned = logs_area.plan_with(settings, logs_area.from_context(context))
     return {c.name: c.run() for c in planned if c.check_id != "SR510"}
 
 
@@ -204,8 +203,8 @@ def test_secret_env_value_in_container_output_fails_without_printing_it() -> Non
 
 
 def test_a_source_that_raises_skips_with_its_reason() -> None:
-    def source() -> logs_area.ContainerLogs:
-        raise logs_area.NoContainerLogs("the smoke container did not run (image build failed)")
+    def source() -> ContainerLogs:
+        raise NoContainerLogs("the smoke container did not run (image build failed)")
 
     planned = logs_area.plan_with(Settings(Path("."), None, ShipreadyConfig()), source)
     result = planned[0].run()

@@ -110,9 +110,23 @@ class DockerRun:
                 self._unavailable = str(exc)
                 return None
             with contextlib.suppress(Exception):
-                engine.reap_stale(self._client, self.session.host)
+                self._reap(engine)
             _reap_workdirs()
         return self._client
+
+    def _reap(self, engine: Any) -> None:
+        """Remove what earlier runs provably left behind; one line per run reaped."""
+        import time
+
+        from .session import LABEL_SESSION, stale_sessions
+
+        stale = stale_sessions(engine.labelled(self._client, LABEL_SESSION), self.session,
+                               time.time())
+        for sid, why in sorted(stale.items()):
+            removed = engine.sweep(self._client, LABEL_SESSION, sid)
+            if removed and self.context.announce is not None:
+                self.context.announce(f"pytest-shipready: removed {len(removed)} "
+                                      f"container(s)/image(s) of an earlier run ({why})")
 
     @property
     def unavailable(self) -> str:
@@ -223,8 +237,7 @@ class DockerRun:
 
     def _progress(self) -> Callable[[str], None] | None:
         """Where build steps go as they happen (set by the plugin under -v), or None."""
-        progress = self.context.shared.get("docker.progress")
-        return progress if callable(progress) else None
+        return self.context.progress
 
     def _build_failure(self, out: Any, text: str) -> CheckResult:
         step, line = dockerfile_mod.failing_step(out.log, text)

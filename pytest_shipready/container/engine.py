@@ -26,8 +26,6 @@ from docker.models.containers import (  # type: ignore[import-untyped]
 )
 from testcontainers.core.image import DockerImage
 
-from .session import LABEL_HOST, LABEL_PID, LABEL_SESSION, pid_alive
-
 
 class EngineError(Exception):
     """Something the engine refused; the message is for the user."""
@@ -53,10 +51,10 @@ def connect() -> docker.DockerClient:
 # --- cleanup ---------------------------------------------------------------------------
 
 
-def sweep(client: docker.DockerClient, session: str) -> list[str]:
-    """Remove every container, then every image, labelled with this session."""
+def sweep(client: docker.DockerClient, label: str, value: str) -> list[str]:
+    """Remove every container, then every image, labelled ``label=value``."""
     removed: list[str] = []
-    flt = {"label": f"{LABEL_SESSION}={session}"}
+    flt = {"label": f"{label}={value}"}
     for c in client.containers.list(all=True, filters=flt):
         try:
             c.remove(force=True, v=True)
@@ -72,19 +70,30 @@ def sweep(client: docker.DockerClient, session: str) -> list[str]:
     return removed
 
 
-def reap_stale(client: docker.DockerClient, host: str) -> list[str]:
-    """Remove what earlier runs on this host left behind when their pytest is gone."""
-    stale: set[str] = set()
-    for obj in [*client.containers.list(all=True, filters={"label": LABEL_SESSION}),
-                *client.images.list(filters={"label": LABEL_SESSION})]:
+def labelled(client: docker.DockerClient, label: str) -> list[tuple[dict[str, str], float]]:
+    """The labels and creation time (epoch seconds) of every container and image that
+    carries ``label``: what the session module judges stale."""
+    found: list[tuple[dict[str, str], float]] = []
+    for obj in [*client.containers.list(all=True, filters={"label": label}),
+                *client.images.list(filters={"label": label})]:
         labels = (obj.labels if hasattr(obj, "labels") else {}) or {}
-        pid = labels.get(LABEL_PID, "")
-        if labels.get(LABEL_HOST) == host and pid.isdigit() and not pid_alive(int(pid)):
-            stale.add(labels[LABEL_SESSION])
-    removed: list[str] = []
-    for session in sorted(stale):
-        removed.extend(sweep(client, session))
-    return removed
+        found.append((dict(labels), _created(str(obj.attrs.get("Created", "")))))
+    return found
+
+
+def _created(stamp: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, "Z") as epoch seconds; 0 if unreadable."""
+    from datetime import datetime
+
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", stamp)
+    if not m:
+        return 0.0
+    zone = m.group(3) or "Z"
+    text = m.group(1) + (m.group(2) or "")[:7] + ("+00:00" if zone == "Z" else zone)
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def prune_kept(client: docker.DockerClient, labels: list[str], keep_id: str) -> None:

@@ -59,11 +59,10 @@ def _selection(run: DockerRun, lock: model.ToolLock,
 
 def _lock(run: DockerRun) -> ImageLock | str:
     """The lock the image must match, or why there is none to compare with."""
-    from ..dockerfile.area import known_locks
 
     project = run.settings.project
     cfg = run.settings.config.parity
-    known = known_locks(run.settings)
+    known = hygiene.known_locks(run.settings)
     installs = _installs(run, known)
     if cfg.lockfile:
         path = project / cfg.lockfile

@@ -13,8 +13,9 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 LABEL_SESSION = "io.pytest-shipready.session"
@@ -23,6 +24,12 @@ LABEL_HOST = "io.pytest-shipready.host"
 LABEL_CONTENT = "io.pytest-shipready.content"
 LABEL_PROJECT = "io.pytest-shipready.project"
 LABEL_KEEP = "io.pytest-shipready.keep"
+LABEL_PIDNS = "io.pytest-shipready.pidns"  # the owner's PID namespace: pids mean nothing
+LABEL_BOOT = "io.pytest-shipready.boot"  # outside it, nor across a reboot
+# A session whose owner cannot be proven dead (another PID namespace, another host, an
+# older plugin without the labels) is reaped only when older than this: twice the
+# longest a run may take (the run budget's default is an hour).
+STALE_AGE = 2 * 3600.0
 ENV_VAR = "PYTEST_SHIPREADY_SESSION"
 
 
@@ -31,9 +38,52 @@ class SessionId:
     id: str
     pid: int
     host: str
+    pidns: str = ""
+    boot: str = ""
 
     def labels(self) -> dict[str, str]:
-        return {LABEL_SESSION: self.id, LABEL_PID: str(self.pid), LABEL_HOST: self.host}
+        return {LABEL_SESSION: self.id, LABEL_PID: str(self.pid), LABEL_HOST: self.host,
+                LABEL_PIDNS: self.pidns, LABEL_BOOT: self.boot}
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return ""
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def stale_sessions(found: Iterable[tuple[Mapping[str, str], float]], me: SessionId,
+                   now: float, alive: Callable[[int], bool] | None = None) -> dict[str, str]:
+    """The sessions among ``found`` (labels, creation time) that can be reaped, with why.
+
+    A pid is only meaningful in the PID namespace and boot it came from: a session of the
+    same host, namespace and boot whose pytest is gone is dead. Anything else (CI jobs
+    in containers sharing one engine, often with one hostname) is left alone until it
+    is older than :data:`STALE_AGE`."""
+    alive = alive or pid_alive
+    stale: dict[str, str] = {}
+    for labels, created in found:
+        sid = labels.get(LABEL_SESSION, "")
+        if not sid or sid == me.id or sid in stale:
+            continue
+        pid = labels.get(LABEL_PID, "")
+        provable = (bool(me.pidns) and bool(me.boot) and labels.get(LABEL_HOST) == me.host
+                    and labels.get(LABEL_PIDNS) == me.pidns
+                    and labels.get(LABEL_BOOT) == me.boot and pid.isdigit())
+        age = now - created if created else 0.0
+        if provable and not alive(int(pid)):
+            stale[sid] = f"its pytest (pid {pid}) is gone"
+        elif age > STALE_AGE:
+            stale[sid] = f"created {age / 3600:.1f} h ago, over the {STALE_AGE / 3600:.0f} h limit"
+    return stale
 
 
 def current(is_worker: bool) -> SessionId:
@@ -44,8 +94,9 @@ def current(is_worker: bool) -> SessionId:
     if is_worker and ":" in inherited:
         sid, _, pid = inherited.partition(":")
         if pid.isdigit():
-            return SessionId(sid, int(pid), host)
-    session = SessionId(uuid.uuid4().hex[:16], os.getpid(), host)
+            return SessionId(sid, int(pid), host, _pid_namespace(), _boot_id())
+    session = SessionId(uuid.uuid4().hex[:16], os.getpid(), host, _pid_namespace(),
+                        _boot_id())
     os.environ[ENV_VAR] = f"{session.id}:{session.pid}"
     return session
 
@@ -117,7 +168,7 @@ def begin(context: object, project_uses_docker: bool, is_worker: bool) -> Sessio
         except engine.EngineUnavailableError:
             return
         try:
-            engine.sweep(client, session.id)
+            engine.sweep(client, LABEL_SESSION, session.id)
         finally:
             client.close()
 

@@ -2,8 +2,8 @@
 
 SR301 ready, SR302 stays-up, SR303 non-root-runtime, SR305 commands, SR304
 graceful-shutdown (last: it stops the container). The container's whole log, from start
-to the graceful stop, is kept in ``RunContext.shared["smoke.logs"]`` (a list of bytes
-lines) with the environment given to it in ``shared["smoke.env"]``, for the logs area.
+to the graceful stop, is what :meth:`SmokeRun.container_logs` gives the logs area (set on
+the run as ``RunContext.container_logs`` at planning).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Finding, PlannedCheck, Status
+from ..checks import CheckResult, ContainerLogs, Finding, NoContainerLogs, PlannedCheck, Status
 
 # What the logs area reads: the session container's log, env, and how to finish it.
-from ..logs.area import ENV_KEY, FINAL_KEY, LOGS_KEY, SKIP_KEY, THROUGH_STOP_KEY
 from . import smoke as verdicts
 
 if TYPE_CHECKING:
@@ -149,12 +148,14 @@ class SmokeRun:
         self.current: RunningContainer | None = None
         self.failure: CheckResult | None = None
         self.final_published = False
+        self.published: ContainerLogs | None = None
+        self.skip_reason: str | None = None  # why the session container did not run
 
     def session(self, check_id: str) -> tuple[RunningContainer | None, CheckResult | None]:
         """The running session container, or the skip/failure result for ``check_id``."""
         built, skip = self.run.need_image(check_id)
         if skip is not None:
-            self.run.context.shared.setdefault(SKIP_KEY, skip.summary)
+            self.skip_reason = self.skip_reason or skip.summary
             return None, skip
         if self.current is not None and not self.current.stopped:
             return self.current, None
@@ -192,7 +193,7 @@ class SmokeRun:
 
     def _gate(self, check_id: str) -> CheckResult:
         if self.failure is not None:
-            self.run.context.shared.setdefault(SKIP_KEY, self.failure.summary)
+            self.skip_reason = self.skip_reason or self.failure.summary
         if check_id == "SR301" and self.failure is not None:
             return self.failure
         return CheckResult.skipped(
@@ -205,10 +206,7 @@ class SmokeRun:
             return
         # A container that stopped (gracefully or by itself) has written its whole log.
         self.final_published = final or running.stopped
-        shared = self.run.context.shared
-        shared[LOGS_KEY] = running.log_bytes().splitlines()
-        shared[ENV_KEY] = dict(running.env)
-        shared[FINAL_KEY] = self.final_published
+        self.published = ContainerLogs(running.log_bytes().splitlines(), dict(running.env))
 
     # --- the checks -------------------------------------------------------------------
 
@@ -303,6 +301,16 @@ class SmokeRun:
         if not self.final_published:
             self.graceful()
 
+    def container_logs(self) -> ContainerLogs:
+        """The logs area's source: the session container's whole log, start through stop
+        (running it through its stop when the smoke items were deselected)."""
+        if self.published is None or not self.final_published:
+            self.through_stop()
+        if self.published is None:
+            raise NoContainerLogs("the smoke container did not run "
+                                  f"({self.skip_reason or 'no smoke area in this run'})")
+        return self.published
+
 
 
 def smoke_run(run: DockerRun) -> SmokeRun:
@@ -314,7 +322,7 @@ def smoke_run(run: DockerRun) -> SmokeRun:
 
 def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
     s = smoke_run(run)
-    run.context.shared[THROUGH_STOP_KEY] = s.through_stop
+    run.context.container_logs = s.container_logs
     return [
         PlannedCheck("smoke", None, "SR301", "ready", path, s.ready),
         PlannedCheck("smoke", None, "SR302", "stays-up", path, s.stays_up),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext
 from ..config import Settings
-from ..locks import discover, pipcompile
+from ..locks import pipcompile
 from . import hygiene
 from .parser import Dockerfile
 
@@ -28,28 +28,6 @@ CHECKS = (
     ("SR205", "lock-used"),
     ("SR206", "dockerignore"),
 )
-
-
-def known_locks(settings: Settings) -> list[hygiene.KnownLock]:
-    """The lockfiles SR205 accepts as the install's source.
-
-    Extension point: the Poetry/uv lockfile support adds poetry.lock and uv.lock here (with
-    ``hashed=True``, as both tools verify hashes) next to its recognisers in
-    :data:`pytest_shipready.dockerinstall.RECOGNISERS`.
-    """
-    project = settings.project
-    locks: list[hygiene.KnownLock] = []
-    paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
-    for path in sorted(paths, key=lambda p: p.suffix != ".txt"):  # pip-compile's first
-        if path.suffix != ".txt":
-            # poetry install and uv sync check hashes themselves; pylock records them.
-            locks.append(hygiene.KnownLock(pipcompile.display_path(path, project), True))
-            continue
-        lock = pipcompile.load(path, project)
-        entries = lock.data.entries
-        hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
-        locks.append(hygiene.KnownLock(lock.display, hashed))
-    return locks
 
 
 def smoke_probe(settings: Settings) -> str | None:
@@ -115,7 +93,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         "SR203": lambda df: hygiene.check_healthcheck(df, target, cfg.healthcheck_optional,
                                                       smoke_probe(settings)),
         "SR204": lambda df: hygiene.check_no_secrets(df, cfg.allowed_secret_names),
-        "SR205": lambda df: hygiene.check_lock_used(df, known_locks(settings), target,
+        "SR205": lambda df: hygiene.check_lock_used(df, hygiene.known_locks(settings), target,
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
             context_dir, path, cfg.dockerignore_required, image.context),

@@ -9,7 +9,6 @@ stages it is built on. Pure: no pytest, no docker.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..checks import CheckResult, Finding, plural
+from ..config import Settings
+from ..locks import discover, pipcompile
+from ..secrets import secret_reason
 from . import ignore as dockerignore
 from . import parser
 from .installs import InstallStep, install_steps
@@ -221,35 +223,6 @@ def check_healthcheck(df: Dockerfile, target: str | None = None, optional: bool 
 
 
 # --- SR204 no-secrets -------------------------------------------------------------------
-
-# Found anywhere in the name, underscores ignored: DBPASSWORD, CLIENT_SECRET, APIKEY.
-_SECRET_PARTS = ("PASSWORD", "PASSWD", "SECRET", "CREDENTIAL", "APIKEY", "PRIVATEKEY",
-                 "ACCESSKEY")
-# Whole words of the name: NPM_TOKEN, DB_PASS, DB_PWD.
-_SECRET_WORDS = frozenset({"TOKEN", "PASS", "PWD", "PAT"})
-# Words that make a name harmless: it names a file or a public key, not a secret.
-_HARMLESS_WORDS = frozenset({"FILE", "PATH", "DIR", "PUBLIC", "PUB", "GPG", "PGP"})
-
-
-def secret_reason(name: str) -> str | None:
-    """Why ``name`` looks like a secret ("TOKEN", "*_KEY"), or None."""
-    upper = name.upper()
-    parts = [p for p in re.split(r"[^A-Z0-9]+", upper) if p]
-    if not parts or _HARMLESS_WORDS.intersection(parts) or parts == ["PWD"]:
-        return None
-    squashed = "".join(parts)
-    for word in _SECRET_PARTS:
-        if word in squashed:
-            return word
-    for part in parts:
-        if part in _SECRET_WORDS:
-            return part
-        if part.endswith("TOKEN") or part.endswith("PASSWORD"):
-            return part
-    if len(parts) > 1 and parts[-1] in ("KEY", "KEYS"):
-        return "*_KEY"
-    return None
-
 
 def _declared_names(df: Dockerfile) -> Iterable[tuple[str, str, int]]:
     """(keyword, name, line) for every ARG and ENV, global ARGs included."""
@@ -555,3 +528,24 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
         "SR206", findings, f"leaves out {', '.join(wanted)}{note}",
         f"{plural(len(findings), 'path')} not left out of the build context")
 
+
+def known_locks(settings: Settings) -> list[KnownLock]:
+    """The lockfiles SR205 accepts as the install's source.
+
+    Extension point: the Poetry/uv lockfile support adds poetry.lock and uv.lock here (with
+    ``hashed=True``, as both tools verify hashes) next to its recognisers in
+    :data:`pytest_shipready.dockerinstall.RECOGNISERS`.
+    """
+    project = settings.project
+    locks: list[KnownLock] = []
+    paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
+    for path in sorted(paths, key=lambda p: p.suffix != ".txt"):  # pip-compile's first
+        if path.suffix != ".txt":
+            # poetry install and uv sync check hashes themselves; pylock records them.
+            locks.append(KnownLock(pipcompile.display_path(path, project), True))
+            continue
+        lock = pipcompile.load(path, project)
+        entries = lock.data.entries
+        hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
+        locks.append(KnownLock(lock.display, hashed))
+    return locks

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..checks import CheckResult, Finding, plural
 from ..config import LogsConfig
+from ..secrets import NOT_SECRET_VALUES, REDACTED_VALUE, SHAPES, is_secret_name
 
 REDACTED = "[REDACTED]"
 EXCERPT_CHARS = 160
@@ -244,47 +245,16 @@ def traceback_lines(texts: Sequence[str | None]) -> set[int]:
 
 # --- secrets --------------------------------------------------------------------------------
 
-_NOT_SECRET_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "0", "1"}
-_REDACTED_VALUE = re.compile(
-    r"^(\**|x{3,}|\.{3}|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|redacted|hidden|masked|filtered|"
-    r"null|none|nil|-|\$\{?\w+\}?)$",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class SecretShape:
-    name: str
-    pattern: re.Pattern[str]
-    group: int  # the part that is secret (and redacted); 0: the whole match
-
-
-SHAPES: tuple[SecretShape, ...] = (
-    SecretShape("a bearer token", re.compile(
-        r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)"), 1),
-    SecretShape("an AWS access key id", re.compile(r"\b((?:AKIA|ASIA)[0-9A-Z]{16})\b"), 1),
-    SecretShape("a password or key assignment", re.compile(
-        r"""(?i)(?<![A-Za-z0-9])(?:password|passwd|secret|api[_-]?key|"""
-        r"""access[_-]?key|secret[_-]?key|private[_-]?key|token|auth[_-]?token)"""
-        r"""["']?\s*[=:]\s*(?:\\?["'])?([^\s"',;&}\\]+)"""), 1),
-    SecretShape("credentials in a URL", re.compile(
-        r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"']+:([^\s@/\"']+)@"), 1),
-    SecretShape("a private key", re.compile(
-        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"), 0),
-    SecretShape("a GitHub or Slack token", re.compile(
-        r"\b((?:gh[pousr]_[A-Za-z0-9]{30,})|(?:xox[abprs]-[A-Za-z0-9\-]{10,}))\b"), 1),
-)
-
-
 def secret_env_values(env: Mapping[str, str], patterns: Sequence[str]) -> dict[str, str]:
     """name -> value of the env vars whose name looks secret and whose value could be."""
     found: dict[str, str] = {}
     for name, value in env.items():
         if not isinstance(value, str) or len(value.strip()) < 4:
             continue
-        if value.strip().lower() in _NOT_SECRET_VALUES:
+        if value.strip().lower() in NOT_SECRET_VALUES:
             continue
-        if any(fnmatch.fnmatchcase(name.upper(), p.upper()) for p in patterns):
+        if is_secret_name(name) or any(fnmatch.fnmatchcase(name.upper(), p.upper())
+                                       for p in patterns):
             found[name] = value
     return found
 
@@ -321,8 +291,8 @@ def find_secrets(text: str, env_secrets: Mapping[str, str], shapes: bool) -> lis
             for m in shape.pattern.finditer(text):
                 start, end = m.span(shape.group)
                 secret = m.group(shape.group)
-                if shape.group and (_REDACTED_VALUE.match(secret) or len(secret) < 4
-                                    or secret.lower() in _NOT_SECRET_VALUES):
+                if shape.group and (REDACTED_VALUE.match(secret) or len(secret) < 4
+                                    or secret.lower() in NOT_SECRET_VALUES):
                     continue
                 hits.append(SecretHit(shape.name, start, end))
     return hits
