@@ -9,15 +9,11 @@ import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 
 from ..checks import Finding
-
-if TYPE_CHECKING:
-    pass
-
 
 FORMATS = ("poetry", "uv", "pylock")
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Collection, Mapping
 from hashlib import sha256
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -29,9 +29,6 @@ from .model import (
     read_pyproject,
 )
 from .toolchecks import _contains, relock
-
-if TYPE_CHECKING:
-    pass
 
 
 def _poetry(path: Path, display: str, data: dict[str, Any], text: str, lines: list[int]

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from .model import FileHash, LockedPackage, LockError, ToolLock, _line, _list, _table, _true
-
-if TYPE_CHECKING:
-    pass
 
 
 def _pylock_hashes(entry: dict[str, Any]) -> tuple[str, ...]:

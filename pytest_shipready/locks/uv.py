@@ -6,50 +6,36 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from ..checks import CheckResult, Finding, plural
+from . import model
 from .inputs import requirement_line
-from .model import (
-    Dep,
-    FileHash,
-    LockedPackage,
-    LockError,
-    ToolLock,
-    _line,
-    _list,
-    _table,
-    _true,
-    read_pyproject,
-)
 from .toolchecks import relock
 
-if TYPE_CHECKING:
-    pass
 
-
-def _uv_deps(value: object, what: str) -> tuple[Dep, ...]:
+def _uv_deps(value: object, what: str) -> tuple[model.Dep, ...]:
     out = []
-    for d in _list(value, what):
-        d = _table(d, what)
-        out.append(Dep(canonicalize_name(str(d["name"])), d.get("marker"),
+    for d in model._list(value, what):
+        d = model._table(d, what)
+        out.append(model.Dep(canonicalize_name(str(d["name"])), d.get("marker"),
                        tuple(str(e) for e in d.get("extra", ())), d.get("version")))
     return tuple(out)
 
 
-def _uv(path: Path, display: str, data: dict[str, Any], lines: list[int]) -> ToolLock:
+def _uv(path: Path, display: str, data: dict[str, Any], lines: list[int]) -> model.ToolLock:
     version = data.get("version")
     if version != 1:
-        raise LockError(f"uv.lock version {version!r} is not supported (1 is)")
+        raise model.LockError(f"uv.lock version {version!r} is not supported (1 is)")
     packages = []
-    for i, raw in enumerate(_list(data.get("package"), "package")):
-        pkg = _table(raw, "[[package]]")
+    for i, raw in enumerate(model._list(data.get("package"), "package")):
+        pkg = model._table(raw, "[[package]]")
         name = canonicalize_name(str(pkg["name"]))
-        src = _table(pkg.get("source"), "source")
+        src = model._table(pkg.get("source"), "source")
         kind, where = next(iter(src.items()), ("registry", None))
         commit = None
         if kind == "git" and isinstance(where, str) and "#" in where:
@@ -58,43 +44,44 @@ def _uv(path: Path, display: str, data: dict[str, Any], lines: list[int]) -> Too
         sdist = pkg.get("sdist")
         if isinstance(sdist, dict):
             files.append(_uv_file(sdist))
-        for w in _list(pkg.get("wheels"), "wheels"):
-            files.append(_uv_file(_table(w, "wheel")))
-        packages.append(LockedPackage(
+        for w in model._list(pkg.get("wheels"), "wheels"):
+            files.append(_uv_file(model._table(w, "wheel")))
+        packages.append(model.LockedPackage(
             name=name, version=str(pkg["version"]) if pkg.get("version") else None,
-            line=_line(lines, i), kind=str(kind), source=str(where) if where else None,
+            line=model._line(lines, i), kind=str(kind), source=str(where) if where else None,
             files=tuple(files), dependencies=_uv_deps(pkg.get("dependencies"), "dependencies"),
-            optional={k: _uv_deps(v, k) for k, v in _table(
+            optional={k: _uv_deps(v, k) for k, v in model._table(
                 pkg.get("optional-dependencies"), "optional-dependencies").items()},
-            dev={k: _uv_deps(v, k) for k, v in _table(
+            dev={k: _uv_deps(v, k) for k, v in model._table(
                 pkg.get("dev-dependencies"), "dev-dependencies").items()},
             commit=commit, editable=kind == "editable",
-            metadata=_table(pkg.get("metadata"), "metadata"),
+            metadata=model._table(pkg.get("metadata"), "metadata"),
         ))
-    return ToolLock(path, display, "uv", tuple(packages), str(version), "uv", data)
+    return model.ToolLock(path, display, "uv", tuple(packages), str(version), "uv", data)
 
 
-def _uv_file(entry: dict[str, Any]) -> FileHash:
+def _uv_file(entry: dict[str, Any]) -> model.FileHash:
     name = str(entry.get("url") or entry.get("path") or entry.get("filename") or "")
-    return FileHash(name.rsplit("/", 1)[-1], (str(entry["hash"]),) if entry.get("hash") else ())
+    hashes = (str(entry["hash"]),) if entry.get("hash") else ()
+    return model.FileHash(name.rsplit("/", 1)[-1], hashes)
 
 
-def _uv_pick(lock: ToolLock, env: Mapping[str, str], groups: set[str],
-             extras: Collection[str]) -> list[LockedPackage]:
+def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
+             extras: Collection[str]) -> list[model.LockedPackage]:
     root = lock.root()
     by_name = lock.by_name()
     if root is None:  # a lock with no project: everything it locks that applies
         return [p for p in lock.packages if not p.local]
-    todo: list[Dep] = list(root.dependencies)
+    todo: list[model.Dep] = list(root.dependencies)
     for extra in extras:
         todo.extend(root.optional.get(extra, ()))
     for group in groups:
         todo.extend(root.dev.get(group, ()))
     seen: set[tuple[str, str | None, tuple[str, ...]]] = set()
-    out: dict[int, LockedPackage] = {}
+    out: dict[int, model.LockedPackage] = {}
     while todo:
         dep = todo.pop()
-        if not _true(dep.marker, env):
+        if not model._true(dep.marker, env):
             continue
         candidates = by_name.get(dep.name, [])
         if dep.version is not None:
@@ -130,12 +117,12 @@ def _show(key: tuple[str, tuple[str, ...], str, str]) -> str:
     return f"{name}{ex}{spec}" + (f" @ {source}" if source else "")
 
 
-def uv_offline_differences(lock: ToolLock) -> tuple[list[Finding], str | None]:
+def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | None]:
     """What pyproject.toml asks that uv.lock did not record: findings, or a skip reason."""
     root = lock.root()
     if root is None:
         return [], f"{lock.display} has no project package (a workspace or script lock)"
-    data, path, error = read_pyproject(lock)
+    data, path, error = model.read_pyproject(lock)
     if error is not None:
         return [error], None
     if data is None:
@@ -198,7 +185,7 @@ def uv_offline_differences(lock: ToolLock) -> tuple[list[Finding], str | None]:
 
 
 def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
-          recorded: list[tuple[str, tuple[str, ...], str, str]], lock: ToolLock,
+          recorded: list[tuple[str, tuple[str, ...], str, str]], lock: model.ToolLock,
           pyproject_path: Path, fix: str, section: str) -> list[Finding]:
     pyproject = pyproject_path.name
     rec = list(recorded)
@@ -223,7 +210,7 @@ def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
     return out
 
 
-def check_uv_fresh_offline(lock: ToolLock) -> CheckResult:
+def check_uv_fresh_offline(lock: model.ToolLock) -> CheckResult:
     findings, skip = uv_offline_differences(lock)
     if skip is not None:
         return CheckResult.skipped("SR111", skip)
