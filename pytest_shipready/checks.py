@@ -136,6 +136,22 @@ class Options:
 
     offline: bool = False
     require_docker: bool = False  # no engine: the docker items fail instead of skipping
+    require_docker_why: str = "--shipready-require-docker"  # what made it required
+
+
+def docker_requirement(flag: bool, configured: bool | None,
+                       environ: Mapping[str, str]) -> tuple[bool, str]:
+    """Whether a missing engine fails the run, and what says so: the command-line flag,
+    ``[tool.shipready] require_docker``, or (unset) the CI environment variable."""
+    if flag:
+        return True, "--shipready-require-docker"
+    if configured is not None:
+        return configured, f"[tool.shipready] require_docker = {str(configured).lower()}"
+    ci = environ.get("CI", "").strip().lower()
+    if ci and ci not in ("0", "false", "no", "off"):
+        return True, ("CI is set, and a CI gate that never built the image is not ready; "
+                      "[tool.shipready] require_docker = false skips instead")
+    return False, ""
 
 
 @dataclass(frozen=True)

@@ -368,6 +368,15 @@ class ShipreadyConfig:
             'our own wheelhouse"`. The item is reported as skipped with that reason.'
         ),
     )
+    require_docker: bool | None = field(
+        default=None,
+        metadata=_doc(
+            "No Docker engine: true fails the image, smoke, parity and container-log "
+            "checks, false skips them. Unset: required when the environment variable CI "
+            "is set (a CI gate that never built the image is not ready), skipped "
+            "otherwise. `--shipready-require-docker` forces true for one run."
+        ),
+    )
     lockfile: LockfileConfig = field(default_factory=LockfileConfig)
     dockerfile: DockerfileConfig = field(default_factory=DockerfileConfig)
     image: ImageConfig = field(default_factory=ImageConfig)

@@ -110,6 +110,11 @@ class ShipreadyState:
         self.context = RunContext()
         self.results: list[dict[str, Any]] = []
         self.planned = 0  # readiness items collected in this process (0 under xdist)
+        self.deselected = 0  # readiness items deselected (-k, -m, --lf)
+        # Tests marked @pytest.mark.shipready (the user's own readiness tests): nodeid ->
+        # "passed" / "failed" / "skipped"; a failure makes the run not ready.
+        self.marked: dict[str, str] = {}
+        self.stopped_early = ""  # why pytest stopped before the end (-x, --maxfail)
         from .secrets import secret_values
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
@@ -139,10 +144,37 @@ class ShipreadyState:
             result = json.loads(data)
             result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
             self.results.append(result)
+            return
+        if report.nodeid.startswith("shipready::") or "shipready" not in report.keywords:
+            return
+        # A user's readiness test: the worst outcome of its phases counts.
+        if report.failed:
+            self.marked[report.nodeid] = "failed"
+        elif report.when == "call" or report.skipped:
+            self.marked.setdefault(report.nodeid, "skipped" if report.skipped else "passed")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += sum(1 for item in items if isinstance(item, ShipreadyItem))
+
+    def _record_stop(self, session: pytest.Session) -> None:
+        """Record why the run stopped before its end (-x, --maxfail), if it did."""
+        stop = session.shouldstop or session.shouldfail
+        if stop:
+            self.stopped_early = str(stop)
 
     def not_run(self) -> int:
         """Readiness items collected but not run (deselected by -k/-m, or not reached)."""
         return max(0, self.planned - len(self.results))
+
+    def document(self, interrupted: bool) -> dict[str, Any]:
+        """The report: one verdict for the terminal, the files and the step summary."""
+        from . import report
+
+        not_run = self.not_run()
+        return report.build(self.settings, self.sorted_results(), interrupted=interrupted,
+                            not_run=not_run, deselected=min(self.deselected, not_run),
+                            stopped_early=self.stopped_early, marked=self.marked)
 
     def sorted_results(self) -> list[dict[str, Any]]:
         """By check ID (so by area), then node id: stable whatever order items ran in."""
@@ -152,7 +184,9 @@ class ShipreadyState:
                                 exitstatus: int) -> None:
         _terminal_summary(self, terminalreporter, exitstatus == pytest.ExitCode.INTERRUPTED)
 
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._record_stop(session)
         errors = self.context.close()
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         for exc in errors:
@@ -162,9 +196,7 @@ class ShipreadyState:
             return  # the controller writes reports
         from . import report
 
-        document = report.build(self.settings, self.sorted_results(),
-                                interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
-                                not_run=self.not_run())
+        document = self.document(exitstatus == pytest.ExitCode.INTERRUPTED)
         target = self.config.getoption("shipready_report", None)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         writes: list[tuple[str, Callable[[], None]]] = []
@@ -262,11 +294,14 @@ def format_failure(result: CheckResult) -> str:
 
 
 def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.Item]:
-    from .checks import Options
+    from .checks import Options, docker_requirement
     from .plan import plan
 
+    required, why = docker_requirement(
+        bool(session.config.getoption("shipready_require_docker")),
+        state.settings.config.require_docker, os.environ)
     options = Options(offline=bool(session.config.getoption("shipready_offline")),
-                      require_docker=bool(session.config.getoption("shipready_require_docker")))
+                      require_docker=required, require_docker_why=why)
     disabled = state.settings.config.disable
     source = state.settings.source.name if state.settings.source else "pyproject.toml"
     root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")
@@ -322,12 +357,38 @@ def pytest_runtest_makereport(
                                                                         tuple):
         # -rs shows a skip's location: the item, not the line of plugin.py that skipped it.
         report.longrepr = (item.nodeid, None, report.longrepr[2])
-    if isinstance(item, ShipreadyItem) and call.when == "call" and item.result is not None:
+    if not isinstance(item, ShipreadyItem):
+        return report
+    result: dict[str, Any] | None = None
+    if call.when == "call" and item.result is not None:
+        result = item.result.to_json()
+    elif report.failed and call.when in ("setup", "call") and call.excinfo is not None:
+        # Not a check's verdict but an error (a timeout, a lost engine, a bug): it is part
+        # of the verdict too, so that a crashed gate is never READY.
+        result = _error_result(item, call.excinfo)
+    if result is not None:
         # A plain JSON string survives pytest-xdist's report serialisation.
-        report.shipready = json.dumps({**item.result.to_json(), "name": item.check.name,
+        report.shipready = json.dumps({**result, "name": item.check.name,
                                        "area": item.check.area,
                                        "subject": item.check.subject})
     return report
+
+
+def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException]
+                  ) -> dict[str, Any]:
+    from .secrets import redact_text
+
+    secrets = item.config.stash[_STATE].secrets
+    text = str(excinfo.value).strip().splitlines()
+    message = f"{excinfo.typename}: {text[0]}" if text else excinfo.typename
+    message = redact_text(message, secrets)
+    return {"check_id": item.check.check_id, "status": "error",
+            "summary": f"error: {message[:300]}",
+            "findings": [{"message": redact_text("\n".join(text[:20]), secrets) or message,
+                          "path": None, "line": None,
+                          "hint": "The check did not finish: fix the cause and run again; "
+                                  "a gate that errors is not ready."}],
+            "figures": {}}
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -345,7 +406,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter,
                       interrupted: bool = False) -> None:
     results = state.sorted_results()
-    if not results:
+    if not results and not state.marked:
         return
     tr = terminalreporter
     tr.section("ship readiness")
@@ -357,32 +418,19 @@ def _terminal_summary(state: ShipreadyState, terminalreporter: TerminalReporter,
             area = r["area"]
             tr.line(area, bold=True)
         status = r["status"].upper()
-        markup = {"PASSED": {"green": True}, "FAILED": {"red": True}}.get(status, {"yellow": True})
+        markup = {"PASSED": {"green": True}, "FAILED": {"red": True},
+                  "ERROR": {"red": True}}.get(status, {"yellow": True})
         tr.write(f"  {r['check_id']}  {label:<{width}}  ")
         tr.write(f"{status:<7}", **markup)
         tr.line(f"  {r['summary']}")
     from . import report
 
     # The verdict, counts and notes are the report's, so terminal and files agree.
-    document = report.build(state.settings, results, interrupted=interrupted,
-                            not_run=state.not_run())
-    counts = document["counts"]
-    if document["interrupted"]:
-        tr.line(f"NOT READY: the run was interrupted ({len(results)} checks ran: "
-                f"{counts['passed']} passed, {counts['failed']} failed, "
-                f"{counts['skipped']} skipped)", red=True, bold=True)
-        return
-    if document["verdict"] != "ready":
-        failed = sorted({r["check_id"] for r in results if r["status"] == "failed"})
-        tr.line(f"NOT READY: {counts['failed']} failed ({', '.join(failed)}), "
-                f"{counts['passed']} passed, {counts['skipped']} skipped", red=True, bold=True)
-    else:
-        tr.line(f"READY: {counts['passed']} passed, {counts['skipped']} skipped",
-                green=True, bold=True)
-    for note in report.caveat(results, document["not_run"]):
+    document = state.document(interrupted)
+    for line, red in report.verdict_lines(document):
+        tr.line(line, red=red, green=not red, bold=True)
+    for note in report.caveat(document):
         tr.line(f"Note: {note}.", yellow=True)
-
-
 
 
 # --- fixtures for users' own readiness tests (image, smoke) ----------------------------

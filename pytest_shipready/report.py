@@ -17,36 +17,92 @@ from .config import Settings
 SCHEMA = "pytest-shipready/report"
 VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
-_ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
+_ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "error": "💥"}
 
 
 def build(settings: Settings, results: list[dict[str, Any]], *,
-          interrupted: bool = False, not_run: int = 0) -> dict[str, Any]:
-    """The report document. ``interrupted``: the run was stopped (Ctrl-C, SIGTERM)
-    before every check ran, so it cannot be ready whatever the results so far.
-    ``not_run``: readiness checks collected but not run (deselected with -k/-m)."""
+          interrupted: bool = False, not_run: int = 0, deselected: int = 0,
+          stopped_early: str = "", marked: dict[str, str] | None = None) -> dict[str, Any]:
+    """The report document, and its one verdict.
+
+    Not ready when a check failed or ended in an error, when a test marked
+    ``@pytest.mark.shipready`` failed, when the run was interrupted (Ctrl-C, SIGTERM),
+    or when it stopped early (-x, --maxfail) before every readiness check ran.
+    ``not_run``: readiness checks collected but not run, of which ``deselected`` were
+    deselected on purpose (-k, -m) and the rest not reached."""
     counts = {s: sum(1 for r in results if r["status"] == s)
-              for s in ("passed", "failed", "skipped")}
+              for s in ("passed", "failed", "skipped", "error")}
+    marked = dict(sorted((marked or {}).items()))
+    tests = {s: sum(1 for v in marked.values() if v == s) for s in ("passed", "failed",
+                                                                     "skipped")}
+    unreached = max(0, not_run - deselected)
+    not_ready = (counts["failed"] or counts["error"] or tests["failed"] or interrupted
+                 or (unreached and stopped_early))
     return {
         "schema": SCHEMA,
         "version": VERSION,
         "project": str(settings.project),
         "config": str(settings.source) if settings.source else None,
-        "verdict": "not-ready" if counts["failed"] or interrupted else "ready",
+        "verdict": "not-ready" if not_ready else "ready",
         "interrupted": interrupted,
+        "stopped_early": stopped_early,
         "not_run": not_run,
+        "deselected": min(deselected, not_run),
         "counts": counts,
+        "tests": {**tests, "failed_nodeids": [n for n, v in marked.items() if v == "failed"]},
         "results": results,
     }
 
 
-def caveat(results: list[dict[str, Any]], not_run: int = 0) -> list[str]:
-    """What a verdict does not cover: checks deselected (-k/-m), and an image that was
-    not built (no engine, say), so that nothing that needs the container ran."""
+def verdict_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The verdict as the terminal shows it: (line, is it bad)."""
+    c = report["counts"]
+    tests = report.get("tests") or {}
+    ran = (f"{c['passed']} passed, {c['failed']} failed, {c.get('error', 0)} errors, "
+           f"{c['skipped']} skipped")
+    if report["interrupted"]:
+        return [(f"NOT READY: the run was interrupted ({len(report['results'])} checks "
+                 f"ran: {ran})", True)]
+    if report["verdict"] == "ready":
+        line = f"READY: {c['passed']} passed, {c['skipped']} skipped"
+        if tests.get("passed"):
+            line += f"; {tests['passed']} marked readiness tests passed"
+        return [(line, False)]
+    why = []
+    failed = sorted({r["check_id"] for r in report["results"] if r["status"] == "failed"})
+    errored = sorted({r["check_id"] for r in report["results"] if r["status"] == "error"})
+    if failed:
+        why.append(f"{c['failed']} failed ({', '.join(failed)})")
+    if errored:
+        why.append(f"{c['error']} ended in an error ({', '.join(errored)})")
+    if tests.get("failed"):
+        why.append(f"{tests['failed']} marked readiness test{'s' if tests['failed'] > 1 else ''}"
+                   f" failed ({', '.join(tests['failed_nodeids'][:3])}"
+                   f"{', ...' if tests['failed'] > 3 else ''})")
+    unreached = report["not_run"] - report.get("deselected", 0)
+    if report.get("stopped_early") and unreached:
+        why.append(f"{unreached} checks not reached: the run stopped early "
+                   f"({report['stopped_early']})")
+    return [(f"NOT READY: {'; '.join(why)}; {c['passed']} passed, {c['skipped']} skipped",
+             True)]
+
+
+def caveat(report: dict[str, Any]) -> list[str]:
+    """What a verdict does not cover: checks deselected (-k/-m) or not reached, and an
+    image that was not built (no engine, say), so that nothing that needs it ran."""
     notes = []
-    if not_run:
-        notes.append(f"only {len(results)} of {len(results) + not_run} readiness checks "
-                     "ran (the others were deselected, e.g. by -k or -m)")
+    results = report["results"]
+    not_run = int(report.get("not_run") or 0)
+    deselected = int(report.get("deselected") or 0)
+    total = len(results) + not_run
+    if deselected:
+        notes.append(f"{deselected} of {total} readiness checks were deselected (-k, -m or "
+                     "--lf) and did not run")
+    unreached = not_run - deselected
+    if unreached and not report.get("interrupted"):
+        how = (f"the run stopped early ({report['stopped_early']})"
+               if report.get("stopped_early") else "they were not reached")
+        notes.append(f"{unreached} of {total} readiness checks did not run: {how}")
     for r in results:
         if r["check_id"] == "SR210" and r["status"] == "skipped":
             notes.append("the image was not built, so the image, smoke, parity and "
@@ -56,18 +112,16 @@ def caveat(results: list[dict[str, Any]], not_run: int = 0) -> list[str]:
 
 def markdown(report: dict[str, Any]) -> str:
     ready = report["verdict"] == "ready"
-    c = report["counts"]
     lines = [
         f"## Ship readiness: {'READY ✅' if ready else 'NOT READY ❌'}",
         "",
-        f"`{report['project']}`: {c['passed']} passed, {c['failed']} failed, "
-        f"{c['skipped']} skipped",
+        f"`{report['project']}`: " + verdict_lines(report)[0][0],
         "",
     ]
     if report.get("interrupted"):
         lines += ["> The run was interrupted: checks that had not run yet are missing, so "
                   "it is not ready.", ""]
-    for note in caveat(report["results"], int(report.get("not_run") or 0)):
+    for note in caveat(report):
         lines += [f"> Note: {note}.", ""]
     areas: dict[str, list[dict[str, Any]]] = {}
     for r in report["results"]:
@@ -80,7 +134,7 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {r['check_id']} | {_cell(what)} | {_ICON.get(r['status'], '')} "
                          f"{r['status']} | {_cell(r.get('summary', ''))} |")
         lines.append("")
-    failed = [r for r in report["results"] if r["status"] == "failed"]
+    failed = [r for r in report["results"] if r["status"] in ("failed", "error")]
     if failed:
         lines += ["### Failures", ""]
         for r in failed:
@@ -98,6 +152,11 @@ def markdown(report: dict[str, Any]) -> str:
                 if f.get("hint"):
                     lines.append(f"  - fix: {_inline(f['hint'])}")
             lines.append("")
+    failed_tests = (report.get("tests") or {}).get("failed_nodeids") or []
+    if failed_tests:
+        lines += ["### Marked readiness tests that failed", ""]
+        lines += [f"- `{nodeid}`" for nodeid in failed_tests]
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

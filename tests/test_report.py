@@ -36,7 +36,7 @@ def test_json_report_is_valid_against_the_schema(tmp_path: Path) -> None:
     doc = report.build(Settings(tmp_path, None, ShipreadyConfig()), sample_results())
     jsonschema.validate(doc, SCHEMA)
     assert doc["verdict"] == "not-ready"
-    assert doc["counts"] == {"passed": 1, "failed": 1, "skipped": 1}
+    assert doc["counts"] == {"passed": 1, "failed": 1, "skipped": 1, "error": 0}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**doc, "verdict": "maybe"}, SCHEMA)
 
@@ -138,10 +138,10 @@ def test_a_partial_selection_says_how_much_ran(pytester: pytest.Pytester,
                                 "--shipready-report=r.json")
     result.stdout.fnmatch_lines([
         "READY: 1 passed, 0 skipped",
-        "Note: only 1 of * readiness checks ran (the others were deselected, e.g. by -k "
-        "or -m).",
+        "Note: * of * readiness checks were deselected (-k, -m or --lf) and did not run.",
     ])
     doc = json.loads((pytester.path / "r.json").read_text())
     jsonschema.validate(doc, SCHEMA)
     assert doc["not_run"] >= 20 and doc["counts"]["passed"] == 1
-    assert "> Note: only 1 of" in report.markdown(doc)
+    assert doc["deselected"] == doc["not_run"] and doc["verdict"] == "ready"
+    assert "readiness checks were deselected" in report.markdown(doc)

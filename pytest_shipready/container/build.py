@@ -95,7 +95,8 @@ class DockerRun:
         self._unavailable: str | None = None
         self._image: BuiltImage | None = None
         self.smoke: Any = None  # areas.smoke.SmokeRun, created by that area
-        self.require_engine = False  # --shipready-require-docker
+        self.require_engine = False  # no engine fails (Options.require_docker)
+        self.require_why = ""
 
     # --- engine ---------------------------------------------------------------------
 
@@ -261,14 +262,15 @@ class DockerRun:
         if self.require_engine:
             if check_id == "SR210":
                 return CheckResult.failed(
-                    check_id, "no Docker engine (--shipready-require-docker)",
+                    check_id, f"no Docker engine ({self.require_why})",
                     [Finding(self.unavailable)])
-            return CheckResult.failed(check_id, "no Docker engine (--shipready-require-docker)",
+            return CheckResult.failed(check_id, f"no Docker engine ({self.require_why})",
                                       [Finding("see shipready::image::build")])
         if check_id == "SR210":
             return CheckResult.skipped(
                 check_id, f"{self.unavailable}. The image, smoke and parity checks are "
-                "skipped; --shipready-require-docker makes this a failure")
+                "skipped; --shipready-require-docker (or [tool.shipready] require_docker = "
+                "true) makes this a failure")
         return CheckResult.skipped(check_id, "no Docker engine (see shipready::image::build)")
 
     def need_image(self, check_id: str) -> tuple[BuiltImage, CheckResult | None]:
