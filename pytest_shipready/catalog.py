@@ -136,6 +136,24 @@ CHECKS: tuple[CheckSpec, ...] = (
         "`venv`.",
     ),
     CheckSpec(
+        "SR207", "dockerfile", "start-command", "The image says what it runs",
+        "Without a CMD or ENTRYPOINT of its own the container runs the base image's: for "
+        "the python images an interactive interpreter that exits at once, so the service "
+        "never starts and the orchestrator restarts it in a loop.",
+        "Add the service's start command to the stage that ships (CMD [...]), or declare "
+        "the platform's in [tool.shipready.smoke] command.",
+    ),
+    CheckSpec(
+        "SR208", "dockerfile", "production-server",
+        "The image does not run a development server",
+        "Development servers (flask run, manage.py runserver, fastapi dev) and auto-reload "
+        "(--reload, watchers) are single-threaded or restart on file changes, leak debug "
+        "information, and `uv run` re-syncs packages at every start: none is fit to serve "
+        "traffic.",
+        "Start a production server: gunicorn, uvicorn without --reload, waitress; run the "
+        "virtualenv's program directly (or `uv run --no-sync`).",
+    ),
+    CheckSpec(
         "SR210", "image", "build", "The image builds",
         "The image that will be deployed must be built, from this commit, before it can be "
         "exercised; a build that only works on one machine is not ready.",

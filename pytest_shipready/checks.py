@@ -123,6 +123,9 @@ class PlannedCheck:
     name: str  # the last part of the node id: "pinned"
     path: Path | None  # the file the check is about, for the item's location
     run: Callable[[], CheckResult]
+    # Runs after the user's tests: it stops the session container (SR304) or judges
+    # what it wrote through its stop (SR501-SR505), so the container serves them first.
+    runs_last: bool = False
 
     @property
     def node_path(self) -> tuple[str, ...]:

@@ -342,7 +342,11 @@ def pytest_collection_modifyitems(
     session.ihook.pytest_collectreport(
         report=pytest.CollectReport("shipready", "passed", None, list(ours))
     )
-    items[:0] = ours
+    # The session container serves the readiness items and the user's tests alike:
+    # the items that stop it (graceful-shutdown) and judge its whole log (logs) run last.
+    last = [i for i in ours if isinstance(i, ShipreadyItem) and i.check.runs_last]
+    first = [i for i in ours if i not in last]
+    items[:] = [*first, *items, *last]
 
 
 # --- reporting ------------------------------------------------------------------------

@@ -14,6 +14,8 @@ NODES = [
     "shipready::dockerfile::Dockerfile::no-secrets",
     "shipready::dockerfile::Dockerfile::lock-used",
     "shipready::dockerfile::Dockerfile::dockerignore",
+    "shipready::dockerfile::Dockerfile::start-command",
+    "shipready::dockerfile::Dockerfile::production-server",
 ]
 
 
@@ -34,7 +36,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def test_example_passes_every_item(pytester: pytest.Pytester, example: Path) -> None:
     result = run(pytester, example, "-v")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     for node in NODES:
         result.stdout.fnmatch_lines([f"{node} PASSED*"])
     result.stdout.fnmatch_lines([
@@ -46,7 +48,7 @@ def test_example_passes_every_item(pytester: pytest.Pytester, example: Path) -> 
 def test_user_line_removed_fails_sr202(pytester: pytest.Pytester, example: Path) -> None:
     edit(example / "Dockerfile", "USER app\n", "")
     result = run(pytester, example)
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines([
         "*SR202 non-root-user: no USER in the final stage: it runs as root",
         "*Dockerfile:1: the final stage (stage 0, built on python:3.11-slim) never sets USER, "
@@ -61,7 +63,7 @@ def test_extra_pip_install_fails_sr205(pytester: pytest.Pytester, example: Path)
     edit(dockerfile, "COPY app/ app/\n", "COPY app/ app/\nRUN pip install requests\n")
     line = dockerfile.read_text().splitlines().index("RUN pip install requests") + 1
     result = run(pytester, example)
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines([
         "*SR205 lock-used: 1 package installed outside the lock",
         f"*Dockerfile:{line}: `pip install requests` installs requests outside the lock",
@@ -71,7 +73,7 @@ def test_extra_pip_install_fails_sr205(pytester: pytest.Pytester, example: Path)
 def test_latest_base_fails_sr201(pytester: pytest.Pytester, example: Path) -> None:
     edit(example / "Dockerfile", "FROM python:3.11-slim", "FROM python:latest")
     result = run(pytester, example)
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines([
         "*SR201 base-pinned: 1 of 1 base image not pinned",
         "*Dockerfile:1: FROM python:latest uses :latest*",
@@ -83,7 +85,7 @@ def test_secret_env_fails_sr204_without_its_value(pytester: pytest.Pytester, exa
     edit(example / "Dockerfile", "WORKDIR /srv\n", "WORKDIR /srv\nENV API_TOKEN=abc\n")
     report = pytester.path / "report.json"
     result = run(pytester, example, f"--shipready-report={report}")
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines([
         "*SR204 no-secrets: 1 secret-looking name in ARG/ENV",
         "*Dockerfile:8: ENV API_TOKEN looks like a secret (TOKEN)*",
@@ -96,7 +98,7 @@ def test_secret_env_fails_sr204_without_its_value(pytester: pytest.Pytester, exa
 def test_no_dockerfile_skips_with_the_reason(pytester: pytest.Pytester, example: Path) -> None:
     (example / "Dockerfile").unlink()
     result = run(pytester, example)
-    result.assert_outcomes(skipped=6)
+    result.assert_outcomes(skipped=8)
     result.stdout.fnmatch_lines([
         "SKIPPED *no Dockerfile at Dockerfile: the project does not seem to ship a container "
         "image*",
@@ -110,7 +112,7 @@ def test_required_dockerfile_missing_fails_once(pytester: pytest.Pytester, examp
         fh.write('\n[tool.shipready.dockerfile]\nrequired = true\n'
                  '[tool.shipready.image]\ndockerfile = "docker/Dockerfile"\n')
     result = run(pytester, example)
-    result.assert_outcomes(failed=1, skipped=5)
+    result.assert_outcomes(failed=1, skipped=7)
     result.stdout.fnmatch_lines([
         "*SR201 base-pinned: no Dockerfile",
         f"*looked for {example / 'docker' / 'Dockerfile'}*",
@@ -122,11 +124,11 @@ def test_config_digest_and_target(pytester: pytest.Pytester, example: Path) -> N
         fh.write('\n[tool.shipready.dockerfile]\npin = "digest"\n'
                  '[tool.shipready.image]\ntarget = "prod"\n')
     result = run(pytester, example)
-    result.assert_outcomes(failed=1, skipped=5)
+    result.assert_outcomes(failed=1, skipped=7)
     result.stdout.fnmatch_lines(["*target stage 'prod' is not in the Dockerfile*"])
     edit(example / "Dockerfile", "FROM python:3.11-slim", "FROM python:3.11-slim AS prod")
     result = run(pytester, example)
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines(['*FROM python:3.11-slim is pinned by tag only*'])
 
 
@@ -144,7 +146,7 @@ def test_unparsable_dockerfile_fails_base_pinned_only(pytester: pytest.Pytester,
                                                       example: Path) -> None:
     edit(example / "Dockerfile", "WORKDIR /srv", "WORKDIRR /srv")
     result = run(pytester, example)
-    result.assert_outcomes(failed=1, skipped=5)
+    result.assert_outcomes(failed=1, skipped=7)
     result.stdout.fnmatch_lines([
         "*SR201 base-pinned: Dockerfile cannot be used as it is",
         "*Dockerfile:7: unknown instruction 'WORKDIRR'*",
@@ -153,11 +155,11 @@ def test_unparsable_dockerfile_fails_base_pinned_only(pytester: pytest.Pytester,
 
 def test_report_has_the_dockerfile_results(pytester: pytest.Pytester, example: Path) -> None:
     report = pytester.path / "r.json"
-    run(pytester, example, f"--shipready-report={report}").assert_outcomes(passed=6)
+    run(pytester, example, f"--shipready-report={report}").assert_outcomes(passed=8)
     data = json.loads(report.read_text())
     ours = [r for r in data["results"] if r["area"] == "dockerfile"]
     assert [r["check_id"] for r in ours] == [
-        "SR201", "SR202", "SR203", "SR204", "SR205", "SR206"]
+        "SR201", "SR202", "SR203", "SR204", "SR205", "SR206", "SR207", "SR208"]
 
 
 MULTI_STAGE = """\
@@ -187,13 +189,17 @@ CMD ["/venv/bin/python", "-m", "app"]
 
 def test_multi_stage_buildkit_dockerfile(pytester: pytest.Pytester, example: Path) -> None:
     (example / "Dockerfile").write_text(MULTI_STAGE)
-    run(pytester, example).assert_outcomes(passed=6)
+    run(pytester, example).assert_outcomes(passed=8)
     # The test stage installs pytest outside the lock and runs as root: as the target, it
     # fails both.
     with (example / "pyproject.toml").open("a") as fh:
         fh.write('\n[tool.shipready.image]\ntarget = "test"\n')
     result = run(pytester, example)
-    result.assert_outcomes(passed=3, failed=3)
+    # It has no CMD either (SR207), so there is no start command for SR208 to check.
+    result.assert_outcomes(passed=3, failed=4, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*SR207 start-command: no CMD or ENTRYPOINT in target stage 'test': it runs "
+        "python:3.11-slim's"])
     result.stdout.fnmatch_lines([
         "*SR202 non-root-user: no USER in target stage 'test': it runs as root",
         "*SR203 healthcheck: no HEALTHCHECK in target stage 'test'",

@@ -14,7 +14,7 @@ from conftest import EXAMPLE
 LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable"]
 PREFIX = "shipready::lockfile::requirements.txt::"
 # The example's Dockerfile hygiene items (SR201-SR206), which pass on it.
-DOCKERFILE_ITEMS = 6
+DOCKERFILE_ITEMS = 8
 # The logs area: SR510 passes on the example; the 5 container-log items skip (no container).
 LOGS_PASSED, LOGS_SKIPPED = 1, 5
 # The image, smoke and parity items: skipped here, where no engine is reachable (the

@@ -325,6 +325,7 @@ class State:
     health: str | None  # starting, healthy, unhealthy; None without HEALTHCHECK
     exit_code: int
     oom_killed: bool = False
+    probe_output: str = ""  # the last HEALTHCHECK probe's exit code and output
 
 
 class Container:
@@ -342,8 +343,12 @@ class Container:
             return State("removed", None, -1)
         st = self._c.attrs.get("State") or {}
         health = (st.get("Health") or {}).get("Status")
+        probes = (st.get("Health") or {}).get("Log") or []
+        last = probes[-1] if probes and isinstance(probes[-1], dict) else {}
+        probe = (f"exit {last.get('ExitCode')}: {str(last.get('Output') or '').strip()}"
+                 if last else "")
         return State(str(st.get("Status", "")), health, int(st.get("ExitCode", 0)),
-                     bool(st.get("OOMKilled", False)))
+                     bool(st.get("OOMKilled", False)), probe)
 
     def host_port(self, port: int) -> int | None:
         ports = (self._c.attrs.get("NetworkSettings") or {}).get("Ports") or {}

@@ -43,12 +43,23 @@ def exited_early(code: int, logs: bytes, seconds: float, oom: bool = False) -> C
         exit_code=code, seconds=round(seconds, 2))
 
 
-def unhealthy(logs: bytes, seconds: float, check_id: str = "SR301") -> CheckResult:
+def unhealthy(logs: bytes, seconds: float, check_id: str = "SR301",
+              probe_output: str = "") -> CheckResult:
+    probe = (f"the last probe said ({probe_output[:600]}); " if probe_output.strip()
+             else "")
     return CheckResult.failed(
         check_id, f"the HEALTHCHECK reports unhealthy after {seconds:.1f} s",
-        [Finding("Docker's HEALTHCHECK failed its retries; " + tail(logs), None, None,
-                 "Make the service answer its health check (or fix the HEALTHCHECK).")],
+        [Finding("Docker's HEALTHCHECK failed its retries; " + probe + tail(logs), None,
+                 None, "Make the service answer its health check (or fix the HEALTHCHECK).")],
         seconds=round(seconds, 2))
+
+
+def nothing_to_wait_for(seconds: float) -> CheckResult:
+    """No HEALTHCHECK, no port and no ready_log: readiness cannot be verified."""
+    return CheckResult.skipped(
+        "SR301", f"nothing to wait for: the image has no HEALTHCHECK, no port (EXPOSE or "
+        f"[tool.shipready.smoke] ports) and no [tool.shipready.smoke] ready_log; the "
+        f"container was still running after {seconds:.1f} s")
 
 
 def not_ready(how: str, timeout: float, logs: bytes) -> CheckResult:

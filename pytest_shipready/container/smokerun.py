@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .engine import Container, ImageInfo
 
 _POLL = 0.25
+_OBSERVE = 2.0  # seconds a container with nothing to wait for is watched before SR301
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunningContainer:
     started: float = field(default_factory=time.monotonic)
     ready: CheckResult | None = None
     stopped: bool = False
+    exit_code: int | None = None  # set when it exited by itself
 
     @property
     def id(self) -> str:
@@ -120,7 +122,7 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                 return CheckResult.passed("SR301", f"healthy after {elapsed:.1f} s "
                                           "(HEALTHCHECK)", seconds=round(elapsed, 2))
             if st.health == "unhealthy":
-                return verdicts.unhealthy(c.logs(), elapsed)
+                return verdicts.unhealthy(c.logs(), elapsed, probe_output=st.probe_output)
         elif running.ports:
             with contextlib.suppress(OSError, LookupError, ValueError):
                 status, _ = running.http(cfg.probe_path, timeout=1.0)
@@ -132,9 +134,10 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             if pattern.search(c.logs().decode("utf-8", "replace")):
                 return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
                                           f"{elapsed:.1f} s", seconds=round(elapsed, 2))
-        else:
-            return CheckResult.passed("SR301", "running (no HEALTHCHECK, port or ready_log "
-                                      "to wait for)", seconds=round(elapsed, 2))
+        elif elapsed >= _OBSERVE:
+            # Nothing says "ready": not a pass. Watching it run a moment first makes a
+            # container that exits at once fail here, the same way on every run.
+            return verdicts.nothing_to_wait_for(elapsed)
         if time.monotonic() >= deadline:
             return verdicts.not_ready(how, cfg.ready_timeout, c.logs())
         time.sleep(_POLL)
@@ -157,11 +160,11 @@ class SmokeRun:
         if skip is not None:
             self.skip_reason = self.skip_reason or skip.summary
             return None, skip
-        if self.current is not None and not self.current.stopped:
-            return self.current, None
-        if self.failure is not None and check_id != "SR301":
-            return None, CheckResult.skipped(
-                check_id, "the container did not become ready (see shipready::smoke::ready)")
+        # One session container per run: once started, it is never started again.
+        if self.current is not None:
+            return self._still_running(self.current, check_id)
+        if self.failure is not None:
+            return None, self._gate(check_id)
         from . import engine
 
         assert built.ref is not None and built.info is not None
@@ -181,6 +184,21 @@ class SmokeRun:
         self._publish(running)
         self.current = running
         return running, None
+
+    def _still_running(self, running: RunningContainer, check_id: str
+                       ) -> tuple[RunningContainer | None, CheckResult | None]:
+        if not running.stopped:
+            st = running.container.state()
+            if st.status not in ("exited", "dead", "removed"):
+                return running, None
+            running.stopped = True
+            running.exit_code = st.exit_code
+            self._publish(running)
+        how = (f"it exited ({verdicts.exit_meaning(running.exit_code)})"
+               if running.exit_code is not None else "it was stopped")
+        return None, CheckResult.skipped(
+            check_id, f"the container is not running: {how} (see shipready::smoke::stays-up "
+            "and graceful-shutdown)")
 
     def _exercise(self, running: RunningContainer) -> None:
         """Request [tool.shipready.logs] requests once ready, so that warning and error
@@ -230,6 +248,7 @@ class SmokeRun:
             st = c.state()
             if st.status in ("exited", "dead", "removed"):
                 running.stopped = True
+                running.exit_code = st.exit_code
                 self._publish(running)
                 return CheckResult.failed(
                     "SR302", f"exited after becoming ready ({verdicts.exit_meaning(st.exit_code)})",
@@ -306,6 +325,9 @@ class SmokeRun:
         (running it through its stop when the smoke items were deselected)."""
         if self.published is None or not self.final_published:
             self.through_stop()
+        if self.failure is not None:  # its log is SR301's evidence, not a log to judge
+            raise NoContainerLogs("the container did not become ready (see "
+                                  "shipready::smoke::ready)")
         if self.published is None:
             raise NoContainerLogs("the smoke container did not run "
                                   f"({self.skip_reason or 'no smoke area in this run'})")
@@ -328,5 +350,6 @@ def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
         PlannedCheck("smoke", None, "SR302", "stays-up", path, s.stays_up),
         PlannedCheck("smoke", None, "SR303", "non-root-runtime", path, s.non_root),
         PlannedCheck("smoke", None, "SR305", "commands", path, s.commands),
-        PlannedCheck("smoke", None, "SR304", "graceful-shutdown", path, s.graceful),
+        PlannedCheck("smoke", None, "SR304", "graceful-shutdown", path, s.graceful,
+                     runs_last=True),
     ]

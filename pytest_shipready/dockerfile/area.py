@@ -15,7 +15,7 @@ from pathlib import Path
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext
 from ..config import Settings
 from ..locks import pipcompile
-from . import hygiene
+from . import command, hygiene
 from .parser import Dockerfile
 
 SHARED_KEY = "dockerfile.parsed"
@@ -27,6 +27,8 @@ CHECKS = (
     ("SR204", "no-secrets"),
     ("SR205", "lock-used"),
     ("SR206", "dockerignore"),
+    ("SR207", "start-command"),
+    ("SR208", "production-server"),
 )
 
 
@@ -87,6 +89,28 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         return run
 
     context_dir = project / image.context
+    smoke = settings.config.smoke
+
+    def shipped() -> str:
+        return "the final stage" if not target else f"target stage {target!r}"
+
+    @functools.cache
+    def procfile() -> str | None:
+        try:
+            return command.procfile_web((project / "Procfile").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def start_commands(df: Dockerfile) -> list[command.StartCommand]:
+        found = command.image_command(df, df.target(target) or df.stages[-1])
+        commands = [found] if found is not None else []
+        if procfile():
+            commands.append(command.StartCommand(str(procfile()), "the Procfile's web process",
+                                                 "Procfile"))
+        if smoke.command:
+            commands.append(command.StartCommand(" ".join(smoke.command),
+                                                 "[tool.shipready.smoke] command"))
+        return commands
     checks: dict[str, Callable[[Dockerfile], CheckResult]] = {
         "SR201": lambda df: hygiene.check_base_pinned(df, cfg.pin),
         "SR202": lambda df: hygiene.check_non_root(df, target),
@@ -97,6 +121,11 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
             context_dir, path, cfg.dockerignore_required, image.context),
+        "SR207": lambda df: command.check_start_command(
+            df, df.target(target) or df.stages[-1], shipped(), smoke.command, procfile()),
+        "SR208": lambda df: command.check_production_server(
+            start_commands(df), df.variables(df.target(target) or df.stages[-1]),
+            command.project_reader(project, context_dir)),
     }
     return [PlannedCheck("dockerfile", display, check_id, name, path,
                          guarded(check_id, checks[check_id]))

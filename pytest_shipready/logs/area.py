@@ -72,7 +72,8 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
     names = [("SR501", "structured"), ("SR502", "required-keys"),
              ("SR503", "levels-and-timestamps"), ("SR504", "exceptions-structured"),
              ("SR505", "no-secrets")]
-    checks = [PlannedCheck("logs", None, check_id, name, None, container_check(check_id))
+    checks = [PlannedCheck("logs", None, check_id, name, None, container_check(check_id),
+                           runs_last=True)
               for check_id, name in names]
     checks.append(PlannedCheck("logs", None, "SR510", "setup", None, setup))
     return checks

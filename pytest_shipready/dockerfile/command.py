@@ -1,0 +1,219 @@
+"""What the image runs when it starts: SR207 start-command and SR208 production-server.
+
+SR207: the stage that ships has a CMD or ENTRYPOINT of its own (or of a stage it is built
+on); otherwise it inherits the base image's, which for the python images is an
+interactive ``python3`` that exits at once without a terminal. SR208: that command (and
+a Procfile's ``web:`` line, and ``[tool.shipready.smoke] command``) does not run a
+development server or an auto-reloader.
+
+Pure: no pytest, no docker. Files named by the command (an entrypoint script, the Python
+file it runs) are read through a callable, so that nothing outside the project is read.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..checks import CheckResult, Finding
+from .parser import Dockerfile, Instruction, Stage
+
+# What the usual base images run when the Dockerfile says nothing (their own CMD).
+_INHERITED = (
+    (re.compile(r"^(docker\.io/)?(library/)?python[:@]|^(docker\.io/)?(library/)?python$"),
+     "`python3`, an interactive interpreter that exits at once without a terminal"),
+    (re.compile(r"^(docker\.io/)?(library/)?(debian|ubuntu)([:@]|$)"),
+     "`bash`, a shell that exits at once without a terminal"),
+    (re.compile(r"^(docker\.io/)?(library/)?(alpine|busybox)([:@]|$)"),
+     "`/bin/sh`, a shell that exits at once without a terminal"),
+)
+
+
+@dataclass(frozen=True)
+class StartCommand:
+    """A command the service may be started with, and where it was found."""
+
+    text: str  # as one shell-like line, for messages and matching
+    where: str  # "CMD (line 12)", "Procfile web:", "[tool.shipready.smoke] command"
+    path: str | None = None
+    line: int | None = None
+
+
+def _argv(ins: Instruction) -> list[str]:
+    if ins.exec_form is not None:
+        return list(ins.exec_form)
+    return ["/bin/sh", "-c", ins.rest]
+
+
+def image_command(df: Dockerfile, stage: Stage) -> StartCommand | None:
+    """The ENTRYPOINT and CMD in force for ``stage``, as one command, or None."""
+    entry, cmd = df.command(stage)
+    if entry is None and cmd is None:
+        return None
+    argv = [*(_argv(entry) if entry else []), *(_argv(cmd) if cmd else [])]
+    shown = entry or cmd
+    assert shown is not None
+    where = " + ".join(f"{i.keyword} (line {i.line})" for i in (entry, cmd) if i is not None)
+    return StartCommand(shlex.join(argv), where, df.path, shown.line)
+
+
+def procfile_web(text: str) -> str | None:
+    """The ``web:`` process of a Procfile (Heroku, Dokku, honcho), or None."""
+    for line in text.splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() == "web" and command.strip():
+            return command.strip()
+    return None
+
+
+def inherited(base: str) -> str:
+    for pattern, what in _INHERITED:
+        if pattern.search(base):
+            return what
+    return f"whatever CMD {base} defines"
+
+
+def check_start_command(df: Dockerfile, stage: Stage, shipped: str,
+                        smoke_command: Sequence[str], procfile: str | None
+                        ) -> CheckResult:
+    """SR207: the image says what it runs."""
+    own = image_command(df, stage)
+    if own is not None:
+        return CheckResult.passed("SR207", f"{shipped} starts `{_short(own.text)}` "
+                                  f"({own.where})")
+    root = df.root(stage)
+    base = root.base if root.external else root.label
+    if smoke_command:
+        return CheckResult.passed(
+            "SR207", f"{shipped} has no CMD or ENTRYPOINT; the platform's start command is "
+            f"declared in [tool.shipready.smoke] command (`{_short(shlex.join(smoke_command))}`)")
+    web = f" The Procfile's web process is `{procfile}`." if procfile else ""
+    return CheckResult.failed(
+        "SR207", f"no CMD or ENTRYPOINT in {shipped}: it runs {base}'s",
+        [Finding(f"{shipped} ({stage.label}) declares no CMD or ENTRYPOINT, so the container "
+                 f"runs the base image's: {inherited(base)}.{web}", df.path, stage.line,
+                 "Add the service's start command, e.g. `CMD [\"gunicorn\", \"app:app\", "
+                 "\"--bind\", \"0.0.0.0:8000\"]`; if your platform supplies it (a Procfile, "
+                 "a manifest's `command:`), declare it in [tool.shipready.smoke] command.")])
+
+
+# --- SR208: development servers ----------------------------------------------------------
+
+_DEV_SERVERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bflask\b(\s+\S+)*?\s+run\b"),
+     "`flask run` is Flask's development server"),
+    (re.compile(r"\bfastapi\s+dev\b"), "`fastapi dev` is a development server with auto-reload"),
+    (re.compile(r"\b(uvicorn|hypercorn|granian|gunicorn)\b.*\s--reload\b"),
+     "--reload restarts the server on file changes (development only)"),
+    (re.compile(r"\b(manage\.py|django-admin)\s+runserver(_plus)?\b"),
+     "`runserver` is Django's development server"),
+    (re.compile(r"\badev\s+runserver\b"), "`adev runserver` is aiohttp's development server"),
+    (re.compile(r"-m\s+http\.server\b"), "`python -m http.server` is a development server"),
+    (re.compile(r"\b(watchmedo\s+auto-restart|nodemon|watchfiles)\b"),
+     "an auto-reloader restarts the process on file changes (development only)"),
+    (re.compile(r"\bFLASK_(DEBUG=(1|true)|ENV=development)\b", re.IGNORECASE),
+     "the Flask debugger is switched on"),
+)
+_UV_RUN = re.compile(r"\buv\s+run\b")
+# A Python file that starts a development server itself.
+_IN_CODE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\s*[\w.]+\.run\((?!.*\bhost\s*=\s*None)", re.MULTILINE),
+     "calls Flask's `app.run()`, the development server"),
+    (re.compile(r"\buvicorn\.run\([^)]*reload\s*=\s*True"), "calls `uvicorn.run(reload=True)`"),
+)
+
+
+def dev_server(command: str, env: dict[str, str] | None = None) -> str | None:
+    """Why ``command`` is not a production server, or None."""
+    for pattern, why in _DEV_SERVERS:
+        if pattern.search(command):
+            return why
+    if _UV_RUN.search(command) and "--no-sync" not in command \
+            and (env or {}).get("UV_NO_SYNC", "") not in ("1", "true"):
+        return ("`uv run` syncs the environment at every start (it may install or remove "
+                "packages, and needs the index); add --no-sync, or run the program from the "
+                "virtualenv directly")
+    return None
+
+
+def dev_server_in_code(text: str) -> str | None:
+    uses_flask = re.search(r"^\s*(from\s+flask\b|import\s+flask\b)", text, re.MULTILINE)
+    for pattern, why in _IN_CODE:
+        if pattern is _IN_CODE[0][0] and not uses_flask:
+            continue
+        if pattern.search(text) and "__main__" in text:
+            return why
+    return None
+
+
+def _scripts(command: str) -> list[str]:
+    """Files a command runs that may be in the project: shell scripts and Python files."""
+    try:
+        words = [part for word in shlex.split(command) for part in word.split()]
+    except ValueError:
+        words = command.split()
+    return [w.strip(";&|'\"") for w in words
+            if w.strip(";&|'\"").endswith((".sh", ".py")) and not w.startswith("-")]
+
+
+def check_production_server(commands: Sequence[StartCommand], env: dict[str, str],
+                            read: Callable[[str], str | None]) -> CheckResult:
+    """SR208: none of the start commands runs a development server or an auto-reloader.
+    ``read(name)`` gives the text of a file the command names, when the project has it."""
+    if not commands:
+        return CheckResult.skipped(
+            "SR208", "no start command to check: no CMD/ENTRYPOINT, Procfile web process or "
+            "[tool.shipready.smoke] command (see start-command)")
+    findings: list[Finding] = []
+    looked: list[str] = []
+    for c in commands:
+        looked.append(c.where)
+        why = dev_server(c.text, env)
+        for script in _scripts(c.text) if why is None else []:
+            body = read(script)
+            if body is None:
+                continue
+            looked.append(script)
+            found = dev_server_in_code(body) if script.endswith(".py") else dev_server(body, env)
+            if found is not None:
+                why = f"{script}: {found}"
+                break
+        if why is not None:
+            findings.append(Finding(f"{c.where} `{_short(c.text)}`: {why}", c.path, c.line,
+                                    "Serve with a production server (gunicorn, uvicorn "
+                                    "without --reload, waitress) and no auto-reload."))
+    looked_at = ", ".join(dict.fromkeys(looked))
+    return CheckResult.from_findings(
+        "SR208", findings, f"no development server or auto-reload in {looked_at}",
+        f"{len(findings)} start command{'s' if len(findings) > 1 else ''} "
+        "run a development server")
+
+
+def project_reader(project: Path, context: Path) -> Callable[[str], str | None]:
+    """Read a file named in a command from the build context (by its path relative to
+    the context, or else by its name), never outside the project."""
+    root = project.resolve()
+
+    def read(name: str) -> str | None:
+        rel = name.lstrip("/")
+        candidates = [context / rel, context / Path(rel).name]
+        candidates += sorted(p for p in context.glob(f"*/{Path(rel).name}")
+                             if ".venv" not in p.parts and "node_modules" not in p.parts)
+        for path in candidates:
+            try:
+                resolved = path.resolve()
+                if not resolved.is_relative_to(root) or not resolved.is_file():
+                    continue
+                return resolved.read_text(encoding="utf-8", errors="replace")[:200_000]
+            except OSError:
+                continue
+        return None
+
+    return read
+
+
+def _short(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
