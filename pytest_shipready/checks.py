@@ -140,6 +140,7 @@ class Options:
     offline: bool = False
     require_docker: bool = False  # no engine: the docker items fail instead of skipping
     require_docker_why: str = "--shipready-require-docker"  # what made it required
+    readiness_only: bool = False  # --shipready-only: the project's tests are not imported
 
 
 def docker_requirement(flag: bool, configured: bool | None,

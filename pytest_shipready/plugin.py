@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .container import fixtures
-
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
     from _pytest.terminal import TerminalReporter
@@ -28,6 +26,7 @@ if TYPE_CHECKING:
 
 SKIP_REASON = "deployment readiness check: run pytest with --shipready to include it"
 _STATE = pytest.StashKey["ShipreadyState"]()
+_DROPPED_ADDOPTS = pytest.StashKey[list[str]]()
 _MAX_FINDINGS = 20
 
 
@@ -36,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--shipready", action="store_true", default=False,
         help="Add deployment readiness checks (lockfiles, ...) to the run as test items.",
+    )
+    group.addoption(
+        "--shipready-only", action="store_true", default=False,
+        help="Run only the readiness checks: no test module or conftest.py of the project "
+        "is imported and the ini file's addopts are not applied, so a readiness job needs "
+        "none of the app's dependencies. Implies --shipready.",
     )
     group.addoption(
         "--shipready-project", metavar="DIR", default=None,
@@ -60,12 +65,77 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("shipready") or config.getoption("shipready_only"))
+
+
 def _project_dir(config: pytest.Config) -> Path:
     raw = config.getoption("shipready_project")
-    project = (config.invocation_params.dir / raw) if raw else config.rootpath
+    project: Path
+    if raw:
+        project = config.invocation_params.dir / str(raw)
+    elif config.getoption("shipready_only", False):
+        project = _enclosing_project(config.invocation_params.dir, config.rootpath)
+    else:
+        project = config.rootpath
     if not project.is_dir():
         raise pytest.UsageError(f"--shipready-project: {project} is not a directory")
     return project.resolve()
+
+
+def _enclosing_project(start: Path, rootpath: Path) -> Path:
+    """--shipready-only from any directory of the project: the nearest directory, from
+    ``start`` up, with a pyproject.toml or a Dockerfile; else pytest's rootdir."""
+    for directory in (start, *start.parents):
+        if (directory / "pyproject.toml").is_file() or (directory / "Dockerfile").is_file():
+            return directory
+        if (directory / ".git").exists():
+            break
+    return rootpath
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    """--shipready-only: import no conftest.py and drop the ini file's addopts, which
+    configure the project's test run (coverage, plugins) and not this one."""
+    if not getattr(early_config.known_args_namespace, "shipready_only", False):
+        return
+    addopts = list(early_config.getini("addopts"))
+    for start in range(len(args) - len(addopts) + 1) if addopts else ():
+        if args[start:start + len(addopts)] == addopts:
+            del args[start:start + len(addopts)]
+            early_config.stash[_DROPPED_ADDOPTS] = addopts
+            break
+    early_config.known_args_namespace.noconftest = True
+    args.append("--noconftest")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> bool | None:
+    """--shipready-only: the readiness items are the whole collection; no test module
+    is collected (nor imported)."""
+    if not session.config.getoption("shipready_only") \
+            or session.config.stash.get(_STATE, None) is None:
+        return None
+    items: list[pytest.Item] = []
+    session.config.hook.pytest_collection_modifyitems(session=session, config=session.config,
+                                                      items=items)
+    session.items = items
+    session.testscollected = len(items)
+    session.config.hook.pytest_collection_finish(session=session)
+    return True
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not config.getoption("shipready_only"):
+        return []
+    lines = ["shipready: readiness checks only (--shipready-only): no test module or "
+             "conftest.py of the project is imported"]
+    dropped = config.stash.get(_DROPPED_ADDOPTS, None)
+    if dropped:
+        lines.append(f"shipready: the ini file's addopts are not applied: {' '.join(dropped)}")
+    return lines
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -86,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "shipready_parity: also run this test inside the image's container (SR404).",
     )
-    if not config.getoption("shipready") or os.environ.get("PYTEST_SHIPREADY_NESTED"):
+    if not _enabled(config) or os.environ.get("PYTEST_SHIPREADY_NESTED"):
         return
     from .config import ConfigError, load
 
@@ -301,7 +371,8 @@ def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.
         bool(session.config.getoption("shipready_require_docker")),
         state.settings.config.require_docker, os.environ)
     options = Options(offline=bool(session.config.getoption("shipready_offline")),
-                      require_docker=required, require_docker_why=why)
+                      require_docker=required, require_docker_why=why,
+                      readiness_only=bool(session.config.getoption("shipready_only")))
     disabled = state.settings.config.disable
     source = state.settings.source.name if state.settings.source else "pyproject.toml"
     root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")
@@ -444,6 +515,8 @@ def _docker_fixture(request: pytest.FixtureRequest, what: str) -> Any:
     state = request.config.stash.get(_STATE, None)
     if state is None:
         pytest.skip("needs pytest --shipready (the image is built only then)")
+
+    from .container import fixtures
 
     getter = {"image": fixtures.fixture_image, "container": fixtures.fixture_session_container,
               "fresh": fixtures.fixture_fresh_container}[what]

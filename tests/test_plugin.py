@@ -82,6 +82,9 @@ def test_without_flag_heavy_modules_are_not_imported(pytester: pytest.Pytester) 
             loaded = [m for m in heavy if m in sys.modules]
             assert loaded == []
             assert "pytest_shipready.plugin" in sys.modules
+            # Nor any of the plugin's own modules: only the entry point and its package.
+            ours = sorted(m for m in sys.modules if m.startswith("pytest_shipready"))
+            assert ours == ["pytest_shipready", "pytest_shipready.plugin"]
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

@@ -23,6 +23,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     run = docker_run(settings, context)
     run.require_engine = options.require_docker
     run.require_why = options.require_docker_why
+    run.readiness_only = options.readiness_only
     path = run.dockerfile if run.dockerfile.is_file() else None
     checks = [
         PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),

@@ -97,6 +97,7 @@ class DockerRun:
         self.smoke: Any = None  # areas.smoke.SmokeRun, created by that area
         self.require_engine = False  # no engine fails (Options.require_docker)
         self.require_why = ""
+        self.readiness_only = False  # --shipready-only: the tests are not run on the host
 
     # --- engine ---------------------------------------------------------------------
 

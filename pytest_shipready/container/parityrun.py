@@ -7,6 +7,7 @@ the comparison itself is :mod:`pytest_shipready.parity`.
 from __future__ import annotations
 
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from ..checks import CheckResult, Finding, PlannedCheck
 from ..dockerfile import hygiene
 from ..locks import discover, inputs, model, pipcompile
 from ..locks import selection as lockselect
-from . import parity
+from . import parity, testparity
 from .smokerun import smoke_run
 
 if TYPE_CHECKING:
@@ -195,8 +196,6 @@ class ParityRun:
 
 
     def tests(self) -> CheckResult:
-        from . import testparity
-
         project = self.run.settings.project
         cfg = self.run.settings.config.parity
         paths = [project / p for p in cfg.tests if (project / p).exists()]
@@ -208,11 +207,17 @@ class ParityRun:
             assert gate is not None
             return CheckResult.skipped("SR404", gate.summary) if gate.check_id == "SR301" \
                 else gate
-        host = _host_outcomes(project, paths, cfg.tests_timeout)
-        if isinstance(host, CheckResult):
-            return host
-        if not host:
-            return testparity.compare({}, {})
+        host: testparity.TestRun | None = None
+        host_skipped = ""
+        if self.run.readiness_only:
+            host_skipped = "--shipready-only"
+        else:
+            found = _host_outcomes(project, paths, cfg.tests_timeout)
+            if isinstance(found, CheckResult):
+                return found
+            host = found
+            if not host.broken and not host.outcomes:
+                return testparity.verdict(host, testparity.TestRun({}))
         from . import engine
 
         prefix = "shipready-parity"
@@ -234,17 +239,18 @@ class ParityRun:
                 [Finding(f"exit code {status}: {output.strip()[-1500:]}", None, None,
                          "The image's Python must be able to run pytest "
                          "(it is brought in, pure Python).")])
-        container = testparity.parse_junit(xml.strip())
-        return testparity.compare(host, container)
+        try:
+            container = testparity.parse_run(xml.strip())
+        except ET.ParseError:
+            container = testparity.TestRun({}, f"no JUnit XML: {output.strip()[-300:]}")
+        return testparity.verdict(host, container, host_skipped)
 
 
 def _host_outcomes(project: Path, paths: list[Path], timeout: float
-                   ) -> dict[str, tuple[str, str]] | CheckResult:
+                   ) -> testparity.TestRun | CheckResult:
     import os
     import subprocess
     import tempfile
-
-    from . import testparity
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID")}
@@ -260,12 +266,14 @@ def _host_outcomes(project: Path, paths: list[Path], timeout: float
         except subprocess.TimeoutExpired:
             return CheckResult.failed("SR404", f"the host run took over {timeout:.0f} s",
                                       [Finding(" ".join(argv))])
-        if proc.returncode == 5 or not xml.is_file():
-            if proc.returncode in (0, 1, 5):
-                return {}
-            return CheckResult.failed("SR404", "the host run of the tests failed to start",
-                                      [Finding(proc.stdout[-1500:] + proc.stderr[-500:])])
-        return testparity.parse_junit(xml.read_text(encoding="utf-8"))
+        if proc.returncode == 5:
+            return testparity.TestRun({})
+        if not xml.is_file():
+            # A conftest.py that cannot be imported (exit 4): no test ran, none is counted.
+            lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+            return testparity.TestRun({}, "; ".join(lines[-3:])[-500:] or
+                                      f"pytest exited {proc.returncode}")
+        return testparity.parse_run(xml.read_text(encoding="utf-8"))
 
 
 def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:

@@ -11,6 +11,7 @@ import io
 import re
 import tarfile
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -23,11 +24,37 @@ NESTED_ENV = "PYTEST_SHIPREADY_NESTED"  # set in the host run: --shipready is ig
 Outcomes = dict[str, tuple[str, str]]  # "tests.test_x::test_y" -> (outcome, message)
 
 
+@dataclass(frozen=True)
+class TestRun:
+    """The marked tests' outcomes in one place, or why they could not be collected there
+    (a collection error is never counted as a test)."""
+
+    outcomes: Outcomes
+    broken: str = ""  # "tests/conftest.py: ModuleNotFoundError: No module named 'x'"
+
+
+def parse_run(text: str) -> TestRun:
+    """A JUnit XML document as a :class:`TestRun`: collection errors apart from tests."""
+    outcomes: Outcomes = {}
+    broken: list[str] = []
+    root = ET.fromstring(text)
+    for case in root.iter("testcase"):
+        error = case.find("error")
+        if error is not None and (error.get("message") or "").startswith("collection failure"):
+            lines = [ln for ln in (error.text or "").strip().splitlines() if ln.strip()]
+            broken.append(f"{case.get('name') or case.get('classname')}: "
+                          f"{lines[-1].strip() if lines else 'collection failure'}")
+            continue
+        outcomes.update(parse_junit(ET.tostring(case, encoding="unicode")))
+    return TestRun(outcomes, "; ".join(broken))
+
+
 def parse_junit(text: str) -> Outcomes:
     """Test id -> (passed | failed | error | skipped, first line of the message)."""
     out: Outcomes = {}
     root = ET.fromstring(text)
-    for case in root.iter("testcase"):
+    cases = [root] if root.tag == "testcase" else list(root.iter("testcase"))
+    for case in cases:
         key = f"{case.get('classname', '')}::{case.get('name', '')}"
         outcome, message = "passed", ""
         for tag in ("failure", "error", "skipped"):
@@ -54,6 +81,42 @@ def _message(tag: str, attribute: str, text: str) -> str:
 
 def _indent(text: str) -> str:
     return text.replace("\n", "\n    ")
+
+
+def verdict(host: TestRun | None, container: TestRun, host_skipped: str = "") -> CheckResult:
+    """SR404 from the runs in both places; ``host`` None: not run there (``host_skipped``
+    says why), so the container's outcomes alone decide, and the verdict says so."""
+    if host is not None and not host.broken:
+        if not host.outcomes:
+            return CheckResult.skipped("SR404", f"no tests marked {MARKER}")
+        if container.broken:
+            return CheckResult.failed(
+                "SR404", f"{plural(len(host.outcomes), 'marked test')} ran on the host but "
+                "cannot be collected in the container",
+                [Finding(f"in the container: {container.broken}", None, None,
+                         "The image lacks what the tests import (a package, a file): add it "
+                         "to the image, or point [tool.shipready.parity] tests at tests that "
+                         "need only what the image has.")])
+        return compare(host.outcomes, container.outcomes)
+    why = host_skipped or f"they cannot be collected on the host: {host.broken if host else ''}"
+    if container.broken:
+        return CheckResult.skipped(
+            "SR404", f"the marked tests cannot be collected in the container "
+            f"({container.broken}) and were not run on the host ({why}); point "
+            "[tool.shipready.parity] tests at tests whose imports the image has")
+    if not container.outcomes:
+        return CheckResult.skipped("SR404", f"no tests marked {MARKER}")
+    bad = {k: v for k, v in container.outcomes.items() if v[0] in ("failed", "error")}
+    findings = [Finding(f"{key}: {outcome} in the container"
+                        + (f"\n{_indent(message[:800])}" if message else ""), None, None,
+                        "Make the image match what the test assumes, or fix the test.")
+                for key, (outcome, message) in sorted(bad.items())]
+    return CheckResult.from_findings(
+        "SR404", findings,
+        f"{plural(len(container.outcomes), 'marked test')} passed in the container "
+        f"(not run on the host: {why})",
+        f"{plural(len(findings), 'marked test')} failed in the container "
+        f"(not run on the host: {why})", tests=len(container.outcomes))
 
 
 def compare(host: Outcomes, container: Outcomes) -> CheckResult:
