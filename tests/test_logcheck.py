@@ -27,6 +27,8 @@ from pytest_shipready.logs.lines import (
 )
 
 TS = "2026-05-01T12:00:00.123456Z"
+TRACEBACK = ('Traceback (most recent call last):\n  File "/app/x.py", line 3, in f\n'
+             "    1 / 0\nZeroDivisionError: division by zero")
 
 
 def line(**fields: Any) -> bytes:
@@ -58,10 +60,13 @@ def test_structlog_renderers_pass_in_their_format(fmt: str) -> None:
     lines = [rendered(fmt), rendered(fmt, user="bob", n=3, ok=True, missing=None,
                                      note='say "hi" = bye', path="C:\\tmp",
                                      exc=ZeroDivisionError("division by zero"),
-                                     data={"a": [1, 2]})]
+                                     data={"a": [1, 2]}),
+             rendered(fmt, level="error", exception=TRACEBACK)]
     got = results(lines, LogsConfig(format=fmt))  # type: ignore[arg-type]
     assert {k: r.status for k, r in got.items()} == dict.fromkeys(CHECKS, Status.PASSED)
-    assert got["SR501"].figures == {"checked": 2, "failed": 0}
+    assert got["SR501"].figures == {"checked": 3, "failed": 0}
+    assert got["SR504"].summary == ("1 exception logged inside structured lines, no raw "
+                                    "tracebacks in 3 lines")
 
 
 def test_logfmt_values_are_decoded() -> None:
@@ -156,7 +161,8 @@ def test_missing_keys_are_named() -> None:
     got = results([line(level=...), line(timestamp=..., event=..., msg="ok")])["SR502"]
     assert got.status == Status.FAILED
     assert [f.line for f in got.findings] == [1, 2]
-    assert "no level key (level/severity/levelname)" in got.findings[0].message
+    assert "no level key (level/severity/levelname/Severity/log.level)" in \
+        got.findings[0].message
     assert "no timestamp key" in got.findings[1].message
     assert "event key" not in got.findings[1].message  # msg counts as the event
 
@@ -331,7 +337,8 @@ def test_redacted_or_harmless_values_are_not_secrets(text: str) -> None:
 def test_secrets_ignore_the_threshold_and_shapes_can_be_off() -> None:
     lines = [line()] * 99 + [b'{"password": "hunter22"}']
     assert results(lines, LogsConfig(threshold=0.5))["SR505"].status == Status.FAILED
-    assert results(lines, LogsConfig(secret_shapes=False))["SR505"].status == Status.PASSED
+    assert results(lines, LogsConfig(secret_shapes=False),
+                   {"DB_PASSWORD": "s3cret-value"})["SR505"].status == Status.PASSED
 
 
 def test_short_or_boolean_env_values_are_not_secrets() -> None:
