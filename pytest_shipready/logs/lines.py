@@ -559,11 +559,10 @@ def check_required_keys(analysis: Analysis) -> CheckResult:
         if missing:
             problems.append((ln, "no " + ", no ".join(m.removeprefix("a ").removeprefix(
                 "an ") for m in missing)))
-    used = ", ".join(f"{what.split()[-2]} {'/'.join(sorted(keys))}"
-                     for what, keys in found.items() if keys)
+    used = ", ".join("/".join(sorted(keys)) for keys in found.values() if keys)
     return _verdict(
         analysis, "SR502", lines, problems,
-        f"{plural(len(lines), 'line')} with event, level and timestamp ({used})",
+        f"{plural(len(lines), 'line')} with event, level and timestamp (keys: {used})",
         "lack a required key",
         "Add structlog.stdlib.add_log_level (or add_log_level) and "
         "TimeStamper(fmt='iso', utc=True) to the processors, also to "
