@@ -17,6 +17,8 @@ from pytest_shipready.logs import area as logs_area
 from pytest_shipready.logs.setup import check_setup, discover
 from pytest_shipready.plugin import format_failure
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Path:
@@ -63,6 +65,21 @@ def test_example_setup_passes_with_zero_config(pytester: pytest.Pytester,
         "*SR510*setup*PASSED*app.logconfig:configure: structlog and stdlib "
         "records render structured (4 lines)*",
     ])
+
+
+def test_app_without_structlog_has_its_stdlib_logging_checked(
+    pytester: pytest.Pytester
+) -> None:
+    # structlog is importable (pytest-shipready depends on it), but the app does not use
+    # it: its stdlib JSON logging passes, and no structlog event is asked for.
+    shutil.copytree(FIXTURES / "stdlib-logging-app", pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*SR510*setup*PASSED*app.logconfig:configure: stdlib records render structured "
+        "(2 lines); structlog not probed: the setup does not import it*",
+    ])
+    assert "structlog event" not in result.stdout.str()
 
 
 def test_stdlib_bypassing_structlog_fails_and_shows_the_line(
@@ -145,7 +162,23 @@ def test_setup_that_prints_plain_text_fails(tmp_path: Path) -> None:
     text = format_failure(result)
     assert "svc.logging_setup:setup_logging" in text
     assert "logging configured" in text
-    assert "the structlog event is not structured" in text
+    # The setup does not import structlog: only its stdlib logging is judged.
+    assert result.summary.startswith(
+        "svc.logging_setup:setup_logging: the stdlib logging record is not structured; ")
+    assert "structlog event" not in text and "shipready-probe-structlog" not in text
+
+
+def test_setup_importing_structlog_without_configuring_it_fails_saying_so(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "logconfig.py").write_text(
+        (FIXTURES / "stdlib-logging-app" / "app" / "logconfig.py").read_text()
+        .replace("import json\n", "import json\n\nimport structlog  # noqa: F401\n"))
+    result = check_setup(tmp_path, LogsConfig())
+    assert result.status == Status.FAILED
+    assert result.summary.startswith("logconfig:configure: the structlog event is not "
+                                     "structured")
+    assert "never calls structlog.configure()" in format_failure(result)
 
 
 def test_setup_that_never_returns_times_out(tmp_path: Path) -> None:
@@ -175,11 +208,19 @@ STRUCTURED = [
 
 
 def test_structured_container_output_passes_every_item() -> None:
-    got = _run_area(STRUCTURED, {"DB_PASSWORD": "correct-horse-battery"})
+    failing = (b'{"event": "failed", "level": "error", "timestamp": "2026-05-01T12:00:02Z", '
+               b'"exception": [{"exc_type": "ZeroDivisionError", "frames": []}]}')
+    got = _run_area([*STRUCTURED, failing], {"DB_PASSWORD": "correct-horse-battery"})
     assert {name: r.status for name, r in got.items()} == {  # type: ignore[attr-defined]
         "structured": Status.PASSED, "required-keys": Status.PASSED,
         "levels-and-timestamps": Status.PASSED, "exceptions-structured": Status.PASSED,
         "no-secrets": Status.PASSED}
+    assert got["exceptions-structured"].summary == (  # type: ignore[attr-defined]
+        "1 exception logged inside structured lines, no raw tracebacks in 3 lines")
+    # Without an exception there is nothing to show how exceptions render: skipped.
+    skipped = _run_area(STRUCTURED)["exceptions-structured"]
+    assert skipped.status == Status.SKIPPED  # type: ignore[attr-defined]
+    assert "[tool.shipready.logs] requests" in skipped.summary  # type: ignore[attr-defined]
 
 
 def test_plain_text_container_output_fails_and_shows_the_line() -> None:
@@ -371,9 +412,13 @@ def test_example_service_output_passes_every_container_item(example: Path) -> No
     lines = run_service(example, {"API_TOKEN": "tok-5d41402abc4b2a76b9719d911017c592"})
     assert len(lines) >= 5  # listening, requests, not_found, stopping, stopped
     got = _run_area(lines, {"API_TOKEN": "tok-5d41402abc4b2a76b9719d911017c592"})
-    assert {name: r.status for name, r in got.items()} == dict.fromkeys(  # type: ignore[attr-defined]
-        ["structured", "required-keys", "levels-and-timestamps", "exceptions-structured",
-         "no-secrets"], Status.PASSED)
+    assert {name: r.status for name, r in got.items()} == {  # type: ignore[attr-defined]
+        **dict.fromkeys(["structured", "required-keys", "levels-and-timestamps",
+                         "no-secrets"], Status.PASSED),
+        # The example logs no exception on its probed paths: nothing to judge.
+        "exceptions-structured": Status.SKIPPED}
+    assert got["no-secrets"].summary.endswith(  # type: ignore[attr-defined]
+        "free of secrets (the 1 secret env value of $API_TOKEN; 6 common secret shapes)")
 
 
 def test_example_printing_plain_text_fails_structured(example: Path) -> None:
