@@ -141,7 +141,9 @@ def test_container_items_skip_without_an_engine(
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines([
         "*shipready::logs::structured: no container logs: the smoke container did not run "
-        "(no Docker engine (see shipready::image::build))"])
+        "(no Docker engine (see shipready::image::build)); SR501-SR505 check the smoke "
+        "container's output, which needs the image's Dockerfile ([[]tool.shipready.image[]] "
+        "dockerfile) and a Docker engine"])
 
 
 # --- SR510 directly -------------------------------------------------------------------------
@@ -248,10 +250,13 @@ def test_a_source_that_raises_skips_with_its_reason() -> None:
         raise NoContainerLogs("the smoke container did not run (image build failed)")
 
     planned = logs_area.plan_with(Settings(Path("."), None, ShipreadyConfig()), source)
-    result = planned[0].run()
-    assert result.status == Status.SKIPPED
-    assert result.summary == ("no container logs: the smoke container did not run "
-                              "(image build failed)")
+    for check in planned[:5]:  # SR501-SR505: nothing to verify, the reason and the key
+        result = check.run()
+        assert result.status == Status.SKIPPED
+        assert result.summary == (
+            "no container logs: the smoke container did not run (image build failed); "
+            "SR501-SR505 check the smoke container's output, which needs the image's "
+            "Dockerfile ([tool.shipready.image] dockerfile) and a Docker engine")
 
 
 # --- the shipready_log_capture fixture ---------------------------------------------------------
