@@ -82,6 +82,53 @@ def test_app_without_structlog_has_its_stdlib_logging_checked(
     assert "structlog event" not in result.stdout.str()
 
 
+def test_mozlog_app_passes_with_its_preset_and_fails_without(
+    pytester: pytest.Pytester
+) -> None:
+    shutil.copytree(FIXTURES / "mozlog-app", pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*SR510*PASSED*app.logconfig:configure: stdlib records "
+                                 "render structured (2 lines)*"])
+    # Without the preset: the keys are found (Severity, Timestamp are aliases), but a
+    # numeric severity and a nanosecond timestamp are not valid by default.
+    pyproject = pytester.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('preset = "mozlog"', ""))
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert ("SR502 2 of 2 lines checked lack a required key; SR503 2 of 2 lines checked "
+            "have a bad level or timestamp") in out
+    assert "[SR502] no event key (event/message/msg): " in out
+    assert 'set preset = "mozlog" / "ecs" / "gcp"' in out
+    # An explicit key still wins over the preset.
+    pyproject.write_text(pyproject.read_text() + 'preset = "mozlog"\nnumeric_levels = "none"\n')
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    assert "[SR503] level 4 is a number, not a level name: " in result.stdout.str()
+
+
+def test_logfmt_setup_in_a_json_project_hints_at_the_format(
+    pytester: pytest.Pytester
+) -> None:
+    shutil.copytree(FIXTURES / "stdlib-logging-app", pytester.path, dirs_exist_ok=True)
+    config = pytester.path / "app" / "logconfig.py"
+    config.write_text(config.read_text().replace(
+        "        return json.dumps(event)",
+        "        return \" \".join(f\"{k}={json.dumps(v) if ' ' in str(v) else v}\"\n"
+        "                        for k, v in event.items() if k != 'exception')"))
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "the stdlib logging record came out as plain text: timestamp=" in out
+    assert ('SR501 2 of 2 lines checked are not JSON objects; 2 of them are logfmt '
+            '(key=value): if that is your format, set [tool.shipready.logs] format = '
+            '"logfmt"') in out
+    (pytester.path / "pyproject.toml").write_text('[tool.shipready.logs]\nformat = "logfmt"\n')
+    result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
+    result.assert_outcomes(passed=1)
+
+
 def test_stdlib_bypassing_structlog_fails_and_shows_the_line(
     pytester: pytest.Pytester, project: Path
 ) -> None:
