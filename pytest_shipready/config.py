@@ -268,28 +268,49 @@ class LogsConfig:
             "(KeyValueRenderer)."
         ),
     )
+    preset: Literal["", "mozlog", "ecs", "gcp"] = field(
+        default="",
+        metadata=_doc(
+            "A known log schema that sets the key names, level scheme and timestamps "
+            "below; keys you set yourself override it. mozlog: `Type`, `Severity` (syslog "
+            "0-7), `Timestamp` (epoch ns). ecs: `message`, `log.level`, `@timestamp`. gcp "
+            "(Google Cloud structured logging): `message`, `severity` (DEFAULT...EMERGENCY), "
+            "`timestamp`/`time` (RFC 3339 or {seconds, nanos}). See docs/logs.md."
+        ),
+    )
     event_keys: tuple[str, ...] = field(
         default=("event", "message", "msg"),
         metadata=_doc("SR502: every line has one of these keys for the message."),
     )
     level_keys: tuple[str, ...] = field(
-        default=("level", "severity", "levelname"),
-        metadata=_doc("SR502: every line has one of these keys for the level."),
+        default=("level", "severity", "levelname", "Severity", "log.level"),
+        metadata=_doc("SR502: every line has one of these keys for the level (a dotted "
+                      "key such as `log.level` also matches a nested `{\"log\": "
+                      "{\"level\": ...}}`)."),
     )
     timestamp_keys: tuple[str, ...] = field(
-        default=("timestamp", "time", "ts", "@timestamp"),
-        metadata=_doc("SR502: every line has one of these keys for the time."),
+        default=("timestamp", "time", "ts", "@timestamp", "Timestamp"),
+        metadata=_doc("SR502: every line has one of these keys for the time (dotted keys "
+                      "as for level_keys)."),
     )
     levels: tuple[str, ...] = field(
         default=("trace", "debug", "info", "notice", "warning", "warn", "error",
                  "exception", "critical", "fatal", "alert", "emergency"),
         metadata=_doc("SR503: the level names allowed (compared case-insensitively)."),
     )
+    numeric_levels: Literal["none", "syslog"] = field(
+        default="none",
+        metadata=_doc(
+            "SR503: none: a level must be a name from `levels`. syslog: an integer "
+            "severity 0 (emergency) to 7 (debug) is valid too, as in MozLog's `Severity`."
+        ),
+    )
     timestamps: Literal["iso", "epoch", "any"] = field(
         default="iso",
         metadata=_doc(
             "SR503: iso: ISO 8601 with a timezone (`2024-05-01T12:00:00.123Z`). epoch: "
-            "a number of seconds (or milli-, micro-, nanoseconds) since 1970. any: either."
+            "a number of seconds (or milli-, micro-, nanoseconds) since 1970, or a "
+            "`{\"seconds\": ..., \"nanos\": ...}` object. any: either."
         ),
     )
     dict_tracebacks: bool = field(
@@ -357,6 +378,33 @@ class LogsConfig:
             raise ConfigError(
                 f"[{SECTION}.logs] setup = {self.setup!r}: must be \"module:function\""
             )
+
+    @classmethod
+    def from_preset(cls, preset: str, **keys: Any) -> LogsConfig:
+        """The settings of ``preset`` ("mozlog", "ecs", "gcp"), with ``keys`` overriding
+        them: what ``preset = "..."`` in ``[tool.shipready.logs]`` gives."""
+        if preset and preset not in LOG_PRESETS:
+            raise ConfigError(f"[{SECTION}.logs] preset = {preset!r}: must be one of "
+                              f"{', '.join(map(repr, LOG_PRESETS))}")
+        return cls(**{**LOG_PRESETS.get(preset, {}), **keys, "preset": preset})
+
+
+# What each preset sets (keys the user gives in [tool.shipready.logs] win).
+LOG_PRESETS: dict[str, dict[str, Any]] = {
+    # https://wiki.mozilla.org/Firefox/Services/Logging (python-dockerflow's formatter)
+    "mozlog": {"event_keys": ("Type",), "level_keys": ("Severity",),
+               "timestamp_keys": ("Timestamp",), "timestamps": "epoch",
+               "numeric_levels": "syslog"},
+    # Elastic Common Schema (ecs-logging-python)
+    "ecs": {"event_keys": ("message",), "level_keys": ("log.level",),
+            "timestamp_keys": ("@timestamp",), "timestamps": "iso"},
+    # Google Cloud Logging's structured logging (special JSON fields)
+    "gcp": {"event_keys": ("message",), "level_keys": ("severity",),
+            "timestamp_keys": ("timestamp", "time", "timestampSeconds"),
+            "timestamps": "any",
+            "levels": ("default", "debug", "info", "notice", "warning", "error",
+                       "critical", "alert", "emergency")},
+}
 
 
 @dataclass(frozen=True)
@@ -476,6 +524,8 @@ def _build(cls: type[Any], table: object, where: str, path: Path | str) -> Any:
         for name in fields
         if name in table
     }
+    if cls is LogsConfig and values.get("preset"):  # the preset's keys, unless given
+        values = {**LOG_PRESETS[values["preset"]], **values}
     try:
         return cls(**values)
     except ConfigError as exc:  # a section's own rule (__post_init__): add the file

@@ -27,6 +27,8 @@ from pytest_shipready.logs.lines import (
 )
 
 TS = "2026-05-01T12:00:00.123456Z"
+TRACEBACK = ('Traceback (most recent call last):\n  File "/app/x.py", line 3, in f\n'
+             "    1 / 0\nZeroDivisionError: division by zero")
 
 
 def line(**fields: Any) -> bytes:
@@ -58,10 +60,13 @@ def test_structlog_renderers_pass_in_their_format(fmt: str) -> None:
     lines = [rendered(fmt), rendered(fmt, user="bob", n=3, ok=True, missing=None,
                                      note='say "hi" = bye', path="C:\\tmp",
                                      exc=ZeroDivisionError("division by zero"),
-                                     data={"a": [1, 2]})]
+                                     data={"a": [1, 2]}),
+             rendered(fmt, level="error", exception=TRACEBACK)]
     got = results(lines, LogsConfig(format=fmt))  # type: ignore[arg-type]
     assert {k: r.status for k, r in got.items()} == dict.fromkeys(CHECKS, Status.PASSED)
-    assert got["SR501"].figures == {"checked": 2, "failed": 0}
+    assert got["SR501"].figures == {"checked": 3, "failed": 0}
+    assert got["SR504"].summary == ("1 exception logged inside structured lines, no raw "
+                                    "tracebacks in 3 lines")
 
 
 def test_logfmt_values_are_decoded() -> None:
@@ -156,7 +161,8 @@ def test_missing_keys_are_named() -> None:
     got = results([line(level=...), line(timestamp=..., event=..., msg="ok")])["SR502"]
     assert got.status == Status.FAILED
     assert [f.line for f in got.findings] == [1, 2]
-    assert "no level key (level/severity/levelname)" in got.findings[0].message
+    assert "no level key (level/severity/levelname/Severity/log.level)" in \
+        got.findings[0].message
     assert "no timestamp key" in got.findings[1].message
     assert "event key" not in got.findings[1].message  # msg counts as the event
 
@@ -331,7 +337,8 @@ def test_redacted_or_harmless_values_are_not_secrets(text: str) -> None:
 def test_secrets_ignore_the_threshold_and_shapes_can_be_off() -> None:
     lines = [line()] * 99 + [b'{"password": "hunter22"}']
     assert results(lines, LogsConfig(threshold=0.5))["SR505"].status == Status.FAILED
-    assert results(lines, LogsConfig(secret_shapes=False))["SR505"].status == Status.PASSED
+    assert results(lines, LogsConfig(secret_shapes=False),
+                   {"DB_PASSWORD": "s3cret-value"})["SR505"].status == Status.PASSED
 
 
 def test_short_or_boolean_env_values_are_not_secrets() -> None:
@@ -357,6 +364,195 @@ def test_logs_section_parses_and_validates() -> None:
         parse({"logs": {"format": "xml"}})
 
 
+# --- presets, aliases, numeric severities ------------------------------------------------
+
+# As python-dockerflow's JsonLogFormatter (MozLog), ecs-logging-python and Google Cloud's
+# structured logging write them.
+MOZLOG = [
+    b'{"Timestamp": 1777636800123456789, "Type": "request.summary", "Logger": "svc", '
+    b'"Hostname": "web-1", "EnvVersion": "2.0", "Severity": 6, "Pid": 7, '
+    b'"Fields": {"msg": "GET /", "code": 200}}',
+    b'{"Timestamp": 1777636801000000000, "Type": "app.error", "Logger": "svc", '
+    b'"Hostname": "web-1", "EnvVersion": "2.0", "Severity": 3, "Pid": 7, '
+    b'"Fields": {"msg": "boom", "traceback": "Traceback (most recent call last):\\n  '
+    b'File \\"x.py\\", line 1\\nZeroDivisionError: division by zero"}}',
+]
+ECS = [
+    b'{"@timestamp":"2026-05-01T12:00:00.123Z","log.level":"info","message":"listening",'
+    b'"ecs.version":"1.6.0","log":{"logger":"app","origin":{"function":"serve"}}}',
+    b'{"@timestamp":"2026-05-01T12:00:01.000Z","log":{"level":"error","logger":"app"},'
+    b'"message":"failed","ecs.version":"1.6.0","error":{"type":"ZeroDivisionError",'
+    b'"message":"division by zero","stack_trace":"  File \\"x.py\\", line 1"}}',
+]
+GCP = [
+    b'{"severity": "DEFAULT", "message": "started", '
+    b'"timestamp": {"seconds": 1777636800, "nanos": 123000000}}',
+    b'{"severity": "ERROR", "message": "failed", "time": "2026-05-01T12:00:01.5Z", '
+    b'"logging.googleapis.com/labels": {"svc": "web"}, "stack_trace": "Traceback (most '
+    b'recent call last):\\n  File \\"x.py\\", line 1\\nKeyError: 1"}',
+    b'{"severity": "NOTICE", "message": "tick", "timestampSeconds": 1777636802, '
+    b'"timestampNanos": 0}',
+]
+
+
+@pytest.mark.parametrize(("preset", "lines", "keys"), [
+    ("mozlog", MOZLOG, "Type, Severity, Timestamp"),
+    ("ecs", ECS, "message, log.level, @timestamp"),
+    ("gcp", GCP, "message, severity, time/timestamp/timestampSeconds"),
+])
+def test_presets_accept_their_schemas(preset: str, lines: list[bytes], keys: str) -> None:
+    cfg = parse({"logs": {"preset": preset}}).logs
+    assert cfg == LogsConfig.from_preset(preset)
+    got = results(lines, cfg)
+    assert {k: r.status for k, r in got.items()} == dict.fromkeys(CHECKS, Status.PASSED), {
+        k: r.summary for k, r in got.items()}
+    n = len(lines)
+    assert got["SR502"].summary == (f"{n} lines with event, level and timestamp "
+                                    f"(keys: {keys})")
+    scheme = "names or syslog 0-7" if preset == "mozlog" else "names"
+    when = {"mozlog": "epoch", "ecs": "ISO 8601", "gcp": "ISO 8601 or epoch"}[preset]
+    assert got["SR503"].summary == (f"{n} levels ({scheme}) and {n} timestamps ({when}) "
+                                    f"valid in {n} lines")
+    assert got["SR504"].summary.startswith("1 exception logged inside structured lines")
+
+
+def test_without_the_preset_each_schema_fails_and_the_hint_names_it() -> None:
+    # The aliases are found by default (Severity, Timestamp, log.level, @timestamp) ...
+    got = results(MOZLOG)
+    assert got["SR503"].status == Status.FAILED
+    assert got["SR503"].findings[0].message.startswith(
+        "level 6 is a number, not a level name; timestamp 1777636800123456789 is a number, "
+        "not an ISO 8601 string: ")
+    assert 'numeric_levels = "syslog"' in got["SR503"].findings[0].hint
+    assert 'preset = "mozlog"' in got["SR503"].findings[0].hint
+    assert "no event key (event/message/msg)" in got["SR502"].findings[0].message
+    assert results(ECS)["SR502"].status == Status.PASSED  # dotted and nested log.level
+    # ... and GCP's DEFAULT level and {seconds, nanos} need the preset.
+    gcp = results(GCP)["SR503"]
+    assert gcp.status == Status.FAILED
+    assert "level 'DEFAULT' is not a level name; timestamp {'seconds': 1777636800" in \
+        gcp.findings[0].message
+
+
+def test_numeric_levels_are_syslog_severities_only_when_configured() -> None:
+    syslog = LogsConfig(numeric_levels="syslog")
+    got = results([line(level=7), line(level=0), line(level=8), line(level=True),
+                   line(level="info")], syslog)["SR503"]
+    assert got.status == Status.FAILED
+    assert [(f.line, f.message.split(":")[0]) for f in got.findings] == [
+        (3, "level 8 is not a syslog severity (0-7)"),
+        (4, "level True is not a level name")]
+    assert results([line(level=7)])["SR503"].status == Status.FAILED
+
+
+def test_explicit_keys_override_the_preset_and_a_bad_preset_is_named() -> None:
+    cfg = parse({"logs": {"preset": "ecs", "level_keys": ["lvl"],
+                          "timestamps": "any"}}).logs
+    assert (cfg.event_keys, cfg.level_keys, cfg.timestamp_keys, cfg.timestamps) == (
+        ("message",), ("lvl",), ("@timestamp",), "any")
+    # Given explicitly with the default value, a key still wins over the preset.
+    cfg = parse({"logs": {"preset": "gcp", "levels": list(LogsConfig().levels)}}).logs
+    assert cfg.levels == LogsConfig().levels and cfg.level_keys == ("severity",)
+    assert parse({"logs": {}}).logs == LogsConfig()
+    with pytest.raises(ConfigError, match=r"^p\.toml: tool\.shipready\.logs\.preset = "
+                       r"'elk': must be one of '', 'mozlog', 'ecs', 'gcp'$"):
+        parse({"logs": {"preset": "elk"}}, "p.toml")
+    with pytest.raises(ConfigError, match=r"preset = 'elk': must be one of"):
+        LogsConfig.from_preset("elk")
+
+
+# --- no vacuous PASS: what each check verified, or why there was nothing to verify ----
+
+
+def test_pass_summaries_say_what_was_verified() -> None:
+    env = {"DB_PASSWORD": "pg-8c1f0e3b", "API_TOKEN": "tok-5d41402abc4b"}
+    got = results([line(), line(level="warning"), line(level="error", exception=TRACEBACK)],
+                  env=env)
+    assert {k: r.status for k, r in got.items()} == dict.fromkeys(CHECKS, Status.PASSED)
+    assert got["SR501"].summary == "3 lines, all JSON objects"
+    assert got["SR502"].summary == ("3 lines with event, level and timestamp "
+                                    "(keys: event, level, timestamp)")
+    assert got["SR503"].summary == ("3 levels (names) and 3 timestamps (ISO 8601) valid in "
+                                    "3 lines")
+    assert got["SR504"].summary == ("1 exception logged inside structured lines, no raw "
+                                    "tracebacks in 3 lines")
+    assert got["SR505"].summary == ("3 lines free of secrets (the 2 secret env values of "
+                                    "$API_TOKEN, $DB_PASSWORD; 6 common secret shapes)")
+    assert results([line()])["SR505"].summary == (
+        "1 line free of secrets (6 common secret shapes; no secret env values to look for)")
+
+
+def test_levels_without_timestamps_pass_saying_so() -> None:
+    got = results([line(timestamp=...), line(timestamp=...)])["SR503"]
+    assert got.status == Status.PASSED
+    assert got.summary == ("2 levels (names) valid in 2 lines; no line has a timestamp key "
+                           "(timestamp/time/ts/@timestamp/Timestamp)")
+
+
+@pytest.mark.parametrize(("check_id", "lines", "config", "reason", "key"), [
+    ("SR502", [b"plain text"], LogsConfig(), "no line of the container log parsed as JSON",
+     "[tool.shipready.logs] format"),
+    ("SR503", [b'{"event": "a"}', b'{"msg": "b", "lvl": 3}'], LogsConfig(),
+     "none of the 2 parsed lines of the container log has a level key "
+     "(level/severity/levelname/Severity/log.level) or a timestamp key", "level_keys"),
+    ("SR504", [line(), line(level="error")], LogsConfig(),
+     "no exception was logged in the 2 lines of the container log",
+     "[tool.shipready.logs] requests"),
+    ("SR504", [], LogsConfig(), "the container log is empty, so no exception was logged",
+     "[tool.shipready.logs] requests"),
+    ("SR505", [line()], LogsConfig(secret_shapes=False),
+     "nothing to look for in the container log: no environment variable's name matches",
+     "secret_shapes = true"),
+])
+def test_nothing_to_verify_is_a_skip_naming_the_key(
+    check_id: str, lines: list[bytes], config: LogsConfig, reason: str, key: str
+) -> None:
+    got = results(lines, config)[check_id]
+    assert got.status == Status.SKIPPED, got
+    assert reason in got.summary
+    assert key in got.summary
+
+
+def test_exceptions_are_counted_once_per_logged_exception() -> None:
+    chained = [{"exc_type": "KeyError", "frames": []}, {"exc_type": "ValueError",
+                                                        "frames": []}]
+    got = results([line(exception=chained), line(exception=TRACEBACK, level="error"),
+                   line(error={"type": "E", "stack_trace": "  File x"})])["SR504"]
+    assert got.summary.startswith("3 exceptions logged inside structured lines")
+    got = results([line(error="not found")])["SR504"]  # a message, not an exception
+    assert got.status == Status.SKIPPED
+
+
+# --- SR501 names the format the lines are in -----------------------------------------------
+
+
+def test_logfmt_output_with_json_configured_hints_at_the_format() -> None:
+    lines = [rendered("logfmt"), rendered("logfmt", user="bob")]
+    got = results(lines)["SR501"]
+    assert got.status == Status.FAILED
+    assert got.summary == ("2 of 2 lines checked are not JSON objects; 2 of them are "
+                           'logfmt (key=value): if that is your format, set '
+                           '[tool.shipready.logs] format = "logfmt"')
+    assert got.findings[0].hint.startswith('2 of them are logfmt (key=value): if that is '
+                                           'your format, set [tool.shipready.logs] format')
+    assert results(lines, LogsConfig(format="logfmt"))["SR501"].status == Status.PASSED
+    # JSON in a logfmt project: the other way round.
+    got = results([line()], LogsConfig(format="logfmt"))["SR501"]
+    assert got.summary.endswith('1 of them is JSON objects: if that is your format, set '
+                                '[tool.shipready.logs] format = "json"')
+
+
+@pytest.mark.parametrize("lines", [
+    [b"Listening at: http://0.0.0.0:8000 (1)", b"level=info msg=ok"],  # one is prose
+    [b"Booting worker with pid 7"],
+    [b"level=info"],  # a single pair is too little to tell
+])
+def test_prose_gets_no_format_hint(lines: list[bytes]) -> None:
+    got = results(lines)["SR501"]
+    assert got.status == Status.FAILED
+    assert "format =" not in got.summary
+
+
 # --- hypothesis: no input crashes the validators ------------------------------------------
 
 json_values = st.recursive(
@@ -366,7 +562,8 @@ json_values = st.recursive(
     max_leaves=12,
 )
 event_dicts = st.dictionaries(
-    st.sampled_from(["event", "level", "timestamp", "msg", "password", "exception", "x"])
+    st.sampled_from(["event", "level", "timestamp", "msg", "password", "exception", "x",
+                     "log", "Severity", "Timestamp", "stack_trace", "exc_type"])
     | st.text(max_size=10), json_values, max_size=6)
 lines_strategy = st.lists(
     st.binary(max_size=200)
@@ -382,6 +579,8 @@ configs = st.builds(
     threshold=st.floats(0, 1),
     dict_tracebacks=st.booleans(),
     show_lines=st.integers(0, 3),
+    numeric_levels=st.sampled_from(["none", "syslog"]),
+    secret_shapes=st.booleans(),
 )
 envs = st.dictionaries(st.sampled_from(["DB_PASSWORD", "API_TOKEN", "HOME", "AWS_KEY"]),
                        st.text(max_size=20), max_size=3)

@@ -17,6 +17,8 @@ from pytest_shipready.logs import area as logs_area
 from pytest_shipready.logs.setup import check_setup, discover
 from pytest_shipready.plugin import format_failure
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Path:
@@ -63,6 +65,68 @@ def test_example_setup_passes_with_zero_config(pytester: pytest.Pytester,
         "*SR510*setup*PASSED*app.logconfig:configure: structlog and stdlib "
         "records render structured (4 lines)*",
     ])
+
+
+def test_app_without_structlog_has_its_stdlib_logging_checked(
+    pytester: pytest.Pytester
+) -> None:
+    # structlog is importable (pytest-shipready depends on it), but the app does not use
+    # it: its stdlib JSON logging passes, and no structlog event is asked for.
+    shutil.copytree(FIXTURES / "stdlib-logging-app", pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*SR510*setup*PASSED*app.logconfig:configure: stdlib records render structured "
+        "(2 lines); structlog not probed: the setup does not import it*",
+    ])
+    assert "structlog event" not in result.stdout.str()
+
+
+def test_mozlog_app_passes_with_its_preset_and_fails_without(
+    pytester: pytest.Pytester
+) -> None:
+    shutil.copytree(FIXTURES / "mozlog-app", pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*SR510*PASSED*app.logconfig:configure: stdlib records "
+                                 "render structured (2 lines)*"])
+    # Without the preset: the keys are found (Severity, Timestamp are aliases), but a
+    # numeric severity and a nanosecond timestamp are not valid by default.
+    pyproject = pytester.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('preset = "mozlog"', ""))
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert ("SR502 2 of 2 lines checked lack a required key; SR503 2 of 2 lines checked "
+            "have a bad level or timestamp") in out
+    assert "[SR502] no event key (event/message/msg): " in out
+    assert 'set preset = "mozlog" / "ecs" / "gcp"' in out
+    # An explicit key still wins over the preset.
+    pyproject.write_text(pyproject.read_text() + 'preset = "mozlog"\nnumeric_levels = "none"\n')
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    assert "[SR503] level 4 is a number, not a level name: " in result.stdout.str()
+
+
+def test_logfmt_setup_in_a_json_project_hints_at_the_format(
+    pytester: pytest.Pytester
+) -> None:
+    shutil.copytree(FIXTURES / "stdlib-logging-app", pytester.path, dirs_exist_ok=True)
+    config = pytester.path / "app" / "logconfig.py"
+    config.write_text(config.read_text().replace(
+        "        return json.dumps(event)",
+        "        return \" \".join(f\"{k}={json.dumps(v) if ' ' in str(v) else v}\"\n"
+        "                        for k, v in event.items() if k != 'exception')"))
+    result = pytester.runpytest("--shipready", "-k", "SR510")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "the stdlib logging record came out as plain text: timestamp=" in out
+    assert ('SR501 2 of 2 lines checked are not JSON objects; 2 of them are logfmt '
+            '(key=value): if that is your format, set [tool.shipready.logs] format = '
+            '"logfmt"') in out
+    (pytester.path / "pyproject.toml").write_text('[tool.shipready.logs]\nformat = "logfmt"\n')
+    result = pytester.runpytest("--shipready", "-k", "SR510", "-rA")
+    result.assert_outcomes(passed=1)
 
 
 def test_stdlib_bypassing_structlog_fails_and_shows_the_line(
@@ -124,7 +188,9 @@ def test_container_items_skip_without_an_engine(
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines([
         "*shipready::logs::structured: no container logs: the smoke container did not run "
-        "(no Docker engine (see shipready::image::build))"])
+        "(no Docker engine (see shipready::image::build)); SR501-SR505 check the smoke "
+        "container's output, which needs the image's Dockerfile ([[]tool.shipready.image[]] "
+        "dockerfile) and a Docker engine"])
 
 
 # --- SR510 directly -------------------------------------------------------------------------
@@ -145,7 +211,23 @@ def test_setup_that_prints_plain_text_fails(tmp_path: Path) -> None:
     text = format_failure(result)
     assert "svc.logging_setup:setup_logging" in text
     assert "logging configured" in text
-    assert "the structlog event is not structured" in text
+    # The setup does not import structlog: only its stdlib logging is judged.
+    assert result.summary.startswith(
+        "svc.logging_setup:setup_logging: the stdlib logging record is not structured; ")
+    assert "structlog event" not in text and "shipready-probe-structlog" not in text
+
+
+def test_setup_importing_structlog_without_configuring_it_fails_saying_so(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "logconfig.py").write_text(
+        (FIXTURES / "stdlib-logging-app" / "app" / "logconfig.py").read_text()
+        .replace("import json\n", "import json\n\nimport structlog  # noqa: F401\n"))
+    result = check_setup(tmp_path, LogsConfig())
+    assert result.status == Status.FAILED
+    assert result.summary.startswith("logconfig:configure: the structlog event is not "
+                                     "structured")
+    assert "never calls structlog.configure()" in format_failure(result)
 
 
 def test_setup_that_never_returns_times_out(tmp_path: Path) -> None:
@@ -175,11 +257,19 @@ STRUCTURED = [
 
 
 def test_structured_container_output_passes_every_item() -> None:
-    got = _run_area(STRUCTURED, {"DB_PASSWORD": "correct-horse-battery"})
+    failing = (b'{"event": "failed", "level": "error", "timestamp": "2026-05-01T12:00:02Z", '
+               b'"exception": [{"exc_type": "ZeroDivisionError", "frames": []}]}')
+    got = _run_area([*STRUCTURED, failing], {"DB_PASSWORD": "correct-horse-battery"})
     assert {name: r.status for name, r in got.items()} == {  # type: ignore[attr-defined]
         "structured": Status.PASSED, "required-keys": Status.PASSED,
         "levels-and-timestamps": Status.PASSED, "exceptions-structured": Status.PASSED,
         "no-secrets": Status.PASSED}
+    assert got["exceptions-structured"].summary == (  # type: ignore[attr-defined]
+        "1 exception logged inside structured lines, no raw tracebacks in 3 lines")
+    # Without an exception there is nothing to show how exceptions render: skipped.
+    skipped = _run_area(STRUCTURED)["exceptions-structured"]
+    assert skipped.status == Status.SKIPPED  # type: ignore[attr-defined]
+    assert "[tool.shipready.logs] requests" in skipped.summary  # type: ignore[attr-defined]
 
 
 def test_plain_text_container_output_fails_and_shows_the_line() -> None:
@@ -207,10 +297,13 @@ def test_a_source_that_raises_skips_with_its_reason() -> None:
         raise NoContainerLogs("the smoke container did not run (image build failed)")
 
     planned = logs_area.plan_with(Settings(Path("."), None, ShipreadyConfig()), source)
-    result = planned[0].run()
-    assert result.status == Status.SKIPPED
-    assert result.summary == ("no container logs: the smoke container did not run "
-                              "(image build failed)")
+    for check in planned[:5]:  # SR501-SR505: nothing to verify, the reason and the key
+        result = check.run()
+        assert result.status == Status.SKIPPED
+        assert result.summary == (
+            "no container logs: the smoke container did not run (image build failed); "
+            "SR501-SR505 check the smoke container's output, which needs the image's "
+            "Dockerfile ([tool.shipready.image] dockerfile) and a Docker engine")
 
 
 # --- the shipready_log_capture fixture ---------------------------------------------------------
@@ -371,9 +464,13 @@ def test_example_service_output_passes_every_container_item(example: Path) -> No
     lines = run_service(example, {"API_TOKEN": "tok-5d41402abc4b2a76b9719d911017c592"})
     assert len(lines) >= 5  # listening, requests, not_found, stopping, stopped
     got = _run_area(lines, {"API_TOKEN": "tok-5d41402abc4b2a76b9719d911017c592"})
-    assert {name: r.status for name, r in got.items()} == dict.fromkeys(  # type: ignore[attr-defined]
-        ["structured", "required-keys", "levels-and-timestamps", "exceptions-structured",
-         "no-secrets"], Status.PASSED)
+    assert {name: r.status for name, r in got.items()} == {  # type: ignore[attr-defined]
+        **dict.fromkeys(["structured", "required-keys", "levels-and-timestamps",
+                         "no-secrets"], Status.PASSED),
+        # The example logs no exception on its probed paths: nothing to judge.
+        "exceptions-structured": Status.SKIPPED}
+    assert got["no-secrets"].summary.endswith(  # type: ignore[attr-defined]
+        "free of secrets (the 1 secret env value of $API_TOKEN; 6 common secret shapes)")
 
 
 def test_example_printing_plain_text_fails_structured(example: Path) -> None:

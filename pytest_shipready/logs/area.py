@@ -53,7 +53,9 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
         try:
             logs = source()
         except NoContainerLogs as exc:
-            return f"no container logs: {exc}"
+            return (f"no container logs: {exc}; SR501-SR505 check the smoke container's "
+                    "output, which needs the image's Dockerfile ([tool.shipready.image] "
+                    "dockerfile) and a Docker engine")
         return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE)
 
     def container_check(check_id: str) -> Callable[[], CheckResult]:

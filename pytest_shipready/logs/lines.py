@@ -16,6 +16,7 @@ Typical use::
 from __future__ import annotations
 
 import ast
+import dataclasses
 import fnmatch
 import json
 import math
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..checks import CheckResult, Finding, plural
+from ..checks import CheckResult, Finding, Status, plural
 from ..config import LogsConfig
 from ..secrets import NOT_SECRET_VALUES, REDACTED_VALUE, SHAPES, is_secret_name
 
@@ -465,12 +466,40 @@ def check_structured(analysis: Analysis) -> CheckResult:
         elif ln.fields is None:
             problems.append((ln, ln.parse_error))
     name = _FORMAT_NAMES[cfg.format]
-    return _verdict(
+    hint = (f"Render every log line with structlog's {_renderer(cfg.format)} and route "
+            "stdlib logging, warnings and uncaught exceptions through it (see docs/logs.md).")
+    result = _verdict(
         analysis, "SR501", lines, problems, f"{plural(len(lines), 'line')}, all {name}",
-        f"are not {name}",
-        f"Render every log line with structlog's {_renderer(cfg.format)} and route "
-        "stdlib logging, warnings and uncaught exceptions through it (see docs/logs.md).",
-    )
+        f"are not {name}", hint)
+    other = other_format(analysis, [ln for ln, _ in problems])
+    if result.status != Status.FAILED or other is None:
+        return result
+    fmt, count = other
+    note = (f"{count} of them {'is' if count == 1 else 'are'} {_FORMAT_NAMES[fmt]}: if "
+            f'that is your format, set [tool.shipready.logs] format = "{fmt}"')
+    findings = tuple(dataclasses.replace(f, hint=f"{note}; otherwise: {hint}")
+                     for f in result.findings)
+    return dataclasses.replace(result, summary=f"{result.summary}; {note}",
+                               findings=findings)
+
+
+def other_format(analysis: Analysis, failing: Sequence[Line]) -> tuple[str, int] | None:
+    """("logfmt", n) when the lines that fail as the configured format are another one:
+    every such line parses as it (logfmt with at least two pairs), else None."""
+    texts = [ln.text for ln in failing if ln.text is not None and not ln.traceback]
+    if not texts or len(texts) < len(failing):
+        return None
+    for fmt in ("json", "logfmt"):
+        if fmt == analysis.config.format:
+            continue
+        try:
+            ok = all(len(parse_line(text, fmt)) >= (1 if fmt == "json" else 2)
+                     for text in texts)
+        except ValueError:
+            ok = False
+        if ok:
+            return fmt, len(texts)
+    return None
 
 
 def _renderer(fmt: str) -> str:
@@ -478,14 +507,34 @@ def _renderer(fmt: str) -> str:
             "keyvalue": "KeyValueRenderer"}[fmt]
 
 
+_MISSING = object()
+
+
+def lookup(fields: Mapping[str, Any], key: str) -> Any:
+    """The value of ``key`` in a line: a top-level key, else (``log.level``) a path into
+    nested objects (``{"log": {"level": ...}}``); ``_MISSING`` when absent."""
+    if key in fields:
+        return fields[key]
+    if "." not in key:
+        return _MISSING
+    value: Any = fields
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
 def _first_key(fields: Mapping[str, Any], keys: Sequence[str]) -> str | None:
-    return next((k for k in keys if k in fields), None)
+    return next((k for k in keys if lookup(fields, k) is not _MISSING), None)
 
 
 def _no_parsed(check_id: str, analysis: Analysis) -> CheckResult:
+    fmt = analysis.config.format
     return CheckResult.skipped(
-        check_id, f"no line of the {analysis.source} parsed as "
-        f"{_FORMAT_NAMES[analysis.config.format]}; see SR501 (structured)")
+        check_id, f"no line of the {analysis.source} parsed as {_FORMAT_NAMES[fmt]}, so "
+        f"there is nothing to check; see SR501 (structured), or set [tool.shipready.logs] "
+        f"format if the lines are another format (now {fmt!r})")
 
 
 def check_required_keys(analysis: Analysis) -> CheckResult:
@@ -497,21 +546,29 @@ def check_required_keys(analysis: Analysis) -> CheckResult:
     wanted = (("an event key", cfg.event_keys), ("a level key", cfg.level_keys),
               ("a timestamp key", cfg.timestamp_keys))
     problems: list[tuple[Line, str]] = []
+    found: dict[str, set[str]] = {what: set() for what, _ in wanted}
     for ln in lines:
         assert ln.fields is not None
-        missing = [f"{what} ({'/'.join(keys)})" for what, keys in wanted
-                   if _first_key(ln.fields, keys) is None]
+        missing = []
+        for what, keys in wanted:
+            key = _first_key(ln.fields, keys)
+            if key is None:
+                missing.append(f"{what} ({'/'.join(keys)})")
+            else:
+                found[what].add(key)
         if missing:
             problems.append((ln, "no " + ", no ".join(m.removeprefix("a ").removeprefix(
                 "an ") for m in missing)))
+    used = ", ".join("/".join(sorted(keys)) for keys in found.values() if keys)
     return _verdict(
         analysis, "SR502", lines, problems,
-        f"{plural(len(lines), 'line')} with event, level and timestamp",
+        f"{plural(len(lines), 'line')} with event, level and timestamp (keys: {used})",
         "lack a required key",
         "Add structlog.stdlib.add_log_level (or add_log_level) and "
         "TimeStamper(fmt='iso', utc=True) to the processors, also to "
         "ProcessorFormatter's foreign_pre_chain; or name your keys in "
-        "[tool.shipready.logs] event_keys / level_keys / timestamp_keys.",
+        "[tool.shipready.logs] event_keys / level_keys / timestamp_keys, or set "
+        'preset = "mozlog" / "ecs" / "gcp" for those schemas.',
     )
 
 
@@ -544,6 +601,12 @@ def _iso_problem(value: Any) -> str | None:
 
 def _epoch_problem(value: Any) -> str | None:
     number: float | None = None
+    if isinstance(value, Mapping) and "seconds" in value:  # protobuf Timestamp (GCP)
+        seconds, nanos = value["seconds"], value.get("nanos", 0)
+        if not all(isinstance(v, int | str) and not isinstance(v, bool)
+                   and str(v).strip().isdigit() for v in (seconds, nanos)):
+            return f"timestamp {_short(value)} has non-integer seconds or nanos"
+        value = int(seconds)
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     elif isinstance(value, str):
@@ -564,63 +627,145 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+SYSLOG_SEVERITIES = range(0, 8)  # 0 emergency .. 7 debug (RFC 5424, MozLog Severity)
+
+
+def level_problem(value: Any, cfg: LogsConfig) -> str | None:
+    """Why ``value`` is not an acceptable level, or None when it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if cfg.numeric_levels == "syslog":
+            return None if value in SYSLOG_SEVERITIES else (
+                f"level {value} is not a syslog severity (0-7)")
+        return f"level {value} is a number, not a level name"
+    allowed = {name.lower() for name in cfg.levels}
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        return f"level {_short(value)} is not a level name"
+    return None
+
+
 def check_levels_and_timestamps(analysis: Analysis) -> CheckResult:
-    """SR503: level values are known names; timestamps are ISO 8601 with a timezone."""
+    """SR503: levels are known names (or syslog numbers); timestamps are ISO 8601 with a
+    timezone (or epoch numbers). Skipped when no line has a level or a timestamp key."""
     cfg = analysis.config
     lines = analysis.parsed
     if not lines:
         return _no_parsed("SR503", analysis)
-    allowed = {name.lower() for name in cfg.levels}
+    checked: list[Line] = []
+    levels = timestamps = 0
     problems: list[tuple[Line, str]] = []
     for ln in lines:
         assert ln.fields is not None
         why: list[str] = []
         level_key = _first_key(ln.fields, cfg.level_keys)
-        if level_key is not None:
-            level = ln.fields[level_key]
-            if not isinstance(level, str) or level.strip().lower() not in allowed:
-                why.append(f"level {_short(level)} is not a level name")
         ts_key = _first_key(ln.fields, cfg.timestamp_keys)
+        if level_key is None and ts_key is None:
+            continue  # nothing to judge here; SR502 reports the missing keys
+        checked.append(ln)
+        if level_key is not None:
+            levels += 1
+            problem = level_problem(lookup(ln.fields, level_key), cfg)
+            if problem:
+                why.append(problem)
         if ts_key is not None:
-            problem = timestamp_problem(ln.fields[ts_key], cfg.timestamps)
+            timestamps += 1
+            problem = timestamp_problem(lookup(ln.fields, ts_key), cfg.timestamps)
             if problem:
                 why.append(problem)
         if why:
             problems.append((ln, "; ".join(why)))
+    if not checked:
+        return CheckResult.skipped(
+            "SR503", f"none of the {plural(len(lines), 'parsed line')} of the "
+            f"{analysis.source} has a level key ({'/'.join(cfg.level_keys)}) or a timestamp "
+            f"key ({'/'.join(cfg.timestamp_keys)}), so there is nothing to check; name "
+            "yours in [tool.shipready.logs] level_keys / timestamp_keys, or set preset")
+    scheme = "names" if cfg.numeric_levels == "none" else "names or syslog 0-7"
+    when = {"iso": "ISO 8601", "epoch": "epoch", "any": "ISO 8601 or epoch"}[cfg.timestamps]
+    parts = []
+    if levels:
+        parts.append(f"{plural(levels, 'level')} ({scheme})")
+    if timestamps:
+        parts.append(f"{plural(timestamps, 'timestamp')} ({when})")
+    ok = f"{' and '.join(parts)} valid in {plural(len(checked), 'line')}"
+    if not levels or not timestamps:
+        what, keys = (("level", cfg.level_keys) if not levels
+                      else ("timestamp", cfg.timestamp_keys))
+        ok += f"; no line has a {what} key ({'/'.join(keys)})"
     return _verdict(
-        analysis, "SR503", lines, problems,
-        f"{plural(len(lines), 'line')} with valid levels and timestamps",
+        analysis, "SR503", checked, problems, ok,
         "have a bad level or timestamp",
         "Use structlog's add_log_level and TimeStamper(fmt='iso', utc=True) (ISO 8601 with "
         "a timezone); for epoch timestamps set [tool.shipready.logs] timestamps = "
-        '"epoch"; for other level names set levels.',
+        '"epoch"; for syslog severities (0-7) numeric_levels = "syslog"; for other level '
+        'names set levels; for MozLog, ECS or Google Cloud set preset = "mozlog" / "ecs" '
+        '/ "gcp".',
     )
 
 
 _EXCEPTION_KEYS = ("exception", "exc_info", "error", "stack", "traceback", "exc")
 
 
+_TRACEBACK_TEXT = "Traceback (most recent call last)"
+
+
+def logged_exceptions(value: Any, depth: int = 0) -> int:
+    """How many exceptions a parsed line carries inside it: traceback strings
+    (format_exc_info), dict_tracebacks' ``{"exc_type": ...}`` entries, ECS-style
+    ``{"stack_trace": ...}`` objects."""
+    if depth > 4:
+        return 0
+    if isinstance(value, str):
+        return 1 if _TRACEBACK_TEXT in value else 0
+    if isinstance(value, Mapping):
+        if "exc_type" in value or isinstance(value.get("stack_trace"), str | list):
+            return 1
+        return sum(logged_exceptions(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        found = [logged_exceptions(v, depth + 1) for v in value]
+        # dict_tracebacks: one list entry per chained exception: one logged exception
+        if found and all(isinstance(v, Mapping) and "exc_type" in v for v in value):
+            return 1
+        return sum(found)
+    return 0
+
+
 def check_exceptions(analysis: Analysis) -> CheckResult:
-    """SR504: no raw multi-line traceback; with dict_tracebacks, no traceback strings."""
+    """SR504: no raw multi-line traceback; with dict_tracebacks, no traceback strings.
+    Skipped when no exception was logged at all (nothing shows how they render)."""
     cfg = analysis.config
     lines = analysis.content
     if not lines:
-        return CheckResult.skipped("SR504", f"the {analysis.source} is empty")
+        return CheckResult.skipped(
+            "SR504", f"the {analysis.source} is empty, so no exception was logged; make "
+            "the app log one, e.g. a failing path in [tool.shipready.logs] requests")
     problems: list[tuple[Line, str]] = []
+    structured = 0
     for ln in lines:
         if ln.traceback:
             problems.append((ln, "a raw traceback line"))
-        elif cfg.dict_tracebacks and ln.fields is not None:
+            continue
+        if ln.fields is None:
+            continue
+        structured += logged_exceptions(ln.fields)
+        if cfg.dict_tracebacks:
             for key in _EXCEPTION_KEYS:
                 value = ln.fields.get(key)
-                if isinstance(value, str) and "Traceback (most recent call last)" in value:
+                if isinstance(value, str) and _TRACEBACK_TEXT in value:
                     problems.append((ln, f"{key!r} holds a traceback string, not "
                                          "structured frames"))
                     break
+    if not problems and not structured:
+        return CheckResult.skipped(
+            "SR504", f"no exception was logged in the {plural(len(lines), 'line')} of the "
+            f"{analysis.source}, so how exceptions are rendered was not seen; add a path "
+            "that logs one to [tool.shipready.logs] requests (SR510 checks the logging "
+            "setup's exceptions in process)")
     tracebacks = sum(1 for ln in lines if ln.traceback)
+    kind = "structured frames" if cfg.dict_tracebacks else "structured lines"
     return _verdict(
         analysis, "SR504", lines, problems,
-        f"no raw tracebacks in {plural(len(lines), 'line')}",
+        f"{plural(structured, 'exception')} logged inside {kind}, no raw tracebacks in "
+        f"{plural(len(lines), 'line')}",
         "are raw traceback text" if tracebacks == len(problems)
         else "hold unstructured exceptions",
         "Render exceptions inside the log event: add structlog.processors.dict_tracebacks "
@@ -632,18 +777,31 @@ def check_exceptions(analysis: Analysis) -> CheckResult:
 
 def check_secrets(analysis: Analysis) -> CheckResult:
     """SR505: no env secret values and no common secret shapes, in any line."""
+    cfg = analysis.config
     lines = analysis.lines
     if not lines:
-        return CheckResult.skipped("SR505", f"the {analysis.source} is empty")
+        return CheckResult.skipped(
+            "SR505", f"the {analysis.source} is empty: no line to search for secrets")
+    names = sorted(analysis.env_secrets)
+    if not names and not cfg.secret_shapes:
+        return CheckResult.skipped(
+            "SR505", f"nothing to look for in the {analysis.source}: no environment "
+            "variable's name matches [tool.shipready.logs] secret_env and secret_shapes = "
+            "false; set secret_shapes = true (or name the variables in secret_env)")
     problems: list[tuple[Line, str]] = []
     for ln in lines:
         if ln.secrets:
             kinds = sorted({hit.what for hit in ln.secrets})
             problems.append((ln, "contains " + ", ".join(kinds)))
-    looked = [plural(len(analysis.env_secrets), "secret env value")
-              if analysis.env_secrets else "", "common shapes"
-              if analysis.config.secret_shapes else ""]
-    scope = " and ".join(x for x in looked if x) or "nothing to look for"
+    looked = []
+    if names:
+        shown = ", ".join(f"${n}" for n in names[:5]) + (", ..." if len(names) > 5 else "")
+        looked.append(f"the {plural(len(names), 'secret env value')} of {shown}")
+    if cfg.secret_shapes:
+        looked.append(f"{len(SHAPES)} common secret shapes")
+    if not names:
+        looked.append("no secret env values to look for")
+    scope = "; ".join(looked)
     return _verdict(
         analysis, "SR505", lines, problems,
         f"{plural(len(lines), 'line')} free of secrets ({scope})", "contain a secret",

@@ -51,10 +51,10 @@ except BaseException as exc:
     report(stage="call", error=f"{type(exc).__name__}: {exc}",
            where=traceback.format_exc(limit=-1).strip().splitlines()[-3:])
     sys.exit(3)
-try:
-    import structlog
-except ImportError:
-    structlog = None
+# structlog is probed only when the app's setup imported it: the plugin itself depends on
+# structlog, so that it is importable says nothing about the app.
+structlog = sys.modules.get("structlog")
+configured = bool(structlog is not None and structlog.is_configured())
 if structlog is not None:
     log = structlog.get_logger("shipready.probe")
     log.warning("shipready-probe-structlog", probe="structlog")
@@ -71,7 +71,7 @@ except ZeroDivisionError:
 logging.shutdown()
 sys.stdout.flush()
 sys.stderr.flush()
-report(stage="done", structlog=structlog is not None)
+report(stage="done", structlog=structlog is not None, configured=configured)
 '''
 
 
@@ -194,11 +194,14 @@ def check_setup(project: Path, cfg: LogsConfig) -> CheckResult:
                     "[tool.shipready.logs] setup.")])
     lines = split_lines(run.stdout) + split_lines(run.stderr)
     analysis = analyse(lines, cfg, {}, source=f"{setup.target} output")
-    return evaluate(analysis, setup, with_structlog=bool(run.result.get("structlog")))
+    return evaluate(analysis, setup, with_structlog=bool(run.result.get("structlog")),
+                    structlog_configured=bool(run.result.get("configured", True)))
 
 
-def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckResult:
-    """SR510's verdict on the probe output: the probes appear, structured, and pass."""
+def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool,
+             structlog_configured: bool = True) -> CheckResult:
+    """SR510's verdict on the probe output: the probes appear, structured, and pass.
+    ``with_structlog``: the setup imported structlog, so its event was probed too."""
     findings: list[Finding] = []
     source = analysis.source
     cfg = analysis.config
@@ -224,8 +227,15 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckRes
                 came = f"came out as {shape}"
             else:
                 came = f"came out as JSON, not {cfg.format}"
-            findings.append(Finding(f"{what} {came}: {ln.shown}", source, ln.number,
-                                    stdlib_hint(cfg.format) if "stdlib" in what else ""))
+            if "stdlib" in what:
+                how = stdlib_hint(cfg.format)
+            elif not structlog_configured:
+                how = ("The setup imports structlog but never calls structlog.configure(), "
+                       "so structlog's loggers use its development ConsoleRenderer; "
+                       "configure it (see docs/logs.md).")
+            else:
+                how = ""
+            findings.append(Finding(f"{what} {came}: {ln.shown}", source, ln.number, how))
     failed_checks: list[str] = []
     for check_id, check in LOG_CHECKS.items():
         result = check(analysis)
@@ -245,9 +255,11 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool) -> CheckRes
         return CheckResult.failed("SR510", f"{setup.target}: {summary}", findings,
                                   lines=total)
     kinds = "structlog and stdlib records" if with_structlog else "stdlib records"
+    not_probed = "" if with_structlog else (
+        "; structlog not probed: the setup does not import it")
     return CheckResult.passed(
-        "SR510", f"{setup.target}: {kinds} render structured ({plural(total, 'line')})",
-        lines=total)
+        "SR510", f"{setup.target}: {kinds} render structured ({plural(total, 'line')})"
+        f"{not_probed}", lines=total)
 
 
 _RENDERERS = {"json": "JSONRenderer()", "logfmt": "LogfmtRenderer()",
