@@ -36,7 +36,8 @@ def test_fresh_poetry_lock_passes_every_item(pytester: pytest.Pytester) -> None:
         "pinned by version: helper (editable libs/helper))*",
         "shipready::lockfile::poetry.lock::hashed PASSED*",
         "shipready::lockfile::poetry.lock::covers-inputs PASSED (5 direct requirements "
-        "satisfied)*",
+        "satisfied for linux/x86_64, Python 3.* (this interpreter; no Dockerfile at "
+        "Dockerfile))*",
         "shipready::lockfile::poetry.lock::fresh PASSED (content-hash matches "
         "pyproject.toml)*",
         "shipready::lockfile::poetry.lock::portable PASSED*",
@@ -51,7 +52,8 @@ def test_poetry_dependency_edited_without_relock(pytester: pytest.Pytester) -> N
                                 "-p", "no:randomly")
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines([
-        "*SR103 covers-inputs: 1 direct requirement not satisfied by the lock",
+        "*SR103 covers-inputs: 1 direct requirement not satisfied by the lock (markers "
+        "judged for linux/x86_64, Python 3.* *)",
         "*pyproject.toml:10: click = '^9.0' is required by pyproject.toml "
         "?tool.poetry.dependencies? but poetry.lock:* locks click 8.5.1",
         "*fix: Run `poetry lock` and commit poetry.lock.",

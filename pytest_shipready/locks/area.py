@@ -10,6 +10,8 @@ from typing import Protocol, TypeVar
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext, Status
 from ..config import Settings
 from . import discover, model, pipcompile, poetry, toolchecks
+from .target import Target
+from .target import resolve as resolve_target
 
 
 def plan(settings: Settings, options: Options, context: RunContext
@@ -26,16 +28,26 @@ def plan(settings: Settings, options: Options, context: RunContext
         )
         return [PlannedCheck("lockfile", None, "SR100", "found", None, lambda: missing)]
     checks: list[PlannedCheck] = []
+
+    @functools.cache
+    def target(lock_python: str | None = None) -> Target:
+        """The image's platform, for markers: from the Dockerfile that is built."""
+        image = settings.config.image
+        return resolve_target(settings.config.lockfile.platform,
+                              dockerfile=project / image.dockerfile, stage=image.target,
+                              build_args=image.build_args, lock_python=lock_python)
+
     for path in paths:
         fmt = discover.sniff_format(path)
         if fmt is not None:  # poetry.lock, uv.lock, pylock.toml
-            checks.extend(plan_lock(path, fmt, settings, options))
+            checks.extend(plan_lock(path, fmt, settings, options, target))
         else:
-            checks.extend(_lock_checks(path, settings, options))
+            checks.extend(_lock_checks(path, settings, options, target))
     return checks
 
 
-def _lock_checks(path: Path, settings: Settings, options: Options) -> list[PlannedCheck]:
+def _lock_checks(path: Path, settings: Settings, options: Options,
+                 target: Callable[[str | None], Target]) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
 
@@ -53,7 +65,8 @@ def _lock_checks(path: Path, settings: Settings, options: Options) -> list[Plann
 
     @functools.cache
     def covers(loaded: pipcompile.PipLock) -> CheckResult:
-        return pipcompile.check_covers_inputs(loaded, inputs())
+        return pipcompile.check_covers_inputs(loaded, inputs(),
+                                              target(loaded.header.python))
 
     def fresh(loaded: pipcompile.PipLock) -> CheckResult:
         if not cfg.resolve:
@@ -112,8 +125,8 @@ def parse_guarded(load: Callable[[], L], check: Callable[[L], CheckResult], chec
     return run
 
 
-def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
-              ) -> list[PlannedCheck]:
+def plan_lock(path: Path, fmt: str, settings: Settings, options: Options,
+              target: Callable[[str | None], Target] | None = None) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
 
@@ -126,7 +139,10 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
         return parse_guarded(lock, check, check_id)
 
     # SR103's result, once: SR111 skips when it failed (as SR104 for pip-compile).
-    covers = functools.cache(toolchecks.check_covers_inputs)
+    @functools.cache
+    def covers(loaded: model.ToolLock) -> CheckResult:
+        return toolchecks.check_covers_inputs(
+            loaded, target(None) if target is not None else None)
 
     def uv_fresh(loaded: model.ToolLock) -> CheckResult:
         from .uvcheck import check_fresh
