@@ -114,7 +114,8 @@ def test_uv_dependency_edited_without_relock(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "uv.lock")
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines([
-        "*SR111 fresh: uv.lock is stale: 1 requirement changed since `uv lock`",
+        "*SR111 fresh: uv.lock is stale: 1 requirement changed since `uv lock` (offline "
+        "comparison; `uv lock --check` off (?tool.shipready.lockfile? resolve = false))",
         "*pyproject.toml:7: click>=8.2 in pyproject.toml ?project? dependencies, but uv.lock "
         "was locked for click>=8.1",
         "*fix: Run `uv lock` and commit uv.lock.",
