@@ -84,6 +84,13 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
         return check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
                            pip_config=cfg.pip_config)
 
+    def index_hashes(loaded: pipcompile.PipLock) -> CheckResult:
+        from . import indexhashes
+
+        pinned, notes, skip = indexhashes.pinned_of_piplock(loaded)
+        return indexhashes.check(loaded.display, loaded.path, pinned, notes, skip,
+                                 offline=options.offline)
+
     display = pipcompile.display_path(path, project)
     specs: list[tuple[str, str, Callable[[pipcompile.PipLock], CheckResult]]] = [
         ("SR101", "pinned", pipcompile.check_pinned),
@@ -91,6 +98,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
         ("SR103", "covers-inputs", covers),
         ("SR104", "fresh", fresh),
         ("SR105", "portable", pipcompile.check_portable),
+        ("SR106", "hashes-match-index", index_hashes),
     ]
     return [
         PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
@@ -166,7 +174,15 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options,
     elif fmt == "uv":
         specs += [("SR103", "covers-inputs", covers),
                   ("SR111", "fresh", uv_fresh)]
+    def index_hashes(loaded: model.ToolLock) -> CheckResult:
+        from . import indexhashes
+
+        pinned, notes, skip = indexhashes.pinned_of_toollock(loaded)
+        return indexhashes.check(loaded.display, loaded.path, pinned, notes, skip,
+                                 offline=options.offline)
+
     specs.append(("SR105", "portable", lambda lk: toolchecks.check_portable(lk, project)))
+    specs.append(("SR106", "hashes-match-index", index_hashes))
     display = model.display_path(path, project)
     return [
         PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
