@@ -73,6 +73,15 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Re-run pip-compile with --no-emit-index-url and --no-emit-find-links (or "
         "PIP_CONFIG_FILE=/dev/null), and depend on packages by name.",
     ),
+    CheckSpec(
+        "SR106", "lockfile", "hashes-match-index",
+        "Every pinned hash is one the index publishes for that file",
+        "A hash edited by hand or mangled in a merge is only noticed when an install "
+        "fails, or never, if it is the hash of a file someone else built; none of the "
+        "other lock checks compares hashes with the index.",
+        "Restore the lock from version control or regenerate it (pip-compile "
+        "--generate-hashes, `poetry lock`, `uv lock`); never edit hashes by hand.",
+    ),
     # --- SR11x: Poetry, uv and pylock.toml lockfiles ---------------------------------
     # pinned, hashed, covers-inputs and portable reuse SR101, SR102, SR103 and SR105 for
     # these locks (same meaning); freshness is tool-specific, hence its own IDs.

@@ -54,6 +54,14 @@ class LockfileConfig:
         metadata=_doc("Seconds pip-compile (SR104) or uv (SR111) may take before the "
                       "check is skipped."),
     )
+    platform: Literal["linux/x86_64", "linux/aarch64"] = field(
+        default="linux/x86_64",
+        metadata=_doc(
+            "The platform the image runs on, for judging markers (SR103) before the "
+            "image is built: with the Python of the Dockerfile's FROM (else the lock's, "
+            "else this interpreter's). A literal FROM --platform wins."
+        ),
+    )
     pip_config: Literal["isolated", "inherit"] = field(
         default="isolated",
         metadata=_doc(

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import EXAMPLE
 
-LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable"]
+LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable", "hashes-match-index"]
 PREFIX = "shipready::lockfile::requirements.txt::"
-# The example's Dockerfile hygiene items (SR201-SR206), which pass on it.
+# The example's Dockerfile items (SR201-SR208), which pass on it.
 DOCKERFILE_ITEMS = 8
 # The logs area: SR510 passes on the example; the 5 container-log items skip (no container).
 LOGS_PASSED, LOGS_SKIPPED = 1, 5
@@ -116,12 +116,12 @@ def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pyte
 def test_node_ids_markers_and_keywords(project: Path, pytester: pytest.Pytester) -> None:
     ids = pytester.runpytest("--shipready", "--collect-only", "-q", "--shipready-offline")
     ids.stdout.fnmatch_lines([f"{PREFIX}{name}" for name in LOCK_ITEMS])
-    total = 7 + DOCKERFILE_ITEMS + LOGS_PASSED + LOGS_SKIPPED + DOCKER_SKIPPED
+    total = 8 + DOCKERFILE_ITEMS + LOGS_PASSED + LOGS_SKIPPED + DOCKER_SKIPPED
     ids.stdout.fnmatch_lines([f"{total} tests collected*"])
     only = pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready")
-    # fresh skips: --shipready-offline
+    # fresh and hashes-match-index skip: --shipready-offline
     only.assert_outcomes(passed=4 + DOCKERFILE_ITEMS + LOGS_PASSED,
-                         skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED)
+                         skipped=2 + LOGS_SKIPPED + DOCKER_SKIPPED)
     ordinary = pytester.runpytest("--shipready", "-m", "not shipready")
     ordinary.assert_outcomes(passed=2)
     by_id = pytester.runpytest("--shipready", "-k", "SR101 or portable", "-v")
@@ -303,13 +303,13 @@ def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Pat
     result = pytester.runpytest("--shipready", f"--shipready-project={service}",
                                 "--shipready-offline", "--shipready-report=out/report.json")
     result.assert_outcomes(passed=5 + DOCKERFILE_ITEMS + LOGS_PASSED,
-                           skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED)
+                           skipped=2 + LOGS_SKIPPED + DOCKER_SKIPPED)
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     assert report["schema"] == "pytest-shipready/report"
     assert report["version"] == 1
     assert report["verdict"] == "ready"
     assert report["counts"] == {"passed": 4 + DOCKERFILE_ITEMS + LOGS_PASSED, "failed": 0,
-                                "skipped": 1 + LOGS_SKIPPED + DOCKER_SKIPPED, "error": 0}
+                                "skipped": 2 + LOGS_SKIPPED + DOCKER_SKIPPED, "error": 0}
     pinned = next(r for r in report["results"] if r["check_id"] == "SR101")
     assert pinned["nodeid"] == f"{PREFIX}pinned"
     assert pinned["status"] == "passed"

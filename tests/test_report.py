@@ -68,7 +68,7 @@ def test_report_by_extension_and_github_summary(pytester: pytest.Pytester, tmp_p
     doc = json.loads((pytester.path / "r" / "report.json").read_text())
     jsonschema.validate(doc, SCHEMA)
     assert {r["name"] for r in doc["results"] if r["area"] == "lockfile"} == {
-        "pinned", "hashed", "covers-inputs", "fresh", "portable"}
+        "pinned", "hashed", "covers-inputs", "fresh", "portable", "hashes-match-index"}
     text = summary.read_text()
     assert text.startswith("earlier step\n## Ship readiness: READY ✅")
     assert "> Note: the image was not built, so the image, smoke, parity and container-log " \

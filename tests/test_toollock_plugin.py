@@ -30,28 +30,33 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_fresh_poetry_lock_passes_every_item(pytester: pytest.Pytester) -> None:
     project(pytester, "poetry-app")
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "lockfile",
-                                "-p", "no:randomly")
+                                "-p", "no:randomly", "--shipready-offline")
     result.stdout.fnmatch_lines([
         "shipready::lockfile::poetry.lock::pinned PASSED (6 packages pinned; local, not "
         "pinned by version: helper (editable libs/helper))*",
         "shipready::lockfile::poetry.lock::hashed PASSED*",
         "shipready::lockfile::poetry.lock::covers-inputs PASSED (5 direct requirements "
-        "satisfied)*",
+        "satisfied for linux/x86_64, Python 3.* (this interpreter; no Dockerfile at "
+        "Dockerfile))*",
         "shipready::lockfile::poetry.lock::fresh PASSED (content-hash matches "
         "pyproject.toml)*",
         "shipready::lockfile::poetry.lock::portable PASSED*",
+        "shipready::lockfile::poetry.lock::hashes-match-index SKIPPED*",
+        "*SR106  poetry.lock › hashes-match-index  SKIPPED  needs the package index (PyPI); "
+        "--shipready-offline was given",
     ])
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=5, skipped=1)
 
 
 def test_poetry_dependency_edited_without_relock(pytester: pytest.Pytester) -> None:
     root = project(pytester, "poetry-app")
     edit(root / "pyproject.toml", 'click = "^8.1"', 'click = "^9.0"')
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "lockfile",
-                                "-p", "no:randomly")
-    result.assert_outcomes(passed=3, failed=2)
+                                "-p", "no:randomly", "--shipready-offline")
+    result.assert_outcomes(passed=3, failed=2, skipped=1)
     result.stdout.fnmatch_lines([
-        "*SR103 covers-inputs: 1 direct requirement not satisfied by the lock",
+        "*SR103 covers-inputs: 1 direct requirement not satisfied by the lock (markers "
+        "judged for linux/x86_64, Python 3.* *)",
         "*pyproject.toml:10: click = '^9.0' is required by pyproject.toml "
         "?tool.poetry.dependencies? but poetry.lock:* locks click 8.5.1",
         "*fix: Run `poetry lock` and commit poetry.lock.",
@@ -68,8 +73,9 @@ def test_poetry_lock_without_hashes_fails_hashed_only(pytester: pytest.Pytester)
     lock = root / "poetry.lock"
     lines = [ln for ln in lock.read_text().splitlines() if "idna-3.20" not in ln]
     lock.write_text("\n".join(lines) + "\n")
-    result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "lockfile")
-    result.assert_outcomes(passed=4, failed=1)
+    result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "lockfile",
+                                "--shipready-offline")
+    result.assert_outcomes(passed=4, failed=1, skipped=1)
     result.stdout.fnmatch_lines([
         "*hashed FAILED*",
         "*SR102 hashed: 1 of 6 packages without file hashes",
@@ -83,7 +89,7 @@ def test_malformed_poetry_lock_fails_pinned_and_skips_the_rest(pytester: pytest.
     (root / "poetry.lock").write_text("[[package]]\nname = \n")
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "lockfile",
                                 "-rs")
-    result.assert_outcomes(failed=1, skipped=4)
+    result.assert_outcomes(failed=1, skipped=5)
     result.stdout.fnmatch_lines(["*SR101 pinned: the lockfile cannot be parsed",
                                  "*poetry.lock:2: not valid TOML*"])
 
@@ -91,7 +97,7 @@ def test_malformed_poetry_lock_fails_pinned_and_skips_the_rest(pytester: pytest.
 def test_uv_lock_and_pylock_items_without_the_uv_command(pytester: pytest.Pytester) -> None:
     project(pytester, "uv-app", NO_UV_COMMAND)
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "lockfile",
-                                "-rs", "-p", "no:randomly")
+                                "-rs", "-p", "no:randomly", "--shipready-offline")
     result.stdout.fnmatch_lines([
         "shipready::lockfile::uv.lock::pinned PASSED*helper (editable libs/helper)*",
         "shipready::lockfile::uv.lock::hashed PASSED*",
@@ -103,16 +109,18 @@ def test_uv_lock_and_pylock_items_without_the_uv_command(pytester: pytest.Pytest
         "shipready::lockfile::pylock.toml::hashed PASSED*",
         "shipready::lockfile::pylock.toml::portable PASSED*",
     ])
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=8, skipped=2)  # hashes-match-index: offline
 
 
 def test_uv_dependency_edited_without_relock(pytester: pytest.Pytester) -> None:
     root = project(pytester, "uv-app", NO_UV_COMMAND)
     edit(root / "pyproject.toml", '"click>=8.1"', '"click>=8.2"')
-    result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "uv.lock")
-    result.assert_outcomes(passed=4, failed=1)
+    result = pytester.runpytest("--shipready", "-v", "-m", "shipready", "-k", "uv.lock",
+                                "--shipready-offline")
+    result.assert_outcomes(passed=4, failed=1, skipped=1)
     result.stdout.fnmatch_lines([
-        "*SR111 fresh: uv.lock is stale: 1 requirement changed since `uv lock`",
+        "*SR111 fresh: uv.lock is stale: 1 requirement changed since `uv lock` (offline "
+        "comparison; `uv lock --check` off (?tool.shipready.lockfile? resolve = false))",
         "*pyproject.toml:7: click>=8.2 in pyproject.toml ?project? dependencies, but uv.lock "
         "was locked for click>=8.1",
         "*fix: Run `uv lock` and commit uv.lock.",
@@ -124,7 +132,8 @@ def test_uv_dependency_added_without_relock_fails_covers_inputs_only(
     # As for pip-compile (SR104): no re-resolution of a lock known to miss an input.
     root = project(pytester, "uv-app")
     edit(root / "pyproject.toml", '"click>=8.1",', '"click>=8.1",\n    "attrs>=23",')
-    result = pytester.runpytest("--shipready", "-rs", "-m", "shipready", "-k", "uv.lock")
+    result = pytester.runpytest("--shipready", "-rs", "-m", "shipready", "-k",
+                                "uv.lock and not hashes-match-index")
     result.assert_outcomes(passed=3, failed=1, skipped=1)
     result.stdout.fnmatch_lines([
         "*pyproject.toml:8: attrs>=23 is required by pyproject.toml ?project? dependencies "
@@ -146,6 +155,7 @@ def test_configured_paths_recognise_the_format(pytester: pytest.Pytester) -> Non
         "shipready::lockfile::locks/prod.toml::pinned",
         "shipready::lockfile::locks/prod.toml::hashed",
         "shipready::lockfile::locks/prod.toml::portable",
+        "shipready::lockfile::locks/prod.toml::hashes-match-index",
     ]
 
 

@@ -10,6 +10,8 @@ from typing import Protocol, TypeVar
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext, Status
 from ..config import Settings
 from . import discover, model, pipcompile, poetry, toolchecks
+from .target import Target
+from .target import resolve as resolve_target
 
 
 def plan(settings: Settings, options: Options, context: RunContext
@@ -26,16 +28,26 @@ def plan(settings: Settings, options: Options, context: RunContext
         )
         return [PlannedCheck("lockfile", None, "SR100", "found", None, lambda: missing)]
     checks: list[PlannedCheck] = []
+
+    @functools.cache
+    def target(lock_python: str | None = None) -> Target:
+        """The image's platform, for markers: from the Dockerfile that is built."""
+        image = settings.config.image
+        return resolve_target(settings.config.lockfile.platform,
+                              dockerfile=project / image.dockerfile, stage=image.target,
+                              build_args=image.build_args, lock_python=lock_python)
+
     for path in paths:
         fmt = discover.sniff_format(path)
         if fmt is not None:  # poetry.lock, uv.lock, pylock.toml
-            checks.extend(plan_lock(path, fmt, settings, options))
+            checks.extend(plan_lock(path, fmt, settings, options, target))
         else:
-            checks.extend(_lock_checks(path, settings, options))
+            checks.extend(_lock_checks(path, settings, options, target))
     return checks
 
 
-def _lock_checks(path: Path, settings: Settings, options: Options) -> list[PlannedCheck]:
+def _lock_checks(path: Path, settings: Settings, options: Options,
+                 target: Callable[[str | None], Target]) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
 
@@ -53,7 +65,8 @@ def _lock_checks(path: Path, settings: Settings, options: Options) -> list[Plann
 
     @functools.cache
     def covers(loaded: pipcompile.PipLock) -> CheckResult:
-        return pipcompile.check_covers_inputs(loaded, inputs())
+        return pipcompile.check_covers_inputs(loaded, inputs(),
+                                              target(loaded.header.python))
 
     def fresh(loaded: pipcompile.PipLock) -> CheckResult:
         if not cfg.resolve:
@@ -71,6 +84,13 @@ def _lock_checks(path: Path, settings: Settings, options: Options) -> list[Plann
         return check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
                            pip_config=cfg.pip_config)
 
+    def index_hashes(loaded: pipcompile.PipLock) -> CheckResult:
+        from . import indexhashes
+
+        pinned, notes, skip = indexhashes.pinned_of_piplock(loaded)
+        return indexhashes.check(loaded.display, loaded.path, pinned, notes, skip,
+                                 offline=options.offline)
+
     display = pipcompile.display_path(path, project)
     specs: list[tuple[str, str, Callable[[pipcompile.PipLock], CheckResult]]] = [
         ("SR101", "pinned", pipcompile.check_pinned),
@@ -78,6 +98,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options) -> list[Plann
         ("SR103", "covers-inputs", covers),
         ("SR104", "fresh", fresh),
         ("SR105", "portable", pipcompile.check_portable),
+        ("SR106", "hashes-match-index", index_hashes),
     ]
     return [
         PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
@@ -112,8 +133,8 @@ def parse_guarded(load: Callable[[], L], check: Callable[[L], CheckResult], chec
     return run
 
 
-def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
-              ) -> list[PlannedCheck]:
+def plan_lock(path: Path, fmt: str, settings: Settings, options: Options,
+              target: Callable[[str | None], Target] | None = None) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
 
@@ -126,7 +147,10 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
         return parse_guarded(lock, check, check_id)
 
     # SR103's result, once: SR111 skips when it failed (as SR104 for pip-compile).
-    covers = functools.cache(toolchecks.check_covers_inputs)
+    @functools.cache
+    def covers(loaded: model.ToolLock) -> CheckResult:
+        return toolchecks.check_covers_inputs(
+            loaded, target(None) if target is not None else None)
 
     def uv_fresh(loaded: model.ToolLock) -> CheckResult:
         from .uvcheck import check_fresh
@@ -150,7 +174,15 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options
     elif fmt == "uv":
         specs += [("SR103", "covers-inputs", covers),
                   ("SR111", "fresh", uv_fresh)]
+    def index_hashes(loaded: model.ToolLock) -> CheckResult:
+        from . import indexhashes
+
+        pinned, notes, skip = indexhashes.pinned_of_toollock(loaded)
+        return indexhashes.check(loaded.display, loaded.path, pinned, notes, skip,
+                                 offline=options.offline)
+
     specs.append(("SR105", "portable", lambda lk: toolchecks.check_portable(lk, project)))
+    specs.append(("SR106", "hashes-match-index", index_hashes))
     display = model.display_path(path, project)
     return [
         PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))

@@ -18,7 +18,8 @@ from packaging.version import InvalidVersion, Version
 from ..checks import CheckResult, Finding, plural
 from .inputs import direct_requirements, requirement_line
 from .model import LockedPackage, ToolLock
-from .pipcompile import marker_environment
+from .target import Target
+from .target import resolve as resolve_target
 
 _LOOPBACK = re.compile(r"^[a-z+]+://(localhost|127\.\d+\.\d+\.\d+|\[::1\])([:/]|$)", re.I)
 
@@ -98,7 +99,9 @@ def check_hashed(lock: ToolLock, require_hashes: bool = True) -> CheckResult:
         findings, packages=checked)
 
 
-def check_covers_inputs(lock: ToolLock) -> CheckResult:
+def check_covers_inputs(lock: ToolLock, target: Target | None = None) -> CheckResult:
+    """SR103. Markers are judged for ``target`` (the image's platform; default Linux
+    x86_64 with this interpreter's Python, see :mod:`~pytest_shipready.locks.target`)."""
     if lock.format == "pylock":
         return CheckResult.skipped(
             "SR103", f"{lock.display} does not record its inputs; checked via the lock "
@@ -108,11 +111,14 @@ def check_covers_inputs(lock: ToolLock) -> CheckResult:
     if not reqs and not errors:
         return CheckResult.skipped(
             "SR103", f"no {pyproject} with dependencies next to {lock.display}")
-    env = marker_environment(None)
+    if target is None:
+        target = resolve_target("linux/x86_64")
+    env = target.environment()
     locked = lock.by_name()
     root = lock.root()
     findings = list(errors)
     checked = 0
+    not_here = 0
     fix = relock(lock)
     for r in reqs:
         if root is not None and r.name == root.name:
@@ -130,6 +136,8 @@ def check_covers_inputs(lock: ToolLock) -> CheckResult:
                 findings.append(Finding(f"{r.text} is required by {r.where} but not in "
                                         f"{lock.display}", pyproject,
                                         requirement_line(pyproject_path, r.name), fix))
+            else:
+                not_here += 1
             continue
         checked += 1
         if r.local or not r.alternatives:
@@ -144,10 +152,12 @@ def check_covers_inputs(lock: ToolLock) -> CheckResult:
                 f"{r.text} is required by {r.where} but {where} locks "
                 f"{r.name} {', '.join(versions)}", pyproject,
                 requirement_line(pyproject_path, r.name), fix))
+    note = f"; {not_here} not for this platform (marker)" if not_here else ""
     return CheckResult.from_findings(
-        "SR103", findings, f"{plural(checked, 'direct requirement')} satisfied",
-        f"{plural(len(findings), 'direct requirement')} not satisfied by the lock",
-        inputs=checked)
+        "SR103", findings,
+        f"{plural(checked, 'direct requirement')} satisfied for {target.describe()}{note}",
+        f"{plural(len(findings), 'direct requirement')} not satisfied by the lock "
+        f"(markers judged for {target.describe()})", inputs=checked)
 
 
 def _contains(spec: SpecifierSet, version: str) -> bool:

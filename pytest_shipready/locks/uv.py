@@ -149,25 +149,25 @@ def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | N
             add(f"[project.optional-dependencies] {extra}", dep, extra)
     recorded = [_key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
                 for d in root.metadata.get("requires-dist") or []]
-    groups: dict[str, list[Any]] = dict(data.get("dependency-groups") or {})
+    groups, group_errors = expand_groups(data.get("dependency-groups") or {})
+    findings.extend(Finding(e, path.name, None, "Fix [dependency-groups] in pyproject.toml.")
+                    for e in group_errors)
     legacy_dev = ((data.get("tool") or {}).get("uv") or {}).get("dev-dependencies")
     if legacy_dev:
-        groups.setdefault("dev", []).extend(legacy_dev)
-    recorded_dev = {g: [_key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
-                        for d in deps]
-                    for g, deps in (root.metadata.get("requires-dev") or {}).items()}
+        groups.setdefault("dev", []).extend(
+            (str(d), "[tool.uv] dev-dependencies") for d in legacy_dev)
+    recorded_dev = {str(canonicalize_name(g)): [
+        _key(d["name"], d.get("extras"), d.get("specifier"), d.get("url")) for d in deps]
+        for g, deps in (root.metadata.get("requires-dev") or {}).items()}
     findings.extend(_diff(wanted, recorded, lock, path, fix, "[project]"))
     for group in sorted(set(groups) | set(recorded_dev)):
         w = []
-        for dep in groups.get(group, []):
-            if isinstance(dep, dict):
-                continue
+        for dep, where in groups.get(group, []):
             try:
-                req = Requirement(str(dep))
+                req = Requirement(dep)
             except InvalidRequirement:
                 continue
-            w.append((f"[dependency-groups] {group}",
-                      _key(req.name, req.extras, str(req.specifier), req.url)))
+            w.append((where, _key(req.name, req.extras, str(req.specifier), req.url)))
         findings.extend(_diff(w, recorded_dev.get(group, []), lock, path, fix,
                               f"[dependency-groups] {group}"))
     wanted_py = project.get("requires-python")
@@ -182,6 +182,47 @@ def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | N
                 f"requires-python is {wanted_py!r} in pyproject.toml but {locked_py!r} in "
                 f"{lock.display}", path.name, None, fix))
     return findings, None
+
+
+def expand_groups(table: object) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
+    """PEP 735 ``[dependency-groups]`` with ``{ include-group = "..." }`` expanded, as uv
+    records them: {normalized group: [(requirement, where it is written)]}, and what is
+    wrong (an unknown or cyclic include, an entry that is neither)."""
+    if not isinstance(table, dict):
+        return {}, ["[dependency-groups] must be a table"]
+    raw = {str(canonicalize_name(str(k))): (str(k), v) for k, v in table.items()}
+    errors: list[str] = []
+    done: dict[str, list[tuple[str, str]]] = {}
+
+    def expand(group: str, stack: tuple[str, ...]) -> list[tuple[str, str]]:
+        if group in done:
+            return done[group]
+        name, entries = raw[group]
+        out: list[tuple[str, str]] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, str):
+                out.append((entry, f"[dependency-groups] {name}"))
+            elif isinstance(entry, dict) and isinstance(entry.get("include-group"), str):
+                included = str(canonicalize_name(entry["include-group"]))
+                if included not in raw:
+                    errors.append(f"[dependency-groups] {name} includes group "
+                                  f"{entry['include-group']!r}, which does not exist")
+                elif included in stack:
+                    errors.append(f"[dependency-groups] {name} includes "
+                                  f"{entry['include-group']!r}, which includes it back: "
+                                  f"{' -> '.join([*stack, included])}")
+                else:
+                    out.extend((req, f"{where} (included in {name})")
+                               for req, where in expand(included, (*stack, included)))
+            else:
+                errors.append(f"[dependency-groups] {name}: {entry!r} is neither a "
+                              'requirement nor { include-group = "..." }')
+        done[group] = out
+        return out
+
+    for group in raw:
+        expand(group, (group,))
+    return done, errors
 
 
 def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
@@ -210,12 +251,14 @@ def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
     return out
 
 
-def check_uv_fresh_offline(lock: model.ToolLock) -> CheckResult:
+def check_uv_fresh_offline(lock: model.ToolLock, why: str = "") -> CheckResult:
+    """SR111 by the offline comparison; ``why`` says why uv did not decide."""
     findings, skip = uv_offline_differences(lock)
+    because = f"; {why}" if why else ""
     if skip is not None:
-        return CheckResult.skipped("SR111", skip)
+        return CheckResult.skipped("SR111", skip + because)
     return CheckResult.from_findings(
         "SR111", findings, "pyproject.toml's requirements match those recorded in uv.lock "
-        "(offline comparison; markers are compared by `uv lock --check` only)",
+        f"(offline comparison; markers are compared by `uv lock --check` only){because}",
         f"{lock.display} is stale: {plural(len(findings), 'requirement')} changed since "
-        "`uv lock`")
+        f"`uv lock` (offline comparison{because})")

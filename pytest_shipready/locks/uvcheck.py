@@ -5,7 +5,7 @@ but the user's tree is never handed to a tool that could). First ``--offline``: 
 confirm an up-to-date lock from the lock alone. When it needs the index (the lock does
 not match pyproject.toml, and the package cache is cold), it runs again online, within
 the timeout; an unreachable index skips. Without uv, the offline comparison of
-:func:`pytest_shipready.toollock.check_uv_fresh_offline` decides.
+:func:`pytest_shipready.locks.uv.check_uv_fresh_offline` decides.
 """
 
 from __future__ import annotations
@@ -77,20 +77,32 @@ def build_argv(uv: str, pip_config: str, offline: bool) -> list[str]:
     return argv
 
 
-def _tail(output: str, lines: int = 8) -> str:
-    kept = [ln for ln in output.strip().splitlines() if ln.strip()]
-    return "\n".join(kept[-lines:])
+def _whole(output: str) -> str:
+    """uv's output, every line (its error and each cause and hint), blank lines dropped."""
+    return "\n".join(ln.rstrip() for ln in output.strip().splitlines() if ln.strip())
+
+
+def _one_line(output: str) -> str:
+    """The whole output on one line, for a summary or a skip reason."""
+    return " / ".join(ln.strip() for ln in _whole(output).splitlines())
+
+
+def _said(output: str, lock: ToolLock) -> Finding:
+    return Finding(f"{_WHAT} said:\n{_whole(output)}", lock.display, None,
+                   "Run `uv lock --check` in the project to reproduce it.")
+
+
+NOT_INSTALLED = ("uv is not installed, so `uv lock --check` did not run: install it "
+                 "(`pip install uv`, or put uv on PATH) for the full check")
 
 
 def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
                 timeout: float, pip_config: str = "isolated") -> CheckResult:
     uv = find_uv() if resolve else None
     if uv is None:
-        result = check_uv_fresh_offline(lock)
-        if result.summary and not resolve and result.status.value == "passed":
-            return CheckResult.passed("SR111", result.summary + "; `uv lock --check` off "
-                                      "(resolve = false)")
-        return result
+        return check_uv_fresh_offline(
+            lock, NOT_INSTALLED if resolve else
+            "`uv lock --check` off ([tool.shipready.lockfile] resolve = false)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="shipready-uv-") as tmp:
         root = lock.path.parent
@@ -122,19 +134,19 @@ def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
             "updated", findings, seconds=round(elapsed, 2))
     if findings:  # uv could not decide (offline, index unreachable); our comparison can
         return CheckResult.failed(
-            "SR111", f"{lock.display} is stale (offline comparison; uv could not check: "
-            f"{_tail(output, 1)})", findings)
+            "SR111", f"{lock.display} is stale (offline comparison; uv could not check, "
+            "its output is below)", [*findings, _said(output, lock)])
     if offline and _OFFLINE_NEEDS_INDEX.search(output):
         return CheckResult.skipped(
             "SR111", "`uv lock --check --offline` needs the package index; "
             "--shipready-offline was given")
     if _NO_PYTHON.search(output):
-        fallback = check_uv_fresh_offline(lock)
-        return CheckResult(fallback.check_id, fallback.status, fallback.summary
-                           + f"; uv could not check: {_tail(output, 1)}", fallback.findings)
+        fallback = check_uv_fresh_offline(lock, f"uv could not check: {_one_line(output)}")
+        if fallback.status.value == "failed":
+            return CheckResult(fallback.check_id, fallback.status, fallback.summary,
+                               (*fallback.findings, _said(output, lock)))
+        return fallback
     if _NETWORK.search(output):
         return CheckResult.skipped("SR111", "cannot reach the package index for `uv lock "
-                                   "--check`: " + _tail(output, 1))
-    return CheckResult.failed("SR111", "`uv lock --check` failed", [
-        Finding(_tail(output), lock.display, None,
-                "Run `uv lock --check` in the project to see the whole error.")])
+                                   "--check`: " + _one_line(output))
+    return CheckResult.failed("SR111", "`uv lock --check` failed", [_said(output, lock)])
