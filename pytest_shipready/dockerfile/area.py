@@ -96,7 +96,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         "SR205": lambda df: hygiene.check_lock_used(df, hygiene.known_locks(settings), target,
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
-            context_dir, path, cfg.dockerignore_required, image.context),
+            context_dir, path, cfg.dockerignore_required, image.context, df),
     }
     return [PlannedCheck("dockerfile", display, check_id, name, path,
                          guarded(check_id, checks[check_id]))

@@ -7,17 +7,16 @@ context into a content-addressed tag.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import parser
+from . import ignore, parser
 
-_ALWAYS_SKIP = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache",
-                ".ruff_cache", ".tox"}
+_ALWAYS_SKIP = frozenset({".git", ".venv", "venv", "__pycache__", ".pytest_cache",
+                          ".mypy_cache", ".ruff_cache", ".tox"})
 
 
 @dataclass(frozen=True)
@@ -54,53 +53,31 @@ def step_line(text: str, step: int) -> Instruction | None:
     return found[step - 1] if 0 < step <= len(found) else None
 
 
-def _ignore_patterns(context: Path) -> list[str]:
-    path = context / ".dockerignore"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    return [ln.strip().strip("/") for ln in lines if ln.strip() and not ln.startswith("#")]
-
-
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    result = False
-    for pat in patterns:
-        negate = pat.startswith("!")
-        core = pat[1:] if negate else pat
-        core = core.removeprefix("**/")
-        if fnmatch.fnmatch(rel, core) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], core) \
-                or rel.startswith(core + "/"):
-            result = not negate
-    return result
-
-
 def content_hash(context: Path, dockerfile: Path, target: str,
                  build_args: dict[str, str]) -> str:
     """A hash of what the build sees: the Dockerfile, target, build args and every file
-    of the context that .dockerignore keeps (virtualenvs and caches always left out)."""
+    of the context that the ignore file keeps, judged as SR206 and Docker judge it
+    (virtualenvs and caches always left out)."""
     digest = hashlib.sha256()
     digest.update(dockerfile.read_bytes())
     digest.update(f"\0target={target}\0".encode())
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}\0".encode())
-    patterns = _ignore_patterns(context)
-    for root, dirs, files in os.walk(context):
-        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIP)
-        for name in sorted(files):
-            full = Path(root) / name
-            rel = full.relative_to(context).as_posix()
-            if name.endswith(".pyc") or _ignored(rel, patterns):
-                continue
-            digest.update(rel.encode() + b"\0")
-            try:
-                if full.is_symlink():  # sent as a link: its target is what counts
-                    digest.update(b"-> " + os.readlink(full).encode())
-                elif full.is_file():  # never open a fifo or socket: reading one blocks
-                    digest.update(full.read_bytes())
-            except OSError:
-                continue
-            digest.update(b"\0")
+    # The same matcher and ignore file as SR206 (Docker's rules), not an approximation.
+    patterns = ignore.load(context, dockerfile)
+    for rel in ignore.context_files(context, patterns, _ALWAYS_SKIP):
+        if rel.endswith(".pyc"):
+            continue
+        full = context / rel
+        digest.update(rel.encode() + b"\0")
+        try:
+            if full.is_symlink():  # sent as a link: its target is what counts
+                digest.update(b"-> " + os.readlink(full).encode())
+            elif full.is_file():  # never open a fifo or socket: reading one blocks
+                digest.update(full.read_bytes())
+        except OSError:
+            continue
+        digest.update(b"\0")
     return digest.hexdigest()
 
 
