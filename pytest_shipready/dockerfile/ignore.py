@@ -136,10 +136,11 @@ def _closure(tokens: tuple[_Token, ...], states: set[int]) -> set[int]:
     out = set(states)
     while todo:
         s = todo.pop()
-        if 0 <= s < len(tokens) and tokens[s].kind in (_STAR, _DSTAR, _DSLASH):
-            if s + 1 not in out:  # zero characters
-                out.add(s + 1)
-                todo.append(s + 1)
+        # a star matches zero characters too
+        if 0 <= s < len(tokens) and tokens[s].kind in (_STAR, _DSTAR, _DSLASH) \
+                and s + 1 not in out:
+            out.add(s + 1)
+            todo.append(s + 1)
     return out
 
 
