@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pytest_shipready.checks import CheckResult, Status
 from pytest_shipready.dockerfile import hygiene, ignore, installs
 from pytest_shipready.dockerfile import parser as d
+from pytest_shipready.locks import selection as lockselect
 from pytest_shipready.secrets import secret_reason
 
 LOCK = [hygiene.KnownLock("requirements.txt", hashed=True)]
@@ -645,3 +646,136 @@ def test_content_hash_uses_dockers_matcher(tmp_path: Path) -> None:
     assert context.content_hash(root, root / "Dockerfile", "", {}) == first
     (root / "docs" / "a.md").write_text("changed")
     assert context.content_hash(root, root / "Dockerfile", "", {}) != first
+
+
+# --- install analysis: the Dockerfile's environment and shell forms --------------------
+
+
+def steps_of(text: str) -> list[installs.InstallStep]:
+    df = parse(text)
+    return installs.install_steps(df, df.needed(df.stages[-1]))
+
+
+UV_LOCK = [hygiene.KnownLock("uv.lock", hashed=True)]
+POETRY_LOCK = [hygiene.KnownLock("poetry.lock", hashed=True)]
+
+
+@pytest.mark.parametrize("run", [
+    "RUN if [ -f requirements.txt ]; then pip install -r requirements.txt; fi",
+    "RUN for f in requirements.txt; do pip install --no-deps -r $f; done",
+    "RUN sh -c \"pip install -r requirements.txt\"",
+    "RUN set -eux && apt-get update && bash -lc 'pip install -r requirements.txt' && true",
+    "RUN ! pip install -r requirements.txt || { echo failed; exit 1; }",
+])
+def test_installs_in_shell_forms_are_found(run: str) -> None:
+    text = f"FROM python:3.11\nCOPY requirements.txt .\n{run}\n"
+    found = [s for s in steps_of(text) if s.files]
+    assert [(s.tool, s.files[0] in ("requirements.txt", "$f")) for s in found] == [
+        ("pip", True)], run
+    if "$f" not in run:
+        assert lock_used(text).status is Status.PASSED, messages(lock_used(text))
+
+
+def test_shell_form_install_outside_the_lock_is_named() -> None:
+    result = lock_used("FROM python:3.11\nRUN pip install -r requirements.txt && "
+                       "if true; then sh -c 'pip install gunicorn'; fi\n")
+    assert messages(result) == ["Dockerfile:2: `pip install gunicorn` installs gunicorn "
+                                "outside the lock"]
+
+
+def test_arg_and_env_values_are_expanded_in_run_lines() -> None:
+    # An ARG with a default and an ENV: the pip exemption and allowed_installs see the
+    # names the shell will see.
+    text = """
+        FROM python:3.11-slim
+        ARG PIP_MIN=24.0
+        ENV SERVER=gunicorn
+        RUN pip install "pip>=${PIP_MIN}" && pip install --no-deps -r requirements.txt
+        RUN pip install "$SERVER==23.0"
+        """
+    (pip_step, _, server) = steps_of(text)
+    assert pip_step.packages == ("pip>=24.0",)
+    assert server.packages == ("gunicorn==23.0",)
+    result = lock_used(text)
+    assert messages(result) == ['Dockerfile:5: `pip install "$SERVER==23.0"` installs '
+                                "gunicorn outside the lock"]
+    assert lock_used(text, allowed=["gunicorn"]).status is Status.PASSED
+    # Without a value the name is still read; single quotes are left alone by the shell.
+    bare = lock_used("FROM python:3.11\nARG PIP_MIN\nRUN pip install 'pip>=$PIP_MIN' "
+                     "&& pip install -r requirements.txt\n")
+    assert bare.status is Status.PASSED, messages(bare)
+    # A variable exported earlier in the same RUN.
+    (_, exported) = steps_of("FROM python:3.11\nRUN export PKG=flask && pip install -r "
+                             "requirements.txt && pip install $PKG\n")
+    assert exported.packages == ("flask",)
+
+
+def test_uv_variables_count_as_the_options_they_stand_for() -> None:
+    text = """
+        FROM python:3.11-slim
+        ENV UV_NO_DEV=1 UV_LOCKED=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1
+        RUN uv sync
+        """
+    (step,) = steps_of(text)
+    assert step.options == ("--no-dev", "--locked", "sync")
+    assert step.settings == ("UV_NO_DEV=1", "UV_LOCKED=1")
+    assert step.environment == "/opt/venv" and step.root
+    assert step.described == "uv sync` with `UV_NO_DEV=1 UV_LOCKED=1"
+    assert step.problem == ""
+    result = lock_used(text, UV_LOCK)
+    assert result.status is Status.PASSED, messages(result)
+    sel = lockselect.from_command("uv", step.verb, step.options,
+                                  {"dependency-groups": {"dev": []}}, "here")
+    assert sel.groups == frozenset()
+    # The same variables given on the command line, and false values, which uv ignores.
+    (inline,) = steps_of("FROM python:3.11\nRUN UV_FROZEN=true uv sync --no-install-project\n")
+    assert (inline.problem, inline.root) == ("", False)
+    off = lock_used("FROM python:3.11\nENV UV_LOCKED=0\nRUN uv sync\n", UV_LOCK)
+    assert messages(off) == [
+        "Dockerfile:3: `uv sync` without --locked or --frozen (or UV_LOCKED=1 / "
+        "UV_FROZEN=1) may update uv.lock during the build"]
+
+
+def test_poetry_root_and_environment_settings() -> None:
+    (step,) = steps_of("FROM python:3.11\nENV POETRY_VIRTUALENVS_CREATE=false\n"
+                       "ARG WITHOUT=dev\nRUN poetry install --without ${WITHOUT}\n")
+    assert step.root and step.environment == "the system interpreter"
+    assert step.options == ("install", "--without", "dev")
+    (no_root,) = steps_of("FROM python:3.11\nRUN poetry install --no-root --only main\n")
+    assert not no_root.root
+
+
+def test_poetry_export_without_hashes_is_the_gap_named() -> None:
+    text = """
+        FROM python:3.11-slim
+        RUN pip install poetry poetry-plugin-export
+        COPY pyproject.toml poetry.lock ./
+        RUN poetry export --without-hashes -f requirements.txt > requirements.txt
+        RUN pip wheel --no-deps -r requirements.txt -w /wheels && \\
+            pip install --no-index --find-links /wheels -r requirements.txt
+        """
+    result = lock_used(text, POETRY_LOCK)
+    assert result.status is Status.FAILED
+    assert messages(result) == [
+        "Dockerfile:5: `pip wheel --no-deps -r requirements.txt -w /wheels` fetches "
+        "requirements.txt, which `poetry export --without-hashes -f requirements.txt > "
+        "requirements.txt` (line 4) writes without hashes, so pip checks none of "
+        "poetry.lock's hashes",
+        "Dockerfile:6: `pip install --no-index --find-links /wheels -r requirements.txt` "
+        "installs requirements.txt, which `poetry export --without-hashes -f "
+        "requirements.txt > requirements.txt` (line 4) writes without hashes, so pip "
+        "checks none of poetry.lock's hashes"]
+    assert "neither --require-hashes nor hashes in poetry.lock" not in repr(result)
+    hashed = lock_used(text.replace("--without-hashes ", ""), POETRY_LOCK)
+    assert hashed.status is Status.PASSED, messages(hashed)
+
+
+def test_bootstrap_of_the_packaging_tools_is_allowed() -> None:
+    # One verdict with SR402 (installs.BOOTSTRAP): pip, setuptools and wheel by name are
+    # not installs outside the lock.
+    text = ("FROM python:3.11-slim\nRUN pip install --upgrade pip setuptools wheel && "
+            "pip install --no-deps -r requirements.txt\n")
+    result = lock_used(text)
+    assert result.status is Status.PASSED, messages(result)
+    from pytest_shipready.container import parity
+    assert set(installs.BOOTSTRAP) <= parity.ALWAYS_ALLOWED

@@ -9,6 +9,7 @@ stages it is built on. Pure: no pytest, no docker.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..locks import discover, pipcompile
 from ..secrets import secret_file_reason, secret_reason
 from . import ignore as dockerignore
 from . import parser
-from .installs import InstallStep, install_steps
+from .installs import BOOTSTRAP, InstallStep, install_steps
 from .parser import Dockerfile, Stage
 
 # --- loading ---------------------------------------------------------------------------
@@ -312,15 +313,9 @@ def _package_name(spec: str) -> str:
     try:
         return canonicalize_name(Requirement(spec).name)
     except InvalidRequirement:
-        return spec
-
-
-def _hashes_by_env(df: Dockerfile, stages: list[Stage]) -> bool:
-    for stage in stages:
-        value = df.variables(stage).get("PIP_REQUIRE_HASHES", "")
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-    return False
+        # e.g. "pip>=$PIP_MIN" with no value for the variable: the name is still there
+        m = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec)
+        return canonicalize_name(m.group(0)) if m else spec
 
 
 def _exported(steps: list[InstallStep], locks: list[KnownLock], aliases: dict[str, str]
@@ -383,8 +378,9 @@ def _add_to_lock(name: str, locks: list[KnownLock]) -> str:
             "re-compile")
 
 
-# The installers themselves may be installed by name: they install the lock.
-INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export")
+# The installers themselves may be installed by name: they install the lock. So may the
+# packaging tools (installs.BOOTSTRAP: pip, setuptools, wheel), as SR402 allows them.
+INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export", *BOOTSTRAP)
 
 
 def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None = None,
@@ -397,7 +393,6 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
     stages = df.needed(stage)
     steps = install_steps(df, stages)
     aliases = _aliases(df, stages)
-    env_hashes = _hashes_by_env(df, stages)
     allow = {canonicalize_name(a) for a in (*allowed, *INSTALLERS)}
     known = ", ".join(lk.path for lk in locks)
     findings: list[Finding] = []
@@ -419,7 +414,21 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                     "paths if it is one (then its checks run too)."))
                 continue
             used.append((lock, step))
-            if not (step.hashes_enforced or env_hashes or lock.hashed):
+            if step.hashes_enforced or lock.hashed:
+                continue
+            export = via[1] if via else None
+            if export is not None and not export.exports_hashed:
+                # The lock has hashes; the export dropped them (--without-hashes).
+                tool = ("poetry install --only main" if export.tool == "poetry"
+                        else "uv sync --locked --no-dev")
+                findings.append(Finding(
+                    f"`{step.text}` {'installs' if step.installs else 'fetches'} "
+                    f"{arg}, which `{export.text}` (line "
+                    f"{export.line}) writes without hashes, so {step.tool} checks none "
+                    f"of {lock.path}'s hashes", df.path, step.line,
+                    "Drop --without-hashes / --no-hashes from the export (the lock has "
+                    f"the hashes) and add --require-hashes; or install with `{tool}`."))
+            else:
                 findings.append(Finding(
                     f"`{step.text}` does not enforce hashes: neither --require-hashes nor "
                     f"hashes in {lock.path}", df.path, step.line,
