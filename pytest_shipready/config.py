@@ -510,7 +510,8 @@ def _value(hint: Any, value: object, key: str, path: Path | str) -> Any:
             return None
         if len(options) > 1:  # str | tuple[str, ...]: one value or an array of them
             for option in options:
-                if (get_origin(option) is tuple) == isinstance(value, list):
+                if (isinstance(value, list) and get_origin(option) is tuple) or \
+                        (isinstance(value, str) and option is str):
                     return _value(option, value, key, path)
             raise _type_error(key, value, "a string or an array of strings", path)
         return _value(options[0], value, key, path)
