@@ -220,13 +220,17 @@ class SmokeConfig:
 
 @dataclass(frozen=True)
 class ParityConfig:
-    lockfile: str = field(
+    lockfile: str | tuple[str, ...] = field(
         default="",
-        metadata=_doc("The lock the image must match; empty: the one lockfile found."),
+        metadata=_doc("The lock the image must match, or a list of locks it installs "
+                      "(compared with their union); empty: the one lockfile found, else "
+                      "the ones the Dockerfile installs."),
     )
     allow_extra: tuple[str, ...] = field(
         default=("pip", "setuptools", "wheel"),
-        metadata=_doc("Distributions allowed in the image beyond the lock (SR402)."),
+        metadata=_doc("Distributions allowed in the image beyond the lock (SR402). pip, "
+                      "setuptools and wheel always are (as SR205 allows installing them by "
+                      "name); a version the lock pins is still compared."),
     )
     groups: tuple[str, ...] | None = field(
         default=None,
@@ -261,6 +265,13 @@ class ParityConfig:
     tests_timeout: float = field(
         default=300.0, metadata=_doc("Seconds each of the two SR404 runs may take.")
     )
+
+    @property
+    def lockfiles(self) -> tuple[str, ...]:
+        """``lockfile`` as a list (empty when unset)."""
+        if isinstance(self.lockfile, str):
+            return (self.lockfile,) if self.lockfile else ()
+        return tuple(p for p in self.lockfile if p)
 
 # --- [tool.shipready.logs] -----------------------------------------------------------
 
@@ -564,6 +575,12 @@ def _value(hint: Any, value: object, key: str, path: Path | str) -> Any:
         options = [a for a in get_args(hint) if a is not type(None)]
         if value is None:  # pragma: no cover - TOML has no null
             return None
+        if len(options) > 1:  # str | tuple[str, ...]: one value or an array of them
+            for option in options:
+                if (isinstance(value, list) and get_origin(option) is tuple) or \
+                        (isinstance(value, str) and option is str):
+                    return _value(option, value, key, path)
+            raise _type_error(key, value, "a string or an array of strings", path)
         return _value(options[0], value, key, path)
     if hint is bool:
         if not isinstance(value, bool):

@@ -20,8 +20,8 @@ END = "<!-- END GENERATED -->"
 
 def _type_name(hint: Any) -> str:
     origin = get_origin(hint)
-    if origin in (Union, types.UnionType):  # X | None: an optional X
-        return _type_name(next(a for a in get_args(hint) if a is not type(None)))
+    if origin in (Union, types.UnionType):  # X | None: an optional X; X | Y: either
+        return " or ".join(_type_name(a) for a in get_args(hint) if a is not type(None))
     if origin is tuple:
         return f"array of {_type_name(get_args(hint)[0])}"
     if origin is dict:

@@ -1,5 +1,8 @@
 """Secret values never reach the terminal, the reports or JUnit XML.
 
+File names that hold credentials (``.env``, ``*.pem``, ``id_rsa`` ...) are defined here
+too (:func:`secret_file_reason`), for what the build context must leave out.
+
 The environment given to the container ([tool.shipready.smoke] env) may hold secrets: a
 variable whose name says so (TOKEN, SECRET, PASSWORD, API_KEY, ...), and the password in
 a URL such as DATABASE_URL=postgres://user:password@host/db. The container can print
@@ -57,6 +60,39 @@ def secret_reason(name: str) -> str | None:
 
 def is_secret_name(name: str) -> bool:
     return secret_reason(name) is not None
+
+
+# --- file names: what SR206 keeps out of the build context ----------------------------
+
+# Whole file names that hold credentials.
+_SECRET_FILES = {
+    ".env": "a dotenv file", ".npmrc": "npm credentials", ".pypirc": "PyPI credentials",
+    ".netrc": "netrc credentials", ".git-credentials": "git credentials",
+    ".dockercfg": "registry credentials", "id_rsa": "an SSH private key",
+    "id_dsa": "an SSH private key", "id_ecdsa": "an SSH private key",
+    "id_ed25519": "an SSH private key", "credentials.json": "a credentials file",
+}
+# Endings of key and certificate-store files.
+_SECRET_SUFFIXES = {
+    ".pem": "a PEM key or certificate", ".key": "a private key", ".p12": "a PKCS#12 store",
+    ".pfx": "a PKCS#12 store", ".jks": "a Java keystore", ".keystore": "a keystore",
+}
+# .env.example and friends are templates, committed on purpose.
+_TEMPLATE_WORDS = ("example", "sample", "template", "dist", "defaults")
+
+
+def secret_file_reason(name: str) -> str | None:
+    """Why a file called ``name`` (no directory) looks like it holds a secret, or None:
+    ``.env`` and ``.env.production``, ``*.pem``, ``id_rsa``, ``.npmrc``, ``.pypirc`` ..."""
+    lower = name.lower()
+    if lower in _SECRET_FILES:
+        return _SECRET_FILES[lower]
+    if lower.startswith(".env.") and not any(w in lower for w in _TEMPLATE_WORDS):
+        return "a dotenv file"
+    for suffix, why in _SECRET_SUFFIXES.items():
+        if lower.endswith(suffix) and len(lower) > len(suffix):
+            return why
+    return None
 
 
 _MIN_LENGTH = 4  # shorter values ("1", "on") would mask ordinary text

@@ -303,7 +303,10 @@ def tool_project(pytester: pytest.Pytester, fixture: str) -> Path:
         "__pycache__", ".pytest_cache", "*.pyc", "requirements.*", "pyproject.toml",
         "Dockerfile"))
     for path in (FIXTURES / fixture).iterdir():
-        shutil.copy(path, target / path.name)
+        if path.is_dir():
+            shutil.copytree(path, target / path.name)
+        else:
+            shutil.copy(path, target / path.name)
     with (target / "pyproject.toml").open("a") as fh:
         fh.write(FAST)
     return target
@@ -366,6 +369,95 @@ def test_poetry_project_parity_passes_on_the_main_group(pytester: pytest.Pyteste
         f"Dockerfile:{line} `poetry install --only main --no-root`)")
     assert result.ret == 0
     assert leftovers(project) == []
+
+
+def findings(results: dict[str, dict[str, object]], node: str) -> list[str]:
+    return [str(f["message"]) for f in results[node]["findings"]]  # type: ignore[attr-defined]
+
+
+def test_uv_env_selects_the_install_and_the_project_is_not_a_stranger(
+        pytester: pytest.Pytester) -> None:
+    # ENV UV_NO_DEV=1 UV_LOCKED=1: a bare `uv sync` installs the runtime dependencies
+    # exactly as locked, and the project itself (uv.lock's editable "." root).
+    project = tool_project(pytester, "uv-env-service")
+    result, results = run(pytester, project)
+    for node in ("dockerfile::Dockerfile::lock-used", "image::build", "smoke::ready",
+                 "parity::python", "parity::packages"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    line = (project / "Dockerfile").read_text().splitlines().index("RUN uv sync") + 1
+    assert results["parity::packages"]["summary"] == (
+        "1 locked package installed at the locked versions (runtime dependencies, per "
+        f"Dockerfile:{line} `uv sync` with `UV_NO_DEV=1 UV_LOCKED=1`); the project itself: "
+        "uv-env-service 0.1.0")
+    assert "uv add" not in result.stdout.str()
+    assert leftovers(project) == []
+
+
+def test_poetry_root_package_installed_is_the_project(pytester: pytest.Pytester) -> None:
+    # `poetry install --only main` without --no-root installs the project (app) too.
+    project = tool_project(pytester, "poetry-root-service")
+    result, results = run(pytester, project)
+    for node in ("dockerfile::Dockerfile::lock-used", "image::build", "smoke::ready",
+                 "parity::packages"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    line = (project / "Dockerfile").read_text().splitlines().index(
+        "RUN poetry install --only main") + 1
+    assert results["parity::packages"]["summary"] == (
+        "1 locked package installed at the locked versions (runtime dependencies, per "
+        f"Dockerfile:{line} `poetry install --only main`); the project itself: "
+        "poetry-root-service 0.1.0")
+    assert "poetry add" not in result.stdout.str()
+    assert leftovers(project) == []
+
+
+def test_two_pip_compile_locks_installed_are_compared_with_their_union(
+        pytester: pytest.Pytester) -> None:
+    # requirements/main.txt and requirements/deploy.txt installed in one `if ... then`
+    # RUN, after a bootstrap of pip (with an ARG) and setuptools/wheel.
+    project = tool_project(pytester, "piplocks-service")
+    result, results = run(pytester, project)
+    for node in ("dockerfile::Dockerfile::lock-used", "image::build", "smoke::ready",
+                 "parity::python", "parity::packages"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    assert results["dockerfile::Dockerfile::lock-used"]["summary"] == (
+        "pip installs requirements/main.txt with hashes (line 13)")
+    python = str(results["parity::python"]["summary"])
+    assert python.startswith("Python 3.11.") and python.endswith(
+        " matches requirements/main.txt 3.11 and requirements/deploy.txt 3.11"), python
+    assert results["parity::packages"]["summary"] == (
+        "2 locked packages installed at the locked versions")
+    assert leftovers(project) == []
+
+    # Naming one of them: the other's package is a stranger, said of that lock.
+    config = project / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        "[tool.shipready.parity]\n",
+        '[tool.shipready.parity]\nlockfile = ["requirements/main.txt"]\n'))
+    result, results = run(pytester, project)
+    assert status(results, "parity::packages") == "failed"
+    assert findings(results, "parity::packages") == [
+        "iniconfig==2.3.1 is installed in the image but not in requirements/main.txt"]
+    assert leftovers(project) == []
+
+
+def test_buildkit_failure_names_the_step_that_errored(pytester: pytest.Pytester,
+                                                      svc: Path) -> None:
+    # Stage "bad" fails while stage "slow" still runs; BuildKit cancels "slow" and says
+    # so last. SR210 names the failing step, its line, and its output line by line.
+    shutil.copy(FIXTURES / "buildkit-canceled" / "Dockerfile", svc / "Dockerfile")
+    _, results = run(pytester, svc)
+    assert status(results, "image::build") == "failed"
+    (finding,) = results["image::build"]["findings"]  # type: ignore[misc]
+    assert finding["line"] == 5, finding
+    message = str(finding["message"])
+    assert message.startswith("step `RUN --mount=type=cache,target=/c sleep 2 && python -c"), \
+        message
+    assert "sleep 15" not in message.split("\n")[0]
+    assert message.split("output of the step:\n", 1)[1].splitlines() == [
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "  error: subprocess-exited-with-error", "",
+        "  x Getting requirements to build wheel did not run successfully.",
+        "  | exit code: 1"]
+    assert leftovers(svc) == []
 
 
 # --- the structured-logs area on the smoke container's real output --------------------

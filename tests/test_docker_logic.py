@@ -350,3 +350,38 @@ def test_stale_sessions_judge_pids_only_in_the_same_namespace_and_boot() -> None
     stale = stale_sessions(found, me, now, alive=lambda pid: pid not in dead)
     assert sorted(stale) == ["gone", "other-ns-old"]
     assert "pid 4242" in stale["gone"] and "h ago" in stale["other-ns-old"]
+
+
+BUILDKIT_CANCELED = Path(__file__).parent / "fixtures" / "buildkit-canceled"
+
+
+def test_buildkit_failure_names_the_errored_step_not_the_canceled_one() -> None:
+    # A real `docker build --progress=plain` (BuildKit, docker 20.10) of a Dockerfile
+    # whose stage "bad" fails while stage "slow" runs: BuildKit cancels "slow", and the
+    # log ends with its "#5 CANCELED", after the "#7 ERROR".
+    text = (BUILDKIT_CANCELED / "Dockerfile").read_text()
+    log = [ln for ln in (BUILDKIT_CANCELED / "build.log").read_text().splitlines()
+           if ln.strip()]
+    assert any(ln == "#5 CANCELED" for ln in log)
+    step, line = dockerfile.failing_step(log, text)
+    assert step.startswith("RUN --mount=type=cache,target=/c sleep 2 && python -c")
+    assert line == 5
+    assert text.splitlines()[line - 1].startswith("RUN --mount=type=cache,target=/c sleep 2")
+    # The tool's output, line by line, without "#7 2.343" prefixes or the other step.
+    assert dockerfile.step_output(log, "") == [
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "  error: subprocess-exited-with-error", "",
+        "  x Getting requirements to build wheel did not run successfully.",
+        "  | exit code: 1"]
+
+
+def test_buildkit_excerpt_of_a_continued_run_gives_its_first_line() -> None:
+    log = ["#9 [2/2] RUN pip install nosuchpkg", "#9 0.512 ERROR: No matching distribution",
+           "#9 ERROR: process \"/bin/sh -c pip install nosuchpkg\" did not complete",
+           "#8 [other 2/2] RUN sleep 9", "#8 CANCELED", "------", "Dockerfile:3",
+           "--------------------", "   2 |     FROM python:3.11-slim",
+           "   3 | >>> RUN pip install \\", "   4 | >>>     nosuchpkg",
+           "--------------------"]
+    step, line = dockerfile.failing_step(log, "FROM x\nFROM python:3.11-slim\nRUN pip install"
+                                         " \\\n    nosuchpkg\n")
+    assert (step, line) == ("RUN pip install nosuchpkg", 3)
+    assert dockerfile.step_output(log, "") == ["ERROR: No matching distribution"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from textwrap import dedent
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from pytest_shipready.checks import CheckResult, Status
 from pytest_shipready.dockerfile import hygiene, ignore, installs
 from pytest_shipready.dockerfile import parser as d
+from pytest_shipready.locks import selection as lockselect
 from pytest_shipready.secrets import secret_reason
 
 LOCK = [hygiene.KnownLock("requirements.txt", hashed=True)]
@@ -386,11 +388,20 @@ def test_dockerignore_patterns(patterns: str, path: str, out: bool) -> None:
     assert ignore.excluded(ignore.parse(patterns), path)[0] is out
 
 
+def _context(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root / "Dockerfile"
+
+
 def test_dockerignore_check(tmp_path: Path) -> None:
-    dockerfile = tmp_path / "Dockerfile"
+    dockerfile = _context(tmp_path, {".git/HEAD": "ref: main\n", ".git/config": "",
+                                     ".venv/pyvenv.cfg": "home = /usr\n"})
     missing = hygiene.check_dockerignore(tmp_path, dockerfile, [".git", ".venv"])
     assert missing.status is Status.FAILED
     assert "has no .dockerignore" in messages(missing)[0]
+    assert "Create .dockerignore with at least:\n  .git\n  .venv" in missing.findings[0].hint
     (tmp_path / ".dockerignore").write_text(".git\n.venv\n")
     ok = hygiene.check_dockerignore(tmp_path, dockerfile, [".git", ".venv"])
     assert ok.summary == "leaves out .git, .venv"
@@ -402,7 +413,68 @@ def test_dockerignore_check(tmp_path: Path) -> None:
     result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git", ".venv"])
     assert messages(result) == [
         ".dockerignore:2: .git/config is sent to the builder: `!.git/config` re-includes it",
-        ".dockerignore:3: env is sent to the builder: `!env` re-includes it"]
+        ".dockerignore:3: env/pyvenv.cfg is sent to the builder: `!env` re-includes it"]
+
+
+def test_dockerignore_requires_only_what_exists(tmp_path: Path) -> None:
+    dockerfile = _context(tmp_path, {".git/HEAD": "ref: main\n", "app.py": ""})
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git", ".venv", "venv"])
+    assert result.status is Status.PASSED
+    assert result.summary == "leaves out .git; .venv, venv not in the context"
+    (tmp_path / ".dockerignore").unlink()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bare = hygiene.check_dockerignore(empty, empty / "Dockerfile", [".git", ".venv"])
+    assert bare.status is Status.PASSED
+    assert bare.summary == ("no .dockerignore, and none is needed: .git, .venv not in "
+                            "the context")
+
+
+@pytest.mark.parametrize("line", [".git/*", ".git/", "/.git/**", ".git/**"])
+def test_dockerignore_git_contents_leave_git_out(tmp_path: Path, line: str) -> None:
+    dockerfile = _context(tmp_path, {".git/HEAD": "", ".git/objects/ab/cd": ""})
+    (tmp_path / ".dockerignore").write_text(line + "\n")
+    result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"])
+    assert (result.status, result.summary) == (Status.PASSED, "leaves out .git"), line
+
+
+def test_dockerignore_fails_on_copied_secret_files(tmp_path: Path) -> None:
+    dockerfile = _context(tmp_path, {
+        ".env": "TOKEN=x\n", "certs/server.pem": "", "deploy/id_rsa": "", ".npmrc": "",
+        ".pypirc": "", ".env.example": "TOKEN=\n", "app.py": ""})
+    (tmp_path / ".dockerignore").write_text(".npmrc\n")
+    copies = d.parse("FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\n")
+    result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=copies)
+    assert result.status is Status.FAILED
+    assert result.summary == "4 paths not left out of the build context"
+    assert messages(result) == [
+        ".dockerignore: .env looks like a secret (a dotenv file) and is sent to the builder; "
+        "`COPY . .` (line 3) copies it into the image",
+        ".dockerignore: .pypirc looks like a secret (PyPI credentials) and is sent to the "
+        "builder; `COPY . .` (line 3) copies it into the image",
+        ".dockerignore: certs/server.pem looks like a secret (a PEM key or certificate) and "
+        "is sent to the builder; `COPY . .` (line 3) copies it into the image",
+        ".dockerignore: deploy/id_rsa looks like a secret (an SSH private key) and is sent "
+        "to the builder; `COPY . .` (line 3) copies it into the image"]
+    assert "Add a line `.env` (or `**/.env`) to .dockerignore" in result.findings[0].hint
+    # Copying only app code: the secrets are sent but never reach the image.
+    narrow = d.parse("FROM python:3.11-slim\nCOPY app.py /srv/\n")
+    ok = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=narrow)
+    assert ok.status is Status.PASSED
+    assert ok.summary == ".git not in the context; 4 secret-looking files sent but not copied"
+    (tmp_path / ".dockerignore").write_text("**/.env\n**/*.pem\n**/id_rsa\n.npmrc\n.pypirc\n")
+    clean = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=copies)
+    assert clean.status is Status.PASSED, messages(clean)
+    assert clean.summary == ".git not in the context; no secret-looking file copied"
+    # A directory source copies what is below it; an exception re-including a key fails.
+    (tmp_path / ".dockerignore").write_text("**/.env\n**/*.pem\n!certs/server.pem\n")
+    certs = d.parse("FROM python:3.11-slim\nCOPY certs/ /etc/certs/\n")
+    back = hygiene.check_dockerignore(tmp_path, dockerfile, [], df=certs)
+    assert messages(back) == [
+        ".dockerignore:3: certs/server.pem looks like a secret (a PEM key or certificate) "
+        "and is sent to the builder: `!certs/server.pem` re-includes it; "
+        "`COPY certs/ /etc/certs/` (line 2) copies it into the image"]
 
 
 def test_dockerfile_specific_ignore_file(tmp_path: Path) -> None:
@@ -488,3 +560,222 @@ def test_dockerignore_never_crashes_or_warns(text: str, path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ignore.excluded(ignore.parse(text), path)
+
+
+# --- .dockerignore matching: Docker's semantics, in linear time --------------------------
+
+
+def _reference_regex(pattern: str) -> re.Pattern[str]:
+    """moby/patternmatcher's translation to a regular expression (what Go's linear-time
+    regexp runs), for comparing results on small inputs."""
+    out, i = ["^"], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            if pattern[i + 1:i + 2] == "*":
+                i += 1
+                if pattern[i + 1:i + 2] == "/":
+                    i += 1
+                    out.append("(.*/)?")
+                else:
+                    out.append(".*")
+            else:
+                out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + "$")
+
+
+def _reference_excluded(patterns: list[ignore.Pattern], path: str) -> bool:
+    parts = path.split("/")
+    out = False
+    for p in patterns:
+        rx = _reference_regex(p.text)
+        if any(rx.match("/".join(parts[:k])) for k in range(1, len(parts) + 1)):
+            out = p.exclude
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet="ab*?/.!", min_size=1, max_size=8), min_size=1,
+                max_size=3).map("\n".join),
+       st.text(alphabet="ab./", min_size=1, max_size=12))
+def test_dockerignore_matcher_agrees_with_dockers_regex(text: str, path: str) -> None:
+    import posixpath
+
+    path = posixpath.normpath(path).lstrip("/")
+    if path in ("", ".", "..") or path.startswith("../"):
+        return
+    patterns = ignore.parse(text)
+    assert ignore.excluded(patterns, path)[0] is _reference_excluded(patterns, path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=5, max_value=30), st.integers(min_value=200, max_value=3000),
+       st.sampled_from(["a", "aa/", "a/"]))
+def test_dockerignore_matching_is_linear(stars: int, length: int, unit: str) -> None:
+    # The shape that took SR206 57 s with a backtracking regex: **a**a**a...**b against
+    # a long name that almost matches. Bounded by pattern x path length, whatever it is.
+    import time
+
+    text = "\n".join(["**" + "a**" * stars + "b"] * 4)
+    path = (unit * (length // len(unit)))[:length].rstrip("/") + "/c"
+    patterns = ignore.parse(text)
+    started = time.process_time()
+    assert ignore.excluded(patterns, path) == (False, None)
+    elapsed = time.process_time() - started
+    # ~1 µs per (pattern token x path character) leaves a wide margin on a busy machine.
+    assert elapsed < 4 * len(text) * len(path) * 2e-6 + 0.5, elapsed
+
+
+def test_content_hash_uses_dockers_matcher(tmp_path: Path) -> None:
+    # `*.md` leaves out README.md at the root, not docs/a.md (Docker anchors patterns).
+    from pytest_shipready.dockerfile import context
+
+    root = tmp_path / "ctx"
+    _context(root, {"Dockerfile": "FROM python:3.11-slim\n", "README.md": "x",
+                    "docs/a.md": "x", ".dockerignore": "*.md\n"})
+    first = context.content_hash(root, root / "Dockerfile", "", {})
+    (root / "README.md").write_text("changed")
+    assert context.content_hash(root, root / "Dockerfile", "", {}) == first
+    (root / "docs" / "a.md").write_text("changed")
+    assert context.content_hash(root, root / "Dockerfile", "", {}) != first
+
+
+# --- install analysis: the Dockerfile's environment and shell forms --------------------
+
+
+def steps_of(text: str) -> list[installs.InstallStep]:
+    df = parse(text)
+    return installs.install_steps(df, df.needed(df.stages[-1]))
+
+
+UV_LOCK = [hygiene.KnownLock("uv.lock", hashed=True)]
+POETRY_LOCK = [hygiene.KnownLock("poetry.lock", hashed=True)]
+
+
+@pytest.mark.parametrize("run", [
+    "RUN if [ -f requirements.txt ]; then pip install -r requirements.txt; fi",
+    "RUN for f in requirements.txt; do pip install --no-deps -r $f; done",
+    "RUN sh -c \"pip install -r requirements.txt\"",
+    "RUN set -eux && apt-get update && bash -lc 'pip install -r requirements.txt' && true",
+    "RUN ! pip install -r requirements.txt || { echo failed; exit 1; }",
+])
+def test_installs_in_shell_forms_are_found(run: str) -> None:
+    text = f"FROM python:3.11\nCOPY requirements.txt .\n{run}\n"
+    found = [s for s in steps_of(text) if s.files]
+    assert [(s.tool, s.files[0] in ("requirements.txt", "$f")) for s in found] == [
+        ("pip", True)], run
+    if "$f" not in run:
+        assert lock_used(text).status is Status.PASSED, messages(lock_used(text))
+
+
+def test_shell_form_install_outside_the_lock_is_named() -> None:
+    result = lock_used("FROM python:3.11\nRUN pip install -r requirements.txt && "
+                       "if true; then sh -c 'pip install gunicorn'; fi\n")
+    assert messages(result) == ["Dockerfile:2: `pip install gunicorn` installs gunicorn "
+                                "outside the lock"]
+
+
+def test_arg_and_env_values_are_expanded_in_run_lines() -> None:
+    # An ARG with a default and an ENV: the pip exemption and allowed_installs see the
+    # names the shell will see.
+    text = """
+        FROM python:3.11-slim
+        ARG PIP_MIN=24.0
+        ENV SERVER=gunicorn
+        RUN pip install "pip>=${PIP_MIN}" && pip install --no-deps -r requirements.txt
+        RUN pip install "$SERVER==23.0"
+        """
+    (pip_step, _, server) = steps_of(text)
+    assert pip_step.packages == ("pip>=24.0",)
+    assert server.packages == ("gunicorn==23.0",)
+    result = lock_used(text)
+    assert messages(result) == ['Dockerfile:5: `pip install "$SERVER==23.0"` installs '
+                                "gunicorn outside the lock"]
+    assert lock_used(text, allowed=["gunicorn"]).status is Status.PASSED
+    # Without a value the name is still read; single quotes are left alone by the shell.
+    bare = lock_used("FROM python:3.11\nARG PIP_MIN\nRUN pip install 'pip>=$PIP_MIN' "
+                     "&& pip install -r requirements.txt\n")
+    assert bare.status is Status.PASSED, messages(bare)
+    # A variable exported earlier in the same RUN.
+    (_, exported) = steps_of("FROM python:3.11\nRUN export PKG=flask && pip install -r "
+                             "requirements.txt && pip install $PKG\n")
+    assert exported.packages == ("flask",)
+
+
+def test_uv_variables_count_as_the_options_they_stand_for() -> None:
+    text = """
+        FROM python:3.11-slim
+        ENV UV_NO_DEV=1 UV_LOCKED=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1
+        RUN uv sync
+        """
+    (step,) = steps_of(text)
+    assert step.options == ("--no-dev", "--locked", "sync")
+    assert step.settings == ("UV_NO_DEV=1", "UV_LOCKED=1")
+    assert step.environment == "/opt/venv" and step.root
+    assert step.described == "uv sync` with `UV_NO_DEV=1 UV_LOCKED=1"
+    assert step.problem == ""
+    result = lock_used(text, UV_LOCK)
+    assert result.status is Status.PASSED, messages(result)
+    sel = lockselect.from_command("uv", step.verb, step.options,
+                                  {"dependency-groups": {"dev": []}}, "here")
+    assert sel.groups == frozenset()
+    # The same variables given on the command line, and false values, which uv ignores.
+    (inline,) = steps_of("FROM python:3.11\nRUN UV_FROZEN=true uv sync --no-install-project\n")
+    assert (inline.problem, inline.root) == ("", False)
+    off = lock_used("FROM python:3.11\nENV UV_LOCKED=0\nRUN uv sync\n", UV_LOCK)
+    assert messages(off) == [
+        "Dockerfile:3: `uv sync` without --locked or --frozen (or UV_LOCKED=1 / "
+        "UV_FROZEN=1) may update uv.lock during the build"]
+
+
+def test_poetry_root_and_environment_settings() -> None:
+    (step,) = steps_of("FROM python:3.11\nENV POETRY_VIRTUALENVS_CREATE=false\n"
+                       "ARG WITHOUT=dev\nRUN poetry install --without ${WITHOUT}\n")
+    assert step.root and step.environment == "the system interpreter"
+    assert step.options == ("install", "--without", "dev")
+    (no_root,) = steps_of("FROM python:3.11\nRUN poetry install --no-root --only main\n")
+    assert not no_root.root
+
+
+def test_poetry_export_without_hashes_is_the_gap_named() -> None:
+    text = """
+        FROM python:3.11-slim
+        RUN pip install poetry poetry-plugin-export
+        COPY pyproject.toml poetry.lock ./
+        RUN poetry export --without-hashes -f requirements.txt > requirements.txt
+        RUN pip wheel --no-deps -r requirements.txt -w /wheels && \\
+            pip install --no-index --find-links /wheels -r requirements.txt
+        """
+    result = lock_used(text, POETRY_LOCK)
+    assert result.status is Status.FAILED
+    assert messages(result) == [
+        "Dockerfile:5: `pip wheel --no-deps -r requirements.txt -w /wheels` fetches "
+        "requirements.txt, which `poetry export --without-hashes -f requirements.txt > "
+        "requirements.txt` (line 4) writes without hashes, so pip checks none of "
+        "poetry.lock's hashes",
+        "Dockerfile:6: `pip install --no-index --find-links /wheels -r requirements.txt` "
+        "installs requirements.txt, which `poetry export --without-hashes -f "
+        "requirements.txt > requirements.txt` (line 4) writes without hashes, so pip "
+        "checks none of poetry.lock's hashes"]
+    assert "neither --require-hashes nor hashes in poetry.lock" not in repr(result)
+    hashed = lock_used(text.replace("--without-hashes ", ""), POETRY_LOCK)
+    assert hashed.status is Status.PASSED, messages(hashed)
+
+
+def test_bootstrap_of_the_packaging_tools_is_allowed() -> None:
+    # One verdict with SR402 (installs.BOOTSTRAP): pip, setuptools and wheel by name are
+    # not installs outside the lock.
+    text = ("FROM python:3.11-slim\nRUN pip install --upgrade pip setuptools wheel && "
+            "pip install --no-deps -r requirements.txt\n")
+    result = lock_used(text)
+    assert result.status is Status.PASSED, messages(result)
+    from pytest_shipready.container import parity
+    assert set(installs.BOOTSTRAP) <= parity.ALWAYS_ALLOWED

@@ -218,3 +218,34 @@ def test_parse_is_shared_with_other_areas(example: Path) -> None:
     stage = parsed.target()
     assert parsed.exposed(stage) == [(8000, "tcp")]
     assert not parsed.uses_buildkit()
+
+
+def test_dockerignore_judges_the_context_as_it_is(pytester: pytest.Pytester,
+                                                   example: Path) -> None:
+    # A Dockerfile that copies the whole context, a .env and a key next to the code, and
+    # `.git/*` (which leaves .git's contents out). No venv/: no line needed for it.
+    edit(example / "Dockerfile", "COPY app/ app/\n", "COPY . .\n")
+    (example / ".dockerignore").write_text(".git/*\n__pycache__\n")
+    (example / ".git").mkdir()
+    (example / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (example / ".env").write_text("API_TOKEN=not-for-the-image\n")
+    (example / "deploy").mkdir()
+    (example / "deploy" / "server.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    result = run(pytester, example)
+    result.assert_outcomes(passed=5, failed=1)
+    line = (example / "Dockerfile").read_text().splitlines().index("COPY . .") + 1
+    result.stdout.fnmatch_lines([
+        "*SR206 dockerignore: 2 paths not left out of the build context",
+        f"*.dockerignore: .env looks like a secret (a dotenv file) and is sent to the "
+        f"builder; `COPY . .` (line {line}) copies it into the image",
+        f"*.dockerignore: deploy/server.pem looks like a secret (a PEM key or certificate) "
+        f"and is sent to the builder; `COPY . .` (line {line}) copies it into the image",
+    ])
+    assert "not-for-the-image" not in result.stdout.str()
+    assert ".git is not left out" not in result.stdout.str()
+    assert "venv" not in result.stdout.str().split("SR206", 1)[1].split("\n")[0]
+    (example / ".dockerignore").write_text(".git/\n**/.env\n**/*.pem\n")
+    fixed = run(pytester, example, "-v")
+    fixed.assert_outcomes(passed=6)
+    fixed.stdout.fnmatch_lines(["*dockerignore PASSED*leaves out .git; .venv, venv not in "
+                                "the context; no secret-looking file copied*"])

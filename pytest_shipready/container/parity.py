@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..checks import CheckResult, Finding, plural
-from ..dockerfile.installs import PYTHON_NAME
+from ..dockerfile.installs import BOOTSTRAP, PYTHON_NAME
 from ..locks import model, pipcompile
 from ..locks.selection import Selection, expected_distributions
 
@@ -79,7 +79,8 @@ def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str 
                  ) -> list[str]:
     """The interpreters to ask, in order: the configured one; else the one the image's
     command runs (``/opt/venv/bin/python -m app``, or the venv of ``/opt/venv/bin/gunicorn``),
-    ``$VIRTUAL_ENV``'s, then ``python3`` and ``python`` on the image's PATH."""
+    ``$VIRTUAL_ENV``'s, ``$UV_PROJECT_ENVIRONMENT``'s (where ``uv sync`` installed), then
+    ``python3`` and ``python`` on the image's PATH."""
     if configured:
         return [configured]
     found: list[str] = []
@@ -93,9 +94,10 @@ def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str 
         if directory.endswith("/bin") and directory not in _SYSTEM_BINS:
             found.append(f"{directory}/python")
             break
-    venv = env.get("VIRTUAL_ENV", "").rstrip("/")
-    if venv:
-        found.append(f"{venv}/bin/python")
+    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):  # where uv sync installs
+        venv = env.get(name, "").rstrip("/")
+        if venv.startswith("/"):
+            found.append(f"{venv}/bin/python")
     found += ["python3", "python"]
     return list(dict.fromkeys(found))
 
@@ -106,39 +108,73 @@ def minor(version: str) -> str:
     return f"{m.group(1)}.{m.group(2)}" if m else version
 
 
+@dataclass(frozen=True)
+class LockPython:
+    """What one lock says about Python: a pip-compile header's "3.11", or a Poetry/uv/
+    pylock lock's range (as written, as specifier sets)."""
+
+    display: str
+    compiled: str | None = None
+    requires: tuple[str, tuple[SpecifierSet, ...]] | None = None
+
+
 def check_python(image: str, lock: str | None, lock_display: str, host: str | None,
-                 requires: tuple[str, tuple[SpecifierSet, ...]] | None = None) -> CheckResult:
+                 requires: tuple[str, tuple[SpecifierSet, ...]] | None = None,
+                 why: str = "") -> CheckResult:
     """``image``: "3.11.2"; ``lock``: "3.11" from a pip-compile header; ``requires``: a
     Poetry/uv/pylock lock's Python range (as written, as specifier sets); ``host``: the
-    host's "3.11" when it is required too."""
+    host's "3.11" when it is required too; ``why``: why there is no lock to compare with."""
+    locks = [LockPython(lock_display, lock, requires)] if lock_display or lock else []
+    return check_python_locks(image, locks, host, why)
+
+
+def check_python_locks(image: str, locks: list[LockPython], host: str | None,
+                       why: str = "") -> CheckResult:
+    """SR401 against every lock the image installs (and the host when required)."""
     found = minor(image)
     findings: list[Finding] = []
-    if lock is None and requires is None and host is None:
+    if not any(lk.compiled or lk.requires for lk in locks) and host is None:
+        if why:
+            reason = why
+        elif locks:
+            names = ", ".join(lk.display for lk in locks)
+            reason = f"{names} names no Python (no pip-compile header)"
+        else:
+            reason = "no lock to compare with"
         return CheckResult.skipped(
-            "SR401", f"image Python {image}; the lock names no Python (no pip-compile "
-            "header) and host_python is off")
-    if lock is not None and found != lock:
-        findings.append(Finding(
-            f"the image runs Python {image}, the lock was compiled with Python {lock}",
-            lock_display, 1,
-            f"Use a python:{lock} base image, or re-run pip-compile with Python {found}."))
-    if requires is not None and not _satisfies(image, requires[1]):
-        findings.append(Finding(
-            f"the image runs Python {image}, outside {lock_display}'s Python range "
-            f"{requires[0]!r}", lock_display, None,
-            "Use a base image whose Python is in that range, or widen the project's "
-            "Python requirement and relock."))
-    if host is not None and found != host:
-        findings.append(Finding(
-            f"the image runs Python {image}, the host (these tests) Python {host}", None,
-            None, "Test with the Python the image ships, or change the base image."))
-    against = " and ".join(x for x in (
-        f"lock {lock}" if lock else "",
-        f"{lock_display} requires-python {requires[0]!r}" if requires else "",
-        f"host {host}" if host else "") if x)
+            "SR401", f"image Python {image}; {reason}, and host_python is off")
+    against: list[str] = []
+    for lk in locks:
+        if lk.compiled is not None:
+            against.append(f"{lk.display} {lk.compiled}" if len(locks) > 1
+                           else f"lock {lk.compiled}")
+            if found != lk.compiled:
+                findings.append(Finding(
+                    f"the image runs Python {image}, {lk.display} was compiled with "
+                    f"Python {lk.compiled}" if len(locks) > 1 else
+                    f"the image runs Python {image}, the lock was compiled with Python "
+                    f"{lk.compiled}", lk.display, 1,
+                    f"Use a python:{lk.compiled} base image, or re-run pip-compile with "
+                    f"Python {found}."))
+        if lk.requires is not None:
+            against.append(f"{lk.display} requires-python {lk.requires[0]!r}")
+            if not _satisfies(image, lk.requires[1]):
+                findings.append(Finding(
+                    f"the image runs Python {image}, outside {lk.display}'s Python range "
+                    f"{lk.requires[0]!r}", lk.display, None,
+                    "Use a base image whose Python is in that range, or widen the "
+                    "project's Python requirement and relock."))
+    if host is not None:
+        against.append(f"host {host}")
+        if found != host:
+            findings.append(Finding(
+                f"the image runs Python {image}, the host (these tests) Python {host}",
+                None, None, "Test with the Python the image ships, or change the base "
+                "image."))
+    text = " and ".join(against)
     return CheckResult.from_findings(
-        "SR401", findings, f"Python {image} matches {against}",
-        f"Python {image} does not match {against}", python=image)
+        "SR401", findings, f"Python {image} matches {text}",
+        f"Python {image} does not match {text}", python=image)
 
 
 def _satisfies(version: str, specs: tuple[SpecifierSet, ...]) -> bool:
@@ -163,10 +199,19 @@ class Expected:
     packages: dict[str, tuple[str, int | None]]
     unselected: frozenset[str] = frozenset()
     selection: str = ""
+    # The project's own distribution and the lock's path/editable sources: installed
+    # from the source tree, never strangers (uv's root, Poetry's root package).
+    project: frozenset[str] = frozenset()
+    # "a.txt pins x==1, b.txt pins x==2", for several locks installed together.
+    conflicts: tuple[tuple[str, str], ...] = ()  # (name, message)
 
 
 # Tools that install the lock; in the image they are not the app's dependencies.
 INSTALLERS = frozenset({"pip", "uv", "poetry", "pipx", "pip-tools", "pdm", "hatch"})
+# Always allowed in the image, whatever allow_extra says: the packaging tools the base
+# image ships and a bootstrap `pip install -U pip setuptools wheel` upgrades (SR205 allows
+# that install too). Their version is compared when the lock pins them.
+ALWAYS_ALLOWED = frozenset(BOOTSTRAP)
 # (how to install the lock, how to add a package to it), by tool.
 _HINTS = {
     "pip-compile": ("pip install --no-deps --require-hashes -r {display}",
@@ -191,7 +236,10 @@ def expected_from_piplock(lock: pipcompile.PipLock, env: dict[str, str]) -> Expe
             wanted[name] = (entry.pinned_version or entry.specifier, entry.line)
         else:
             other.add(name)
-    return Expected(lock.display, "pip-compile", wanted, frozenset(other - set(wanted)))
+    local = {str(canonicalize_name(e.name)) for e in lock.data.entries
+             if e.name and (e.editable or not e.pinned_version)}
+    return Expected(lock.display, "pip-compile", wanted, frozenset(other - set(wanted)),
+                    project=frozenset(local - set(wanted)))
 
 
 def expected_from_toollock(lock: model.ToolLock, env: dict[str, str],
@@ -206,9 +254,35 @@ def expected_from_toollock(lock: model.ToolLock, env: dict[str, str],
         line = next((p.line for p in by_name.get(name, []) if p.version == version), None)
         wanted[name] = (version, line)
     root = lock.root()
-    other = {p.name for p in lock.packages if p is not root} - set(wanted)
+    local = {p.name for p in lock.packages if p is root or p.local or p.editable}
+    other = {p.name for p in lock.packages if p is not root} - set(wanted) - local
     return Expected(lock.display, lock.format, wanted, frozenset(other),
-                    f"{selection.describe()}, {selection.how}")
+                    f"{selection.describe()}, {selection.how}",
+                    frozenset(local - set(wanted)))
+
+
+def union(expected: list[Expected], project: frozenset[str] = frozenset()) -> Expected:
+    """What an image that installs several locks must hold: their union. ``project``:
+    the project's own distribution names (from pyproject.toml), added to each lock's."""
+    first = expected[0]
+    packages: dict[str, tuple[str, int | None]] = {}
+    owner: dict[str, str] = {}
+    conflicts: list[tuple[str, str]] = []
+    for e in expected:
+        for name, (version, line) in e.packages.items():
+            if name in packages and packages[name][0] != version:
+                conflicts.append((name, f"{owner[name]} pins {name}=={packages[name][0]}, "
+                                  f"{e.display} pins {name}=={version}: the image can hold "
+                                  "only one of them"))
+                continue
+            packages.setdefault(name, (version, line))
+            owner.setdefault(name, e.display)
+    unselected = frozenset().union(*(e.unselected for e in expected)) - set(packages)
+    local = frozenset().union(project, *(e.project for e in expected)) - set(packages)
+    selection = "; ".join(f"{e.display}: {e.selection}" if len(expected) > 1 else
+                          e.selection for e in expected if e.selection)
+    return Expected(" + ".join(e.display for e in expected), first.tool, packages,
+                    unselected, selection, local, tuple(conflicts))
 
 
 def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str, ...]
@@ -219,9 +293,15 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
     other_python = (f" If it is installed for another interpreter (a virtualenv), put that "
                     f"first on PATH or set [tool.shipready.parity] python; this looked at "
                     f"{python}.")
-    allowed = {str(canonicalize_name(a)) for a in allow_extra}
-    findings: list[Finding] = []
+    allowed = {str(canonicalize_name(a)) for a in allow_extra} | ALWAYS_ALLOWED
+    findings: list[Finding] = [
+        Finding(message, None, None, "Install one lock, or make the locks agree "
+                "(compile them together, e.g. one with `-c` of the other).")
+        for _, message in expected.conflicts]
+    conflicting = {name for name, _ in expected.conflicts}
     for name, (version, line) in sorted(expected.packages.items()):
+        if name in conflicting:
+            continue
         have = facts.dists.get(name)
         if have is None:
             findings.append(Finding(f"{name}=={version} is locked but not installed in the "
@@ -233,8 +313,12 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
                                     f"{version}", display, line,
                                     "Install from the lock only; do not upgrade in the "
                                     "Dockerfile."))
+    own: list[str] = []
     for name, (shown, version) in sorted(facts.dists.items()):
-        if name in expected.packages or name in allowed:
+        if name in expected.project:
+            own.append(f"{shown} {version}")
+            continue
+        if name in expected.packages or name in allowed or name in conflicting:
             continue
         if name in expected.unselected:
             findings.append(Finding(
@@ -257,8 +341,9 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
             None, None, hint))
     count = plural(len(expected.packages), "locked package")
     chosen = f" ({expected.selection})" if expected.selection else ""
+    mine = f"; the project itself: {', '.join(own)}" if own else ""
     return CheckResult.from_findings(
-        "SR402", findings, f"{count} installed at the locked versions{chosen}",
+        "SR402", findings, f"{count} installed at the locked versions{chosen}{mine}",
         f"{plural(len(findings), 'difference')} between the image's {python} and {display}",
         locked=len(expected.packages), installed=len(facts.dists))
 

@@ -47,7 +47,7 @@ def _selection(run: DockerRun, lock: model.ToolLock,
     install = next((i for i in installs if i.lock.path == lock.display), None)
     step = install.selecting if install else None
     if step is not None and step.tool in ("poetry", "uv") and step.verb:
-        text = step.text if len(step.text) <= 70 else step.text[:67] + "..."
+        text = step.described if len(step.described) <= 90 else step.described[:87] + "..."
         inferred = lockselect.from_command(step.tool, step.verb, step.options,
                                            model.read_pyproject(lock)[0] or {},
                                            f"per {run.display}:{step.line} `{text}`")
@@ -58,34 +58,53 @@ def _selection(run: DockerRun, lock: model.ToolLock,
                                  "per [tool.shipready.parity] groups/extras")
 
 
-def _lock(run: DockerRun) -> ImageLock | str:
-    """The lock the image must match, or why there is none to compare with."""
+def _lock(run: DockerRun) -> list[ImageLock] | str:
+    """The locks the image must match (one, or several it installs together: compared
+    with their union), or why there is none to compare with."""
 
     project = run.settings.project
     cfg = run.settings.config.parity
     known = hygiene.known_locks(run.settings)
     installs = _installs(run, known)
-    if cfg.lockfile:
-        path = project / cfg.lockfile
+    if cfg.lockfiles:
+        paths = [project / p for p in cfg.lockfiles]
     elif not known:
         return "no lockfile to compare with (see shipready::lockfile)"
     elif len(known) == 1:
-        path = project / known[0].path
+        paths = [project / known[0].path]
     else:
-        used = sorted({i.lock.path for i in installs})
-        if len(used) != 1:
+        used = list(dict.fromkeys(i.lock.path for i in installs))
+        if not used:
             names = ", ".join(k.path for k in known)
-            what = (f"{run.display} installs from {', '.join(used)}" if used else
-                    f"{run.display} installs from none of them")
-            return f"several lockfiles ({names}) and {what}: name the image's in " \
-                "[tool.shipready.parity] lockfile"
-        path = project / used[0]
-    lock = discover.load_any(path, project)
-    if lock.error is not None:
-        return f"{lock.display} cannot be parsed (see shipready::lockfile)"
-    if isinstance(lock, pipcompile.PipLock):
-        return ImageLock(lock, lockselect.runtime_only(""))
-    return ImageLock(lock, _selection(run, lock, installs))
+            return (f"several lockfiles ({names}) and {run.display} installs from none "
+                    "of them: name the image's in [tool.shipready.parity] lockfile")
+        paths = [project / p for p in used]
+    found: list[ImageLock] = []
+    for path in paths:
+        lock = discover.load_any(path, project)
+        if lock.error is not None:
+            return f"{lock.display} cannot be parsed (see shipready::lockfile)"
+        if isinstance(lock, pipcompile.PipLock):
+            found.append(ImageLock(lock, lockselect.runtime_only("")))
+        else:
+            found.append(ImageLock(lock, _selection(run, lock, installs)))
+    return found
+
+
+def _project_names(project: Path) -> frozenset[str]:
+    """The project's own distribution name(s), from its pyproject.toml ([project] name,
+    [tool.poetry] name): what `pip install .` / `poetry install` put in the image."""
+    import tomllib
+
+    from packaging.utils import canonicalize_name
+
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return frozenset()
+    names = [data.get("project", {}).get("name"),
+             data.get("tool", {}).get("poetry", {}).get("name")]
+    return frozenset(str(canonicalize_name(n)) for n in names if isinstance(n, str) and n)
 
 
 def _marker_env(facts: parity.ImageFacts, lock: pipcompile.PipLock | model.ToolLock
@@ -102,9 +121,9 @@ class ParityRun:
     def __init__(self, run: DockerRun) -> None:
         self.run = run
         self._facts: parity.ImageFacts | CheckResult | None = None
-        self._lock: ImageLock | str | None = None
+        self._lock: list[ImageLock] | str | None = None
 
-    def lock(self) -> ImageLock | str:
+    def lock(self) -> list[ImageLock] | str:
         """The lock to compare with (read once per run), or why there is none."""
         if self._lock is None:
             self._lock = _lock(self.run)
@@ -159,12 +178,16 @@ class ParityRun:
         host = f"{sys.version_info[0]}.{sys.version_info[1]}" \
             if self.run.settings.config.parity.host_python else None
         if isinstance(found, str):
-            return parity.check_python(facts.python, None, "", host)
-        lock = found.lock
-        if isinstance(lock, pipcompile.PipLock):
-            return parity.check_python(facts.python, lock.header.python, lock.display, host)
-        return parity.check_python(facts.python, None, lock.display, host,
-                                   inputs.requires_python(lock))
+            return parity.check_python_locks(facts.python, [], host, found)
+        locks: list[parity.LockPython] = []
+        for item in found:
+            lock = item.lock
+            if isinstance(lock, pipcompile.PipLock):
+                locks.append(parity.LockPython(lock.display, lock.header.python))
+            else:
+                locks.append(parity.LockPython(lock.display, None,
+                                               inputs.requires_python(lock)))
+        return parity.check_python_locks(facts.python, locks, host)
 
     def packages(self) -> CheckResult:
         facts = self._facts_for("SR402")
@@ -173,15 +196,18 @@ class ParityRun:
         found = self.lock()
         if isinstance(found, str):
             return CheckResult.skipped("SR402", found)
-        env = _marker_env(facts, found.lock)
-        if isinstance(found.lock, pipcompile.PipLock):
-            expected = parity.expected_from_piplock(found.lock, env)
-        else:
+        each: list[parity.Expected] = []
+        for item in found:
+            env = _marker_env(facts, item.lock)
+            if isinstance(item.lock, pipcompile.PipLock):
+                each.append(parity.expected_from_piplock(item.lock, env))
+                continue
             try:
-                expected = parity.expected_from_toollock(found.lock, env, found.selection)
+                each.append(parity.expected_from_toollock(item.lock, env, item.selection))
             except model.LockError as exc:
                 return CheckResult.skipped("SR402", f"cannot tell what the image should "
                                            f"hold: {exc.message}")
+        expected = parity.union(each, _project_names(self.run.settings.project))
         return parity.check_packages(facts, expected,
                                      self.run.settings.config.parity.allow_extra)
 

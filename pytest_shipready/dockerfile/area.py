@@ -120,7 +120,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         "SR205": lambda df: hygiene.check_lock_used(df, hygiene.known_locks(settings), target,
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
-            context_dir, path, cfg.dockerignore_required, image.context),
+            context_dir, path, cfg.dockerignore_required, image.context, df),
         "SR207": lambda df: command.check_start_command(
             df, df.target(target) or df.stages[-1], shipped(), smoke.command, procfile()),
         "SR208": lambda df: command.check_production_server(

@@ -7,17 +7,16 @@ context into a content-addressed tag.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import parser
+from . import ignore, parser
 
-_ALWAYS_SKIP = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache",
-                ".ruff_cache", ".tox"}
+_ALWAYS_SKIP = frozenset({".git", ".venv", "venv", "__pycache__", ".pytest_cache",
+                          ".mypy_cache", ".ruff_cache", ".tox"})
 
 
 @dataclass(frozen=True)
@@ -54,53 +53,31 @@ def step_line(text: str, step: int) -> Instruction | None:
     return found[step - 1] if 0 < step <= len(found) else None
 
 
-def _ignore_patterns(context: Path) -> list[str]:
-    path = context / ".dockerignore"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    return [ln.strip().strip("/") for ln in lines if ln.strip() and not ln.startswith("#")]
-
-
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    result = False
-    for pat in patterns:
-        negate = pat.startswith("!")
-        core = pat[1:] if negate else pat
-        core = core.removeprefix("**/")
-        if fnmatch.fnmatch(rel, core) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], core) \
-                or rel.startswith(core + "/"):
-            result = not negate
-    return result
-
-
 def content_hash(context: Path, dockerfile: Path, target: str,
                  build_args: dict[str, str]) -> str:
     """A hash of what the build sees: the Dockerfile, target, build args and every file
-    of the context that .dockerignore keeps (virtualenvs and caches always left out)."""
+    of the context that the ignore file keeps, judged as SR206 and Docker judge it
+    (virtualenvs and caches always left out)."""
     digest = hashlib.sha256()
     digest.update(dockerfile.read_bytes())
     digest.update(f"\0target={target}\0".encode())
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}\0".encode())
-    patterns = _ignore_patterns(context)
-    for root, dirs, files in os.walk(context):
-        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIP)
-        for name in sorted(files):
-            full = Path(root) / name
-            rel = full.relative_to(context).as_posix()
-            if name.endswith(".pyc") or _ignored(rel, patterns):
-                continue
-            digest.update(rel.encode() + b"\0")
-            try:
-                if full.is_symlink():  # sent as a link: its target is what counts
-                    digest.update(b"-> " + os.readlink(full).encode())
-                elif full.is_file():  # never open a fifo or socket: reading one blocks
-                    digest.update(full.read_bytes())
-            except OSError:
-                continue
-            digest.update(b"\0")
+    # The same matcher and ignore file as SR206 (Docker's rules), not an approximation.
+    patterns = ignore.load(context, dockerfile)
+    for rel in ignore.context_files(context, patterns, _ALWAYS_SKIP):
+        if rel.endswith(".pyc"):
+            continue
+        full = context / rel
+        digest.update(rel.encode() + b"\0")
+        try:
+            if full.is_symlink():  # sent as a link: its target is what counts
+                digest.update(b"-> " + os.readlink(full).encode())
+            elif full.is_file():  # never open a fifo or socket: reading one blocks
+                digest.update(full.read_bytes())
+        except OSError:
+            continue
+        digest.update(b"\0")
     return digest.hexdigest()
 
 
@@ -111,30 +88,61 @@ def repository_name(project: Path) -> str:
 
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_BK_HEADER = re.compile(r"^#(\d+) \[([^\]]*)\] (.*)$")
+_BK_ERROR = re.compile(r"^#(\d+) ERROR:")
+_BK_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ ?(.*)$")
+_BK_EXCERPT = re.compile(r"^\s*(\d+)\s*\|\s*>>>\s?(.*)$")
+
+
+def _errored_vertex(log_lines: list[str]) -> str | None:
+    """BuildKit's plain progress: the number of the step that ERRORED (the first one),
+    not one CANCELED because of it."""
+    for line in log_lines:
+        m = _BK_ERROR.match(line.strip())
+        if m:
+            return m.group(1)
+    return None
+
+
+def _buildkit_step(log_lines: list[str], dockerfile_text: str) -> tuple[str, int | None]:
+    vertex = _errored_vertex(log_lines)
+    header = None
+    if vertex is not None:
+        header = next((m for m in (_BK_HEADER.match(ln.strip()) for ln in log_lines)
+                       if m and m.group(1) == vertex), None)
+    # Newer clients quote the Dockerfile: "Dockerfile:12" then "  12 | >>> RUN ...".
+    excerpt = [m for m in (_BK_EXCERPT.match(ln) for ln in log_lines) if m]
+    if excerpt:
+        text = " ".join(m.group(2).strip().rstrip("\\").strip() for m in excerpt)
+        return (header.group(3) if header else text), int(excerpt[0].group(1))
+    if header is None:
+        return "", None
+    text = header.group(3)
+    where = header.group(2)  # "stage-1 3/3", "bad 2/2" or "3/4"
+    parsed = parser.parse(dockerfile_text, "Dockerfile")
+    candidates = [ins for ins in parsed.instructions
+                  if _collapse(f"{ins.keyword} {ins.raw}") == _collapse(text)]
+    if len(candidates) > 1:  # the same text in several stages: the header names it
+        name = where.rsplit(" ", 1)[0] if " " in where else ""
+        stage = parsed.stage(name) if name and not name.startswith("stage-") else \
+            parsed.stage(name.removeprefix("stage-")) if name else None
+        if stage is not None:
+            inside = [i for i in candidates if i in stage.instructions]
+            candidates = inside or candidates
+    return text, candidates[0].line if candidates else None
 
 
 def failing_step(log_lines: list[str], dockerfile_text: str) -> tuple[str, int | None]:
-    """From a classic build's output: the text of the last step started, and its line."""
+    """From a build's output: the text of the step that failed, and its Dockerfile line.
+    Classic builder: the last "Step N/M" started. BuildKit: the step that ERRORED (not
+    one CANCELED because another failed), by the Dockerfile excerpt when the client
+    prints one, else by its text."""
     for line in reversed(log_lines):
         m = _STEP.match(line.strip())
         if m:
             ins = step_line(dockerfile_text, int(m.group(1)))
             return m.group(3), ins.line if ins else None
-    # BuildKit: "#9 [4/6] RUN false" then "ERROR: ..."; find the Dockerfile line in
-    # its excerpt "  12 | >>> RUN false".
-    for line in log_lines:
-        m = re.match(r"^\s*(\d+)\s*\|\s*>>>\s*(.*)$", line)
-        if m:
-            return m.group(2).strip(), int(m.group(1))
-    for line in reversed(log_lines):
-        m = re.match(r"^#\d+ \[[^\]]*\] (.*)$", line.strip())
-        if m:
-            text = m.group(1)
-            for ins in instructions(dockerfile_text):
-                if ins.text == _collapse(text):
-                    return text, ins.line
-            return text, None
-    return "", None
+    return _buildkit_step(log_lines, dockerfile_text)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -142,9 +150,22 @@ _NOISE = re.compile(r"^\s*(---> |Removing intermediate container|Running in )")
 
 
 def step_output(log_lines: list[str], error: str, count: int = 25) -> list[str]:
-    """The output of the failing step: the classic builder's lines after the last
-    "Step N/M", else BuildKit's last lines; escapes and builder chatter removed, and
-    the error itself left out (it is shown on its own)."""
+    """The output of the failing step, one line of the tool's output a line: the classic
+    builder's lines after the last "Step N/M"; BuildKit's lines of the step that
+    ERRORED, without its "#N 1.234" prefixes (other steps' lines, such as one CANCELED,
+    left out). Escapes and builder chatter removed, and the error itself left out (it
+    is shown on its own)."""
+    vertex = None if any(_STEP.match(ln.strip()) for ln in log_lines) else \
+        _errored_vertex(log_lines)
+    if vertex is not None:
+        lines = [m.group(2) for m in (_BK_OUTPUT.match(_ANSI.sub("", ln).rstrip())
+                                      for ln in log_lines) if m and m.group(1) == vertex]
+        kept = [ln.rstrip() for ln in "\n".join(lines).replace("\r", "\n").split("\n")]
+        while kept and not kept[-1].strip():
+            kept.pop()
+        while kept and not kept[0].strip():
+            kept.pop(0)
+        return kept[-count:]
     start = 0
     for i, line in enumerate(log_lines):
         if _STEP.match(line.strip()):

@@ -9,6 +9,7 @@ stages it is built on. Pure: no pytest, no docker.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,10 @@ from packaging.utils import canonicalize_name
 from ..checks import CheckResult, Finding, plural
 from ..config import Settings
 from ..locks import discover, pipcompile
-from ..secrets import secret_reason
+from ..secrets import secret_file_reason, secret_reason
 from . import ignore as dockerignore
 from . import parser
-from .installs import InstallStep, install_steps
+from .installs import BOOTSTRAP, InstallStep, install_steps
 from .parser import Dockerfile, Stage
 
 # --- loading ---------------------------------------------------------------------------
@@ -312,15 +313,9 @@ def _package_name(spec: str) -> str:
     try:
         return canonicalize_name(Requirement(spec).name)
     except InvalidRequirement:
-        return spec
-
-
-def _hashes_by_env(df: Dockerfile, stages: list[Stage]) -> bool:
-    for stage in stages:
-        value = df.variables(stage).get("PIP_REQUIRE_HASHES", "")
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-    return False
+        # e.g. "pip>=$PIP_MIN" with no value for the variable: the name is still there
+        m = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec)
+        return canonicalize_name(m.group(0)) if m else spec
 
 
 def _exported(steps: list[InstallStep], locks: list[KnownLock], aliases: dict[str, str]
@@ -383,8 +378,9 @@ def _add_to_lock(name: str, locks: list[KnownLock]) -> str:
             "re-compile")
 
 
-# The installers themselves may be installed by name: they install the lock.
-INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export")
+# The installers themselves may be installed by name: they install the lock. So may the
+# packaging tools (installs.BOOTSTRAP: pip, setuptools, wheel), as SR402 allows them.
+INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export", *BOOTSTRAP)
 
 
 def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None = None,
@@ -397,7 +393,6 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
     stages = df.needed(stage)
     steps = install_steps(df, stages)
     aliases = _aliases(df, stages)
-    env_hashes = _hashes_by_env(df, stages)
     allow = {canonicalize_name(a) for a in (*allowed, *INSTALLERS)}
     known = ", ".join(lk.path for lk in locks)
     findings: list[Finding] = []
@@ -419,7 +414,21 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                     "paths if it is one (then its checks run too)."))
                 continue
             used.append((lock, step))
-            if not (step.hashes_enforced or env_hashes or lock.hashed):
+            if step.hashes_enforced or lock.hashed:
+                continue
+            export = via[1] if via else None
+            if export is not None and not export.exports_hashed:
+                # The lock has hashes; the export dropped them (--without-hashes).
+                tool = ("poetry install --only main" if export.tool == "poetry"
+                        else "uv sync --locked --no-dev")
+                findings.append(Finding(
+                    f"`{step.text}` {'installs' if step.installs else 'fetches'} "
+                    f"{arg}, which `{export.text}` (line "
+                    f"{export.line}) writes without hashes, so {step.tool} checks none "
+                    f"of {lock.path}'s hashes", df.path, step.line,
+                    "Drop --without-hashes / --no-hashes from the export (the lock has "
+                    f"the hashes) and add --require-hashes; or install with `{tool}`."))
+            else:
                 findings.append(Finding(
                     f"`{step.text}` does not enforce hashes: neither --require-hashes nor "
                     f"hashes in {lock.path}", df.path, step.line,
@@ -479,53 +488,147 @@ def find_virtualenvs(context: Path, depth: int = 2) -> list[str]:
     return found
 
 
-_PROBES = ("HEAD", "config", "pyvenv.cfg", "bin/python")
+_WALK_LIMIT = 20000  # files looked at under one path, and in the whole context
+
+
+def _sent_under(context: Path, path: str, patterns: list[dockerignore.Pattern]
+                ) -> str | None:
+    """A file under ``path`` (or ``path`` itself, a file) that the build is sent, or None
+    when all of it is left out. A directory left out with its contents (``.git``), or
+    whose every file is left out (``.git/*``), is left out."""
+    full = context / path
+    if not full.is_dir() or full.is_symlink():
+        return None if dockerignore.excluded(patterns, path)[0] else path
+    if dockerignore.excluded(patterns, path)[0] and all(p.exclude for p in patterns):
+        return None
+    for rel in dockerignore.context_files(full, [], limit=_WALK_LIMIT):
+        if not dockerignore.excluded(patterns, f"{path}/{rel}")[0]:
+            return f"{path}/{rel}"
+    return None
+
+
+def _context_copies(df: Dockerfile | None) -> list[tuple[dockerignore.Pattern, int, str]]:
+    """What COPY/ADD take from the build context: (source as a pattern, line, text)."""
+    if df is None:
+        return []
+    out: list[tuple[dockerignore.Pattern, int, str]] = []
+    for stage in df.stages:
+        for ins in stage.instructions:
+            if ins.keyword not in ("COPY", "ADD") or ins.flag("from") is not None:
+                continue
+            parts = list(ins.exec_form or parser.words(ins.rest, df.escape))
+            if ins.heredocs or len(parts) < 2:
+                continue
+            scope = df.variables(stage, ins.line)
+            for source in parts[:-1]:
+                source = parser.expand(source, scope, df.escape)[0]
+                if "://" in source:
+                    continue  # ADD <url>
+                cleaned = posixpath.normpath(source).lstrip("/") or "."
+                text = " ".join(f"{ins.keyword} {ins.rest}".split())
+                for pattern in dockerignore.parse("**" if cleaned == "." else cleaned):
+                    out.append((pattern, ins.line, text))
+    return out
+
+
+def _secret_files(context: Path, patterns: list[dockerignore.Pattern], reported: list[str]
+                  ) -> list[tuple[str, str]]:
+    """(path, why) of the secret-looking files the build is sent, outside the paths
+    already ``reported`` (virtualenvs hold certificates of their own)."""
+    found: list[tuple[str, str]] = []
+    skip = frozenset({".git", "node_modules", "__pycache__", "site-packages",
+                      *(posixpath.basename(p) for p in reported)})
+    for rel in dockerignore.context_files(context, patterns, skip, limit=_WALK_LIMIT):
+        reason = secret_file_reason(posixpath.basename(rel))
+        if reason is not None:
+            found.append((rel, reason))
+    return found
 
 
 def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[str],
-                       context_display: str = ".") -> CheckResult:
-    own = dockerfile_path.with_name(dockerfile_path.name + ".dockerignore")
-    ignore = context / ".dockerignore"
-    note = ""
-    if not ignore.is_file() and own.is_file():
-        ignore, note = own, " (BuildKit only: the classic builder reads .dockerignore)"
-    shown = (f"{context_display}/.dockerignore" if context_display not in (".", "")
-             else ".dockerignore")
-    if ignore.is_file() and ignore == own:
-        shown = own.name
-    if not ignore.is_file():
-        return CheckResult.failed("SR206", "no .dockerignore", [Finding(
-            f"the build context {context} has no .dockerignore: everything in it, .git and "
-            "virtualenvs included, is sent to the builder and reaches the image with "
-            "`COPY . .`", str(ignore), None,
-            "Create .dockerignore with at least:\n  .git\n  .venv\n  venv\n  __pycache__")])
-    try:
-        patterns = dockerignore.parse(ignore.read_text(encoding="utf-8", errors="replace"))
-    except OSError as exc:
-        return CheckResult.failed("SR206", "cannot read .dockerignore", [Finding(
-            f"cannot read it: {exc.strerror or exc}", shown, None,
-            "Make it a readable text file.")])
-    wanted = list(dict.fromkeys([*required, *find_virtualenvs(context)]))
+                       context_display: str = ".", df: Dockerfile | None = None
+                       ) -> CheckResult:
+    """SR206: what exists in the context and should not reach the builder is left out:
+    the ``required`` paths and virtualenvs found (a path that is not there needs no
+    pattern), and, when the Dockerfile copies from the context, secret-looking files."""
+    ignore, own = dockerignore.ignore_file(context, dockerfile_path)
+    note = " (BuildKit only: the classic builder reads .dockerignore)" if own else ""
+    if ignore is None:
+        shown = (f"{context_display}/.dockerignore" if context_display not in (".", "")
+                 else ".dockerignore")
+        patterns: list[dockerignore.Pattern] = []
+    else:
+        shown = ignore.name if own else (
+            f"{context_display}/.dockerignore" if context_display not in (".", "")
+            else ".dockerignore")
+        try:
+            patterns = dockerignore.parse(ignore.read_text(encoding="utf-8",
+                                                           errors="replace"))
+        except OSError as exc:
+            return CheckResult.failed("SR206", "cannot read .dockerignore", [Finding(
+                f"cannot read it: {exc.strerror or exc}", shown, None,
+                "Make it a readable text file.")])
+    wanted = list(dict.fromkeys(posixpath.normpath(p).strip("/") for p in
+                                [*required, *find_virtualenvs(context)]))
+    present = [p for p in wanted if (context / p).exists() or (context / p).is_symlink()]
+    absent = [p for p in wanted if p not in present]
     findings: list[Finding] = []
-    for path in wanted:
-        path = posixpath.normpath(path).lstrip("/")
-        # The directory and typical files inside, which a "!" exception may re-include.
-        for probe in (path, *(f"{path}/{inner}" for inner in _PROBES)):
-            out, deciding = dockerignore.excluded(patterns, probe)
-            if out:
-                continue
-            if deciding is not None:
-                findings.append(Finding(
-                    f"{probe} is sent to the builder: `!{deciding.text}` re-includes it",
-                    shown, deciding.line, f"Remove the exception or narrow it, so that "
-                    f"{path} stays out."))
-            else:
-                findings.append(Finding(
-                    f"{path} is not left out: no pattern matches it", shown, None,
-                    f"Add a line `{path}` to {shown}."))
-            break
+    sent_paths: list[str] = []
+    for path in present:
+        sent = _sent_under(context, path, patterns)
+        if sent is None:
+            continue
+        sent_paths.append(path)
+        deciding = dockerignore.excluded(patterns, sent)[1]
+        if deciding is not None and not deciding.exclude:
+            findings.append(Finding(
+                f"{sent} is sent to the builder: `!{deciding.text}` re-includes it",
+                shown, deciding.line, f"Remove the exception or narrow it, so that "
+                f"{path} stays out."))
+        elif ignore is not None:
+            findings.append(Finding(
+                f"{path} is not left out: no pattern matches it", shown, None,
+                f"Add a line `{path}` to {shown}."))
+    copies = _context_copies(df)
+    secrets = _secret_files(context, patterns, present) if copies else []
+    copied_secrets: list[str] = []
+    for rel, reason in secrets:
+        copy = next((c for c in copies if c[0].matches_or_parent(rel)), None)
+        if copy is None:
+            continue
+        copied_secrets.append(rel)
+        deciding = dockerignore.excluded(patterns, rel)[1]
+        why = (f": `!{deciding.text}` re-includes it" if deciding is not None
+               and not deciding.exclude else "")
+        findings.append(Finding(
+            f"{rel} looks like a secret ({reason}) and is sent to the builder{why}; "
+            f"`{copy[2]}` (line {copy[1]}) copies it into the image", shown,
+            deciding.line if why and deciding is not None else None,
+            f"Add a line `{rel}` (or `**/{posixpath.basename(rel)}`) to {shown}; give "
+            "the build a secret with `RUN --mount=type=secret` instead."))
+    if ignore is None and (sent_paths or copied_secrets):
+        lines = "\n  ".join([*sent_paths, *copied_secrets])
+        findings.insert(0, Finding(
+            f"the build context {context} has no .dockerignore: everything in it is "
+            "sent to the builder and reaches the image with `COPY . .`", shown, None,
+            f"Create {shown} with at least:\n  {lines}"))
+    if ignore is None and not findings:
+        checked = ", ".join(wanted) or "nothing required"
+        return CheckResult.passed(
+            "SR206", f"no .dockerignore, and none is needed: {checked} not in the context"
+            f"{', no secret-looking file copied' if copies else ''}")
+    kept = [p for p in present if p not in sent_paths]
+    parts = []
+    if kept:
+        parts.append(f"leaves out {', '.join(kept)}")
+    if absent:
+        parts.append(f"{', '.join(absent)} not in the context")
+    if copies and not copied_secrets:
+        n = len(secrets)
+        parts.append("no secret-looking file copied" if not n else
+                     f"{plural(n, 'secret-looking file')} sent but not copied")
     return CheckResult.from_findings(
-        "SR206", findings, f"leaves out {', '.join(wanted)}{note}",
+        "SR206", findings, f"{'; '.join(parts) or 'nothing to leave out'}{note}",
         f"{plural(len(findings), 'path')} not left out of the build context")
 
 

@@ -17,11 +17,11 @@ Pure: no pytest, no docker.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 from ..locks.selection import option_values
-from .parser import Dockerfile, Instruction, Stage
+from .parser import VARIABLE, Dockerfile, Instruction, Stage
 
 _SEPARATORS = ("&&", "||", ";;", ";", "|", "&", "(", ")", "\n")
 
@@ -37,15 +37,42 @@ class Command:
     words: tuple[str, ...]
     line: int
     text: str  # as written, for messages
+    # The environment the command runs with: the stage's ENV and ARG values in scope,
+    # ``export``s earlier in the same RUN, and its own ``VAR=value`` prefixes.
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def _expand(chunk: str, values: Mapping[str, str]) -> str:
+    """``$VAR`` and ``${VAR}`` (with ``:-``/``:+``) replaced where ``values`` knows VAR;
+    an unknown variable stays as written (it may be set at run time)."""
+    if "$" not in chunk or not values:
+        return chunk
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(4)
+        op, word = m.group(2), m.group(3) or ""
+        value = values.get(name)
+        if op in (":-", "-"):
+            if value is None or (op == ":-" and value == ""):
+                return _expand(word, values)
+        elif op in (":+", "+"):
+            return _expand(word, values) if value is not None and (
+                op == "+" or value != "") else ""
+        return m.group(0) if value is None else value
+
+    return VARIABLE.sub(one, chunk)
 
 
 def split_commands(text: str, first_line: int = 1,
-                   line_at: Callable[[int], int] | None = None) -> list[Command]:
+                   line_at: Callable[[int], int] | None = None,
+                   values: Mapping[str, str] | None = None) -> list[Command]:
     """Split shell text into simple commands. Never raises; unbalanced quotes end a word.
 
     ``line_at`` maps an offset in ``text`` to a physical line; without it, lines are
-    counted from ``first_line`` by the newlines in ``text``.
+    counted from ``first_line`` by the newlines in ``text``. ``values``: variables the
+    shell knows (the stage's ENV and ARG), expanded outside single quotes.
     """
+    known = values or {}
     def where(offset: int) -> int:
         if line_at is not None:
             return line_at(offset)
@@ -91,6 +118,7 @@ def split_commands(text: str, first_line: int = 1,
             close = min(close, n)
             chunk = text[i + 1:close]
             if ch == '"':
+                chunk = _expand(chunk, known)
                 chunk = re.sub(r'\\([$`"\\])', r"\1", chunk)
             buf.append(chunk)
             in_word = True
@@ -105,6 +133,13 @@ def split_commands(text: str, first_line: int = 1,
             end_command(i)
             i += len(sep)
             continue
+        if ch == "$" and known:
+            m = VARIABLE.match(text, i)
+            if m is not None:
+                buf.append(_expand(m.group(0), known))
+                in_word = True
+                i = m.end()
+                continue
         if ch.isspace():
             end_word()
         else:
@@ -115,24 +150,73 @@ def split_commands(text: str, first_line: int = 1,
     return commands
 
 
-def run_commands(df: Dockerfile, ins: Instruction) -> list[Command]:
-    """The commands a RUN executes: its shell text, its exec form, or its heredoc script."""
+# Shell words that open or close a compound command; the simple command follows them.
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}",
+                       "fi", "done", "esac"})
+_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
+
+
+def _assignment(word: str) -> tuple[str, str] | None:
+    m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$", word, re.S)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0
+            ) -> list[Command]:
+    """The commands with shell keywords dropped (``if pip install ...; then``), ``sh -c
+    "..."`` opened, and the environment each runs with (``export``s carry over)."""
+    scope = dict(env)
+    out: list[Command] = []
+    for command in commands:
+        words = list(command.words)
+        while words and words[0] in _KEYWORDS:
+            words.pop(0)
+        exported = {k: v for k, v in scope.items() if env.get(k) != v}
+        if exported:  # set earlier in this RUN: the shell expands them now
+            words = [_expand(w, exported) for w in words]
+        if not words:
+            continue
+        if words[0] in ("export", "declare", "readonly") or (
+                len(words) > 0 and all(_assignment(w) for w in words)):
+            for word in words:
+                pair = _assignment(word)
+                if pair is not None:
+                    scope[pair[0]] = _expand(pair[1], scope)
+            continue
+        name = words[0].rsplit("/", 1)[-1]
+        if name in _SHELLS and depth < 3:
+            script = next((words[k + 1] for k, w in enumerate(words[:-1])
+                           if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
+            if script is not None:
+                inner = split_commands(script, command.line, values=scope)
+                out.extend(_simple(inner, scope, depth + 1))
+                continue
+        out.append(replace(command, words=tuple(words), env=dict(scope)))
+    return out
+
+
+def run_commands(df: Dockerfile, ins: Instruction, stage: Stage | None = None
+                 ) -> list[Command]:
+    """The commands a RUN executes: its shell text, its exec form, or its heredoc script,
+    each with the environment it runs with (the ``stage``'s ENV and ARG in scope)."""
+    env = df.variables(stage, ins.line) if stage is not None else {}
     if ins.exec_form is not None:
-        return [Command(ins.exec_form, ins.line, " ".join(ins.exec_form))]
-    commands = split_commands(ins.rest, ins.line, ins.line_at)
+        command = Command(ins.exec_form, ins.line, " ".join(ins.exec_form), env)
+        return _simple([command], env)
+    commands = split_commands(ins.rest, ins.line, ins.line_at, env)
     for doc in ins.heredocs:
         # RUN <<EOF (the script itself) or RUN sh/bash <<EOF: the body is shell.
         outer = [w for c in commands for w in c.words
                  if not re.match(r"\d*<<", w) and w not in (doc.name, f"-{doc.name}")]
         if not outer or outer[0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "ash"):
             commands = [c for c in commands if not any(w.startswith("<<") for w in c.words)]
-            commands.extend(split_commands(doc.body, doc.line))
-    return commands
+            commands.extend(split_commands(doc.body, doc.line, values=env))
+    return _simple(commands, env)
 
 
 def stage_commands(df: Dockerfile, stage: Stage) -> Iterator[Command]:
     for ins in stage.of("RUN"):
-        yield from run_commands(df, ins)
+        yield from run_commands(df, ins, stage)
 
 
 @dataclass(frozen=True)
@@ -152,7 +236,19 @@ class InstallStep:
     exports_hashed: bool = True  # the exported file carries hashes
     problem: str = ""  # a weakness the lock check reports (e.g. "may re-lock")
     verb: str = ""  # poetry/uv: install, sync, export (the lock selection depends on it)
-    options: tuple[str, ...] = ()  # poetry/uv: the words after the tool's name
+    # poetry/uv: the words after the tool's name, with the options the installer's own
+    # environment variables stand for first (UV_NO_DEV=1 -> --no-dev)
+    options: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()  # those variables, as "UV_NO_DEV=1", for messages
+    root: bool = False  # installs the project itself (poetry install without --no-root)
+    environment: str = ""  # where it installs, when set (UV_PROJECT_ENVIRONMENT)
+
+    @property
+    def described(self) -> str:
+        """The command for messages: as written, with the variables that changed it."""
+        if not self.settings:
+            return self.text
+        return f"{self.text}` with `{' '.join(self.settings)}"
 
 
 Recogniser = Callable[[Command], "InstallStep | None"]
@@ -164,10 +260,20 @@ def _command_name(word: str) -> str:
 
 def _strip_prefix(words: tuple[str, ...]) -> tuple[str, ...]:
     """Drop ``VAR=value`` assignments and wrappers such as ``sudo`` or ``env X=1``."""
+    return _prefixed(Command(words, 0, ""))[0]
+
+
+def _prefixed(command: Command) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The command's words without ``VAR=value`` prefixes and wrappers (``sudo``,
+    ``env X=1``), and its environment with those assignments."""
+    words = command.words
+    env = dict(command.env)
     i = 0
     while i < len(words):
         word = words[i]
-        if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", word):
+        pair = _assignment(word)
+        if pair is not None:
+            env[pair[0]] = pair[1]
             i += 1
         elif _command_name(word) in _WRAPPERS:
             i += 1
@@ -175,7 +281,7 @@ def _strip_prefix(words: tuple[str, ...]) -> tuple[str, ...]:
                 i += 1
         else:
             break
-    return words[i:]
+    return words[i:], env
 
 
 _PIP = re.compile(r"pip(\d+(\.\d+)?)?$")
@@ -225,8 +331,24 @@ def is_local(arg: str) -> bool:
 _FILE_OPTIONS = frozenset({"-r", "--requirement", "-c", "--constraint", "-e", "--editable"})
 
 
+def _on(env: Mapping[str, str], name: str) -> bool:
+    """A boolean setting given as an environment variable (1, true, yes, on ...)."""
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
+def _off(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("0", "false", "no", "off", "n", "f")
+
+
+# The packaging tools themselves: installing or upgrading them by name (a bootstrap
+# `pip install -U pip setuptools wheel`) is not an install outside the lock, for SR205
+# and SR402 alike (SR402 still compares their versions when the lock pins them).
+BOOTSTRAP = ("pip", "setuptools", "wheel")
+
+
 def recognise_pip(command: Command) -> InstallStep | None:
-    args = pip_words(_strip_prefix(command.words))
+    words, env = _prefixed(command)
+    args = pip_words(words)
     if args is None:
         return None
     # Global options may come before the subcommand (pip --no-cache-dir install ...).
@@ -240,7 +362,7 @@ def recognise_pip(command: Command) -> InstallStep | None:
     constraints: list[str] = []
     packages: list[str] = []
     local: list[str] = []
-    hashes = False
+    hashes = _on(env, "PIP_REQUIRE_HASHES")
     rest = list(args[i + 1:])
     j = 0
     while j < len(rest):
@@ -272,7 +394,9 @@ def recognise_pip(command: Command) -> InstallStep | None:
             (local if is_local(word) else packages).append(word)
         j += 1
     return InstallStep("pip", command.line, command.text, tuple(files), tuple(constraints),
-                       tuple(packages), tuple(local), hashes, installs=verb == "install")
+                       tuple(packages), tuple(local), hashes, installs=verb == "install",
+                       settings=("PIP_REQUIRE_HASHES=" + env["PIP_REQUIRE_HASHES"],)
+                       if hashes and "--require-hashes" not in rest else ())
 
 
 def _option_value(args: tuple[str, ...], *names: str) -> str | None:
@@ -298,10 +422,22 @@ _POETRY_VALUE = frozenset({"--only", "--with", "--without", "-E", "--extras", "-
                            "--output", "--group", "-G", "--source"})
 
 
+def _redirect(words: tuple[str, ...]) -> str | None:
+    """The file of a ``> FILE`` (or ``>FILE``) redirect of stdout among ``words``."""
+    for k, word in enumerate(words):
+        if word in (">", "1>", ">|") and k + 1 < len(words):
+            return words[k + 1]
+        m = re.fullmatch(r"1?>\|?(\S+)", word)
+        if m:
+            return m.group(1)
+    return None
+
+
 def recognise_poetry(command: Command) -> InstallStep | None:
-    """``poetry install`` (from poetry.lock, hashes always checked), ``poetry export``
-    (writes a requirements file from the lock), ``poetry add NAME`` (outside the lock)."""
-    words = _strip_prefix(command.words)
+    """``poetry install`` (from poetry.lock, hashes always checked; the project itself
+    too unless --no-root), ``poetry export`` (writes a requirements file from the lock,
+    with -o or a ``>`` redirect), ``poetry add NAME`` (outside the lock)."""
+    words, env = _prefixed(command)
     if not words or _command_name(words[0]) != "poetry":
         return None
     args = words[1:]
@@ -309,13 +445,17 @@ def recognise_poetry(command: Command) -> InstallStep | None:
     if verb_at is None:
         return None
     verb, rest = args[verb_at], args[verb_at + 1:]
+    settings = tuple(f"{k}={env[k]}" for k in ("POETRY_VIRTUALENVS_CREATE",) if k in env)
+    where = "the system interpreter" if _off(env, "POETRY_VIRTUALENVS_CREATE") else ""
     if verb in ("install", "sync"):
         return InstallStep("poetry", command.line, command.text, ("poetry.lock",),
-                           hashes_enforced=True, verb=verb, options=args)
+                           hashes_enforced=True, verb=verb, options=args,
+                           settings=settings, root="--no-root" not in rest,
+                           environment=where)
     if verb == "export":
-        out = _option_value(rest, "-o", "--output")
+        out = _option_value(rest, "-o", "--output") or _redirect(rest)
         if out is None:
-            return None  # to stdout: a later redirect is not followed
+            return None  # to stdout, piped on: not followed
         return InstallStep("poetry", command.line, command.text, installs=False,
                            exports=((out, "poetry.lock"),),
                            exports_hashed="--without-hashes" not in rest,
@@ -335,28 +475,49 @@ _UV_VALUE = frozenset({"--extra", "--group", "--only-group", "--no-group", "--pa
                        "--upgrade-package", "--config-file", "--cache-dir"})
 
 
+# uv's own boolean variables that stand for `uv sync` / `uv export` options.
+UV_FLAGS = {
+    "UV_NO_DEV": "--no-dev", "UV_NO_DEFAULT_GROUPS": "--no-default-groups",
+    "UV_FROZEN": "--frozen", "UV_LOCKED": "--locked",
+    "UV_NO_INSTALL_PROJECT": "--no-install-project", "UV_NO_EDITABLE": "--no-editable",
+}
+
+
+def _uv_env(env: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(options, "NAME=value" settings) from uv's variables in ``env``."""
+    names = [k for k in UV_FLAGS if _on(env, k)]
+    return tuple(UV_FLAGS[k] for k in names), tuple(f"{k}={env[k]}" for k in names)
+
+
 def recognise_uv(command: Command) -> InstallStep | None:
     """``uv sync`` (from uv.lock), ``uv export -o FILE``, and ``uv pip install/sync``
-    (like pip: from files, or by name outside the lock)."""
-    words = _strip_prefix(command.words)
+    (like pip: from files, or by name outside the lock). uv's variables (UV_NO_DEV,
+    UV_LOCKED, UV_FROZEN ...) count as the options they stand for."""
+    words, env = _prefixed(command)
     if not words or _command_name(words[0]) != "uv":
         return None
     args = words[1:]
+    flags, settings = _uv_env(env)
     if args[:1] == ("sync",):
-        strict = any(w in ("--locked", "--frozen") for w in args)
+        options = (*flags, *args)
+        strict = any(w in ("--locked", "--frozen") for w in options)
         return InstallStep(
             "uv", command.line, command.text, ("uv.lock",), hashes_enforced=True,
             problem="" if strict else
-            "`uv sync` without --locked or --frozen may update uv.lock during the build",
-            verb="sync", options=args)
+            "`uv sync` without --locked or --frozen (or UV_LOCKED=1 / UV_FROZEN=1) may "
+            "update uv.lock during the build",
+            verb="sync", options=options, settings=settings,
+            root="--no-install-project" not in options,
+            environment=env.get("UV_PROJECT_ENVIRONMENT", ""))
     if args[:1] == ("export",):
-        out = _option_value(args, "-o", "--output-file")
+        out = _option_value(args, "-o", "--output-file") or _redirect(args)
         if out is None:
             return None
+        options = (*(f for f in flags if f not in ("--frozen", "--locked")), *args)
         return InstallStep("uv", command.line, command.text, installs=False,
                            exports=((out, "uv.lock"),),
                            exports_hashed="--no-hashes" not in args,
-                           verb="export", options=args)
+                           verb="export", options=options, settings=settings)
     if args[:2] in (("pip", "install"), ("pip", "sync")):
         rest = args[2:]
         files = [v for i, w in enumerate(rest) for v in
@@ -370,7 +531,7 @@ def recognise_uv(command: Command) -> InstallStep | None:
             "uv", command.line, command.text, tuple(files),
             packages=tuple(p for p in positional if not is_local(p)),
             local=tuple(p for p in positional if is_local(p)),
-            hashes_enforced="--require-hashes" in rest)
+            hashes_enforced="--require-hashes" in rest or _on(env, "UV_REQUIRE_HASHES"))
     return None
 
 

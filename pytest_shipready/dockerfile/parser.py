@@ -428,6 +428,8 @@ def env_pairs(ins: Instruction, escape: str = "\\") -> list[tuple[str, str]]:
 _VAR = re.compile(
     r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
 )
+# ``$VAR``, ``${VAR}``, ``${VAR:-word}``: groups (name, op, word) or (name) in group 4.
+VARIABLE = _VAR
 
 
 def expand(text: str, values: Mapping[str, str | None], escape: str = "\\"

@@ -154,8 +154,7 @@ def find(settings: Settings) -> ProjectLock:
     """The project's lockfile; raises :class:`NoLockError` saying why there is none."""
     project = settings.project
     paths = find_lockfiles(
-        project, [settings.config.parity.lockfile] if settings.config.parity.lockfile
-        else settings.config.lockfile.paths)
+        project, list(settings.config.parity.lockfiles) or settings.config.lockfile.paths)
     if not paths:
         raise NoLockError(f"no lockfile in {project} (requirements*.txt with a pip-compile "
                           "header, poetry.lock, uv.lock or pylock.toml)", skip=True)
