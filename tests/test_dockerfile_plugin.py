@@ -232,7 +232,7 @@ def test_dockerignore_judges_the_context_as_it_is(pytester: pytest.Pytester,
     (example / "deploy").mkdir()
     (example / "deploy" / "server.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
     result = run(pytester, example)
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     line = (example / "Dockerfile").read_text().splitlines().index("COPY . .") + 1
     result.stdout.fnmatch_lines([
         "*SR206 dockerignore: 2 paths not left out of the build context",
@@ -246,6 +246,6 @@ def test_dockerignore_judges_the_context_as_it_is(pytester: pytest.Pytester,
     assert "venv" not in result.stdout.str().split("SR206", 1)[1].split("\n")[0]
     (example / ".dockerignore").write_text(".git/\n**/.env\n**/*.pem\n")
     fixed = run(pytester, example, "-v")
-    fixed.assert_outcomes(passed=6)
+    fixed.assert_outcomes(passed=8)
     fixed.stdout.fnmatch_lines(["*dockerignore PASSED*leaves out .git; .venv, venv not in "
                                 "the context; no secret-looking file copied*"])
