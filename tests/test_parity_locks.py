@@ -354,3 +354,18 @@ def test_parity_lockfile_accepts_a_list(tmp_path: Path) -> None:
         parse({"parity": {"lockfile": 3}})
     with pytest.raises(ConfigError, match=r"parity.lockfile\[1\] = 2: must be a string"):
         parse({"parity": {"lockfile": ["a.txt", 2]}})
+
+
+def test_the_interpreter_the_app_runs_comes_first() -> None:
+    """`poetry run` execs a bare `python` under $VIRTUAL_ENV; a console script's shebang
+    puts the venv's python in argv[0]; tini and shells are not interpreters."""
+    listing = ("1|/usr/bin/tini -- /app/bin/run.sh server |\n"
+               "7|python -m telescope |VIRTUAL_ENV=/home/app/.cache/pypoetry/virtualenvs/t-py3.13\n"
+               "9|/app/.venv/bin/python3 /app/.venv/bin/gunicorn app:app |\n"
+               "12|sh -c for p in /proc/[0-9]*; do ... |\n")
+    live = parity.running_interpreters(listing)
+    assert live == ["/home/app/.cache/pypoetry/virtualenvs/t-py3.13/bin/python",
+                    "/app/.venv/bin/python3"]
+    order = parity.interpreters(("/app/bin/run.sh", "server"), {}, "", live)
+    assert order[:2] == live and order[-2:] == ["python3", "python"]
+    assert parity.interpreters((), {}, "/opt/py/bin/python", live) == ["/opt/py/bin/python"]

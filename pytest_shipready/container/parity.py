@@ -75,15 +75,43 @@ def parse_probe(output: str) -> ImageFacts:
 _SYSTEM_BINS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 
 
-def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str = ""
-                 ) -> list[str]:
+# Lists the running processes: "pid|argv joined by spaces|VIRTUAL_ENV=..." (POSIX sh).
+PROCESSES = ("for p in /proc/[0-9]*; do "
+             "a=$(tr '\\0' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
+             "v=$(tr '\\0' '\\n' < \"$p/environ\" 2>/dev/null | grep '^VIRTUAL_ENV=' | head -n 1); "
+             "echo \"${p#/proc/}|$a|$v\"; done")
+
+
+def running_interpreters(listing: str) -> list[str]:
+    """The Python interpreters the container's processes run, lowest pid first, from
+    :data:`PROCESSES`' output: an absolute ``argv[0]`` (a shebang puts the venv's python
+    there), or a bare ``python`` under ``$VIRTUAL_ENV`` (what ``poetry run`` execs)."""
+    found: list[tuple[int, str]] = []
+    for line in listing.splitlines():
+        pid, sep, rest = line.partition("|")
+        argv, _, venv = rest.rpartition("|")
+        if not sep or not pid.isdigit() or not argv.strip():
+            continue
+        first = argv.split()[0]
+        name = first.rpartition("/")[2]
+        if not PYTHON_NAME.match(name):
+            continue
+        if first.startswith("/"):
+            found.append((int(pid), first))
+        elif venv.startswith("VIRTUAL_ENV=/"):
+            found.append((int(pid), f"{venv.partition('=')[2].rstrip('/')}/bin/{name}"))
+    return list(dict.fromkeys(path for _, path in sorted(found)))
+
+
+def interpreters(command: tuple[str, ...], env: dict[str, str], configured: str = "",
+                 running: list[str] | None = None) -> list[str]:
     """The interpreters to ask, in order: the configured one; else the one the image's
     command runs (``/opt/venv/bin/python -m app``, or the venv of ``/opt/venv/bin/gunicorn``),
     ``$VIRTUAL_ENV``'s, ``$UV_PROJECT_ENVIRONMENT``'s (where ``uv sync`` installed), then
     ``python3`` and ``python`` on the image's PATH."""
     if configured:
         return [configured]
-    found: list[str] = []
+    found: list[str] = list(running or [])  # what the app's processes really run
     for word in command:
         if not word.startswith("/"):
             continue

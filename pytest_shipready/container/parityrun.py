@@ -147,8 +147,10 @@ class ParityRun:
             return gate
         command = tuple(self.run.settings.config.smoke.command) or running.info.command
         tried: list[str] = []
+        code, listing = running.exec(["sh", "-c", parity.PROCESSES])
+        live = parity.running_interpreters(listing) if code == 0 else []
         for python in parity.interpreters(command, {**running.info.env, **running.env},
-                                          self.run.settings.config.parity.python):
+                                          self.run.settings.config.parity.python, live):
             code, output = running.exec([python, "-c", parity.PROBE])
             if code == 0:
                 try:
