@@ -16,6 +16,8 @@ import pytest
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 REPO = Path(__file__).resolve().parent.parent
+# Sample projects are data: their own tests and conftest.py files are never collected here.
+collect_ignore = ["fixtures"]
 EXAMPLE = REPO / "examples" / "service"
 
 

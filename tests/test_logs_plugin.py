@@ -188,9 +188,7 @@ def test_container_items_skip_without_an_engine(
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines([
         "*shipready::logs::structured: no container logs: the smoke container did not run "
-        "(no Docker engine (see shipready::image::build)); SR501-SR505 check the smoke "
-        "container's output, which needs the image's Dockerfile ([[]tool.shipready.image[]] "
-        "dockerfile) and a Docker engine"])
+        "(no Docker engine (see shipready::image::build))"])
 
 
 # --- SR510 directly -------------------------------------------------------------------------
@@ -297,13 +295,20 @@ def test_a_source_that_raises_skips_with_its_reason() -> None:
         raise NoContainerLogs("the smoke container did not run (image build failed)")
 
     planned = logs_area.plan_with(Settings(Path("."), None, ShipreadyConfig()), source)
-    for check in planned[:5]:  # SR501-SR505: nothing to verify, the reason and the key
+    for check in planned[:5]:  # SR501-SR505: nothing to verify, and why
         result = check.run()
         assert result.status == Status.SKIPPED
         assert result.summary == (
-            "no container logs: the smoke container did not run (image build failed); "
-            "SR501-SR505 check the smoke container's output, which needs the image's "
-            "Dockerfile ([tool.shipready.image] dockerfile) and a Docker engine")
+            "no container logs: the smoke container did not run (image build failed)")
+
+
+def test_no_container_area_names_what_enables_the_log_items() -> None:
+    context = RunContext()  # no Dockerfile: the container area set no log source
+    planned = logs_area.plan_with(Settings(Path("."), None, ShipreadyConfig()),
+                                  logs_area.from_context(context))
+    result = planned[0].run()
+    assert result.status == Status.SKIPPED
+    assert "[tool.shipready.image] dockerfile) and a Docker engine" in result.summary
 
 
 # --- the shipready_log_capture fixture ---------------------------------------------------------

@@ -270,7 +270,10 @@ class ParityRun:
         try:
             container = testparity.parse_run(xml.strip())
         except ET.ParseError:
-            container = testparity.TestRun({}, f"no JUnit XML: {output.strip()[-300:]}")
+            errors = [ln.strip() for ln in output.splitlines() if "Error" in ln]
+            container = testparity.TestRun(
+                {}, errors[-1][:300] if errors else f"pytest exited {status}: "
+                f"{output.strip()[-300:]}")
         return testparity.verdict(host, container, host_skipped)
 
 

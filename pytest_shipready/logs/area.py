@@ -34,8 +34,10 @@ def from_context(context: RunContext) -> LogSource:
 
     def source() -> ContainerLogs:
         if context.container_logs is None:
-            raise NoContainerLogs("the smoke container did not run (no smoke area in this "
-                                  "run)")
+            raise NoContainerLogs(
+                "no smoke container in this run: SR501-SR505 check the smoke container's "
+                "output, which needs the image's Dockerfile ([tool.shipready.image] "
+                "dockerfile) and a Docker engine")
         return context.container_logs()
 
     return source
@@ -53,9 +55,7 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
         try:
             logs = source()
         except NoContainerLogs as exc:
-            return (f"no container logs: {exc}; SR501-SR505 check the smoke container's "
-                    "output, which needs the image's Dockerfile ([tool.shipready.image] "
-                    "dockerfile) and a Docker engine")
+            return f"no container logs: {exc}"
         return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE)
 
     def container_check(check_id: str) -> Callable[[], CheckResult]:
