@@ -140,6 +140,10 @@ def test_the_session_container_serves_me(shipready_container):
     result.stdout.fnmatch_lines(["READY: 2? passed, * skipped"])
     assert "the image was not built" not in result.stdout.str()
     assert result.ret == 0
+    shared = json.loads((svc / "shared-log.json").read_text())
+    assert shared["events"][0] == "listening", shared
+    assert shared["events"][-2:] == ["stopping", "stopped"], shared
+    assert "/from-a-user-test" in shared["paths"] and shared["env"] == {}
     assert leftovers(svc) == []
 
 
@@ -480,10 +484,6 @@ def test_plain_text_output_in_the_container_fails_structured(pytester: pytest.Py
         "*SR501 structured: * of * lines checked are not JSON objects*",
         '*container log:*: not a JSON object: *"GET /health HTTP/1.1" 200 -*'])
     assert result.ret == 1
-    shared = json.loads((svc / "shared-log.json").read_text())
-    assert shared["events"][0] == "listening", shared
-    assert shared["events"][-2:] == ["stopping", "stopped"], shared
-    assert "/from-a-user-test" in shared["paths"] and shared["env"] == {}
     assert leftovers(svc) == []
 
 
