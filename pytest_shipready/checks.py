@@ -83,11 +83,16 @@ class CheckResult:
 
     @classmethod
     def from_findings(
-        cls, check_id: str, findings: list[Finding], ok: str, bad: str, **figures: Figure
+        cls, check_id: str, findings: list[Finding], ok: str, bad: str, *,
+        verified: int | None = None, nothing: str = "", **figures: Figure
     ) -> CheckResult:
-        """Passed with summary ``ok`` when there are no findings, else failed with ``bad``."""
+        """Passed with summary ``ok`` when there are no findings, else failed with ``bad``.
+        ``verified``: how many things were checked; none is not a pass but a skip, with
+        ``nothing`` as the reason (a PASS always says what it verified)."""
         if findings:
             return cls.failed(check_id, bad, findings, **figures)
+        if verified == 0:
+            return cls.skipped(check_id, nothing or "nothing to check")
         return cls.passed(check_id, ok, **figures)
 
     def to_json(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,52 +33,54 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
     "uv-dev-groups": ("uv-env-service", ("requirements.txt", "requirements.in")),
 }
 
-# The verdict of every item, one letter per project in PROJECTS' order (P passed,
-# F failed, S skipped, - not an item of that project). Read down a column for a project.
+# The check ID and verdict of every item, one letter per project in PROJECTS' order
+# (P passed, F failed, S skipped, - not an item of that project). Read down a column for
+# a project. The procfile project configures what the others leave unset (size budget,
+# commands, required env, a test marked shipready_parity), so every check can pass.
 TABLE = """
-lockfile::requirements.txt::pinned              P P P P P P - -
-lockfile::requirements.txt::hashed              P P P P P P - -
-lockfile::requirements.txt::covers-inputs       P P P P P P - -
-lockfile::requirements.txt::fresh               S S S S S S - -
-lockfile::requirements.txt::portable            P P P P P P - -
-lockfile::requirements.txt::hashes-match-index  S S S S S S - -
-lockfile::poetry.lock::pinned                   - - - - - - P -
-lockfile::poetry.lock::hashed                   - - - - - - P -
-lockfile::poetry.lock::covers-inputs            - - - - - - P -
-lockfile::poetry.lock::fresh                    - - - - - - P -
-lockfile::poetry.lock::portable                 - - - - - - P -
-lockfile::poetry.lock::hashes-match-index       - - - - - - S -
-lockfile::uv.lock::pinned                       - - - - - - - P
-lockfile::uv.lock::hashed                       - - - - - - - P
-lockfile::uv.lock::covers-inputs                - - - - - - - P
-lockfile::uv.lock::fresh                        - - - - - - - P
-lockfile::uv.lock::portable                     - - - - - - - P
-lockfile::uv.lock::hashes-match-index           - - - - - - - S
-dockerfile::Dockerfile::base-pinned             P P P P P P P P
-dockerfile::Dockerfile::non-root-user           P P P P P P P P
-dockerfile::Dockerfile::healthcheck             P P P P P P P P
-dockerfile::Dockerfile::no-secrets              P P P P P P P P
-dockerfile::Dockerfile::lock-used               P P P P P P P P
-dockerfile::Dockerfile::dockerignore            P P P P P P P P
-dockerfile::Dockerfile::start-command           F P P P P P P P
-dockerfile::Dockerfile::production-server       S P P P P F P P
-image::build                                    P P P P P P P P
-image::size                                     S S S S S S S S
-smoke::ready                                    F P P P P F P P
-smoke::stays-up                                 S P P P P S P P
-smoke::non-root-runtime                         S P P P P S P P
-smoke::commands                                 S S S S S S S S
-smoke::graceful-shutdown                        S P P P P S P P
-parity::python                                  S P P P P S P P
-parity::packages                                S P P P P S P P
-parity::environment                             S S S S S S S S
-parity::tests                                   S S S S S S S S
-logs::structured                                S P P P P S P P
-logs::required-keys                             S P P P P S P P
-logs::levels-and-timestamps                     S P P P P S P P
-logs::exceptions-structured                     S S S S S S S S
-logs::no-secrets                                S P P P P S P P
-logs::setup                                     P P P P P P P P
+SR101 lockfile::requirements.txt::pinned             P P P P P P - -
+SR102 lockfile::requirements.txt::hashed             P P P P P P - -
+SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - -
+SR104 lockfile::requirements.txt::fresh              S S S S S S - -
+SR105 lockfile::requirements.txt::portable           P P P P P P - -
+SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - -
+SR101 lockfile::poetry.lock::pinned                  - - - - - - P -
+SR102 lockfile::poetry.lock::hashed                  - - - - - - P -
+SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P -
+SR110 lockfile::poetry.lock::fresh                   - - - - - - P -
+SR105 lockfile::poetry.lock::portable                - - - - - - P -
+SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S -
+SR101 lockfile::uv.lock::pinned                      - - - - - - - P
+SR102 lockfile::uv.lock::hashed                      - - - - - - - P
+SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P
+SR111 lockfile::uv.lock::fresh                       - - - - - - - P
+SR105 lockfile::uv.lock::portable                    - - - - - - - P
+SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S
+SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P
+SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P
+SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P
+SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P
+SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P
+SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P
+SR207 dockerfile::Dockerfile::start-command          F P P P P P P P
+SR208 dockerfile::Dockerfile::production-server      S P P P P F P P
+SR210 image::build                                   P P P P P P P P
+SR211 image::size                                    S P S S S S S S
+SR301 smoke::ready                                   F P P P P F P P
+SR302 smoke::stays-up                                S P P P P S P P
+SR303 smoke::non-root-runtime                        S P P P P S P P
+SR305 smoke::commands                                S P S S S S S S
+SR304 smoke::graceful-shutdown                       S P P P P S P P
+SR401 parity::python                                 S P P P P S P P
+SR402 parity::packages                               S P P P P S P P
+SR403 parity::environment                            S P S S S S S S
+SR404 parity::tests                                  S P S S S S S S
+SR501 logs::structured                               S P P P P S P P
+SR502 logs::required-keys                            S P P P P S P P
+SR503 logs::levels-and-timestamps                    S P P P P S P P
+SR504 logs::exceptions-structured                    S S S S S S S S
+SR505 logs::no-secrets                               S P P P P S P P
+SR510 logs::setup                                    P P P P P P P P
 """
 WORD = {"P": "passed", "F": "failed", "S": "skipped"}
 
@@ -97,14 +100,68 @@ SAYS = {
 }
 
 
+# What a PASS says it verified, per check: a count or the thing checked, never just "ok".
+PASS_SAYS = {
+    "SR101": r"^\d+ (requirements?|packages?) pinned",
+    "SR102": r"^\d+ (requirements?|packages?) hashed",
+    "SR103": r"^\d+ (input|direct) requirements? satisfied for linux/\w+, Python \d",
+    "SR105": r"^no machine-local indexes",
+    "SR110": r"^content-hash matches pyproject\.toml",
+    "SR111": r"`uv lock --check` passes|offline comparison",
+    "SR201": r"^\d+ base images? pinned",
+    "SR202": r"^USER \S+ \(line \d+",
+    "SR203": r"^HEALTHCHECK .+ \(line \d+\)$",
+    "SR204": r"^\d+ ARG/ENV names?, none secret-looking$",
+    "SR205": r"installs \S+ with hashes \(line \d+\)",
+    "SR206": r"(leaves out|not in the context)",
+    "SR207": r"starts `.+` \((CMD|ENTRYPOINT)|declared in \[tool\.shipready\.smoke\] command",
+    "SR208": r"^no development server or auto-reload in \S",
+    "SR210": r" built in [\d.]+ s \(.+\), \d+ MB$",
+    "SR211": r"^\d+ MB of \d+ MB$",
+    "SR301": r"^(healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
+    "SR302": r"^up [\d.]+ s after ready$",
+    "SR303": r"^uid \d+$",
+    "SR304": r"^SIG\w+: exited -?\d+ in [\d.]+ s",
+    "SR305": r"^\d+ command\(s\) succeeded$",
+    "SR401": r"^Python \d+\.\d+\.\d+ matches \S",
+    "SR402": r"^\d+ locked packages? installed at the locked versions",
+    "SR403": r"^\d+ required variables? set$",
+    "SR404": r"^\d+ marked tests? (passed in the container|with the same outcome)",
+    "SR501": r"^\d+ lines, all (JSON objects|logfmt)",
+    "SR502": r"^\d+ lines with \S+",
+    "SR503": r"^\d+ levels .* and \d+ timestamps .* valid in \d+ lines",
+    "SR505": r"^\d+ lines free of secrets \(",
+    "SR510": r"^\S+: .+ render structured \(\d+ lines?\)",
+}
+# Checks that never pass in the corpus, and where their PASS is tested instead.
+PASSES_ELSEWHERE = {
+    "SR100": "it only ever fails (no lockfile); tests/test_plugin.py",
+    "SR104": "re-resolution needs the index; test_plugin.py (network)",
+    "SR106": "the index's hashes; tests/test_index_hashes.py (network)",
+    "SR504": "needs a logged exception; tests/test_logs_recipes.py",
+}
+
+
+def rows() -> list[tuple[str, str, list[str]]]:
+    out = []
+    for row in TABLE.strip().splitlines():
+        check_id, node, *letters = row.split()
+        out.append((check_id, node, letters))
+    return out
+
+
 def expected(project: str) -> dict[str, str]:
     column = list(PROJECTS).index(project)
-    out = {}
-    for row in TABLE.strip().splitlines():
-        node, *letters = row.split()
-        if letters[column] != "-":
-            out[node] = WORD[letters[column]]
-    return out
+    return {node: WORD[letters[column]] for _, node, letters in rows()
+            if letters[column] != "-"}
+
+
+def test_every_check_passes_somewhere_and_says_what_it_verified() -> None:
+    from pytest_shipready.catalog import BY_ID
+
+    passing = {check_id for check_id, _, letters in rows() if "P" in letters}
+    assert passing | set(PASSES_ELSEWHERE) == set(BY_ID)
+    assert set(PASS_SAYS) == passing
 
 
 def make(tmp_path: Path, project: str) -> Path:
@@ -145,6 +202,11 @@ def test_corpus_project_gets_the_right_verdict_for_every_item(tmp_path: Path,
     code, results, out = readiness_job(make(tmp_path, project))
     got = {node: str(r["status"]) for node, r in results.items()}
     assert got == expected(project), out[-3000:]
+    ids = {node: check_id for check_id, node, _ in rows()}
+    for node, r in results.items():
+        assert r["check_id"] == ids[node], node
+        if r["status"] == "passed":
+            assert re.search(PASS_SAYS[str(r["check_id"])], str(r["summary"])), (node, r)
     for (name, node), text in SAYS.items():
         if name == project:
             assert text in _text(results[node]), (node, results[node])

@@ -100,7 +100,8 @@ def test_uid_verdicts() -> None:
     assert smoke.uid_verdict("10001\n", "app").status == Status.PASSED
     assert smoke.uid_verdict("0\n", "").status == Status.FAILED
     assert smoke.uid_verdict("", "root").status == Status.FAILED
-    assert smoke.uid_verdict("", "app").status == Status.PASSED
+    # No way to read the running uid: not verified, so not a pass.
+    assert smoke.uid_verdict("", "app").status == Status.SKIPPED
 
 
 def test_log_tail_keeps_the_last_lines() -> None:

@@ -373,7 +373,9 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
     return CheckResult.from_findings(
         "SR402", findings, f"{count} installed at the locked versions{chosen}{mine}",
         f"{plural(len(findings), 'difference')} between the image's {python} and {display}",
-        locked=len(expected.packages), installed=len(facts.dists))
+        locked=len(expected.packages), installed=len(facts.dists),
+        verified=len(expected.packages) + len(findings),
+        nothing=f"{display} selects no package for this image{chosen}: nothing to compare")
 
 
 def check_environment(required: tuple[str, ...], env: dict[str, str]) -> CheckResult:

@@ -87,7 +87,9 @@ def uid_verdict(uid_text: str, configured_user: str) -> CheckResult:
         user = configured_user or "root"
         if user in ("root", "0") or user.startswith(("0:", "root:")):
             return _root(f"the image's USER is {configured_user or 'unset (root)'}")
-        return CheckResult.passed("SR303", f"USER {configured_user} (`id -u` unavailable)")
+        return CheckResult.skipped(
+            "SR303", f"cannot tell the running uid: the image has neither /proc/1/status nor "
+            f"`id`; its USER is {configured_user} (see non-root-user, SR202)")
     if int(uid) == 0:
         return _root(f"the container's main process (PID 1) runs as uid 0 (USER "
                      f"{configured_user or 'unset'})")

@@ -203,8 +203,8 @@ def check_healthcheck(df: Dockerfile, target: str | None = None, optional: bool 
         return CheckResult.passed("SR203", f"HEALTHCHECK {command} (line {hc.line})")
     if alternative is not None:
         what = "HEALTHCHECK NONE" if hc is not None else "no HEALTHCHECK"
-        return CheckResult.passed("SR203", f"{what}; readiness is probed otherwise "
-                                  f"({alternative})")
+        return CheckResult.skipped("SR203", f"{what}, and none required: readiness is "
+                                   f"probed otherwise ({alternative})")
     if hc is not None:
         return CheckResult.failed("SR203", f"HEALTHCHECK NONE switches the health check off "
                                   f"in {shipped}", [Finding(
@@ -257,7 +257,8 @@ def check_no_secrets(df: Dockerfile, allowed: Iterable[str] = ()) -> CheckResult
             "allowed_secret_names."))
     return CheckResult.from_findings(
         "SR204", findings, f"{plural(names, 'ARG/ENV name')}, none secret-looking",
-        f"{plural(len(findings), 'secret-looking name')} in ARG/ENV", names=names)
+        f"{plural(len(findings), 'secret-looking name')} in ARG/ENV", names=names,
+        verified=names, nothing="no ARG or ENV in the Dockerfile: nothing can hold a secret")
 
 
 # --- SR205 lock-used --------------------------------------------------------------------

@@ -204,6 +204,7 @@ def check_pinned(lock: PipLock) -> CheckResult:
     return CheckResult.from_findings(
         "SR101", findings, f"{plural(n, 'requirement')} pinned",
         f"{len(findings)} of {plural(n, 'requirement')} not pinned", requirements=n,
+        verified=n, nothing=f"{lock.display} lists no requirements: nothing is pinned",
     )
 
 
@@ -214,14 +215,15 @@ def check_hashed(lock: PipLock, require_hashes: bool = True) -> CheckResult:
     entries = lock.data.entries
     missing = [e for e in entries if not e.hashes]
     n = len(entries)
+    if not n:
+        return CheckResult.skipped("SR102", f"{lock.display} lists no requirements")
     if not missing:
         return CheckResult.passed("SR102", f"{plural(n, 'requirement')} hashed", requirements=n)
     mixed = len(missing) < n
     if not mixed and not require_hashes:
-        return CheckResult.passed(
-            "SR102", f"no hashes ({plural(n, 'requirement')}); not required by configuration",
-            requirements=n,
-        )
+        return CheckResult.skipped(
+            "SR102", f"no hashes in {lock.display} ({plural(n, 'requirement')}), and none "
+            "required: [tool.shipready.lockfile] require_hashes = false")
     hint = ("pip refuses a file that mixes hashed and unhashed requirements: "
             if mixed else "") + "re-run pip-compile with --generate-hashes."
     findings = [
@@ -426,6 +428,8 @@ def check_covers_inputs(lock: PipLock, inputs: Inputs, target: Target | None = N
         f"{plural(checked, 'input requirement')} satisfied for {target.describe()}{note}",
         f"{plural(len(findings), 'input requirement')} not satisfied by the lock "
         f"(markers judged for {target.describe()})", inputs=checked,
+        verified=checked, nothing="no input requirement applies here "
+        f"(markers judged for {target.describe()}){note}",
     )
 
 

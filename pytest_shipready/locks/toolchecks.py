@@ -67,7 +67,9 @@ def check_pinned(lock: ToolLock) -> CheckResult:
                                         lock.display, p.line, relock(lock)))
     return CheckResult.from_findings(
         "SR101", findings, f"{plural(checked, 'package')} pinned{_local_note(lock)}",
-        f"{len(findings)} of {plural(checked, 'package')} not pinned", packages=checked)
+        f"{len(findings)} of {plural(checked, 'package')} not pinned", packages=checked,
+        verified=checked, nothing=f"{lock.display} locks no package from an index"
+        f"{_local_note(lock)}")
 
 
 def check_hashed(lock: ToolLock, require_hashes: bool = True) -> CheckResult:
@@ -84,14 +86,17 @@ def check_hashed(lock: ToolLock, require_hashes: bool = True) -> CheckResult:
         if bare:
             missing.append((p, f"no hash for {', '.join(bare[:3])}"
                             + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")))
+    if not checked:
+        return CheckResult.skipped("SR102", f"{lock.display} locks no package from an index"
+                                   f"{_local_note(lock)}")
     if not missing:
         return CheckResult.passed(
             "SR102", f"{plural(checked, 'package')} hashed{_local_note(lock)}",
             packages=checked)
     if len(missing) == checked and not require_hashes:
-        return CheckResult.passed(
-            "SR102", f"no hashes ({plural(checked, 'package')}); not required by "
-            "configuration", packages=checked)
+        return CheckResult.skipped(
+            "SR102", f"no hashes in {lock.display} ({plural(checked, 'package')}), and none "
+            "required: [tool.shipready.lockfile] require_hashes = false")
     findings = [Finding(f"{p.label}: {why}", lock.display, p.line,
                         f"Restore the hashes: {relock(lock)}") for p, why in missing]
     return CheckResult.failed(
@@ -157,7 +162,9 @@ def check_covers_inputs(lock: ToolLock, target: Target | None = None) -> CheckRe
         "SR103", findings,
         f"{plural(checked, 'direct requirement')} satisfied for {target.describe()}{note}",
         f"{plural(len(findings), 'direct requirement')} not satisfied by the lock "
-        f"(markers judged for {target.describe()})", inputs=checked)
+        f"(markers judged for {target.describe()})", inputs=checked,
+        verified=checked, nothing=f"no direct requirement applies here (markers judged for "
+        f"{target.describe()}){note}")
 
 
 def _contains(spec: SpecifierSet, version: str) -> bool:
