@@ -226,8 +226,10 @@ class ParityRun:
         cfg = self.run.settings.config.parity
         paths = [project / p for p in cfg.tests if (project / p).exists()]
         if not paths:
-            return CheckResult.skipped("SR404", f"no {', '.join(cfg.tests)} in the project "
-                                       "([tool.shipready.parity] tests)")
+            return CheckResult.skipped("SR404", "no " + " or ".join(
+                t if t.endswith(".py") else f"{t.rstrip('/')}/ directory" for t in cfg.tests)
+                + " ([tool.shipready.parity] tests = [...] names where the tests marked "
+                "shipready_parity are)")
         running, gate = smoke_run(self.run).session("SR404")
         if running is None:
             assert gate is not None
