@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-
-
 FIXTURE = Path(__file__).parent / "fixtures" / "ranges-service"
 
 
@@ -73,7 +71,8 @@ def test_every_log_check_counts_the_same_lines() -> None:
         return json.dumps({"event": "x", "level": "info",
                            "timestamp": "2026-05-01T12:00:00Z", **extra}).encode()
 
-    log = [event(), b"", event(exception=[{"exc_type": "ValueError", "frames": []}]), b"   ", event(), b"\r", b""]
+    error = event(exception=[{"exc_type": "ValueError", "frames": []}])
+    log = [event(), b"", error, b"   ", event(), b"\r", b""]
     got = {r.check_id: r for r in check_all(log, env={"API_TOKEN": "s3cr3t-t0ken-value"})}
     checked = {cid: got[cid].figures.get("checked") for cid in ("SR501", "SR504", "SR505")}
     assert checked == {"SR501": 3, "SR504": 3, "SR505": 3}, checked

@@ -48,9 +48,11 @@ def _selection(run: DockerRun, lock: model.ToolLock,
     step = install.selecting if install else None
     if step is not None and step.tool in ("poetry", "uv") and step.verb:
         text = step.described if len(step.described) <= 90 else step.described[:87] + "..."
+        members = [model.read_pyproject(lock, m)[0] or {} for m in lock.member_pyprojects()]
         inferred = lockselect.from_command(step.tool, step.verb, step.options,
                                            model.read_pyproject(lock)[0] or {},
-                                           f"per {run.display}:{step.line} `{text}`")
+                                           f"per {run.display}:{step.line} `{text}`",
+                                           members)
     else:
         inferred = lockselect.runtime_only(
             f"no poetry/uv install of {lock.display} found in {run.display}")
