@@ -172,3 +172,66 @@ def test_a_script_lock_installs_its_requirements_for_the_image(tmp_path: Path) -
     lock = discover.load(tmp_path / "uv.lock", tmp_path)
     assert lock.error is None, lock.error
     assert selection.expected_distributions(lock, IMAGE) == {"six": "1.17.0"}
+
+
+# --- SR103: the members' pyproject.toml are the lock's inputs ------------------------------
+
+
+def sr103(pytester: pytest.Pytester, project: Path) -> dict[str, object]:
+    import json
+
+    result = pytester.runpytest_subprocess("--shipready-only", "--shipready-offline", "-k",
+                                           "SR103", "-p", "no:cacheprovider",
+                                           f"--shipready-report={project / 'r.json'}")
+    doc = json.loads((project / "r.json").read_text())
+    (found,) = [r for r in doc["results"] if r["check_id"] == "SR103"]
+    assert isinstance(found, dict)
+    assert result.ret in (0, 1), result.stdout.str()
+    return found
+
+
+@pytest.fixture
+def ws_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(FIXTURE, pytester.path, dirs_exist_ok=True)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    return pytester.path
+
+
+def test_sr103_reads_the_members_of_a_workspace(ws_project: Path,
+                                                pytester: pytest.Pytester) -> None:
+    found = sr103(pytester, ws_project)
+    assert found["status"] == "passed", found
+    assert found["summary"] == (
+        "5 direct requirements satisfied for linux/x86_64, Python 3.12 (FROM "
+        "python:3.12-slim); read pyproject.toml, backend/pyproject.toml, "
+        "worker/pyproject.toml")
+
+
+def test_sr103_names_the_member_file_that_asks_more(ws_project: Path,
+                                                    pytester: pytest.Pytester) -> None:
+    backend = ws_project / "backend" / "pyproject.toml"
+    backend.write_text(backend.read_text().replace('"click>=8.1"', '"click>=9"'))
+    worker = ws_project / "worker" / "pyproject.toml"
+    worker.write_text(worker.read_text().replace('["six>=1.16"]', '["six>=1.16", "httpx"]'))
+    found = sr103(pytester, ws_project)
+    assert found["status"] == "failed", found
+    got = [(f["path"], f["line"], f["message"]) for f in found["findings"]]  # type: ignore
+    assert got == [
+        ("backend/pyproject.toml", 5, "click>=9 is required by backend/pyproject.toml "
+         "[project] dependencies but uv.lock:51 locks click 8.5.1"),
+        ("worker/pyproject.toml", 5, "httpx is required by worker/pyproject.toml [project] "
+         "dependencies but not in uv.lock"),
+    ]
+
+
+def test_members_from_the_workspace_globs_when_the_lock_names_none(workspace: Path) -> None:
+    (workspace / "pyproject.toml").write_text(
+        '[tool.uv.workspace]\nmembers = ["*"]\nexclude = ["worker"]\n')
+    text = (workspace / "uv.lock").read_text()
+    start = text.index("[manifest]")
+    end = text.index("[[package]]")
+    (workspace / "uv.lock").write_text(text[:start] + text[end:])
+    lock = lock_of(workspace)
+    assert lock.members() == []
+    assert [p.relative_to(workspace).as_posix() for p in lock.member_pyprojects()] == [
+        "backend/pyproject.toml"]
