@@ -235,3 +235,30 @@ def test_members_from_the_workspace_globs_when_the_lock_names_none(workspace: Pa
     assert lock.members() == []
     assert [p.relative_to(workspace).as_posix() for p in lock.member_pyprojects()] == [
         "backend/pyproject.toml"]
+
+
+# --- the image uv builds -------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_the_workspace_image_matches_its_lock(ws_project: Path, pytester: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`RUN uv sync --frozen --package app` in a python:3.12 image: SR402 expects app's
+    dependencies for Linux/3.12 with its dev group, and the member app is the project."""
+    import json
+
+    monkeypatch.delenv("DOCKER_HOST")
+    result = pytester.runpytest_subprocess(
+        "--shipready-only", "--shipready-offline", "-p", "no:cacheprovider", "-k",
+        "SR205 or SR210 or SR301 or SR402", f"--shipready-report={ws_project / 'r.json'}",
+        timeout=600)
+    doc = json.loads((ws_project / "r.json").read_text())
+    got = {r["check_id"]: r for r in doc["results"]}
+    for check in ("SR205", "SR210", "SR301", "SR402"):
+        assert got[check]["status"] == "passed", (check, result.stdout.str())
+    line = (ws_project / "Dockerfile").read_text().splitlines().index(
+        "RUN uv sync --frozen --package app") + 1
+    assert got["SR402"]["summary"] == (
+        "5 locked packages installed at the locked versions (runtime dependencies of app + "
+        f"group dev, per Dockerfile:{line} `uv sync --frozen --package app`); the project "
+        "itself: app 0.1.0")
