@@ -131,3 +131,50 @@ def test_resolution_failure_fails_with_pip_compiles_words(example: Path) -> None
                                  timeout=120, pip_config="isolated")
     assert result.status is Status.FAILED
     assert "structlog" in result.findings[0].message
+
+
+def test_files_published_after_the_lock_are_not_a_difference(tmp_path: Path) -> None:
+    """PyPI published one more wheel of a locked release: the locked hashes are a strict
+    subset of the fresh ones. The lock installs as before: a note, not a finding."""
+    other, third = "sha256:" + "b" * 64, "sha256:" + "c" * 64
+    (tmp_path / "requirements.txt").write_text(
+        f"pyyaml==6.0.1 --hash={H} --hash={other}\nsix==1 --hash={H}\nz==1 --hash={H}\n")
+    lock = load(tmp_path)
+    resolved = requirements.parse(
+        f"pyyaml==6.0.1 --hash={H} --hash={other} --hash={third}\n"
+        f"six==1 --hash={other}\nz==1\n")
+    messages = [f.message for f in resolve.compare(lock, resolved)]
+    # six: its locked hash is gone (changed): still a difference
+    assert messages == ["hashes of six 1 differ: 1 locked hash(es) not offered by the "
+                        "index, 1 new"]
+    assert resolve.upstream_additions(lock, resolved) == ["pyyaml 6.0.1 (1 file added "
+                                                          "upstream)"]
+
+
+def test_a_locked_hash_the_index_dropped_still_fails(tmp_path: Path) -> None:
+    other = "sha256:" + "b" * 64
+    (tmp_path / "requirements.txt").write_text(f"a==1 --hash={H} --hash={other}\n")
+    resolved = requirements.parse(f"a==1 --hash={H}\n")
+    lock = load(tmp_path)
+    assert [f.message for f in resolve.compare(lock, resolved)] == [
+        "hashes of a 1 differ: 1 locked hash(es) not offered by the index"]
+    assert resolve.upstream_additions(lock, resolved) == []
+
+
+@pytest.mark.network
+@pytest.mark.usefixtures("isolated_pip")
+def test_a_lock_missing_a_file_published_later_passes_with_a_note(example: Path) -> None:
+    """The example's real lock with one of structlog's two hashes removed, as if the
+    index had published that file after the lock was compiled."""
+    text = (example / "requirements.txt").read_text()
+    first = text.index("structlog==")
+    hashes = [line for line in text[first:].splitlines()[1:3]]
+    assert all(h.strip().startswith("--hash=sha256:") for h in hashes), hashes
+    dropped = text.replace(hashes[0] + "\n", "", 1)
+    (example / "requirements.txt").write_text(dropped)
+    lock = load(example)
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, example), example,
+                                 timeout=120, pip_config="isolated")
+    assert result.status is Status.PASSED, result
+    assert ("structlog 26.1.0 (1 file added upstream): every locked hash is still offered"
+            in result.summary), result.summary

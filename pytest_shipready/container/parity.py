@@ -275,7 +275,8 @@ def expected_from_toollock(lock: model.ToolLock, env: dict[str, str],
     """A Poetry, uv or pylock.toml lock: what installing ``selection`` puts into ``env``.
     Raises :class:`model.LockError` when the lock cannot tell."""
     picked = expected_distributions(lock, env, groups=selection.groups,
-                                  extras=selection.extras)
+                                    extras=selection.extras, packages=selection.packages,
+                                    all_packages=selection.all_packages)
     by_name = lock.by_name()
     wanted: dict[str, tuple[str, int | None]] = {}
     for name, version in picked.items():

@@ -48,9 +48,11 @@ def _selection(run: DockerRun, lock: model.ToolLock,
     step = install.selecting if install else None
     if step is not None and step.tool in ("poetry", "uv") and step.verb:
         text = step.described if len(step.described) <= 90 else step.described[:87] + "..."
+        members = [model.read_pyproject(lock, m)[0] or {} for m in lock.member_pyprojects()]
         inferred = lockselect.from_command(step.tool, step.verb, step.options,
                                            model.read_pyproject(lock)[0] or {},
-                                           f"per {run.display}:{step.line} `{text}`")
+                                           f"per {run.display}:{step.line} `{text}`",
+                                           members)
     else:
         inferred = lockselect.runtime_only(
             f"no poetry/uv install of {lock.display} found in {run.display}")
@@ -228,8 +230,10 @@ class ParityRun:
         cfg = self.run.settings.config.parity
         paths = [project / p for p in cfg.tests if (project / p).exists()]
         if not paths:
-            return CheckResult.skipped("SR404", f"no {', '.join(cfg.tests)} in the project "
-                                       "([tool.shipready.parity] tests)")
+            return CheckResult.skipped("SR404", "no " + " or ".join(
+                t if t.endswith(".py") else f"{t.rstrip('/')}/ directory" for t in cfg.tests)
+                + " ([tool.shipready.parity] tests = [...] names where the tests marked "
+                "shipready_parity are)")
         running, gate = smoke_run(self.run).session("SR404")
         if running is None:
             assert gate is not None

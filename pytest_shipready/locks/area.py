@@ -19,12 +19,17 @@ def plan(settings: Settings, options: Options, context: RunContext
     project = settings.project
     paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
     if not paths:
+        rejected = pipcompile.not_locks(project)
         missing = CheckResult.failed(
-            "SR100", "no lockfile found",
-            [Finding(pipcompile.where_looked(project) + ", poetry.lock, uv.lock or "
-                     "pylock*.toml", str(project), None,
-                     "Create one: pip-compile --generate-hashes --strip-extras "
-                     "requirements.in (or list it in [tool.shipready.lockfile] paths).")],
+            "SR100", f"no lockfile: {rejected}" if rejected else "no lockfile found",
+            [Finding((f"{rejected}; " if rejected else "") + pipcompile.where_looked(project)
+                     + ", poetry.lock, uv.lock or pylock*.toml", str(project), None,
+                     ("Move the requirements to requirements.in and compile them: "
+                      "pip-compile --generate-hashes --strip-extras requirements.in (writes "
+                      "requirements.txt); a lock made otherwise is listed in "
+                      "[tool.shipready.lockfile] paths." if rejected else
+                      "Create one: pip-compile --generate-hashes --strip-extras "
+                      "requirements.in (or list it in [tool.shipready.lockfile] paths)."))],
         )
         return [PlannedCheck("lockfile", None, "SR100", "found", None, lambda: missing)]
     checks: list[PlannedCheck] = []

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -14,7 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..checks import Finding
-from .model import ToolLock, read_pyproject
+from .model import ToolLock, display_path, read_pyproject
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class DirectRequirement:
     marker: str | None
     where: str  # "pyproject.toml [project] dependencies"
     local: str | None = None  # a path/url/git source: only presence is checked
+    file: str = "pyproject.toml"  # where it is written, relative to the lock's directory
 
 
 def poetry_constraint(text: str) -> tuple[SpecifierSet, ...]:
@@ -137,12 +140,29 @@ def _poetry_dep(name: str, value: object, where: str, errors: list[Finding], dis
 
 
 def direct_requirements(lock: ToolLock) -> tuple[list[DirectRequirement], list[Finding], str]:
-    """The project's own requirements from pyproject.toml next to the lock."""
-    data, path, error = read_pyproject(lock)
-    display = path.name
-    errors: list[Finding] = [error] if error else []
-    if data is None:
-        return [], errors, display
+    """The project's own requirements from pyproject.toml next to the lock and, for a uv
+    workspace, from each member's pyproject.toml (the lock's inputs): the requirements,
+    what cannot be read, and the files read ("pyproject.toml, backend/pyproject.toml")."""
+    paths = [lock.path.parent / "pyproject.toml"]
+    if lock.format == "uv":
+        paths += lock.member_pyprojects()
+    out: list[DirectRequirement] = []
+    errors: list[Finding] = []
+    shown: list[str] = []
+    for path in paths:
+        data, _, error = read_pyproject(lock, path)
+        display = display_path(path, lock.path.parent)
+        if error:
+            errors.append(error)
+        if data is not None:
+            shown.append(display)
+            found = _from_pyproject(lock, data, display, errors)
+            out.extend(dataclasses.replace(r, file=display) for r in found)
+    return out, errors, ", ".join(shown) or "pyproject.toml"
+
+
+def _from_pyproject(lock: ToolLock, data: dict[str, Any], display: str,
+                    errors: list[Finding]) -> list[DirectRequirement]:
     out: list[DirectRequirement] = []
     project = data.get("project") if isinstance(data.get("project"), dict) else {}
     assert isinstance(project, dict)
@@ -187,7 +207,7 @@ def direct_requirements(lock: ToolLock) -> tuple[list[DirectRequirement], list[F
             r = _pep508(dep, f"{display} [tool.uv] dev-dependencies", errors, display)
             if r:
                 out.append(r)
-    return out, errors, display
+    return out
 
 
 _QUOTED = re.compile(r""""([^"\n]+)"|'([^'\n]+)'""")

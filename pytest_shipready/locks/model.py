@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
+from packaging.utils import canonicalize_name
 
 from ..checks import Finding
 
@@ -90,6 +91,43 @@ class ToolLock:
                 return p
         return None
 
+    def members(self) -> list[LockedPackage]:
+        """uv: the workspace's members (uv.lock's ``[manifest] members``, the root project
+        among them when it has one); without a manifest, the root project alone."""
+        manifest = self.data.get("manifest")
+        names = manifest.get("members") if isinstance(manifest, Mapping) else None
+        if not isinstance(names, list) or not names:
+            root = self.root()
+            return [root] if root is not None else []
+        wanted = {canonicalize_name(str(n)) for n in names}
+        return [p for p in self.packages if p.name in wanted and p.local]
+
+    def member_pyprojects(self) -> list[Path]:
+        """uv: the pyproject.toml of each workspace member other than the root project,
+        from the members' sources in the lock, or, for a lock without members, from
+        ``[tool.uv.workspace] members`` (globs) of the pyproject.toml beside it."""
+        base = self.path.parent
+        found: list[Path] = []
+        for p in self.members():
+            if p.source and p.source not in (".", "./"):
+                found.append(base / p.source / "pyproject.toml")
+        if not found and not self.members():
+            data, _, _ = read_pyproject(self)
+            tool = data.get("tool") if isinstance(data, dict) else None
+            uv = tool.get("uv") if isinstance(tool, dict) else None
+            ws = uv.get("workspace") if isinstance(uv, dict) else None
+            if isinstance(ws, dict):
+                excluded = {d.resolve() for pattern in ws.get("exclude") or []
+                            if isinstance(pattern, str) for d in base.glob(pattern)}
+                for pattern in ws.get("members") or []:
+                    if not isinstance(pattern, str):
+                        continue
+                    for d in sorted(base.glob(pattern)):
+                        if (d / "pyproject.toml").is_file() and d.resolve() not in excluded \
+                                and d.resolve() != base.resolve():
+                            found.append(d / "pyproject.toml")
+        return list(dict.fromkeys(found))
+
     @property
     def tool(self) -> str:
         return {"poetry": "poetry lock", "uv": "uv lock"}.get(self.format, "the locker")
@@ -163,11 +201,15 @@ def names(packages: Iterable[LockedPackage]) -> str:
     return ", ".join(p.name for p in packages)
 
 
-def read_pyproject(lock: ToolLock) -> tuple[dict[str, Any] | None, Path, Finding | None]:
-    path = lock.path.parent / "pyproject.toml"
+def read_pyproject(lock: ToolLock, path: Path | None = None
+                   ) -> tuple[dict[str, Any] | None, Path, Finding | None]:
+    """The pyproject.toml beside the lock (or ``path``, a workspace member's): its data,
+    its path, and a finding when it cannot be read (None, path, None when absent)."""
+    path = path or lock.path.parent / "pyproject.toml"
     try:
         return tomllib.loads(path.read_text(encoding="utf-8")), path, None
     except FileNotFoundError:
         return None, path, None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return None, path, Finding(f"cannot read {path.name}: {exc}", path.name)
+        shown = display_path(path, lock.path.parent)
+        return None, path, Finding(f"cannot read {shown}: {exc}", shown)

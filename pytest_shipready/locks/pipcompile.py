@@ -66,6 +66,40 @@ def where_looked(project: Path) -> str:
     )
 
 
+def not_locks(project: Path) -> str:
+    """The requirements files :func:`discover` passed over, and why they are not locks:
+    "found requirements.txt, but it has no pip-compile header: it is not a lock (ranges:
+    Django>=6.0,<6.1)"; empty when there is none."""
+    candidates = sorted(project.glob("requirements*.txt")) + sorted(
+        project.glob("requirements/*.txt"))
+    found = [p for p in candidates if p.is_file() and not is_pip_compile_output(p)]
+    if not found:
+        return ""
+    names = ", ".join(p.relative_to(project).as_posix() for p in found)
+    ranges: list[str] = []
+    pins = 0
+    for path in found:
+        try:
+            data = requirements.read(path)
+        except (OSError, UnicodeDecodeError, requirements.ParseError):
+            continue
+        for e in data.entries:
+            if e.pinned_version:
+                pins += 1
+            elif e.name and not e.local:
+                ranges.append(e.text)
+    if ranges:
+        more = f" and {len(ranges) - 3} more" if len(ranges) > 3 else ""
+        why = f" (ranges: {', '.join(ranges[:3])}{more})"
+    elif pins:
+        why = f" ({plural(pins, 'pin')}, but nothing records the inputs they were made from)"
+    else:
+        why = ""
+    if len(found) == 1:
+        return f"found {names}, but it has no pip-compile header: it is not a lock{why}"
+    return f"found {names}, but none has a pip-compile header: they are not locks{why}"
+
+
 # --- the lock and its header ----------------------------------------------------------
 
 

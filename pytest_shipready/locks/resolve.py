@@ -166,13 +166,20 @@ def check_fresh(
         except (OSError, UnicodeDecodeError, requirements.ParseError) as exc:  # pragma: no cover
             return CheckResult.failed("SR104", f"cannot read pip-compile's output: {exc}", [])
     findings = compare(lock, resolved)
+    added = upstream_additions(lock, resolved)
+    upstream = ""
+    if added:
+        upstream = (f"; the index offers files published since the lock was made, for "
+                    f"{', '.join(added)}: every locked hash is still offered (re-run "
+                    "pip-compile to allow them)")
     note = ""
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if findings and lock.header.python and lock.header.python != here:
         note = f" (lock made with Python {lock.header.python}, re-resolved with {here})"
     n = len(lock.data.entries)
     return CheckResult.from_findings(
-        "SR104", findings, f"re-resolution matches {plural(n, 'pin')} in {elapsed:.1f} s",
+        "SR104", findings,
+        f"re-resolution matches {plural(n, 'pin')} in {elapsed:.1f} s{upstream}",
         f"re-resolving {lock.display} changes {plural(len(findings), 'entry', 'entries')}{note}",
         seconds=round(elapsed, 2), requirements=n,
     )
@@ -221,7 +228,10 @@ def _pin(entry: requirements.Entry) -> str | None:
 
 
 def compare(lock: PipLock, resolved: requirements.RequirementsFile) -> list[Finding]:
-    """Added, removed and changed pins, and hash sets that differ, as findings."""
+    """Added, removed and changed pins, and hash sets that differ, as findings. A pin
+    whose locked hashes are all still offered, with more besides (the index published
+    another file of that release after the lock was made: a new wheel), is not a
+    difference: the lock installs as before (see :func:`upstream_additions`)."""
     ours = {e.name: e for e in lock.data.entries if e.name and not e.editable}
     theirs = {e.name: e for e in resolved.entries if e.name and not e.editable}
     fix = "Re-run the command in the lockfile's header and commit the result."
@@ -242,6 +252,8 @@ def compare(lock: PipLock, resolved: requirements.RequirementsFile) -> list[Find
             findings.append(Finding(f"changed: {name} {_pin(old)} -> {_pin(new)}",
                                     lock.display, old.line, fix))
         elif old.hashes and new.hashes and set(old.hashes) != set(new.hashes):
+            if set(old.hashes) < set(new.hashes):
+                continue  # files published since the lock was made: see upstream_additions
             gone = sorted(set(old.hashes) - set(new.hashes))
             extra = sorted(set(new.hashes) - set(old.hashes))
             detail = []
@@ -252,3 +264,18 @@ def compare(lock: PipLock, resolved: requirements.RequirementsFile) -> list[Find
             findings.append(Finding(f"hashes of {name} {_pin(old)} differ: "
                                     + ", ".join(detail), lock.display, old.line, fix))
     return findings
+
+
+def upstream_additions(lock: PipLock, resolved: requirements.RequirementsFile) -> list[str]:
+    """The pins whose hash set is a strict subset of the re-resolution's (files added
+    upstream, none removed or changed): "pyyaml 6.0.1 (1 file added upstream)"."""
+    theirs = {e.name: e for e in resolved.entries if e.name and not e.editable}
+    out: list[str] = []
+    for old in lock.data.entries:
+        new = theirs.get(old.name) if old.name and not old.editable else None
+        if new is None or _pin(old) is None or _pin(old) != _pin(new):
+            continue
+        if old.hashes and set(old.hashes) < set(new.hashes):
+            added = len(set(new.hashes) - set(old.hashes))
+            out.append(f"{old.name} {_pin(old)} ({plural(added, 'file')} added upstream)")
+    return sorted(out)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def expected_distributions(
     lock: ToolLock | PipLock, env: Mapping[str, str], *,
     groups: Collection[str] | None = None, extras: Collection[str] = (),
+    packages: Collection[str] = (), all_packages: bool = False,
 ) -> dict[str, str]:
     """The distributions an install from ``lock`` puts into the environment ``env``.
 
@@ -33,7 +34,10 @@ def expected_distributions(
     groups installed besides the runtime dependencies (Poetry: besides "main"; uv:
     ``[dependency-groups]``); None or empty means runtime dependencies only, as
     ``poetry install --only main`` / ``uv sync --no-dev`` do. ``extras``: the project's
-    extras installed. Returns {canonical name: version}; the project itself and
+    extras installed. ``packages`` / ``all_packages`` (uv workspaces): the members
+    installed, as ``uv sync --package`` / ``--all-packages`` choose them; by default the
+    root project, or every member when the workspace root is not a project; groups and
+    extras apply to those members. Returns {canonical name: version}; the project itself and
     editable installs are left out (they are not pinned distributions), as are local
     sources without a recorded version. Raises :class:`LockError` when the lock cannot
     tell (a lock that failed to parse, or a Poetry lock older than lock-version 2.1,
@@ -47,7 +51,7 @@ def expected_distributions(
     if lock.format == "poetry":
         picked = _poetry_pick(lock, env, chosen, extras)
     elif lock.format == "uv":
-        picked = _uv_pick(lock, env, set(groups or ()), extras)
+        picked = _uv_pick(lock, env, set(groups or ()), extras, packages, all_packages)
     else:
         picked = _pylock_pick(lock, env, set(groups or ()), extras)
     root = lock.root()
@@ -97,9 +101,15 @@ class Selection:
     groups: frozenset[str] = frozenset()
     extras: frozenset[str] = frozenset()
     how: str = "runtime dependencies"  # for messages: where the selection comes from
+    packages: frozenset[str] = frozenset()  # uv workspace members: `--package`
+    all_packages: bool = False  # uv: `--all-packages`
 
     def describe(self) -> str:
         parts = ["runtime dependencies"]
+        if self.packages:
+            parts[0] += f" of {', '.join(sorted(self.packages))}"
+        elif self.all_packages:
+            parts[0] += " of every workspace member"
         if self.groups:
             parts.append(f"group{'s' if len(self.groups) > 1 else ''} "
                          f"{', '.join(sorted(self.groups))}")
@@ -121,7 +131,7 @@ def configured(groups: Sequence[str] | None, extras: Sequence[str] | None,
     return Selection(
         frozenset(_group(g) for g in groups) if groups is not None else inferred.groups,
         frozenset(_extra(e) for e in extras) if extras is not None else inferred.extras,
-        where)
+        where, inferred.packages, inferred.all_packages)
 
 
 def _group(name: str) -> str:
@@ -169,12 +179,19 @@ def _values(args: Sequence[str], *names: str) -> list[str]:
 
 
 def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[str, Any],
-                 where: str) -> Selection:
+                 where: str, members: Sequence[Mapping[str, Any]] = ()) -> Selection:
     """The selection of ``poetry install|sync|export`` or ``uv sync|export`` with ``args``
-    (the words after the verb). ``where`` names the command for messages."""
+    (the words after the verb). ``where`` names the command for messages. ``members``:
+    the pyproject.toml data of a uv workspace's other members, whose groups and extras
+    ``--all-groups`` / ``--all-extras`` include too."""
     groups, optional = project_groups(pyproject)
     all_extras = project_extras(pyproject)
+    for member in members:
+        groups |= project_groups(member)[0]
+        all_extras |= project_extras(member)
     flags = set(args)
+    packages: frozenset[str] = frozenset()
+    all_packages = False
     if tool == "poetry":
         if verb == "export":
             chosen: set[str] = set()
@@ -218,6 +235,8 @@ def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[s
         if "--all-extras" in flags:
             extras = all_extras
         extras -= {_extra(e) for e in _values(args, "--no-extra")}
+        packages = frozenset(str(canonicalize_name(p)) for p in _values(args, "--package"))
+        all_packages = "--all-packages" in flags
     chosen.discard("main")  # the runtime dependencies are always compared
     return Selection(frozenset(chosen & groups if groups else chosen), frozenset(extras),
-                     where)
+                     where, packages, all_packages)

@@ -111,23 +111,28 @@ def check_covers_inputs(lock: ToolLock, target: Target | None = None) -> CheckRe
         return CheckResult.skipped(
             "SR103", f"{lock.display} does not record its inputs; checked via the lock "
             "it was exported from")
-    reqs, errors, pyproject = direct_requirements(lock)
-    pyproject_path = lock.path.parent / pyproject
+    reqs, errors, read = direct_requirements(lock)
     if not reqs and not errors:
         return CheckResult.skipped(
-            "SR103", f"no {pyproject} with dependencies next to {lock.display}")
+            "SR103", f"no pyproject.toml with dependencies next to {lock.display}"
+            + (f" (read {read})" if "," in read else ""))
     if target is None:
         target = resolve_target("linux/x86_64")
     env = target.environment()
     locked = lock.by_name()
+    own = {p.name for p in lock.members()} if lock.format == "uv" else set()
     root = lock.root()
+    if root is not None:
+        own.add(root.name)
     findings = list(errors)
     checked = 0
     not_here = 0
     fix = relock(lock)
     for r in reqs:
-        if root is not None and r.name == root.name:
-            continue  # the project's own extras, e.g. "app[dev]"
+        pyproject = r.file
+        pyproject_path = lock.path.parent / r.file
+        if r.name in own:
+            continue  # the project's own extras ("app[dev]"), a workspace member
         candidates = locked.get(r.name, [])
         if not candidates:
             applies = True
@@ -158,6 +163,8 @@ def check_covers_inputs(lock: ToolLock, target: Target | None = None) -> CheckRe
                 f"{r.name} {', '.join(versions)}", pyproject,
                 requirement_line(pyproject_path, r.name), fix))
     note = f"; {not_here} not for this platform (marker)" if not_here else ""
+    if "," in read:  # a workspace: the members' files are the inputs too
+        note += f"; read {read}"
     return CheckResult.from_findings(
         "SR103", findings,
         f"{plural(checked, 'direct requirement')} satisfied for {target.describe()}{note}",

@@ -67,16 +67,53 @@ def _uv_file(entry: dict[str, Any]) -> model.FileHash:
 
 
 def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
-             extras: Collection[str]) -> list[model.LockedPackage]:
+             extras: Collection[str], packages: Collection[str] = (),
+             all_packages: bool = False) -> list[model.LockedPackage]:
+    """What ``uv sync`` installs from ``lock`` into ``env``: from the project it syncs
+    (``packages``: ``--package``; ``all_packages``: ``--all-packages``; else the root
+    project, or every member of a workspace whose root is not a project), its
+    dependencies whose markers hold in ``env``, with ``extras`` and dependency ``groups``
+    of those packages, transitively."""
     root = lock.root()
+    members = lock.members()
     by_name = lock.by_name()
-    if root is None:  # a lock with no project: everything it locks that applies
-        return [p for p in lock.packages if not p.local]
-    todo: list[model.Dep] = list(root.dependencies)
-    for extra in extras:
-        todo.extend(root.optional.get(extra, ()))
-    for group in groups:
-        todo.extend(root.dev.get(group, ()))
+    if packages:
+        wanted = {canonicalize_name(n) for n in packages}
+        start = [p for p in members if p.name in wanted] or [
+            p for p in lock.packages if p.name in wanted and p.local]
+        unknown = wanted - {p.name for p in start}
+        if unknown:
+            known = ", ".join(p.name for p in members) or "none"
+            raise model.LockError(
+                f"--package {', '.join(sorted(unknown))}: not a workspace member in "
+                f"{lock.display} (members: {known})")
+    elif all_packages and members:
+        start = members
+    elif root is not None:
+        start = [root]
+    else:
+        start = members
+    todo: list[model.Dep] = []
+    if not start:
+        # No project, no workspace member: a script's lock (its requirements are in
+        # [manifest] requirements), else the packages nothing depends on.
+        todo = _manifest_requirements(lock)
+        if not todo:
+            needed = {d.name for p in lock.packages for d in p.dependencies}
+            todo = [model.Dep(p.name, None, (), p.version) for p in lock.packages
+                    if p.name not in needed]
+        if not todo:  # a cycle through every package: all of them, as recorded
+            return [p for p in lock.packages if not p.local]
+    for pkg in start:
+        todo.append(model.Dep(pkg.name, None, (), pkg.version))
+        for extra in extras:
+            todo.extend(pkg.optional.get(extra, ()))
+        for group in groups:
+            todo.extend(pkg.dev.get(group, ()))
+    if root is None and not packages and start:
+        # a workspace root that is not a project: its requirements and dependency groups
+        todo.extend(_manifest_requirements(lock))
+        todo.extend(_manifest_groups(lock, groups))
     seen: set[tuple[str, str | None, tuple[str, ...]]] = set()
     out: dict[int, model.LockedPackage] = {}
     while todo:
@@ -98,6 +135,33 @@ def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
         for extra in dep.extras:
             todo.extend(pkg.optional.get(extra, ()))
     return list(out.values())
+
+
+def _requirement_deps(reqs: object) -> list[model.Dep]:
+    out: list[model.Dep] = []
+    for req in reqs if isinstance(reqs, list) else ():
+        if isinstance(req, dict) and req.get("name"):
+            out.append(model.Dep(canonicalize_name(str(req["name"])), req.get("marker"),
+                                 tuple(str(e) for e in req.get("extras", ()))))
+    return out
+
+
+def _manifest_requirements(lock: model.ToolLock) -> list[model.Dep]:
+    manifest = lock.data.get("manifest")
+    return _requirement_deps(manifest.get("requirements")) \
+        if isinstance(manifest, dict) else []
+
+
+def _manifest_groups(lock: model.ToolLock, groups: set[str]) -> list[model.Dep]:
+    """The dependency groups of a workspace root that is not a project, which uv.lock
+    records as requirements in ``[manifest.dependency-groups]``."""
+    manifest = lock.data.get("manifest")
+    table = manifest.get("dependency-groups") if isinstance(manifest, dict) else None
+    out: list[model.Dep] = []
+    for group, reqs in (table.items() if isinstance(table, dict) else ()):
+        if str(canonicalize_name(str(group))) in groups:
+            out.extend(_requirement_deps(reqs))
+    return out
 
 
 def _key(name: str, extras: Any, specifier: str | None, source: str | None

@@ -776,9 +776,10 @@ def check_exceptions(analysis: Analysis) -> CheckResult:
 
 
 def check_secrets(analysis: Analysis) -> CheckResult:
-    """SR505: no env secret values and no common secret shapes, in any line."""
+    """SR505: no env secret values and no common secret shapes, in any line (blank lines
+    hold none: the lines counted are those SR501 and SR504 count)."""
     cfg = analysis.config
-    lines = analysis.lines
+    lines = analysis.content
     if not lines:
         return CheckResult.skipped(
             "SR505", f"the {analysis.source} is empty: no line to search for secrets")
