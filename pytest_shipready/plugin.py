@@ -141,9 +141,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("shipready_init"):
         return None
-    from .starter import starter
+    from .config import ConfigError, load
+    from .starter import chosen_dockerfile, starter
 
-    print(starter(_project_dir(config)), end="")
+    project = _project_dir(config)
+    explored = None
+    try:
+        settings = load(project)
+    except ConfigError:  # the starter is what helps fix it; no run of the image then
+        settings = None
+    if settings is not None and chosen_dockerfile(project) is not None:
+        from .container.explore import explore
+
+        explored = explore(settings)
+    print(starter(project, explored), end="")
     return 0
 
 

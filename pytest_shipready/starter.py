@@ -1,21 +1,94 @@
 """``--shipready-init``: a starter ``[tool.shipready]`` section inferred from the project.
 
-It prints what it found (lockfiles, the Dockerfile's final stage, user, exposed ports,
-health check) as comments, and the keys a team usually sets next, with the values
-inferred, commented out where the default already matches. The output is valid TOML that
-the strict schema accepts. Pure: reads files, never writes them.
+It prints what it found (lockfiles, every Dockerfile and the one chosen, the final
+stage's user, ports and health check, the start command from CMD or a Procfile) as
+comments, and the keys a team usually sets next, with the values inferred, commented out
+where the default already matches. With a Docker engine the plugin also runs the image
+once (:class:`Explored`): which health path answers, and which environment variable the
+app stopped on. The output is valid TOML that the strict schema accepts. Pure: reads
+files, never writes them.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .dockerfile import command as start_command
 from .dockerfile import parser
 from .locks import discover, pipcompile
 
+HEALTH_PATHS = ("/health", "/healthz", "/_health/", "/__lbheartbeat__", "/")
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"}
 
-def starter(project: Path) -> str:
+
+@dataclass(frozen=True)
+class Explored:
+    """What running the image once showed (when an engine answers)."""
+
+    ran: str  # "ran pytest-shipready/app:1a2b3c for 4.2 s", or why it could not
+    answered: dict[str, int] = field(default_factory=dict)  # probe path -> HTTP status
+    missing_env: tuple[str, ...] = ()  # variables the app stopped on at start
+    exited: str = ""  # "exited 1 after 0.4 s", when it did
+
+
+def dockerfiles(project: Path) -> list[str]:
+    """Every Dockerfile of the project (posix paths), the root's first, then by depth."""
+    found: list[str] = []
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if len(rel.parts) > 4 or _SKIP_DIRS.intersection(rel.parts[:-1]):
+            continue
+        name = path.name
+        if path.is_file() and (name == "Dockerfile" or name.startswith("Dockerfile.")
+                               or name.endswith((".Dockerfile", ".dockerfile"))):
+            found.append(rel.as_posix())
+    return sorted(found, key=lambda p: (p != "Dockerfile", p.count("/"), p))
+
+
+def chosen_dockerfile(project: Path) -> str | None:
+    """The configured Dockerfile, else the root's, else the shallowest one found."""
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        configured = data["tool"]["shipready"]["image"]["dockerfile"]
+        if isinstance(configured, str):
+            return configured
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        pass
+    found = dockerfiles(project)
+    return found[0] if found else None
+
+
+_BIND = re.compile(r"(?:--bind|-b|--port|-p|--listen)[= ](?:[\w.\[\]:]*:)?(\$\{?PORT\}?|\d+)"
+                   r"|(?:0\.0\.0\.0|127\.0\.0\.1|\[::\]):(\$\{?PORT\}?|\d+)")
+
+
+def command_port(command: str) -> str | None:
+    """The port a start command binds (``--bind 0.0.0.0:8000``, ``--port $PORT``...)."""
+    m = _BIND.search(command)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+_MISSING_ENV = (
+    re.compile(r"KeyError: '([A-Z][A-Z0-9_]+)'"),
+    re.compile(r"(?i)environment variable '?\$?([A-Z][A-Z0-9_]+)'? (?:is )?(?:not set|"
+               r"missing|required)"),
+    re.compile(r"(?m)^([A-Z][A-Z0-9_]+)\s*\n\s*Field required"),  # pydantic-settings
+)
+
+
+def missing_env(log: str) -> tuple[str, ...]:
+    """Names of environment variables a start log says are missing."""
+    names: list[str] = []
+    for pattern in _MISSING_ENV:
+        names += pattern.findall(log)
+    return tuple(dict.fromkeys(names))
+
+
+def starter(project: Path, explored: Explored | None = None) -> str:
     out = [
         f"# pytest-shipready starter configuration, inferred from {project}",
         "# Paste into pyproject.toml; every key is optional (defaults shown commented).",
@@ -27,6 +100,7 @@ def starter(project: Path) -> str:
     out.append("")
     out += _lockfile_section(project)
     out += _dockerfile_section(project)
+    out += _smoke_section(project, explored)
     out += [
         "[tool.shipready.disable]",
         '# SR105 = "why this check does not apply here"',
@@ -75,15 +149,28 @@ def _lockfile_section(project: Path) -> list[str]:
     return lines
 
 
+def _parse(project: Path) -> tuple[str | None, parser.Dockerfile | None]:
+    chosen = chosen_dockerfile(project)
+    if chosen is None:
+        return None, None
+    try:
+        return chosen, parser.parse((project / chosen).read_text(encoding="utf-8"), chosen)
+    except (OSError, UnicodeDecodeError):
+        return chosen, None
+
+
 def _dockerfile_section(project: Path) -> list[str]:
-    path = project / "Dockerfile"
     image = ["[tool.shipready.image]"]
     lines = ["[tool.shipready.dockerfile]"]
-    try:
-        parsed = parser.parse(path.read_text(encoding="utf-8"), "Dockerfile")
-    except (OSError, UnicodeDecodeError):
-        return [*image, "# No readable Dockerfile at the project root: the Dockerfile and "
+    found = dockerfiles(project)
+    chosen, parsed = _parse(project)
+    if chosen is None or parsed is None:
+        return [*image, "# No readable Dockerfile in the project: the Dockerfile and "
                 "image checks are skipped.", '# dockerfile = "docker/Dockerfile"', ""]
+    if len(found) > 1 or chosen != "Dockerfile":
+        image.append(f"# Dockerfiles found: {', '.join(found)}; chose {chosen}")
+        image.append(f'dockerfile = "{chosen}"' if chosen != "Dockerfile"
+                     else '# dockerfile = "Dockerfile"')
     stage = parsed.target()
     if stage is None:
         return [*lines, "# Dockerfile has no FROM: fix it before the checks can run.", ""]
@@ -91,9 +178,10 @@ def _dockerfile_section(project: Path) -> list[str]:
     ports = parsed.exposed(stage)
     health = parsed.healthcheck(stage)
     image += [
-        f"# found Dockerfile: {len(parsed.stages)} stage(s), final {stage.label} "
+        f"# found {chosen}: {len(parsed.stages)} stage(s), final {stage.label} "
         f"FROM {stage.base}",
-        '# dockerfile = "Dockerfile"   # what the Dockerfile checks read and the build uses',
+        *(['# dockerfile = "Dockerfile"   # what the Dockerfile checks read and the build '
+           'uses'] if chosen == "Dockerfile" else []),
         '# context = "."',
         '# target = ""                 # the stage that ships; empty: the last one',
         "",
@@ -109,3 +197,87 @@ def _dockerfile_section(project: Path) -> list[str]:
                      "another way and set true")
     lines.append("")
     return image + lines
+
+
+def _smoke_section(project: Path, explored: Explored | None) -> list[str]:
+    lines = ["[tool.shipready.smoke]"]
+    _, parsed = _parse(project)
+    stage = parsed.target() if parsed is not None else None
+    if parsed is None or stage is None:
+        return []
+    own = start_command.image_command(parsed, stage)
+    try:
+        web = start_command.procfile_web((project / "Procfile").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        web = None
+    text = own.text if own else (web or "")
+    env: dict[str, str] = {}
+    if own is not None:
+        lines.append(f"# the image starts `{own.text}` ({own.where})")
+    elif web is not None:
+        lines.append("# no CMD in the image: the Procfile's web process starts the service")
+        lines.append(f"command = {json.dumps(['sh', '-c', web])}")
+    else:
+        lines.append('# no CMD and no Procfile: name the start command, e.g. '
+                     'command = ["gunicorn", "app:app"]')
+    exposed = [p for p, proto in parsed.exposed(stage) if proto == "tcp"]
+    bound = command_port(text) if text else None
+    if exposed:
+        lines.append(f"# ports = {json.dumps(exposed)}   # EXPOSEd")
+    elif bound is not None:
+        port = 8000 if bound.lstrip("${").rstrip("}") == "PORT" else int(bound)
+        lines.append(f"ports = [{port}]   # the start command binds it")
+        if not bound.isdigit():
+            env["PORT"] = str(port)
+    else:
+        answered = explored is not None and bool(explored.answered)
+        lines.append("ports = [8000]   # no EXPOSE and no bind option: "
+                     + ("8000 answered" if answered else "a guess, check it"))
+        env["PORT"] = "8000"
+    if explored is not None:
+        lines.append(f"# {explored.ran}")
+        if explored.exited:
+            lines.append(f"# the container {explored.exited}")
+        good = [p for p, code in explored.answered.items() if 200 <= code < 400]
+        if explored.answered:
+            tried = ", ".join(f"{p} {c}" for p, c in explored.answered.items())
+            lines.append(f"# health paths tried: {tried}")
+        if good and good[0] != "/health":
+            lines.append(f'probe_path = "{good[0]}"')
+        elif good:
+            lines.append('# probe_path = "/health"   # answers')
+        for name in explored.missing_env:
+            env.setdefault(name, "change-me")
+        if explored.missing_env:
+            lines.append(f"# the app stopped on missing {', '.join(explored.missing_env)}: "
+                         "give it test values")
+    else:
+        lines.append(f"# probe_path = \"/health\"   # with a Docker engine, --shipready-init "
+                     f"tries {', '.join(HEALTH_PATHS)}")
+    if env:
+        lines.append("env = { " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items())
+                     + " }")
+    return [*lines, ""]
+
+
+def smoke_guess(project: Path) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]:
+    """The command (when the image has no CMD), ports and env a first smoke run needs."""
+    _, parsed = _parse(project)
+    stage = parsed.target() if parsed is not None else None
+    if parsed is None or stage is None:
+        return (), (), {}
+    own = start_command.image_command(parsed, stage)
+    try:
+        web = start_command.procfile_web((project / "Procfile").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        web = None
+    command = ("sh", "-c", web) if own is None and web else ()
+    text = own.text if own else (web or "")
+    if parsed.exposed(stage):
+        return command, (), {}
+    bound = command_port(text) if text else None
+    if bound is None:  # nothing says: try the usual port, and say it was a guess
+        return command, (8000,), {"PORT": "8000"}
+    if bound.isdigit():
+        return command, (int(bound),), {}
+    return command, (8000,), {"PORT": "8000"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -55,3 +56,77 @@ def test_starter_says_which_tables_the_project_already_has(example: Path) -> Non
         "them (TOML forbids a table twice)." in text
     # The example's bare [tool.shipready] alone is named as such.
     assert "already has [tool.shipready]:" in starter(EXAMPLE)
+
+
+# --- the smoke section ----------------------------------------------------------------------
+
+NO_CMD = ("FROM python:3.11-slim\nWORKDIR /srv\nCOPY requirements.txt .\n"
+          "RUN pip install --no-cache-dir --require-hashes -r requirements.txt\n"
+          "COPY app/ app/\n")
+
+
+def _smoke(text: str) -> dict[str, object]:
+    table = tomllib.loads(text)["tool"]["shipready"]
+    config.parse(table, "starter")  # the strict schema accepts it
+    return dict(table.get("smoke", {}))
+
+
+def test_starter_takes_the_command_from_a_procfile_when_the_image_has_none(
+        example: Path) -> None:
+    (example / "Dockerfile").write_text(NO_CMD)
+    (example / "Procfile").write_text("release: true\nweb: python -m app\n")
+    text = starter(example)
+    assert "# no CMD in the image: the Procfile's web process starts the service" in text
+    smoke = _smoke(text)
+    assert smoke["command"] == ["sh", "-c", "python -m app"]
+    assert smoke["ports"] == [8000] and "a guess, check it" in text
+
+
+def test_starter_reads_the_port_from_the_bind_option(example: Path) -> None:
+    (example / "Dockerfile").write_text(
+        NO_CMD + 'CMD gunicorn app.wsgi:app --bind 0.0.0.0:$PORT --workers 2\n')
+    smoke = _smoke(starter(example))
+    assert smoke == {"ports": [8000], "env": {"PORT": "8000"}}
+
+
+def test_starter_lists_every_dockerfile_and_says_which_it_chose(example: Path) -> None:
+    (example / "docker").mkdir()
+    shutil.move(example / "Dockerfile", example / "docker" / "Dockerfile")
+    (example / "docker" / "dev.Dockerfile").write_text(NO_CMD)
+    text = starter(example)
+    assert "# Dockerfiles found: docker/Dockerfile, docker/dev.Dockerfile; chose " \
+           "docker/Dockerfile" in text
+    assert tomllib.loads(text)["tool"]["shipready"]["image"] == {
+        "dockerfile": "docker/Dockerfile"}
+
+
+def test_missing_environment_variables_are_read_off_the_start_log() -> None:
+    from pytest_shipready.starter import missing_env
+
+    log = ('Traceback (most recent call last):\n  ...\nKeyError: \'DATABASE_URL\'\n'
+           "settings\nSECRET_KEY\n  Field required [type=missing]\n")
+    assert missing_env(log) == ("DATABASE_URL", "SECRET_KEY")
+
+
+@pytest.mark.docker
+def test_init_with_an_engine_tries_health_paths_and_names_missing_env(
+        pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    (pytester.path / "Dockerfile").write_text(NO_CMD)
+    (pytester.path / "Procfile").write_text("web: python -m app\n")
+    result = pytester.runpytest_subprocess("--shipready-init", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "# ran pytest-shipready/* once to see what it does",
+        "# health paths tried: /health 200, /healthz 404, *"])
+    # An app that stops on a variable it needs: the starter proposes a test value.
+    server = pytester.path / "app" / "__main__.py"
+    server.write_text("import os\nos.environ['DATABASE_URL']\n" + server.read_text())
+    again = pytester.runpytest_subprocess("--shipready-init", "-p", "no:cacheprovider")
+    again.stdout.fnmatch_lines(["# the app stopped on missing DATABASE_URL: give it test values",
+                                'env = { PORT = "8000", DATABASE_URL = "change-me" }'])
+    left = subprocess.run(["docker", "ps", "-aq", "--filter",
+                           f"label=io.pytest-shipready.project=pytest-shipready/"
+                           f"{pytester.path.name.lower()}"],
+                          capture_output=True, text=True).stdout.split()
+    assert left == []

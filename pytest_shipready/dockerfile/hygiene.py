@@ -218,9 +218,20 @@ def check_healthcheck(df: Dockerfile, target: str | None = None, optional: bool 
         f"{shipped} ({stage.label}) declares no HEALTHCHECK; one the base image{base} may "
         "define cannot be seen without pulling it, so it does not count", df.path,
         stage.line,
-        "Add e.g. `HEALTHCHECK --interval=10s CMD [\"python\", \"-m\", \"app.healthcheck\"]`, "
-        "or set [tool.shipready.dockerfile] healthcheck_optional = true when readiness is "
-        "probed another way.")])
+        f"Add one that needs nothing but Python's standard library, e.g. "
+        f"`{suggested_healthcheck(df, stage)}` (point it at your health route), or set "
+        "[tool.shipready.dockerfile] healthcheck_optional = true when readiness is probed "
+        "another way.")])
+
+
+def suggested_healthcheck(df: Dockerfile, stage: Stage, path: str = "/health") -> str:
+    """A HEALTHCHECK that works as given in any image with Python: an HTTP GET of the
+    first EXPOSEd port (8000 without one) that fails on an error status."""
+    ports = [p for p, proto in df.exposed(stage) if proto == "tcp"]
+    url = f"http://127.0.0.1:{ports[0] if ports else 8000}{path}"
+    code = f"import urllib.request; urllib.request.urlopen('{url}', timeout=3)"
+    return ('HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 '
+            f'CMD ["python", "-c", "{code}"]')
 
 
 # --- SR204 no-secrets -------------------------------------------------------------------
