@@ -81,6 +81,24 @@ _SECRET_SUFFIXES = {
 _TEMPLATE_WORDS = ("example", "sample", "template", "dist", "defaults")
 
 
+# Configuration files that hold credentials only when these keys are in them: an .npmrc
+# with `engine-strict=true` alone is not a secret.
+_CREDENTIAL_KEYS = {
+    ".npmrc": re.compile(r"(?im)(^|:)_(auth|authToken|password)\s*="),
+    ".pypirc": re.compile(r"(?im)^\s*password\s*[=:]"),
+    ".netrc": re.compile(r"(?i)\bpassword\s+\S"),
+    ".git-credentials": re.compile(r"://[^/\s:@]+:[^@\s]+@"),
+    ".dockercfg": re.compile(r'"auth"\s*:\s*"[^"]+'),
+}
+
+
+def holds_credentials(name: str, text: str) -> bool:
+    """For a credentials configuration file (``.npmrc``, ``.pypirc``, ``.netrc``...):
+    does ``text`` hold any? Other secret-looking files are judged by name alone."""
+    pattern = _CREDENTIAL_KEYS.get(name.lower())
+    return pattern is None or bool(pattern.search(text))
+
+
 def secret_file_reason(name: str) -> str | None:
     """Why a file called ``name`` (no directory) looks like it holds a secret, or None:
     ``.env`` and ``.env.production``, ``*.pem``, ``id_rsa``, ``.npmrc``, ``.pypirc`` ..."""

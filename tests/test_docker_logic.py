@@ -386,3 +386,16 @@ def test_buildkit_excerpt_of_a_continued_run_gives_its_first_line() -> None:
                                          " \\\n    nosuchpkg\n")
     assert (step, line) == ("RUN pip install nosuchpkg", 3)
     assert dockerfile.step_output(log, "") == ["ERROR: No matching distribution"]
+
+
+def test_buildkit_error_and_step_belong_together() -> None:
+    """Two steps fail at once: the message is the first ERRORED step's, the one named."""
+    from pytest_shipready.dockerfile import context
+
+    log = ["#5 [2/4] RUN pip install uv", "#6 [3/4] COPY ./backend/app /app/app",
+           '#6 ERROR: "/backend/app" not found',
+           "#5 CANCELED",
+           "#7 [4/4] RUN --mount=type=bind,source=uv.lock,target=uv.lock uv sync",
+           '#7 ERROR: "/uv.lock" not found']
+    assert context.failing_error(log) == '"/backend/app" not found'
+    assert context.failing_error(["Step 1/2 : RUN false", "error"]) is None

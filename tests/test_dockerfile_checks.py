@@ -441,8 +441,11 @@ def test_dockerignore_git_contents_leave_git_out(tmp_path: Path, line: str) -> N
 
 def test_dockerignore_fails_on_copied_secret_files(tmp_path: Path) -> None:
     dockerfile = _context(tmp_path, {
-        ".env": "TOKEN=x\n", "certs/server.pem": "", "deploy/id_rsa": "", ".npmrc": "",
-        ".pypirc": "", ".env.example": "TOKEN=\n", "app.py": ""})
+        ".env": "TOKEN=x\n", "certs/server.pem": "", "deploy/id_rsa": "",
+        ".npmrc": "//registry.npmjs.org/:_authToken=npm_abc\n",
+        ".pypirc": "[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmc\n",
+        "web/.npmrc": "engine-strict=true\n",  # settings only: not a secret
+        ".env.example": "TOKEN=\n", "app.py": ""})
     (tmp_path / ".dockerignore").write_text(".npmrc\n")
     copies = d.parse("FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\n")
     result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=copies)

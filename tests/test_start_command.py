@@ -126,3 +126,14 @@ def test_procfile_web_line() -> None:
 def test_nothing_to_check_is_a_skip() -> None:
     result = command.check_production_server([], {}, lambda name: None)
     assert result.status == Status.SKIPPED and "see start-command" in result.summary
+
+
+def test_a_procfile_service_without_dockerfile_gets_its_web_process_checked(
+        pytester: pytest.Pytester) -> None:
+    pytester.makefile("", Procfile="web: python manage.py runserver 0.0.0.0:$PORT\n")
+    result = pytester.runpytest("--shipready-only", "--shipready-offline", "-k", "dockerfile",
+                                "-rA", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, skipped=7)
+    result.stdout.fnmatch_lines([
+        "*the Procfile's web process `python manage.py runserver*`: `runserver` is Django's "
+        "development server*"])

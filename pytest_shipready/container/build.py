@@ -243,8 +243,9 @@ class DockerRun:
 
     def _build_failure(self, out: Any, text: str) -> CheckResult:
         step, line = dockerfile_mod.failing_step(out.log, text)
-        tail = dockerfile_mod.step_output(out.log, out.error, _LOG_TAIL)
-        message = f"{out.error.strip()}" if out.error else "the build failed"
+        error = dockerfile_mod.failing_error(out.log) or out.error
+        tail = dockerfile_mod.step_output(out.log, error, _LOG_TAIL)
+        message = f"{error.strip()}" if error else "the build failed"
         if step:
             message = f"step `{step}` failed: {message}"
         if tail:

@@ -273,8 +273,9 @@ class ParityRun:
                          "(it is brought in, pure Python).")])
         try:
             container = testparity.parse_run(xml.strip())
-        except ET.ParseError:
+        except ET.ParseError:  # no JUnit XML: pytest stopped before collecting (conftest)
             errors = [ln.strip() for ln in output.splitlines() if "Error" in ln]
+            errors.sort(key=lambda ln: "No module named" in ln)  # the cause, when named
             container = testparity.TestRun(
                 {}, errors[-1][:300] if errors else f"pytest exited {status}: "
                 f"{output.strip()[-300:]}")

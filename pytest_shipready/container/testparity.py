@@ -210,5 +210,6 @@ def runner(prefix: str, xml: str, paths: list[str]) -> str:
     args = ["-m", MARKER, "-p", "no:cacheprovider", "-q", f"--junitxml={xml}",
             f"--rootdir={prefix}", "-W", "ignore::pytest.PytestUnknownMarkWarning", *paths]
     return (f"import sys; sys.path.append({prefix + '/lib'!r}); import pytest; "
-            f"code = pytest.main({args!r}); print({JUNIT_MARK!r}); print(open({xml!r}).read()); "
+            f"code = pytest.main({args!r}); print({JUNIT_MARK!r}); import os; "
+            f"os.path.exists({xml!r}) and print(open({xml!r}).read()); "
             "sys.exit(0 if code in (0, 1) else code)")

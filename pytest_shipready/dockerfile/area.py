@@ -54,8 +54,10 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
             reason = (f"no Dockerfile at {display}: the project does not seem to ship a "
                       "container image (set [tool.shipready.image] dockerfile to check one, "
                       "or required = true to fail instead)")
-            return [_fixed(display, path, check_id, name, CheckResult.skipped(check_id, reason))
-                    for check_id, name in CHECKS]
+            planned = [_fixed(display, path, check_id, name,
+                              CheckResult.skipped(check_id, reason))
+                       for check_id, name in CHECKS if check_id != "SR208"]
+            return [*planned, _procfile_server(settings, display, path, reason)]
         missing = CheckResult.failed("SR201", "no Dockerfile", [Finding(
             where, str(path), None,
             "Create the Dockerfile or point [tool.shipready.image] dockerfile at it.")])
@@ -130,6 +132,30 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     return [PlannedCheck("dockerfile", display, check_id, name, path,
                          guarded(check_id, checks[check_id]))
             for check_id, name in CHECKS]
+
+
+def _procfile_server(settings: Settings, display: str, path: Path, no_dockerfile: str
+                     ) -> PlannedCheck:
+    """SR208 without a Dockerfile: a Procfile service (buildpacks) still has a start
+    command to check, the Procfile's web process (and the smoke command)."""
+    project = settings.project
+
+    def run() -> CheckResult:
+        try:
+            web = command.procfile_web((project / "Procfile").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            web = None
+        commands = [command.StartCommand(web, "the Procfile's web process", "Procfile")
+                    ] if web else []
+        if settings.config.smoke.command:
+            commands.append(command.StartCommand(" ".join(settings.config.smoke.command),
+                                                 "[tool.shipready.smoke] command"))
+        if not commands:
+            return CheckResult.skipped("SR208", no_dockerfile)
+        return command.check_production_server(commands, {},
+                                               command.project_reader(project, project))
+
+    return PlannedCheck("dockerfile", display, "SR208", "production-server", path, run)
 
 
 def _fixed(display: str, path: Path, check_id: str, name: str, result: CheckResult

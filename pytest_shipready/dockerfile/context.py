@@ -104,6 +104,17 @@ def _errored_vertex(log_lines: list[str]) -> str | None:
     return None
 
 
+def failing_error(log_lines: list[str]) -> str | None:
+    """BuildKit: the error of the step that ERRORED first ("#7 ERROR: ..." without its
+    prefix), so that the message and the step named belong together; None otherwise."""
+    for line in log_lines:
+        text = _ANSI.sub("", line).strip()
+        m = _BK_ERROR.match(text)
+        if m:
+            return text[m.end():].strip() or None
+    return None
+
+
 def _buildkit_step(log_lines: list[str], dockerfile_text: str) -> tuple[str, int | None]:
     vertex = _errored_vertex(log_lines)
     header = None

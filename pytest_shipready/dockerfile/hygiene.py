@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from ..checks import CheckResult, Finding, plural
 from ..config import Settings
 from ..locks import discover, pipcompile
-from ..secrets import secret_file_reason, secret_reason
+from ..secrets import holds_credentials, secret_file_reason, secret_reason
 from . import ignore as dockerignore
 from . import parser
 from .installs import BOOTSTRAP, InstallStep, install_steps
@@ -551,8 +551,15 @@ def _secret_files(context: Path, patterns: list[dockerignore.Pattern], reported:
     skip = frozenset({".git", "node_modules", "__pycache__", "site-packages",
                       *(posixpath.basename(p) for p in reported)})
     for rel in dockerignore.context_files(context, patterns, skip, limit=_WALK_LIMIT):
-        reason = secret_file_reason(posixpath.basename(rel))
-        if reason is not None:
+        name = posixpath.basename(rel)
+        reason = secret_file_reason(name)
+        if reason is None:
+            continue
+        try:
+            text = (context / rel).read_text(encoding="utf-8", errors="replace")[:100_000]
+        except OSError:
+            text = ""
+        if holds_credentials(name, text):
             found.append((rel, reason))
     return found
 
@@ -622,7 +629,9 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
         lines = "\n  ".join([*sent_paths, *copied_secrets])
         findings.insert(0, Finding(
             f"the build context {context} has no .dockerignore: everything in it is "
-            "sent to the builder and reaches the image with `COPY . .`", shown, None,
+            "sent to the builder"
+            + (f", and `{copies[0][2]}` (line {copies[0][1]}) copies it into the image"
+               if copies else ""), shown, None,
             f"Create {shown} with at least:\n  {lines}"))
     if ignore is None and not findings:
         checked = ", ".join(wanted) or "nothing required"
