@@ -127,9 +127,14 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             with contextlib.suppress(OSError, LookupError, ValueError):
                 status, _ = running.http(cfg.probe_path, timeout=1.0)
                 if status < 500:
+                    # Any answer shows the server is up; a 404 also shows it has no such
+                    # route, which the summary says rather than hide.
+                    route = (f": the server is up but has no {cfg.probe_path} route (set "
+                             "[tool.shipready.smoke] probe_path to its health route)"
+                             if status == 404 else "")
                     return CheckResult.passed(
                         "SR301", f"HTTP {cfg.probe_path} answered {status} after "
-                        f"{elapsed:.1f} s", seconds=round(elapsed, 2))
+                        f"{elapsed:.1f} s{route}", seconds=round(elapsed, 2))
         elif pattern is not None:
             if pattern.search(c.logs().decode("utf-8", "replace")):
                 return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
