@@ -188,8 +188,8 @@ def check_production_server(commands: Sequence[StartCommand], env: dict[str, str
     looked_at = ", ".join(dict.fromkeys(looked))
     return CheckResult.from_findings(
         "SR208", findings, f"no development server or auto-reload in {looked_at}",
-        f"{len(findings)} start command{'s' if len(findings) > 1 else ''} "
-        "run a development server")
+        f"{len(findings)} start command{'s run' if len(findings) > 1 else ' runs'} "
+        "a development server")
 
 
 def project_reader(project: Path, context: Path) -> Callable[[str], str | None]:
