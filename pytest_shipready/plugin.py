@@ -185,10 +185,12 @@ class ShipreadyState:
         # "passed" / "failed" / "skipped"; a failure makes the run not ready.
         self.marked: dict[str, str] = {}
         self.stopped_early = ""  # why pytest stopped before the end (-x, --maxfail)
-        from .secrets import secret_values
+        from .secrets import configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
-        self.secrets = secret_values(settings.config.smoke.env)
+        # and to the build ([tool.shipready.image] build_args)
+        self.secrets = configured_secrets(settings.config.smoke.env,
+                                          settings.config.image.build_args)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build import uses_docker
         from .container.session import begin
@@ -198,6 +200,9 @@ class ShipreadyState:
             self.context.progress = self._write_progress
 
     def _write_progress(self, line: str) -> None:
+        from .secrets import redact_text
+
+        line = redact_text(line, self.secrets)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
