@@ -178,6 +178,7 @@ class ShipreadyState:
         self.config = config
         self.settings = settings
         self.context = RunContext()
+        self.context.budget = settings.config.timeout  # [tool.shipready] timeout
         self.results: list[dict[str, Any]] = []
         self.planned = 0  # readiness items collected in this process (0 under xdist)
         self.deselected = 0  # readiness items deselected (-k, -m, --lf)
@@ -195,7 +196,8 @@ class ShipreadyState:
         from .container.build import uses_docker
         from .container.session import begin
 
-        begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"))
+        begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"),
+              engine_timeout=settings.config.engine_timeout)
         if config.get_verbosity() >= 1:  # build steps as they happen
             self.context.progress = self._write_progress
 
@@ -319,12 +321,22 @@ class ShipreadyItem(pytest.Item):
     def runtest(self) -> None:
         from .checks import CheckResult, Status
 
+        state = self.config.stash[_STATE]
+        context = state.context
         if self.disabled is not None:
             self.result = CheckResult.skipped(self.check.check_id, self.disabled)
+        elif context.remaining() == 0:  # [tool.shipready] timeout is spent
+            self.result = _over_budget(self.check.check_id, state.settings.config.timeout)
         else:
+            import time
+
             from .secrets import redact_result
 
-            self.result = redact_result(self.check.run(), self.config.stash[_STATE].secrets)
+            started = time.monotonic()
+            try:
+                self.result = redact_result(self.check.run(), state.secrets)
+            finally:
+                context.spent += time.monotonic() - started
         if self.result.status == Status.SKIPPED:
             pytest.skip(self.result.summary)
         if self.result.status == Status.FAILED:
@@ -342,6 +354,17 @@ class ShipreadyItem(pytest.Item):
 
         check_id = self.check.check_id
         return self.path, None, f"{self.nodeid} [{check_id}] {spec(check_id).title}"
+
+
+def _over_budget(check_id: str, budget: float) -> CheckResult:
+    from .checks import CheckResult, Finding
+
+    return CheckResult.failed(
+        check_id, f"not run: the readiness checks used up their {budget:g} s budget "
+        "([tool.shipready] timeout)",
+        [Finding("the checks before this one took the whole budget", None, None,
+                 "Find the slow check in the durations of the report, or raise "
+                 "[tool.shipready] timeout.")])
 
 
 def format_failure(result: CheckResult) -> str:
