@@ -49,9 +49,14 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
         from .enginehost import unreachable
 
+        detail = f"{type(exc).__name__}: {exc}"
+        cause: BaseException | None = exc
+        while cause is not None:  # docker-py wraps a requests timeout
+            if is_engine_failure(cause) and "timed out" in str(cause).lower():
+                detail = describe_failure(TimeoutError(), timeout)
+            cause = cause.__cause__ or cause.__context__
         raise EngineUnavailableError(
-            unreachable(os.environ.get("DOCKER_HOST"), f"{type(exc).__name__}: {exc}")
-        ) from None
+            unreachable(os.environ.get("DOCKER_HOST"), detail)) from None
     return client
 
 
@@ -197,6 +202,7 @@ def _log_lines(chunks: Iterable[Any]) -> Iterator[str]:
 
 
 _STEP_ID = re.compile(rb"^\s*---> ([0-9a-f]{12})\s*$")
+_STEP_CONTAINER = re.compile(r"^\s*---> Running in ([0-9a-f]{12})\s*$")
 
 
 class _BuildWatch:
@@ -209,6 +215,7 @@ class _BuildWatch:
         self.on_line = on_line
         self.on_intermediate = on_intermediate
         self.intermediates: list[str] = []
+        self.containers: list[str] = []  # step containers ("---> Running in ...")
         self.lines: list[str] = []
         self.responses: list[Any] = []
 
@@ -244,6 +251,9 @@ class _BuildWatch:
     def _line(self, line: str) -> None:
         if line.strip():
             self.lines.append(line.rstrip())
+        running = _STEP_CONTAINER.match(line)
+        if running:
+            self.containers.append(running.group(1))
         m = _STEP_ID.match(line.encode())
         if m:
             image_id = m.group(1).decode()
@@ -307,21 +317,21 @@ def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path
         watch.cancel()
         done.wait(5)
         with contextlib.suppress(Exception):
-            remove_intermediates(client, watch.intermediates)
+            remove_intermediates(client, watch.intermediates, watch.containers, wait=10)
         raise
     seconds = time.monotonic() - started
     if not finished:
         watch.cancel()
         done.wait(10)
         with contextlib.suppress(Exception):
-            remove_intermediates(client, watch.intermediates)
+            remove_intermediates(client, watch.intermediates, watch.containers, wait=10)
         return BuildOutput(False, seconds=seconds, log=list(watch.lines),
                            error=f"the build took over {timeout:.0f} s ({why_timeout}) "
                            "and was cancelled")
     error = box.get("error")
     if error is not None:
         with contextlib.suppress(Exception):
-            remove_intermediates(client, watch.intermediates)
+            remove_intermediates(client, watch.intermediates, wait=5)
     if isinstance(error, docker.errors.BuildError):
         return BuildOutput(False, seconds=seconds, log=list(_log_lines(error.build_log)),
                            error=str(error.msg))
@@ -439,8 +449,10 @@ class ImageInfo:
     healthcheck: bool
     user: str
     stop_signal: str
-    env: dict[str, str]
-    layers: tuple[tuple[int, str], ...]  # (size, created_by), biggest first
+    # Not in a repr (`pytest -l` shows the fixtures'): ENV values, and layer commands
+    # that hold build-arg values (`|1 TOKEN=...`).
+    env: dict[str, str] = field(repr=False)
+    layers: tuple[tuple[int, str], ...] = field(repr=False)  # (size, created_by), biggest first
     command: tuple[str, ...] = ()  # ENTRYPOINT + CMD: what a container of it runs
 
 
@@ -469,22 +481,34 @@ def remove_image(client: docker.DockerClient, image_id: str) -> None:
         client.images.remove(image_id, force=True)
 
 
-def remove_intermediates(client: docker.DockerClient, ids: Iterable[str]) -> list[str]:
+def remove_intermediates(client: docker.DockerClient, ids: Iterable[str],
+                         containers: Iterable[str] = (), wait: float = 0.0) -> list[str]:
     """Remove the untagged images of an unfinished classic build (its finished steps),
-    newest first; an image another one builds on, or one that got a tag, is kept (it is
-    someone's cache). Returns the ids removed."""
+    newest first, after the step ``containers`` it was running; an image another one
+    builds on, or one that got a tag, is kept (it is someone's cache). An image still
+    used by a step container the engine is removing is retried for ``wait`` s. Returns
+    the ids removed."""
+    for container_id in containers:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(container_id, force=True)
+    deadline = time.monotonic() + wait
     removed: list[str] = []
     for image_id in reversed(list(dict.fromkeys(ids))):
-        try:
-            image = client.images.get(image_id)
-            if image.tags:
-                continue
-            client.images.remove(image.id, force=False, noprune=False)
-            removed.append(image_id)
-        except docker.errors.NotFound:
-            continue
-        except docker.errors.APIError:  # in use: a child image or a container
-            continue
+        while True:
+            try:
+                image = client.images.get(image_id)
+                if not image.tags:
+                    client.images.remove(image.id, force=False, noprune=False)
+                    removed.append(image_id)
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError as exc:  # in use: a child image or a container
+                text = str(exc.explanation or exc)
+                if "child" in text or "container" not in text \
+                        or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.3)
     return removed
 
 
