@@ -456,6 +456,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Any:
     report = yield
+    _redact_report(item, report)
     if isinstance(item, ShipreadyItem) and report.skipped and isinstance(report.longrepr,
                                                                         tuple):
         # -rs shows a skip's location: the item, not the line of plugin.py that skipped it.
@@ -475,6 +476,28 @@ def pytest_runtest_makereport(
                                        "area": item.check.area,
                                        "subject": item.check.subject})
     return report
+
+
+def _redact_report(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Mask this run's secret values in any test's report (your own tests' too): the
+    failure text, with ``-l`` its locals, and captured output, before the terminal and
+    JUnit XML see them. A report without a secret keeps its structure."""
+    state = item.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    from .secrets import redact_text
+
+    secrets = state.secrets
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        report.longrepr = (longrepr[0], longrepr[1], redact_text(str(longrepr[2]), secrets))
+    elif longrepr is not None and not isinstance(longrepr, tuple):
+        text = str(longrepr)
+        masked = redact_text(text, secrets)
+        if masked != text:
+            report.longrepr = masked
+    report.sections = [(title, redact_text(content, secrets))
+                       for title, content in report.sections]
 
 
 def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException]

@@ -200,17 +200,30 @@ class MaskedEnv(dict[str, str]):
     __str__ = __repr__
 
 
+_URL_PASSWORD = next(s for s in SHAPES if s.name == "credentials in a URL").pattern
+
+
+def _mask_url_password(match: re.Match[str]) -> str:
+    whole, password = match.group(0), match.group(1)
+    if REDACTED_VALUE.match(password):
+        return whole
+    return whole[:match.start(1) - match.start(0)] + MASK + "@"
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` and the password of any URL
+    (``https://user:***@host``) replaced by ``***``."""
     for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
+    if "@" in text and "://" in text:
+        text = _URL_PASSWORD.sub(_mask_url_password, text)
     return text
 
 
 def redact_result(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
-    """``result`` with every secret value in its texts replaced by ``***``."""
-    if not secrets:
-        return result
+    """``result`` with every secret value (and URL password) in its texts replaced by
+    ``***``."""
 
     findings = tuple(
         Finding(redact_text(f.message, secrets),
@@ -219,5 +232,6 @@ def redact_result(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
         for f in result.findings)
     figures = {k: (redact_text(v, secrets) if isinstance(v, str) else v)
                for k, v in result.figures.items()}
-    return dataclasses.replace(result, summary=redact_text(result.summary, secrets),
-                               findings=findings, figures=figures)
+    masked = dataclasses.replace(result, summary=redact_text(result.summary, secrets),
+                                 findings=findings, figures=figures)
+    return result if masked == result else masked
