@@ -236,8 +236,12 @@ class SmokeRun:
             return
         # A container that stopped (gracefully or by itself) has written its whole log.
         self.final_published = final or running.stopped
-        self._log_of = running  # read when the logs area asks: streamed, capped
+        self._log_of = running  # streamed through the cap, read once
         self.published = None
+        if self.final_published and (self.failure is None or final):
+            # Its whole log is written: read it now, before the session's cleanup
+            # removes the container (a conftest may ask at sessionfinish).
+            self._collect()
 
     def _collect(self) -> ContainerLogs | None:
         """The shared container's log through the [tool.shipready.logs] max_log_mb cap:
