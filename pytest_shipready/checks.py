@@ -169,7 +169,28 @@ class ContainerLogs:
     the environment it was given: what the container area hands the logs area."""
 
     lines: Sequence[bytes]
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # When the log was longer than [tool.shipready.logs] max_log_mb: its whole size, and
+    # how ``lines`` were chosen (the first ``kept`` lines, then a sample of the rest).
+    total_bytes: int = 0
+    total_lines: int = 0
+    kept: int = 0  # the first lines, in order; lines[kept:] are the sample
+    cap_bytes: int = 0
+
+    @property
+    def capped(self) -> bool:
+        return self.total_lines > self.kept and self.cap_bytes > 0
+
+    def coverage(self) -> str:
+        """What of a capped log the checks saw, for their PASS/FAIL line; "" if all."""
+        if not self.capped:
+            return ""
+        sampled = len(self.lines) - self.kept
+        kept_bytes = sum(len(x) + 1 for x in self.lines[:self.kept])
+        return (f"checked the first {self.kept:,} lines ({kept_bytes / 1e6:.1f} MB) and a "
+                f"sample of {sampled:,} of the {self.total_lines - self.kept:,} lines after "
+                f"them, of {self.total_bytes / 1e6:.1f} MB in all ([tool.shipready.logs] "
+                f"max_log_mb = {self.cap_bytes / 1e6:g})")
 
 
 class NoContainerLogs(Exception):  # noqa: N818 - reads as "raise NoContainerLogs(why)"
@@ -196,6 +217,14 @@ class RunContext:
         self.container_logs: LogSource | None = None
         self.announce: Callable[[str], None] | None = None
         self.progress: Callable[[str], None] | None = None
+        # [tool.shipready] timeout: seconds the readiness items may take together, and
+        # what they have taken so far (counted by the plugin around each item).
+        self.budget: float | None = None
+        self.spent = 0.0
+
+    def remaining(self) -> float | None:
+        """Seconds left of the run's readiness budget (None: no budget)."""
+        return None if self.budget is None else max(0.0, self.budget - self.spent)
 
     def add_cleanup(self, fn: Callable[[], None]) -> None:
         self.cleanups.append(fn)

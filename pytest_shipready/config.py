@@ -131,10 +131,16 @@ class ImageConfig:
                                   "--target); empty: the last stage.")
     )
     build_args: dict[str, str] = field(
-        default_factory=dict, metadata=_doc("Build arguments (--build-arg NAME=value).")
+        default_factory=dict, repr=False,  # values may be secret: never in a repr
+        metadata=_doc("Build arguments (--build-arg NAME=value). Docker keeps their "
+                      "values in the image history: secret-looking ones are masked in "
+                      "every output and warned about (use a BuildKit secret mount)."),
     )
     build_timeout: float = field(
-        default=900.0, metadata=_doc("Seconds the build may take (BuildKit CLI builds).")
+        default=900.0,
+        metadata=_doc("Seconds the build may take, with either builder (docker-py's "
+                      "classic builder or a BuildKit CLI); then SR210 fails and the "
+                      "build is cancelled."),
     )
     size_budget_mb: float = field(
         default=0.0,
@@ -179,7 +185,8 @@ class SmokeConfig:
         default=(), metadata=_doc("Command override for the container; empty: the CMD.")
     )
     env: dict[str, str] = field(
-        default_factory=dict, metadata=_doc("Environment variables for the container.")
+        default_factory=dict, repr=False,  # values may be secret: never in a repr
+        metadata=_doc("Environment variables for the container."),
     )
     ports: tuple[int, ...] = field(
         default=(),
@@ -385,6 +392,14 @@ class LogsConfig:
     setup_timeout: float = field(
         default=60.0, metadata=_doc("SR510: seconds the setup subprocess may take.")
     )
+    max_log_mb: float = field(
+        default=16.0,
+        metadata=_doc(
+            "SR501-SR505: megabytes of the container's log kept and checked line by line "
+            "(the first lines, up to this size). Beyond it the log is streamed: counted, "
+            "and a sample of its lines checked; each summary says how much was checked."
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -444,6 +459,31 @@ class ShipreadyConfig:
             "otherwise. `--shipready-require-docker` forces true for one run."
         ),
     )
+    timeout: float = field(
+        default=3600.0,
+        metadata=_doc(
+            "Seconds the readiness items of a run may take together (the time spent in "
+            "them, not in your own tests). A build is cut short to fit; once it is "
+            "spent, every remaining readiness item fails with that reason."
+        ),
+    )
+    engine_timeout: float = field(
+        default=120.0,
+        metadata=_doc(
+            "Seconds one Docker call may wait for the engine's answer (a stalled "
+            "engine: connection open, no bytes). Then the item fails with what did not "
+            "answer and which DOCKER_HOST, and the other Docker items fail at once."
+        ),
+    )
+    allow_outside_project: bool = field(
+        default=False,
+        metadata=_doc(
+            "Allow [tool.shipready.image] dockerfile and context, lockfile paths and "
+            "parity lockfiles and tests outside the project directory (symlinks "
+            "resolved). Default: refused, so that no check reads (or echoes) a file "
+            "outside the project. /proc, /sys and /dev are refused in any case."
+        ),
+    )
     lockfile: LockfileConfig = field(default_factory=LockfileConfig)
     dockerfile: DockerfileConfig = field(default_factory=DockerfileConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
@@ -480,7 +520,57 @@ def load(project: Path) -> Settings:
             raise ConfigError(f"{path}: [tool.{name}] is not read; the table is "
                               "[tool.shipready]")
     table = tools.get("shipready", {})
-    return Settings(project, path, parse(table, path))
+    config = parse(table, path)
+    refused = outside_paths(project, config)
+    if refused:
+        raise ConfigError(f"{path}: " + "; ".join(refused))
+    return Settings(project, path, config)
+
+
+# Pseudo-filesystems: never a Dockerfile, context or lock (/proc/self/environ is the
+# process environment), whatever allow_outside_project says.
+_PSEUDO = ("/proc", "/sys", "/dev")
+
+
+def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
+    """(key, value) of every configured path a check reads."""
+    keys = [(f"[{SECTION}.image] dockerfile", config.image.dockerfile),
+            (f"[{SECTION}.image] context", config.image.context)]
+    keys += [(f"[{SECTION}.lockfile] paths", p) for p in config.lockfile.paths]
+    keys += [(f"[{SECTION}.parity] lockfile", p) for p in config.parity.lockfiles]
+    keys += [(f"[{SECTION}.parity] tests", p) for p in config.parity.tests]
+    return keys
+
+
+def outside_paths(project: Path, config: ShipreadyConfig) -> list[str]:
+    """Why each configured path that leaves the project (symlinks resolved) is refused:
+    no check may read, and so echo, a file outside it unless the user allows it. Names
+    the key and value only, never anything read from the path."""
+    root = project.resolve()
+    refused: list[str] = []
+    for key, value in _configured_paths(config):
+        if not value:
+            continue
+        try:
+            target = (project / value).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            refused.append(f"{key} = {value!r} cannot be resolved (a symlink loop?)")
+            continue
+        pseudo = next((p for p in _PSEUDO if target.as_posix() == p
+                       or target.as_posix().startswith(p + "/")), None)
+        if pseudo is not None:
+            refused.append(f"{key} = {value!r} is in {pseudo} ({target}), which holds no "
+                           "project file; name a file of the project")
+            continue
+        if config.allow_outside_project or target == root or target.is_relative_to(root):
+            continue
+        via = "" if Path(value).is_absolute() or ".." in Path(value).parts else \
+            f" (a symlink to {target})"
+        refused.append(
+            f"{key} = {value!r} is outside the project directory {root}{via}; checks "
+            "read only files inside it. Move it into the project, or set "
+            f"[{SECTION}] allow_outside_project = true")
+    return refused
 
 
 def parse(table: object, path: Path | str = "pyproject.toml") -> ShipreadyConfig:

@@ -189,6 +189,7 @@ class ShipreadyState:
         self.config = config
         self.settings = settings
         self.context = RunContext()
+        self.context.budget = settings.config.timeout  # [tool.shipready] timeout
         self.results: list[dict[str, Any]] = []
         self.planned = 0  # readiness items collected in this process (0 under xdist)
         self.deselected = 0  # readiness items deselected (-k, -m, --lf)
@@ -196,19 +197,25 @@ class ShipreadyState:
         # "passed" / "failed" / "skipped"; a failure makes the run not ready.
         self.marked: dict[str, str] = {}
         self.stopped_early = ""  # why pytest stopped before the end (-x, --maxfail)
-        from .secrets import secret_values
+        from .secrets import configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
-        self.secrets = secret_values(settings.config.smoke.env)
+        # and to the build ([tool.shipready.image] build_args)
+        self.secrets = configured_secrets(settings.config.smoke.env,
+                                          settings.config.image.build_args)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build import uses_docker
         from .container.session import begin
 
-        begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"))
+        begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"),
+              engine_timeout=settings.config.engine_timeout)
         if config.get_verbosity() >= 1:  # build steps as they happen
             self.context.progress = self._write_progress
 
     def _write_progress(self, line: str) -> None:
+        from .secrets import redact_text
+
+        line = redact_text(line, self.secrets)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
@@ -325,12 +332,22 @@ class ShipreadyItem(pytest.Item):
     def runtest(self) -> None:
         from .checks import CheckResult, Status
 
+        state = self.config.stash[_STATE]
+        context = state.context
         if self.disabled is not None:
             self.result = CheckResult.skipped(self.check.check_id, self.disabled)
+        elif context.remaining() == 0:  # [tool.shipready] timeout is spent
+            self.result = _over_budget(self.check.check_id, state.settings.config.timeout)
         else:
+            import time
+
             from .secrets import redact_result
 
-            self.result = redact_result(self.check.run(), self.config.stash[_STATE].secrets)
+            started = time.monotonic()
+            try:
+                self.result = redact_result(self.check.run(), state.secrets)
+            finally:
+                context.spent += time.monotonic() - started
         if self.result.status == Status.SKIPPED:
             pytest.skip(self.result.summary)
         if self.result.status == Status.FAILED:
@@ -348,6 +365,17 @@ class ShipreadyItem(pytest.Item):
 
         check_id = self.check.check_id
         return self.path, None, f"{self.nodeid} [{check_id}] {spec(check_id).title}"
+
+
+def _over_budget(check_id: str, budget: float) -> CheckResult:
+    from .checks import CheckResult, Finding
+
+    return CheckResult.failed(
+        check_id, f"not run: the readiness checks used up their {budget:g} s budget "
+        "([tool.shipready] timeout)",
+        [Finding("the checks before this one took the whole budget", None, None,
+                 "Find the slow check in the durations of the report, or raise "
+                 "[tool.shipready] timeout.")])
 
 
 def format_failure(result: CheckResult) -> str:
@@ -439,6 +467,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Any:
     report = yield
+    _redact_report(item, report)
     if isinstance(item, ShipreadyItem) and report.skipped and isinstance(report.longrepr,
                                                                         tuple):
         # -rs shows a skip's location: the item, not the line of plugin.py that skipped it.
@@ -458,6 +487,28 @@ def pytest_runtest_makereport(
                                        "area": item.check.area,
                                        "subject": item.check.subject})
     return report
+
+
+def _redact_report(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Mask this run's secret values in any test's report (your own tests' too): the
+    failure text, with ``-l`` its locals, and captured output, before the terminal and
+    JUnit XML see them. A report without a secret keeps its structure."""
+    state = item.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    from .secrets import redact_text
+
+    secrets = state.secrets
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        report.longrepr = (longrepr[0], longrepr[1], redact_text(str(longrepr[2]), secrets))
+    elif longrepr is not None and not isinstance(longrepr, tuple):
+        text = str(longrepr)
+        masked = redact_text(text, secrets)
+        if masked != text:
+            report.longrepr = masked
+    report.sections = [(title, redact_text(content, secrets))
+                       for title, content in report.sections]
 
 
 def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException]

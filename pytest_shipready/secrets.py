@@ -151,12 +151,23 @@ SHAPES: tuple[SecretShape, ...] = (
 
 
 
+def secret_value_reason(value: str) -> str | None:
+    """Why ``value`` is a secret by its shape alone (a GitHub token, an AWS key id, a
+    URL with a password ...), whatever its name; None if it has no such shape."""
+    for shape in SHAPES:
+        if shape.name != "a password or key assignment" and shape.pattern.search(value):
+            return shape.name
+    return None
+
+
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
-    """The values to mask: those of secret-looking names, and passwords inside URLs of
-    any variable. Longest first, so that a value containing another is masked whole."""
+    """The values to mask: those of secret-looking names or shapes, and passwords inside
+    URLs of any variable. Longest first, so that a value containing another is masked
+    whole."""
     found: set[str] = set()
     for name, value in env.items():
-        if is_secret_name(name):
+        reason = secret_value_reason(value)
+        if is_secret_name(name) or (reason is not None and reason != "credentials in a URL"):
             found.add(value)
         if "://" in value:
             try:
@@ -168,17 +179,69 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted((v for v in found if len(v) >= _MIN_LENGTH), key=len, reverse=True))
 
 
+def configured_secrets(smoke_env: Mapping[str, str], build_args: Mapping[str, str]
+                       ) -> tuple[str, ...]:
+    """Every value this run must never show: secrets in the container's environment
+    ([tool.shipready.smoke] env) and in the build arguments ([tool.shipready.image]
+    build_args), which Docker also keeps in the image history (SR211's layer list)."""
+    values = set(secret_values(smoke_env)) | set(secret_values(build_args))
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def secret_build_args(build_args: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, why) of the build arguments that look secret by name or value: Docker keeps
+    build-arg values in the image history, readable by anyone who can pull the image."""
+    found: list[tuple[str, str]] = []
+    for name, value in build_args.items():
+        password = None
+        if "://" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+        why = (f"its name ({secret_reason(name)})" if is_secret_name(name)
+               else f"its value ({secret_value_reason(value)})"
+               if secret_value_reason(value) else
+               "its value (a URL with a password)" if password else None)
+        if why is not None and len(value) >= _MIN_LENGTH:
+            found.append((name, why))
+    return found
+
+
+class MaskedEnv(dict[str, str]):
+    """An environment whose repr shows the names only: what ``pytest -l`` (locals in
+    tracebacks) prints of a fixture's ``env`` holds no value."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{name!r}: {MASK!r}" for name in self) + "}"
+
+    __str__ = __repr__
+
+
+_URL_PASSWORD = next(s for s in SHAPES if s.name == "credentials in a URL").pattern
+
+
+def _mask_url_password(match: re.Match[str]) -> str:
+    whole, password = match.group(0), match.group(1)
+    if REDACTED_VALUE.match(password):
+        return whole
+    return whole[:match.start(1) - match.start(0)] + MASK + "@"
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` and the password of any URL
+    (``https://user:***@host``) replaced by ``***``."""
     for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
+    if "@" in text and "://" in text:
+        text = _URL_PASSWORD.sub(_mask_url_password, text)
     return text
 
 
 def redact_result(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
-    """``result`` with every secret value in its texts replaced by ``***``."""
-    if not secrets:
-        return result
+    """``result`` with every secret value (and URL password) in its texts replaced by
+    ``***``."""
 
     findings = tuple(
         Finding(redact_text(f.message, secrets),
@@ -187,5 +250,6 @@ def redact_result(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
         for f in result.findings)
     figures = {k: (redact_text(v, secrets) if isinstance(v, str) else v)
                for k, v in result.figures.items()}
-    return dataclasses.replace(result, summary=redact_text(result.summary, secrets),
-                               findings=findings, figures=figures)
+    masked = dataclasses.replace(result, summary=redact_text(result.summary, secrets),
+                                 findings=findings, figures=figures)
+    return result if masked == result else masked

@@ -227,6 +227,30 @@ def run_shipready(project: Path, out: Path, *args: str, env: dict[str, str] | No
                    out, read_results(out))
 
 
+def run_measured(project: Path, out: Path, *args: str, env: dict[str, str] | None = None,
+                 timeout: float = 60) -> tuple[Outcome, int]:
+    """:func:`run_shipready`, also returning the peak RSS of that pytest process (and of
+    any child it waited for) in kB, from wait4(2)."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(out / "stdout.txt", "w+") as stdout, open(out / "stderr.txt", "w+") as stderr:
+        proc = subprocess.Popen(command(project, out, *args), cwd=project, stdout=stdout,
+                                stderr=stderr, env=environment(env, out),
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        outcome = Outcome(proc.returncode, stdout.read(), stderr.read(),
+                          time.monotonic() - started, out, read_results(out))
+    return outcome, int(usage.ru_maxrss)
+
+
 def start_shipready(project: Path, out: Path, *args: str,
                     env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """The same run, in the background (to interrupt or kill it)."""
@@ -259,6 +283,41 @@ def running_containers(project: Path) -> list[str]:
 
 
 # --- a remote engine: loopback TCP in front of the unix socket -----------------------------
+
+
+class ForwarderProcess:
+    """The :class:`Forwarder` in a process of its own (``python faultutil.py forward``),
+    so that it can be stopped with SIGSTOP: the engine then stalls, connections stay open
+    (the kernel still completes new ones) and no byte comes back. Listens on 127.0.0.1
+    only; always killed at the end (SIGKILL ends a stopped process too)."""
+
+    def __init__(self, target: str = DOCKER_SOCKET) -> None:
+        self.target = target
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ForwarderProcess:
+        self.proc = subprocess.Popen([sys.executable, __file__, "forward", self.target],
+                                     stdout=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.port = int(line.strip())
+        return self
+
+    def stall(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 class Forwarder:
@@ -332,3 +391,14 @@ class Forwarder:
             pass
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)  # pass the half-close on
+
+
+def _forward_main(target: str) -> None:
+    """``python faultutil.py forward SOCKET``: print the port, relay until killed."""
+    with Forwarder(target) as forwarder:
+        print(forwarder.port, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["forward"]:
+    _forward_main(sys.argv[2] if len(sys.argv) > 2 else DOCKER_SOCKET)

@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 from faultutil import (
     Forwarder,
+    ForwarderProcess,
     Outcome,
     docker,
     leftovers,
     make_project,
     project_key,
     remove_leftovers,
+    run_measured,
     run_shipready,
     running_containers,
     start_shipready,
@@ -409,14 +411,27 @@ def _build_containers(token: str) -> list[str]:
     return [ln.split()[0] for ln in lines if token in ln]
 
 
+def images_made_by(token: str) -> list[str]:
+    """Images (tagged or not, labelled or not) whose build step's command holds
+    ``token``: the intermediate images of a classic build, which carry no label."""
+    ids = docker("image", "ls", "-aq", "--no-trunc").split()
+    if not ids:
+        return []
+    lines = docker("image", "inspect", "--format", "{{.Id}} {{json .ContainerConfig.Cmd}}",
+                   *sorted(set(ids)), check=False).splitlines()
+    return [ln.split()[0] for ln in lines if token in ln]
+
+
 def test_ctrl_c_during_the_build(faults: Faults) -> None:
     token = f"shipready-fault-{uuid.uuid4().hex[:8]}"
     project = faults.project(GOOD_DOCKERFILE.replace(
-        "USER 10001", f"RUN echo {token} && sleep 60\nUSER 10001"))
+        "USER 10001", f"RUN echo {token}-first > /first\nRUN echo {token}-second && sleep 60\n"
+        "USER 10001"))
     faults.snapshot(project)
     started = time.monotonic()
     proc = start_shipready(project, faults.tmp / "out")
-    wait_for(lambda: _build_containers(token), proc, 40, "the build step to start")
+    wait_for(lambda: _build_containers(f"{token}-second"), proc, 40,
+             "the second build step to start")
     os.killpg(proc.pid, signal.SIGINT)
     output, _ = proc.communicate(timeout=40)
     assert proc.returncode == 2, output  # pytest's "interrupted"
@@ -425,6 +440,8 @@ def test_ctrl_c_during_the_build(faults: Faults) -> None:
     faults.check_clean(project, output)
     # The engine cancels the build when its client goes: its step container goes too.
     wait_for(lambda: not _build_containers(token), None, 20, "the build step to be removed")
+    # The finished first step's image has no label: the run removed it by its id.
+    assert images_made_by(f"{token}-first") == []
 
 
 def test_ctrl_c_during_smoke(faults: Faults) -> None:
@@ -560,3 +577,256 @@ def test_forwarder_relays_to_the_engine() -> None:
                               timeout=30)
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
     assert forwarder.connections >= 1
+
+
+# --- a build killed mid-way: its unlabelled step images -----------------------------------
+
+
+def test_sigkill_during_a_classic_build_the_next_run_removes_its_step_images(
+        faults: Faults) -> None:
+    """The classic builder keeps each finished step as an image without labels; a
+    killed run cannot remove them, so it records their ids and the next run does."""
+    token = f"shipready-fault-{uuid.uuid4().hex[:8]}"
+    project = faults.project(GOOD_DOCKERFILE.replace(
+        "USER 10001", f"RUN echo {token}-first > /first\nRUN echo {token}-second && sleep 60\n"
+        "USER 10001"))
+    proc = start_shipready(project, faults.tmp / "out")
+    wait_for(lambda: _build_containers(f"{token}-second"), proc, 40, "the second build step")
+    time.sleep(1)  # the run has read the first step's id from the stream by now
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    wait_for(lambda: not _build_containers(token), None, 20, "the engine to cancel the build")
+    left = images_made_by(f"{token}-first")
+    assert left, "the killed build left no step image: the test tests nothing"
+    # The next run (of a Dockerfile that now fails at once) reaps them when it connects.
+    (project / "Dockerfile").write_text(GOOD_DOCKERFILE.replace("USER 10001", "RUNN x"))
+    outcome = faults.run(project, "-k", "build")
+    assert outcome.status("image::build") == "failed"
+    assert images_made_by(f"{token}-first") == []
+
+
+# --- bounded in time ------------------------------------------------------------------------
+
+
+SLOW_BUILD = GOOD_DOCKERFILE.replace(
+    "USER 10001", "RUN echo {token}-first > /first\nRUN echo {token}-second && sleep 60\n"
+    "USER 10001")
+
+
+def test_build_timeout_bounds_the_classic_builder(faults: Faults) -> None:
+    token = f"shipready-fault-{uuid.uuid4().hex[:8]}"
+    project = faults.project(SLOW_BUILD.format(token=token), pyproject(
+        extra='[tool.shipready.image]\nbuild_timeout = 4\nbuildkit = "never"\n'))
+    outcome = faults.run(project)
+    assert_only_failed(outcome, "image::build")
+    text = outcome.text("image::build")
+    assert "the build took over 4 s ([tool.shipready.image] build_timeout) and was " \
+        "cancelled" in text, text
+    assert outcome.seconds < 30
+    for node in DOCKER_ITEMS[1:]:
+        assert "see shipready::image::build" in outcome.summary(node)
+    # Cancelled in the engine: no step container, no unlabelled step image.
+    wait_for(lambda: not _build_containers(token), None, 20, "the build step to be removed")
+    assert images_made_by(f"{token}-first") == []
+
+
+def test_the_run_budget_fails_the_remaining_items(faults: Faults) -> None:
+    token = f"shipready-fault-{uuid.uuid4().hex[:8]}"
+    project = faults.project(SLOW_BUILD.format(token=token),
+                             "[tool.shipready]\ntimeout = 5\n" + pyproject())
+    outcome = faults.run(project)
+    assert outcome.seconds < 30
+    build = outcome.text("image::build")
+    assert "what was left of the run's budget, [tool.shipready] timeout = 5" in build, build
+    after = [n for n in outcome.results if n.split("::")[0] in ("smoke", "parity")
+             or n == "image::size"]
+    assert after
+    for node in after:
+        assert outcome.status(node) == "failed", node
+        assert outcome.summary(node) == ("not run: the readiness checks used up their 5 s "
+                                         "budget ([tool.shipready] timeout)")
+    assert outcome.returncode == 1
+    assert "NOT READY" in outcome.output
+    wait_for(lambda: not _build_containers(token), None, 20, "the build step to be removed")
+
+
+def test_a_stalled_engine_ends_each_item_in_one_line(faults: Faults) -> None:
+    """DOCKER_HOST is a loopback forwarder to the engine; once the session container
+    runs, the forwarder is stopped (SIGSTOP): connections stay open, nothing answers."""
+    project = faults.project(toml="[tool.shipready]\nengine_timeout = 3\n"
+                             + pyproject(settle=30))
+    faults.snapshot(project)
+    started = time.monotonic()
+    with ForwarderProcess() as forwarder:
+        env = {"DOCKER_HOST": forwarder.url}
+        proc = start_shipready(project, faults.tmp / "out", env=env)
+        wait_for(lambda: running_containers(project), proc, 40, "the session container")
+        time.sleep(2)  # ready, into stays-up's 30 s
+        forwarder.stall()
+        output, _ = proc.communicate(timeout=VERDICT_BUDGET)
+    assert time.monotonic() - started < VERDICT_BUDGET
+    results = faults_results(faults.tmp / "out")
+    lost = (f"lost the Docker engine at {forwarder.url} (from DOCKER_HOST) during "
+            "shipready::smoke::stays-up: no answer within 3 s ([tool.shipready] "
+            "engine_timeout). Check the engine (`docker info` in the same shell)")
+    assert results["smoke::stays-up"]["summary"].startswith(lost), output[-3000:]
+    for node in ("smoke::non-root-runtime", "parity::python", "parity::packages",
+                 "smoke::graceful-shutdown"):
+        assert results[node]["status"] == "failed", node
+        assert results[node]["summary"] == results["smoke::stays-up"]["summary"], node
+    assert results["image::build"]["status"] == "passed"
+    assert "Traceback" not in output and "urllib3" not in output, output[-3000:]
+    assert proc.returncode == 1
+    # The cleanup says, once, what it could not remove, and who will.
+    cleanup = [ln for ln in output.splitlines() if "cleanup failed" in ln]
+    assert len(cleanup) == 1, output[-3000:]
+    assert "could not remove " in cleanup[0]
+    assert "container " in cleanup[0] and "image pytest-shipready/" in cleanup[0]
+    assert "the next run on this host removes them" in cleanup[0]
+    # ... and the next run (the engine reachable again) does.
+    assert leftovers(project)
+    outcome = faults.run(project, "-k", "build")
+    assert outcome.status("image::build") == "passed"
+
+
+def test_an_engine_stalled_from_the_start(faults: Faults) -> None:
+    project = faults.project(toml="[tool.shipready]\nengine_timeout = 2\n" + pyproject())
+    with ForwarderProcess() as forwarder:
+        forwarder.stall()
+        outcome = faults.run(project, env={"DOCKER_HOST": forwarder.url}, budget=30)
+    message = outcome.summary("image::build")
+    assert message.startswith(f"cannot reach a Docker engine at {forwarder.url} (from "
+                              "DOCKER_HOST): no answer within 2 s"), message
+    assert "the engine does not answer in time" in message
+    for node in DOCKER_ITEMS[1:]:
+        assert outcome.status(node) == "skipped"
+    assert outcome.seconds < 20
+
+
+def faults_results(out: Path) -> dict[str, dict[str, object]]:
+    from faultutil import read_results
+
+    return read_results(out)
+
+
+# --- bounded in memory ----------------------------------------------------------------------
+
+
+FLOOD_APP = '''\
+import json, sys
+line = json.dumps({"event": "flood " + "x" * 900, "level": "info",
+                   "timestamp": "2024-05-01T12:00:00Z"}) + "\\n"
+block = line * 1000
+for _ in range(210):  # about 200 MB
+    sys.stdout.write(block)
+sys.stdout.flush()
+''' + GOOD_APP.replace("print(\"listening on 8000\", flush=True)\n", "")
+
+
+def test_a_200_mb_log_is_checked_within_a_memory_cap(faults: Faults) -> None:
+    toml = pyproject(ready_timeout=40).replace(
+        'SR501 = "the fault samples print plain text; log checks have their own tests"\n'
+        'SR502 = "see SR501"\nSR503 = "see SR501"\nSR504 = "see SR501"\nSR505 = "see SR501"\n',
+        "")
+    assert "SR501" not in toml
+    project = faults.project(toml=toml, files={"app.py": FLOOD_APP})
+    faults.snapshot(project)
+    outcome, peak_kb = run_measured(project, faults.tmp / "out", timeout=VERDICT_BUDGET)
+    assert outcome.seconds < VERDICT_BUDGET, outcome.output[-3000:]
+    faults.check_clean(project, outcome.output)
+    for node in ("smoke::ready", "logs::structured", "logs::required-keys",
+                 "logs::no-secrets"):
+        assert outcome.status(node) == "passed", (node, outcome.output[-3000:])
+    summary = outcome.summary("logs::structured")
+    assert "checked the first " in summary and "a sample of 1,000 of the " in summary
+    mb = float(summary.split(" MB in all")[0].rsplit(" ", 1)[1])
+    assert mb > 190, summary
+    assert "max_log_mb = 16" in summary
+    # Before the cap: 2.9 GB. Now the 16 MB kept, a sample and the interpreter.
+    assert peak_kb < 400_000, f"peak RSS {peak_kb / 1000:.0f} MB"
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def test_no_planted_secret_reaches_terminal_or_reports(faults: Faults) -> None:
+    """Secrets in the container's env, a secret build arg (which the image history holds,
+    shown by SR211's layer list), credentials in an ARG default, and a failing user test
+    holding the container fixture, run with -l (locals) and --tb=long."""
+    arg_token = "ghp_" + uuid.uuid4().hex + uuid.uuid4().hex[:4]
+    url_password = "urlpw" + uuid.uuid4().hex[:10]
+    dockerfile = GOOD_DOCKERFILE.replace(
+        "COPY app.py", "ARG PIP_INDEX_TOKEN\nARG INDEX_URL="
+        f"https://bob:{url_password}@pypi.example/simple\n"
+        "RUN echo build step > /step\nCOPY app.py")
+    toml = pyproject(smoke=SECRET_ENV.replace("; exit 1", ""), extra=(
+        f'[tool.shipready.image]\nsize_budget_mb = 1\n'
+        f'[tool.shipready.image.build_args]\nPIP_INDEX_TOKEN = "{arg_token}"\n'))
+    user_test = (
+        "def test_user_readiness(shipready_container, shipready_image):\n"
+        "    env = shipready_container.env\n"
+        "    code, out = shipready_container.exec(['sh', '-c', 'echo $API_TOKEN; exit 3'])\n"
+        "    assert code == 0, out\n")
+    project = faults.project(dockerfile, toml, files={
+        "app.py": _app(PRINT_ENV) + GOOD_APP, "tests/test_user.py": user_test})
+    outcome = faults.run(project, "-v", "-l", "--tb=long", "-rA")
+    reports = outcome.reports()
+    assert set(reports) == {"report.json", "summary.md", "junit.xml"}
+    planted = {"smoke env token": TOKEN, "smoke env URL password": DB_PASSWORD,
+               "build arg": arg_token, "ARG default URL password": url_password}
+    for where, text in {"terminal": outcome.output, **reports}.items():
+        for what, value in planted.items():
+            assert value not in text, f"{what} in {where}"
+    # Things happened, masked: the layer list, the user's failing test with its locals.
+    assert "PIP_INDEX_TOKEN=***" in outcome.text("image::size")
+    assert "test_user_readiness FAILED" in outcome.output
+    assert "{'API_TOKEN': '***', 'DATABASE_URL': '***', 'LOG_LEVEL': '***'}" \
+        in outcome.output
+    # SR204 names the ARG whose default holds credentials, whatever its name.
+    assert outcome.status("dockerfile::Dockerfile::no-secrets") == "failed"
+    assert "ARG INDEX_URL looks like a secret (its default is a URL with credentials" \
+        in outcome.text("dockerfile::Dockerfile::no-secrets")
+    # The secret build arg: warned about, pointing to BuildKit secret mounts.
+    build = outcome.summary("image::build")
+    assert "warning: build arg PIP_INDEX_TOKEN (by its name (TOKEN)) looks secret" in build
+    assert "RUN --mount=type=secret" in build
+    assert "SecretBuildArgWarning" in outcome.output
+
+
+# --- paths outside the project --------------------------------------------------------------
+
+
+def test_paths_outside_the_project_are_refused(faults: Faults) -> None:
+    planted = "envsecret-" + uuid.uuid4().hex
+    project = faults.project(toml=pyproject(
+        extra='[tool.shipready.image]\ndockerfile = "/proc/self/environ"\n'))
+    faults.snapshot(project)
+    outcome = run_shipready(project, faults.tmp / "out", env={"FAULT_SECRET": planted})
+    assert outcome.returncode == 4, outcome.output  # a usage error: nothing was read
+    assert planted not in outcome.output
+    assert "[tool.shipready.image] dockerfile = '/proc/self/environ' is in /proc" \
+        in outcome.output
+    # allow_outside_project does not open /proc.
+    (project / "pyproject.toml").write_text(
+        "[tool.shipready]\nallow_outside_project = true\n" + pyproject(
+            extra='[tool.shipready.image]\ndockerfile = "/proc/self/environ"\n'))
+    faults.snapshot(project)
+    outcome = run_shipready(project, faults.tmp / "out2", env={"FAULT_SECRET": planted})
+    assert outcome.returncode == 4 and planted not in outcome.output
+
+    # A Dockerfile next to the project: refused, then allowed.
+    shared = faults.tmp / "shared"
+    shared.mkdir()
+    (shared / "Dockerfile").write_text(GOOD_DOCKERFILE)
+    toml = pyproject(extra='[tool.shipready.image]\ndockerfile = "../shared/Dockerfile"\n')
+    (project / "pyproject.toml").write_text(toml)
+    faults.snapshot(project)
+    outcome = run_shipready(project, faults.tmp / "out3")
+    assert outcome.returncode == 4
+    assert ("[tool.shipready.image] dockerfile = '../shared/Dockerfile' is outside the "
+            "project directory") in outcome.output
+    assert "allow_outside_project = true" in outcome.output
+    (project / "pyproject.toml").write_text("[tool.shipready]\nallow_outside_project = true\n"
+                                            + toml)
+    allowed = faults.run(project, "-k", "build")
+    assert allowed.status("image::build") == "passed", allowed.output[-3000:]

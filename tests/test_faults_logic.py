@@ -3,6 +3,8 @@ verdict of a hung command. No engine needed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_shipready import secrets
@@ -110,3 +112,162 @@ def test_ordinary_names_are_not_secrets(name: str) -> None:
     from pytest_shipready.secrets import is_secret_name
 
     assert not is_secret_name(name)
+
+
+# --- secrets: build args, reprs, URLs -------------------------------------------------------
+
+
+def test_build_arg_secrets_are_masked_and_named() -> None:
+    token = "ghp_" + "A1b2" * 9
+    values = secrets.configured_secrets(
+        {"API_TOKEN": "tok-123456"},
+        {"PIP_INDEX_TOKEN": "s3cr3t-idx", "PYTHON_VERSION": "3.11", "MIRROR": token,
+         "INDEX": "https://u:pw-9876@pypi.example/simple"})
+    assert set(values) == {"tok-123456", "s3cr3t-idx", token, "pw-9876"}
+    assert "3.11" not in values  # an ordinary build arg stays readable
+    named = dict(secrets.secret_build_args(
+        {"PIP_INDEX_TOKEN": "s3cr3t-idx", "PYTHON_VERSION": "3.11", "MIRROR": token,
+         "INDEX": "https://u:pw-9876@pypi.example/simple"}))
+    assert named == {"PIP_INDEX_TOKEN": "its name (TOKEN)",
+                     "MIRROR": "its value (a GitHub or Slack token)",
+                     "INDEX": "its value (credentials in a URL)"}
+
+
+def test_masked_env_repr_shows_names_only() -> None:
+    env = secrets.MaskedEnv({"DATABASE_PASSWORD": "hunter22", "LOG_LEVEL": "debug"})
+    assert repr(env) == "{'DATABASE_PASSWORD': '***', 'LOG_LEVEL': '***'}"
+    assert str(env) == repr(env) and env["DATABASE_PASSWORD"] == "hunter22"
+    assert repr(secrets.MaskedEnv()) == "{}"
+
+
+def test_fixture_objects_have_no_secret_in_their_repr() -> None:
+    from pytest_shipready.config import parse
+
+    config = parse({"smoke": {"env": {"DSN": "postgres://a:pw-55555@db/x"}},
+                    "image": {"build_args": {"NPM_TOKEN": "npm-77777"}}})
+    assert "pw-55555" not in repr(config) and "npm-77777" not in repr(config)
+
+
+def test_redact_text_masks_url_passwords_whatever_the_name() -> None:
+    text = "Step 3/9 : ARG INDEX=https://bob:hunter22@pypi.example/simple, ${X} @ s3://k:${PW}@h"
+    masked = secrets.redact_text(text, ())
+    assert masked == ("Step 3/9 : ARG INDEX=https://bob:***@pypi.example/simple, ${X} @ "
+                      "s3://k:${PW}@h")
+
+
+def test_sr204_flags_credentials_in_a_url_default_without_echoing_them() -> None:
+    from pytest_shipready.dockerfile import hygiene, parser
+
+    df = parser.parse("FROM python:3.11-slim\n"
+                      "ARG INDEX_URL=https://bob:hunter22@pypi.example/simple\n"
+                      "ENV MIRROR=https://pypi.org/simple CACHE=https://u:${PW}@c/\n", "Dockerfile")
+    result = hygiene.check_no_secrets(df)
+    assert result.status == Status.FAILED
+    assert [(f.line, f.message.split(":")[0]) for f in result.findings] == [
+        (2, "ARG INDEX_URL looks like a secret (its default is a URL with credentials, "
+            "user")]
+    assert "hunter22" not in repr(result)
+
+
+# --- paths outside the project ------------------------------------------------------------
+
+
+def test_outside_paths_refused_unless_allowed(tmp_path: Path) -> None:
+    from pytest_shipready.config import outside_paths, parse
+
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "link").symlink_to(tmp_path)
+    table = {"image": {"dockerfile": "../Dockerfile", "context": "link"},
+             "lockfile": {"paths": ["requirements.txt"]},
+             "parity": {"lockfile": ["/etc/passwd"], "tests": ["tests"]}}
+    refused = outside_paths(project, parse(table))
+    assert [r.split(" = ")[0] for r in refused] == [
+        "[tool.shipready.image] dockerfile", "[tool.shipready.image] context",
+        "[tool.shipready.parity] lockfile"]
+    assert f"(a symlink to {tmp_path.resolve()})" in refused[1]
+    assert all("allow_outside_project = true" in r for r in refused)
+    assert outside_paths(project, parse({**table, "allow_outside_project": True})) == []
+    proc = outside_paths(project, parse({"allow_outside_project": True,
+                                         "image": {"dockerfile": "/proc/self/environ"}}))
+    assert len(proc) == 1 and "is in /proc" in proc[0]
+
+
+def test_load_refuses_before_reading(tmp_path: Path) -> None:
+    from pytest_shipready.config import ConfigError, load
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.shipready.image]\ndockerfile = "/proc/self/environ"\n')
+    with pytest.raises(ConfigError, match=r"pyproject.toml: \[tool.shipready.image\] "
+                       "dockerfile = '/proc/self/environ' is in /proc"):
+        load(tmp_path)
+
+
+# --- the log cap ------------------------------------------------------------------------------
+
+
+def test_log_collector_keeps_the_first_lines_then_counts_and_samples() -> None:
+    from pytest_shipready.container.logcap import LogCollector
+
+    lines = [b"line %06d" % i for i in range(20_000)]  # 11 bytes + newline each
+    data = b"".join(x + b"\n" for x in lines)
+    collector = LogCollector(cap_bytes=12_000, sample_size=100)
+    for start in range(0, len(data), 4093):  # chunks that split lines
+        collector.feed(data[start:start + 4093])
+    logs = collector.result({"A": "b"})
+    assert logs.kept == 1000 and list(logs.lines[:1000]) == lines[:1000]
+    sample = list(logs.lines[1000:])
+    assert len(sample) == 100 and set(sample) <= set(lines[1000:])
+    assert len(set(sample)) == 100  # distinct lines, spread over the rest
+    assert int(max(sample)[5:]) > 10_000
+    assert logs.total_lines == 20_000 and logs.total_bytes == len(data)
+    assert logs.capped
+    assert logs.coverage() == (
+        "checked the first 1,000 lines (0.0 MB) and a sample of 100 of the 19,000 lines "
+        "after them, of 0.2 MB in all ([tool.shipready.logs] max_log_mb = 0.012)")
+    # The same log gives the same sample.
+    again = LogCollector(cap_bytes=12_000, sample_size=100)
+    again.feed(data)
+    assert again.result({}).lines == logs.lines
+
+
+def test_log_collector_under_the_cap_is_the_whole_log() -> None:
+    from pytest_shipready.container.logcap import collect
+
+    logs = collect([b"a\r\nb", b"c\n", b"last"], 1000, {})
+    assert list(logs.lines) == [b"a", b"bc", b"last"] and not logs.capped
+    assert logs.coverage() == ""
+
+
+def test_log_collector_memory_is_bounded_by_long_lines() -> None:
+    from pytest_shipready.container.logcap import SAMPLE_LINE_MAX, LogCollector
+
+    collector = LogCollector(cap_bytes=100, sample_size=10)
+    collector.feed(b"short\n" + b"x" * 5_000_000 + b"\n" + b"y" * 10 + b"\n")
+    logs = collector.result({})
+    assert list(logs.lines) == [b"short", b"y" * 10]  # the huge line: counted only
+    assert logs.total_lines == 3
+    assert len(collector._partial) <= SAMPLE_LINE_MAX + 1
+
+
+def test_any_line_finds_a_pattern_across_chunks() -> None:
+    from pytest_shipready.container.logcap import any_line
+
+    assert any_line([b"starting\nrea", b"dy on 8000\nmore"], lambda s: s == "ready on 8000")
+    assert not any_line([b"starting\n"], lambda s: "ready" in s)
+    assert any_line([b"no newline ready"], lambda s: "ready" in s)
+
+
+# --- a lost engine ----------------------------------------------------------------------------
+
+
+def test_lost_engine_line_names_host_cause_and_what_to_do() -> None:
+    line = enginehost.lost("tcp://127.0.0.1:2375", "no answer within 3 s", "shipready::x")
+    assert line.startswith("lost the Docker engine at tcp://127.0.0.1:2375 (from "
+                           "DOCKER_HOST) during shipready::x: no answer within 3 s. ")
+    assert "docker info" in line and "removed by the next run" in line
+    assert "\n" not in line
+    left = enginehost.not_removed(["container 1a2b", "image p/x:1"], "no answer", "sid")
+    assert left.startswith("could not remove container 1a2b, image p/x:1 (no answer); the "
+                           "next run on this host removes them")
+    assert "label=io.pytest-shipready.session=sid" in left

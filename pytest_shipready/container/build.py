@@ -10,15 +10,18 @@ it (the pytest-xdist docs' FileLock recipe, with fcntl so it needs no extra pack
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
+import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checks import CheckResult, Finding, RunContext, Status
+from ..checks import CheckResult, Finding, PlannedCheck, RunContext, Status
 from ..config import Settings
 from ..dockerfile import context as dockerfile_mod
 from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId
@@ -49,9 +52,14 @@ def workdir(session: SessionId) -> Path:
 ORPHAN_AGE = 3600.0  # seconds: a directory this old without an owner file is garbage
 
 
-def _reap_workdirs() -> None:
+INTERMEDIATES = "intermediates"  # ids of a classic build's finished steps, one a line
+
+
+def _reap_workdirs(remove_images: Callable[[list[str]], object] | None = None) -> None:
     """Remove the shared directories of earlier runs whose pytest process is gone, and
-    old ones with no owner file (a run killed before writing it)."""
+    old ones with no owner file (a run killed before writing it); first, the images of
+    the finished steps of a build such a run did not finish (they carry no label, so
+    only this record finds them)."""
     import shutil
     import time
 
@@ -64,8 +72,13 @@ def _reap_workdirs() -> None:
                 stale = not pid_alive(int(owner_file.read_text(encoding="utf-8")))
             else:
                 stale = time.time() - path.stat().st_mtime > ORPHAN_AGE
-            if stale:
-                shutil.rmtree(path, ignore_errors=True)
+            if not stale:
+                continue
+            record = path / INTERMEDIATES
+            if remove_images is not None and record.is_file():
+                ids = record.read_text(encoding="utf-8").split()
+                remove_images(ids)  # an engine error keeps the record for the next run
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -107,14 +120,85 @@ class DockerRun:
             from . import engine
 
             try:
-                self._client = engine.connect()
+                self._client = engine.connect(self.settings.config.engine_timeout)
             except engine.EngineUnavailableError as exc:
                 self._unavailable = str(exc)
+                self.context.shared["docker.unavailable"] = self._unavailable
                 return None
             with contextlib.suppress(Exception):
                 self._reap(engine)
-            _reap_workdirs()
+            client = self._client
+            with contextlib.suppress(Exception):
+                _reap_workdirs(lambda ids: engine.remove_intermediates(client, ids))
         return self._client
+
+    # --- a lost engine: one clear line per item, and what could not be removed -------
+
+    @property
+    def lost(self) -> str:
+        """Why the engine is gone mid-run ("" while it answers)."""
+        return str(self.context.shared.get("docker.lost", ""))
+
+    def created(self, what: str) -> None:
+        """Record something this run created ("container 1a2b3c"), for the message when
+        it cannot be removed."""
+        created = self.context.shared.setdefault("docker.created", [])
+        assert isinstance(created, list)
+        created.append(what)
+
+    def guarded(self, check: PlannedCheck) -> PlannedCheck:
+        """``check`` whose engine failures (a stalled, stopped or vanished engine) end
+        in one line for the item; once the engine is lost, the other docker items fail
+        at once with the same line instead of waiting on it again."""
+        original = check.run
+
+        def run() -> CheckResult:
+            if self.lost:
+                return CheckResult.failed(check.check_id, self.lost, [])
+            try:
+                return original()
+            except Exception as exc:
+                from . import engine
+
+                if not engine.is_engine_failure(exc):
+                    raise
+                return self._engine_failed(check, exc)
+
+        return dataclasses.replace(check, run=run)
+
+    def _engine_failed(self, check: PlannedCheck, exc: BaseException) -> CheckResult:
+        from . import engine
+        from .enginehost import lost, slow_call
+
+        timeout = self.settings.config.engine_timeout
+        what = engine.describe_failure(exc, timeout)
+        node = "::".join(("shipready", *check.node_path))
+        host = os.environ.get("DOCKER_HOST")
+        if self._client is not None and engine.ping(self._client, min(timeout, 10)) is None:
+            # The engine answers: one call was slow, not the engine gone.
+            return CheckResult.failed(check.check_id, slow_call(host, what, node), [])
+        message = lost(host, what, node)
+        self.context.shared["docker.lost"] = message
+        return CheckResult.failed(check.check_id, message, [])
+
+    def remove_container(self, container: Any) -> None:
+        """A cleanup: remove a container of this run. When the engine does not answer,
+        the session's final sweep says what is left (once)."""
+        if self.lost:
+            return
+        from . import engine
+
+        try:
+            container.remove()
+        except Exception as exc:
+            if not engine.is_engine_failure(exc):
+                raise
+            from .enginehost import lost
+
+            self.context.shared["docker.lost"] = lost(
+                os.environ.get("DOCKER_HOST"),
+                engine.describe_failure(exc, self.settings.config.engine_timeout),
+                "the cleanup")
 
     def _reap(self, engine: Any) -> None:
         """Remove what earlier runs provably left behind; one line per run reaped."""
@@ -206,6 +290,14 @@ class DockerRun:
             labels.update(self.labels())
         why_buildkit = dockerfile_mod.needs_buildkit(text)
         use_cli = cfg.buildkit == "always" or (cfg.buildkit == "auto" and why_buildkit)
+        # The build may take build_timeout, and no more than what is left of the run's
+        # budget ([tool.shipready] timeout).
+        timeout, why_timeout = cfg.build_timeout, "[tool.shipready.image] build_timeout"
+        left = self.context.remaining()
+        if left is not None and left < timeout:
+            timeout = max(1.0, left)
+            why_timeout = (f"what was left of the run's budget, [tool.shipready] timeout = "
+                           f"{self.settings.config.timeout:g}")
         if use_cli:
             cli, found = engine.find_buildkit_cli()
             if cli is None:
@@ -217,24 +309,41 @@ class DockerRun:
                              "Install the buildx plugin (docker-buildx-plugin) or a docker "
                              "CLI with built-in BuildKit (20.10).")]))
             out = engine.build_cli(cli, self.build_context, self.dockerfile, tag, cfg.target,
-                                   cfg.build_args, labels, cfg.build_timeout,
-                                   self._progress())
+                                   cfg.build_args, labels, timeout, self._progress(),
+                                   why_timeout=why_timeout)
             builder = f"BuildKit via {found}"
         else:
-            out = engine.build_docker_py(client, self.build_context, self.dockerfile, tag,
-                                         cfg.target, cfg.build_args, labels, self._progress())
+            record = workdir(self.session) / INTERMEDIATES
+
+            def intermediate(image_id: str) -> None:  # for the next run, if this one dies
+                with open(record, "a", encoding="utf-8") as fh:
+                    fh.write(image_id + "\n")
+
+            out = engine.build_docker_py(
+                client, self.build_context, self.dockerfile, tag, cfg.target,
+                cfg.build_args, labels, self._progress(), timeout=timeout,
+                why_timeout=why_timeout, engine_timeout=self.settings.config.engine_timeout,
+                on_intermediate=intermediate)
+            with contextlib.suppress(OSError):  # built, or its leftovers removed
+                record.unlink()
             builder = "docker-py"
         if not out.ok:
             return BuiltImage(self._build_failure(out, text), None, True)
+        self.created(f"image {tag}")
         info = engine.inspect_image(client, tag)
         if cfg.keep:
             with contextlib.suppress(Exception):
                 engine.prune_kept(client, [f"{LABEL_PROJECT}={project_key}", f"{LABEL_KEEP}=true"],
                                   info.id)
         size_mb = info.size / 1e6
+        summary = f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB"
+        warning = secret_build_arg_warning(cfg.build_args)
+        if warning:
+            summary += f"; warning: {warning}"
+            warnings.warn(SecretBuildArgWarning(warning), stacklevel=1)
         result = CheckResult.passed(
-            "SR210", f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB",
-            build_seconds=round(out.seconds, 2), size_mb=round(size_mb, 1), tag=tag)
+            "SR210", summary, build_seconds=round(out.seconds, 2), size_mb=round(size_mb, 1),
+            tag=tag)
         return BuiltImage(result, tag, True, info)
 
     def _progress(self) -> Callable[[str], None] | None:
@@ -286,6 +395,27 @@ class DockerRun:
             return built, CheckResult.skipped(
                 check_id, "the image did not build (see shipready::image::build)")
         return built, None
+
+
+class SecretBuildArgWarning(UserWarning):
+    """A build argument looks secret: Docker keeps its value in the image history."""
+
+
+def secret_build_arg_warning(build_args: dict[str, str]) -> str:
+    """What to tell about build arguments that look secret ("" if none): Docker records
+    build-arg values in the image history (`docker history`), for anyone who can pull
+    the image. The value is never named, only the argument."""
+    from ..secrets import secret_build_args
+
+    found = secret_build_args(build_args)
+    if not found:
+        return ""
+    names = ", ".join(f"{name} (by {why})" for name, why in found)
+    return (f"build arg {names} looks secret, and Docker keeps build-arg values in the "
+            "image history (`docker history`), readable by anyone who can pull the image; "
+            "pass it as a BuildKit secret instead: `RUN --mount=type=secret,id=NAME ...` "
+            "with `docker build --secret id=NAME,env=NAME`. pytest-shipready masks its "
+            "value in what it shows")
 
 
 def _display(path: Path, project: Path) -> str:

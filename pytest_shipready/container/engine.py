@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -35,17 +37,89 @@ class EngineUnavailableError(EngineError):
     """No Docker engine answers."""
 
 
-def connect() -> docker.DockerClient:
+class EngineStalledError(TimeoutError):
+    """The engine sent nothing for the whole timeout on an open connection."""
+
+
+def connect(timeout: float = 120.0) -> docker.DockerClient:
+    """A client whose every call gives up after ``timeout`` s without an answer."""
     try:
-        client = docker.from_env(timeout=120)
+        client = docker.from_env(timeout=max(1, round(timeout)))
         client.ping()
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
         from .enginehost import unreachable
 
+        detail = f"{type(exc).__name__}: {exc}"
+        cause: BaseException | None = exc
+        while cause is not None:  # docker-py wraps a requests timeout
+            if is_engine_failure(cause) and "timed out" in str(cause).lower():
+                detail = describe_failure(TimeoutError(), timeout)
+            cause = cause.__cause__ or cause.__context__
         raise EngineUnavailableError(
-            unreachable(os.environ.get("DOCKER_HOST"), f"{type(exc).__name__}: {exc}")
-        ) from None
+            unreachable(os.environ.get("DOCKER_HOST"), detail)) from None
     return client
+
+
+def is_engine_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the engine did not answer (a timeout, a connection refused
+    or broken), as opposed to an answer that refused something (an APIError)."""
+    import requests.exceptions
+    import urllib3.exceptions
+
+    if isinstance(exc, docker.errors.APIError):
+        return False
+    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+                      | urllib3.exceptions.HTTPError | ConnectionError | TimeoutError
+                      | socket.timeout)
+
+
+def describe_failure(exc: BaseException, timeout: float) -> str:
+    """The cause of an engine failure in a few words."""
+    import requests.exceptions
+
+    if isinstance(exc, requests.exceptions.Timeout | TimeoutError | socket.timeout):
+        return f"no answer within {timeout:.0f} s ([tool.shipready] engine_timeout)"
+    from .enginehost import cause
+
+    return cause(f"{type(exc).__name__}: {exc}")
+
+
+def ping(client: docker.DockerClient, timeout: float) -> str | None:
+    """None when the engine answers a ping within ``timeout`` s, else what went wrong."""
+    api = client.api
+    try:
+        response = api.get(api._url("/_ping"), timeout=max(1, round(timeout)))
+        response.raise_for_status()
+    except Exception as exc:
+        return describe_failure(exc, timeout)
+    return None
+
+
+def _bounded(chunks: Iterable[Any], idle: float, what: str) -> Iterator[Any]:
+    """``chunks`` read by a daemon thread: raise :class:`EngineStalledError` when none
+    comes for ``idle`` s (docker-py streams with no socket timeout). The queue is small,
+    so at most a few chunks wait in memory."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=16)
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                box.put(("chunk", chunk))
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the reader
+            box.put(("error", exc))
+
+    threading.Thread(target=pump, name=f"stream {what}", daemon=True).start()
+    while True:
+        try:
+            kind, item = box.get(timeout=idle)
+        except queue.Empty:
+            raise EngineStalledError(f"{what}: nothing received for {idle:.0f} s") from None
+        if kind == "end":
+            return
+        if kind == "error":
+            raise item
+        yield item
 
 
 # --- cleanup ---------------------------------------------------------------------------
@@ -127,37 +201,89 @@ def _log_lines(chunks: Iterable[Any]) -> Iterator[str]:
                 yield line.rstrip()
 
 
-def _tee_steps(api: Any, on_line: Callable[[str], None]) -> None:
-    """Make ``api.build`` report each "Step N/M" line as the daemon sends it, while
-    docker-py (under DockerImage) still reads the whole stream as usual."""
-    original = api.build
+_STEP_ID = re.compile(rb"^\s*---> ([0-9a-f]{12})\s*$")
+_STEP_CONTAINER = re.compile(r"^\s*---> Running in ([0-9a-f]{12})\s*$")
 
-    def build(*args: Any, **kwargs: Any) -> Any:
-        stream = original(*args, **kwargs)
-        if isinstance(stream, str | bytes) or not hasattr(stream, "__iter__"):
-            return stream
 
-        def tee() -> Iterator[Any]:
-            buffer = b""
-            for raw in stream:
-                yield raw
-                buffer += raw if isinstance(raw, bytes) else str(raw).encode()
-                *complete, buffer = buffer.split(b"\n")
-                for piece in complete:
-                    with contextlib.suppress(ValueError, AttributeError):
-                        text = json.loads(piece).get("stream", "")
-                        for line in str(text).splitlines():
-                            if line.startswith("Step "):
-                                on_line(line)
-        return tee()
+class _BuildWatch:
+    """What the classic build's stream says as it comes: "Step N/M" lines (shown under
+    -v), the id of each finished step's image (removed if the build does not finish),
+    and the HTTP response (closed to cancel the build)."""
 
-    api.build = build
+    def __init__(self, on_line: Callable[[str], None] | None,
+                 on_intermediate: Callable[[str], None] | None) -> None:
+        self.on_line = on_line
+        self.on_intermediate = on_intermediate
+        self.intermediates: list[str] = []
+        self.containers: list[str] = []  # step containers ("---> Running in ...")
+        self.lines: list[str] = []
+        self.responses: list[Any] = []
+
+    def install(self, api: Any) -> None:
+        original_post, original_build = api._post, api.build
+
+        def post(*args: Any, **kwargs: Any) -> Any:
+            response = original_post(*args, **kwargs)
+            if kwargs.get("stream"):
+                self.responses.append(response)
+            return response
+
+        def build(*args: Any, **kwargs: Any) -> Any:
+            stream = original_build(*args, **kwargs)
+            if isinstance(stream, str | bytes) or not hasattr(stream, "__iter__"):
+                return stream
+            return self._tee(stream)
+
+        api._post, api.build = post, build
+
+    def _tee(self, stream: Iterable[Any]) -> Iterator[Any]:
+        buffer = b""
+        for raw in stream:
+            yield raw
+            buffer += raw if isinstance(raw, bytes) else str(raw).encode()
+            *complete, buffer = buffer.split(b"\n")
+            for piece in complete:
+                with contextlib.suppress(ValueError, AttributeError):
+                    text = str(json.loads(piece).get("stream", ""))
+                    for line in text.splitlines():
+                        self._line(line)
+
+    def _line(self, line: str) -> None:
+        if line.strip():
+            self.lines.append(line.rstrip())
+        running = _STEP_CONTAINER.match(line)
+        if running:
+            self.containers.append(running.group(1))
+        m = _STEP_ID.match(line.encode())
+        if m:
+            image_id = m.group(1).decode()
+            self.intermediates.append(image_id)
+            if self.on_intermediate is not None:
+                with contextlib.suppress(Exception):
+                    self.on_intermediate(image_id)
+        if line.startswith("Step ") and self.on_line is not None:
+            self.on_line(line)
+
+    def cancel(self) -> None:
+        """Close the build's connection: the engine cancels the build, and forcerm
+        removes the step container it was running."""
+        for response in self.responses:
+            with contextlib.suppress(Exception):
+                sock = response.raw.connection.sock
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):
+                response.close()
 
 
 def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path, tag: str,
                     target: str, build_args: dict[str, str], labels: dict[str, str],
-                    on_line: Callable[[str], None] | None = None) -> BuildOutput:
-    """Build through testcontainers' DockerImage (docker-py's classic builder)."""
+                    on_line: Callable[[str], None] | None = None, *,
+                    timeout: float = 900.0, why_timeout: str = "build_timeout",
+                    engine_timeout: float = 120.0,
+                    on_intermediate: Callable[[str], None] | None = None) -> BuildOutput:
+    """Build through testcontainers' DockerImage (docker-py's classic builder), bounded
+    by ``timeout`` s. A build that does not finish (timeout, Ctrl-C, an error) is
+    cancelled and the images of its finished steps are removed: they carry no label."""
     started = time.monotonic()
     try:
         rel = dockerfile.resolve().relative_to(context.resolve()).as_posix()
@@ -166,40 +292,60 @@ def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path
     kwargs: dict[str, Any] = {"labels": labels, "forcerm": True, "buildargs": build_args}
     if target:
         kwargs["target"] = target
-    client_for_cleanup = client  # DockerImage connects by itself, from the same environment
+    watch = _BuildWatch(on_line, on_intermediate)
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            image = DockerImage(path=str(context), tag=tag, clean_up=False,
+                                dockerfile_path=rel,
+                                docker_client_kw={"timeout": max(1, round(engine_timeout))},
+                                **kwargs)
+            watch.install(image.get_docker_client().client.api)
+            image.build()
+            box["image"] = image
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="docker-py build", daemon=True).start()
     try:
-        image = DockerImage(path=str(context), tag=tag, clean_up=False, dockerfile_path=rel,
-                            **kwargs)
-        if on_line is not None:
-            _tee_steps(image.get_docker_client().client.api, on_line)
-        image.build()
-    except docker.errors.BuildError as exc:
-        log = list(_log_lines(exc.build_log))
-        _remove_dangling_step(client_for_cleanup, log)
-        return BuildOutput(False, seconds=time.monotonic() - started, log=log,
-                           error=str(exc.msg))
-    except docker.errors.APIError as exc:
-        return BuildOutput(False, seconds=time.monotonic() - started,
-                           error=str(exc.explanation or exc))
-    except (docker.errors.DockerException, OSError) as exc:
-        return BuildOutput(False, seconds=time.monotonic() - started, error=str(exc))
+        finished = done.wait(timeout)
+    except BaseException:  # Ctrl-C, SIGTERM: cancel, and leave no unlabelled image
+        watch.cancel()
+        done.wait(5)
+        with contextlib.suppress(Exception):
+            remove_intermediates(client, watch.intermediates, watch.containers, wait=10)
+        raise
+    seconds = time.monotonic() - started
+    if not finished:
+        watch.cancel()
+        done.wait(10)
+        with contextlib.suppress(Exception):
+            remove_intermediates(client, watch.intermediates, watch.containers, wait=10)
+        return BuildOutput(False, seconds=seconds, log=list(watch.lines),
+                           error=f"the build took over {timeout:.0f} s ({why_timeout}) "
+                           "and was cancelled")
+    error = box.get("error")
+    if error is not None:
+        with contextlib.suppress(Exception):
+            remove_intermediates(client, watch.intermediates, wait=5)
+    if isinstance(error, docker.errors.BuildError):
+        return BuildOutput(False, seconds=seconds, log=list(_log_lines(error.build_log)),
+                           error=str(error.msg))
+    if isinstance(error, docker.errors.APIError):
+        return BuildOutput(False, seconds=seconds, error=str(error.explanation or error))
+    if error is not None and is_engine_failure(error):
+        raise error
+    if isinstance(error, docker.errors.DockerException | OSError):
+        return BuildOutput(False, seconds=seconds, error=str(error))
+    if error is not None:
+        raise error
+    image = box["image"]
     wrapped = image.get_wrapped_image()
-    return BuildOutput(True, str(wrapped.id), time.monotonic() - started,
-                       list(_log_lines(image.get_logs())))
-
-
-def _remove_dangling_step(client: docker.DockerClient, log: list[str]) -> None:
-    """A failed classic build leaves the last successful step as an untagged, unlabelled
-    image (forcerm only removes the failed container): remove it, and with it the
-    untagged parents nothing else uses (the engine keeps shared ones)."""
-    ids = [m.group(1) for m in (re.match(r"^\s*---> ([0-9a-f]{12})\s*$", ln) for ln in log)
-           if m]
-    if not ids:
-        return
-    with contextlib.suppress(docker.errors.DockerException):
-        image = client.images.get(ids[-1])
-        if not image.tags:  # one with children (a cached step of another) is refused
-            client.images.remove(image.id, force=False, noprune=False)
+    return BuildOutput(True, str(wrapped.id), seconds, list(_log_lines(image.get_logs())))
 
 
 def _candidates() -> list[str]:
@@ -238,7 +384,8 @@ def find_buildkit_cli() -> tuple[str | None, str]:
 
 def build_cli(cli: str, context: Path, dockerfile: Path, tag: str, target: str,
               build_args: dict[str, str], labels: dict[str, str], timeout: float,
-              on_line: Callable[[str], None] | None = None) -> BuildOutput:
+              on_line: Callable[[str], None] | None = None,
+              why_timeout: str = "build_timeout") -> BuildOutput:
     argv = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
     if target:
         argv += ["--target", target]
@@ -257,20 +404,36 @@ def build_cli(cli: str, context: Path, dockerfile: Path, tag: str, target: str,
     except OSError as exc:
         return BuildOutput(False, error=f"cannot run {cli}: {exc}", builder=cli)
     assert proc.stdout is not None
-    for raw in proc.stdout:  # a hung build is bounded by the wait below, once it ends
-        line = raw.rstrip()
-        if line.strip():
-            lines.append(line)
-            if on_line is not None and re.match(r"^#\d+ \[", line) and line not in shown:
-                shown.add(line)
-                on_line(line)
-        if time.monotonic() - started > timeout:
+    expired = threading.Event()
+
+    def expire() -> None:  # a silent, hung build too: the CLI is killed at the deadline
+        expired.set()
+        with contextlib.suppress(OSError):
             proc.kill()
-            proc.wait()
-            return BuildOutput(False, seconds=timeout, log=lines,
-                               error=f"the build took over {timeout:.0f} s", builder=cli)
-    proc.wait()
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            if line.strip():
+                lines.append(line)
+                if on_line is not None and re.match(r"^#\d+ \[", line) and line not in shown:
+                    shown.add(line)
+                    on_line(line)
+        proc.wait()
+    except BaseException:  # Ctrl-C: the CLI goes too (it cancels the build)
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
     seconds = time.monotonic() - started
+    if expired.is_set():
+        return BuildOutput(False, seconds=seconds, log=lines,
+                           error=f"the build took over {timeout:.0f} s ({why_timeout}) and "
+                           "was cancelled", builder=cli)
     if proc.returncode != 0:
         error = next((ln for ln in reversed(lines) if "ERROR" in ln or "error" in ln),
                      f"exit code {proc.returncode}")
@@ -286,8 +449,10 @@ class ImageInfo:
     healthcheck: bool
     user: str
     stop_signal: str
-    env: dict[str, str]
-    layers: tuple[tuple[int, str], ...]  # (size, created_by), biggest first
+    # Not in a repr (`pytest -l` shows the fixtures'): ENV values, and layer commands
+    # that hold build-arg values (`|1 TOKEN=...`).
+    env: dict[str, str] = field(repr=False)
+    layers: tuple[tuple[int, str], ...] = field(repr=False)  # (size, created_by), biggest first
     command: tuple[str, ...] = ()  # ENTRYPOINT + CMD: what a container of it runs
 
 
@@ -314,6 +479,37 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
 def remove_image(client: docker.DockerClient, image_id: str) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         client.images.remove(image_id, force=True)
+
+
+def remove_intermediates(client: docker.DockerClient, ids: Iterable[str],
+                         containers: Iterable[str] = (), wait: float = 0.0) -> list[str]:
+    """Remove the untagged images of an unfinished classic build (its finished steps),
+    newest first, after the step ``containers`` it was running; an image another one
+    builds on, or one that got a tag, is kept (it is someone's cache). An image still
+    used by a step container the engine is removing is retried for ``wait`` s. Returns
+    the ids removed."""
+    for container_id in containers:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(container_id, force=True)
+    deadline = time.monotonic() + wait
+    removed: list[str] = []
+    for image_id in reversed(list(dict.fromkeys(ids))):
+        while True:
+            try:
+                image = client.images.get(image_id)
+                if not image.tags:
+                    client.images.remove(image.id, force=False, noprune=False)
+                    removed.append(image_id)
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError as exc:  # in use: a child image or a container
+                text = str(exc.explanation or exc)
+                if "child" in text or "container" not in text \
+                        or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.3)
+    return removed
 
 
 # --- containers ------------------------------------------------------------------------
@@ -357,11 +553,23 @@ class Container:
                 return int(binding["HostPort"])
         return None
 
-    def logs(self) -> bytes:
+    def logs(self, tail: int | None = None) -> bytes:
+        """Its output (the last ``tail`` lines, or all of it: mind the size)."""
         try:
-            return bytes(self._c.logs(stdout=True, stderr=True))
+            return bytes(self._c.logs(stdout=True, stderr=True,
+                                      tail="all" if tail is None else tail))
         except docker.errors.DockerException:
             return b""
+
+    def log_chunks(self, idle_timeout: float) -> Iterator[bytes]:
+        """Its output so far, streamed in chunks (never held whole); a stalled engine
+        raises :class:`EngineStalledError` after ``idle_timeout`` s without a chunk."""
+        try:
+            stream = self._c.logs(stdout=True, stderr=True, stream=True, follow=False)
+        except docker.errors.NotFound:
+            return
+        for chunk in _bounded(stream, idle_timeout, f"the log of {self.short_id}"):
+            yield bytes(chunk)
 
     def exec(self, argv: list[str], env: dict[str, str] | None = None,
              user: str = "") -> tuple[int, bytes]:
@@ -421,6 +629,7 @@ class Container:
         return code, time.monotonic() - started
 
     def remove(self) -> None:
+        """Remove it (forced); an engine that does not answer raises (requests errors)."""
         with contextlib.suppress(docker.errors.NotFound):
             self._c.remove(force=True, v=True)
 

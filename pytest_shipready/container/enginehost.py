@@ -62,3 +62,27 @@ def unreachable(environ_host: str | None, detail: str) -> str:
     reason = cause(detail)
     return (f"cannot reach a Docker engine at {describe_host(environ_host)}: {reason}; "
             f"{advice(host, reason)}")
+
+
+def lost(environ_host: str | None, what: str, during: str) -> str:
+    """One line for each docker item once the engine stops answering mid-run: what
+    failed, the host, what to do; and that the next run removes what is left."""
+    return (f"lost the Docker engine at {describe_host(environ_host)} during {during}: "
+            f"{what}. Check the engine (`docker info` in the same shell), then run again; "
+            "what this run created is removed by the next run on this host")
+
+
+def slow_call(environ_host: str | None, what: str, during: str) -> str:
+    """A Docker call that got no answer in time while the engine still answers pings."""
+    return (f"a Docker call of {during} got {what} from the engine at "
+            f"{describe_host(environ_host)}, which still answers: the engine is "
+            "overloaded; raise [tool.shipready] engine_timeout or relieve the engine")
+
+
+def not_removed(what: list[str], why: str, session: str) -> str:
+    """The cleanup's one line when the engine cannot remove what this run created."""
+    listed = ", ".join(what) if what else "this run's containers and images"
+    return (f"could not remove {listed} ({why}); the next run on this host removes "
+            "them when it reaches the engine, or now: docker rm -f $(docker ps -aq "
+            f"--filter label=io.pytest-shipready.session={session}), then docker rmi "
+            f"$(docker images -q --filter label=io.pytest-shipready.session={session})")

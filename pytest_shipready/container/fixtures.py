@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checks import RunContext, Status
 from ..config import Settings
-from .build import BuiltImage, docker_run
+from .build import BuiltImage, DockerRun, docker_run
 
 if TYPE_CHECKING:
     pass
@@ -22,7 +22,31 @@ class FixtureUnavailableError(Exception):
         self.skip = skip
 
 
+def _engine_lost(run: DockerRun, what: str, exc: Exception) -> FixtureUnavailableError:
+    """A fixture's one line when the engine stops answering (not a urllib3 traceback)."""
+    import os
+
+    from . import engine
+    from .enginehost import lost
+
+    if not engine.is_engine_failure(exc):
+        raise exc
+    message = run.lost or lost(os.environ.get("DOCKER_HOST"),
+                               engine.describe_failure(exc, run.settings.config.engine_timeout),
+                               f"the {what} fixture")
+    run.context.shared.setdefault("docker.lost", message)
+    return FixtureUnavailableError(f"pytest-shipready: {message}", False)
+
+
 def fixture_image(settings: Settings, context: RunContext) -> BuiltImage:
+    run = docker_run(settings, context)
+    try:
+        return _fixture_image(settings, context)
+    except Exception as exc:
+        raise _engine_lost(run, "shipready_image", exc) from None
+
+
+def _fixture_image(settings: Settings, context: RunContext) -> BuiltImage:
     built = docker_run(settings, context).image()
     if built.ref is None:
         skip = built.result.status == Status.SKIPPED
@@ -37,7 +61,11 @@ def fixture_session_container(settings: Settings, context: RunContext) -> Any:
     from .smokerun import smoke_run
 
     fixture_image(settings, context)
-    running, gate = smoke_run(docker_run(settings, context)).session("SR301")
+    run = docker_run(settings, context)
+    try:
+        running, gate = smoke_run(run).session("SR301")
+    except Exception as exc:
+        raise _engine_lost(run, "shipready_container", exc) from None
     if running is None:
         assert gate is not None
         raise FixtureUnavailableError(
@@ -51,7 +79,11 @@ def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
 
     built = fixture_image(settings, context)
     assert built.ref is not None and built.info is not None
-    running = start(docker_run(settings, context), built.ref, built.info)
+    run = docker_run(settings, context)
+    try:
+        running = start(run, built.ref, built.info)
+    except Exception as exc:
+        raise _engine_lost(run, "shipready_fresh_container", exc) from None
     if running.ready is not None and running.ready.status == Status.FAILED:
         running.container.remove()
         raise FixtureUnavailableError(

@@ -139,14 +139,11 @@ def install_sigterm_handler() -> Callable[[], None]:
     return restore
 
 
-def begin(context: object, project_uses_docker: bool, is_worker: bool) -> SessionId:
+def begin(context: object, project_uses_docker: bool, is_worker: bool,
+          engine_timeout: float = 120.0) -> SessionId:
     """Set up this process's docker session at configure time (under --shipready): the
     session id (shared with xdist workers), the SIGTERM handler, and, in the controller
     or a plain run, the final sweep of everything labelled with the session."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
     from ..checks import RunContext
 
     assert isinstance(context, RunContext)
@@ -157,23 +154,54 @@ def begin(context: object, project_uses_docker: bool, is_worker: bool) -> Sessio
         context.add_cleanup(lambda: _unset(ENV_VAR))
     if is_worker or not project_uses_docker:
         return session
-
-    def final_sweep() -> None:
-        shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-shipready-{session.id}",
-                      ignore_errors=True)
-        from . import engine
-
-        try:
-            client = engine.connect()
-        except engine.EngineUnavailableError:
-            return
-        try:
-            engine.sweep(client, LABEL_SESSION, session.id)
-        finally:
-            client.close()
-
-    context.add_cleanup(final_sweep)
+    context.add_cleanup(lambda: final_sweep(context, session, engine_timeout))
     return session
+
+
+def final_sweep(context: object, session: SessionId, engine_timeout: float) -> None:
+    """Remove everything labelled with this session. When the engine does not answer,
+    raise one error saying what is left, and keep the run's shared directory (its record
+    of unfinished build steps) for the next run, which removes both."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ..checks import RunContext
+    from .enginehost import not_removed
+
+    assert isinstance(context, RunContext)
+    shared = Path(tempfile.gettempdir()) / f"pytest-shipready-{session.id}"
+    recorded = context.shared.get("docker.created")
+    created = [str(x) for x in recorded] if isinstance(recorded, list) else []
+    lost = str(context.shared.get("docker.lost", ""))
+    if lost:
+        from .engine import EngineError
+
+        raise EngineError(not_removed(created, "the Docker engine does not answer",
+                                      session.id))
+    if context.shared.get("docker.unavailable") and not created:
+        shutil.rmtree(shared, ignore_errors=True)
+        return  # no engine all along: nothing was created
+    from . import engine
+
+    try:
+        client = engine.connect(engine_timeout)
+    except engine.EngineUnavailableError as exc:
+        if created:
+            raise engine.EngineError(not_removed(created, str(exc).split(";")[0],
+                                                 session.id)) from None
+        shutil.rmtree(shared, ignore_errors=True)
+        return
+    try:
+        engine.sweep(client, LABEL_SESSION, session.id)
+    except Exception as exc:
+        if not engine.is_engine_failure(exc):
+            raise
+        raise engine.EngineError(not_removed(
+            created, engine.describe_failure(exc, engine_timeout), session.id)) from None
+    finally:
+        client.close()
+    shutil.rmtree(shared, ignore_errors=True)
 
 
 def _unset(name: str) -> None:

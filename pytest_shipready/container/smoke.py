@@ -11,6 +11,9 @@ import re
 from ..checks import CheckResult, Finding
 
 LOG_TAIL = 20
+# Lines of the log fetched for a verdict (never the whole log: it can be huge). With
+# this many, the log may be longer: the count is not told.
+LOG_FETCH = 1000
 
 
 def tail(logs: bytes, count: int = LOG_TAIL) -> str:
@@ -20,6 +23,8 @@ def tail(logs: bytes, count: int = LOG_TAIL) -> str:
     shown = lines[-count:]
     head = f"last {len(shown)} of {len(lines)} log lines:" if len(lines) > count \
         else "its log:"
+    if len(lines) >= LOG_FETCH:
+        head = f"last {len(shown)} log lines:"
     return head + "\n" + "\n".join(shown)
 
 

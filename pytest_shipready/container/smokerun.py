@@ -9,6 +9,7 @@ the run as ``RunContext.container_logs`` at planning).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 import urllib.error
@@ -18,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..checks import CheckResult, ContainerLogs, Finding, NoContainerLogs, PlannedCheck, Status
+from ..secrets import MaskedEnv
 
 # What the logs area reads: the session container's log, env, and how to finish it.
+from . import logcap
 from . import smoke as verdicts
 
 if TYPE_CHECKING:
@@ -39,9 +42,9 @@ class RunningContainer:
     """
 
     container: Container
-    info: ImageInfo
-    env: dict[str, str]
-    ports: tuple[int, ...]
+    info: ImageInfo = field(repr=False)
+    env: dict[str, str] = field(repr=False)  # values may be secret: `pytest -l` shows reprs
+    ports: tuple[int, ...] = ()
     started: float = field(default_factory=time.monotonic)
     ready: CheckResult | None = None
     stopped: bool = False
@@ -80,6 +83,10 @@ class RunningContainer:
     def log_bytes(self) -> bytes:
         return self.container.logs()
 
+    def log_tail(self) -> bytes:
+        """The end of its log, for a verdict (bounded, whatever the log's size)."""
+        return self.container.logs(tail=verdicts.LOG_FETCH)
+
 
 def start(run: DockerRun, image: str, info: ImageInfo) -> RunningContainer:
     """Start a container of ``image`` with the smoke settings and wait until ready (its
@@ -92,8 +99,9 @@ def start(run: DockerRun, image: str, info: ImageInfo) -> RunningContainer:
     ports = tuple(cfg.ports) or info.exposed
     container = engine.run_container(client, image, command=list(cfg.command) or None,
                                      env=dict(cfg.env), ports=ports, labels=run.labels())
-    run.context.add_cleanup(container.remove)
-    running = RunningContainer(container, info, dict(cfg.env), ports)
+    run.created(f"container {container.short_id}")
+    run.context.add_cleanup(lambda: run.remove_container(container))
+    running = RunningContainer(container, info, MaskedEnv(cfg.env), ports)
     running.ready = _wait_ready(running, run)
     return running
 
@@ -116,13 +124,15 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
         elapsed = time.monotonic() - running.started
         st = c.state()
         if st.status in ("exited", "dead", "removed"):
-            return verdicts.exited_early(st.exit_code, c.logs(), elapsed, st.oom_killed)
+            return verdicts.exited_early(st.exit_code, running.log_tail(), elapsed,
+                                         st.oom_killed)
         if info.healthcheck:
             if st.health == "healthy":
                 return CheckResult.passed("SR301", f"healthy after {elapsed:.1f} s "
                                           "(HEALTHCHECK)", seconds=round(elapsed, 2))
             if st.health == "unhealthy":
-                return verdicts.unhealthy(c.logs(), elapsed, probe_output=st.probe_output)
+                return verdicts.unhealthy(running.log_tail(), elapsed,
+                                          probe_output=st.probe_output)
         elif running.ports:
             with contextlib.suppress(OSError, LookupError, ValueError):
                 status, _ = running.http(cfg.probe_path, timeout=1.0)
@@ -136,7 +146,8 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                         "SR301", f"HTTP {cfg.probe_path} answered {status} after "
                         f"{elapsed:.1f} s{route}", seconds=round(elapsed, 2))
         elif pattern is not None:
-            if pattern.search(c.logs().decode("utf-8", "replace")):
+            chunks = c.log_chunks(run.settings.config.engine_timeout)
+            if logcap.any_line(chunks, lambda line: pattern.search(line) is not None):
                 return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
                                           f"{elapsed:.1f} s", seconds=round(elapsed, 2))
         elif elapsed >= _OBSERVE:
@@ -144,7 +155,7 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             # container that exits at once fail here, the same way on every run.
             return verdicts.nothing_to_wait_for(elapsed)
         if time.monotonic() >= deadline:
-            return verdicts.not_ready(how, cfg.ready_timeout, c.logs())
+            return verdicts.not_ready(how, cfg.ready_timeout, running.log_tail())
         time.sleep(_POLL)
 
 
@@ -157,6 +168,7 @@ class SmokeRun:
         self.failure: CheckResult | None = None
         self.final_published = False
         self.published: ContainerLogs | None = None
+        self._log_of: RunningContainer | None = None  # whose log is shared (read lazily)
         self.skip_reason: str | None = None  # why the session container did not run
 
     def session(self, check_id: str) -> tuple[RunningContainer | None, CheckResult | None]:
@@ -229,7 +241,23 @@ class SmokeRun:
             return
         # A container that stopped (gracefully or by itself) has written its whole log.
         self.final_published = final or running.stopped
-        self.published = ContainerLogs(running.log_bytes().splitlines(), dict(running.env))
+        self._log_of = running  # streamed through the cap, read once
+        self.published = None
+        if self.final_published and (self.failure is None or final):
+            # Its whole log is written: read it now, before the session's cleanup
+            # removes the container (a conftest may ask at sessionfinish).
+            self._collect()
+
+    def _collect(self) -> ContainerLogs | None:
+        """The shared container's log through the [tool.shipready.logs] max_log_mb cap:
+        never held whole (a container can write hundreds of megabytes)."""
+        if self.published is None and self._log_of is not None:
+            settings = self.run.settings.config
+            running = self._log_of
+            self.published = logcap.collect(
+                running.container.log_chunks(settings.engine_timeout),
+                int(settings.logs.max_log_mb * 1e6), dict(running.env))
+        return self.published
 
     # --- the checks -------------------------------------------------------------------
 
@@ -258,12 +286,12 @@ class SmokeRun:
                 return CheckResult.failed(
                     "SR302", f"exited after becoming ready ({verdicts.exit_meaning(st.exit_code)})",
                     [Finding(f"it exited during the {settle:.0f} s settle period; "
-                                      + verdicts.tail(c.logs()), None, None,
+                                      + verdicts.tail(running.log_tail()), None, None,
                                       "Read the log and fix the crash.")],
                     exit_code=st.exit_code)
             if st.health == "unhealthy":
-                return verdicts.unhealthy(c.logs(), time.monotonic() - running.started,
-                                          "SR302")
+                return verdicts.unhealthy(running.log_tail(),
+                                          time.monotonic() - running.started, "SR302")
             if time.monotonic() >= end:
                 return CheckResult.passed("SR302", f"up {settle:.1f} s after ready",
                                           settle=settle)
@@ -312,7 +340,7 @@ class SmokeRun:
             return CheckResult.failed("SR304", "cannot stop the container",
                                       [Finding(str(exc))])
         running.stopped = True
-        logs = running.log_bytes()
+        logs = running.log_tail()
         self._publish(running, final=True)
         return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
                                          tuple(cfg.stop_exit_codes), running.info.stop_signal,
@@ -328,15 +356,34 @@ class SmokeRun:
     def container_logs(self) -> ContainerLogs:
         """The logs area's source: the session container's whole log, start through stop
         (running it through its stop when the smoke items were deselected)."""
-        if self.published is None or not self.final_published:
+        from . import engine
+
+        if self.run.lost:
+            raise engine.EngineError(self.run.lost)
+        try:
+            return self._container_logs()
+        except Exception as exc:
+            if not engine.is_engine_failure(exc):
+                raise
+            from .enginehost import lost
+
+            self.run.context.shared["docker.lost"] = lost(
+                os.environ.get("DOCKER_HOST"),
+                engine.describe_failure(exc, self.run.settings.config.engine_timeout),
+                "the reading of the container's log")
+            raise engine.EngineError(self.run.lost) from None
+
+    def _container_logs(self) -> ContainerLogs:
+        if self._log_of is None or not self.final_published:
             self.through_stop()
         if self.failure is not None:  # its log is SR301's evidence, not a log to judge
             raise NoContainerLogs("the container did not become ready (see "
                                   "shipready::smoke::ready)")
-        if self.published is None:
+        published = self._collect()
+        if published is None:
             raise NoContainerLogs("the smoke container did not run "
                                   f"({self.skip_reason or 'no smoke area in this run'})")
-        return self.published
+        return published
 
 
 

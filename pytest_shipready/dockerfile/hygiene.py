@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from ..checks import CheckResult, Finding, plural
 from ..config import Settings
 from ..locks import discover, pipcompile
-from ..secrets import holds_credentials, secret_file_reason, secret_reason
+from ..secrets import REDACTED_VALUE, SHAPES, holds_credentials, secret_file_reason, secret_reason
 from . import ignore as dockerignore
 from . import parser
 from .installs import BOOTSTRAP, InstallStep, install_steps
@@ -236,25 +236,40 @@ def suggested_healthcheck(df: Dockerfile, stage: Stage, path: str = "/health") -
 
 # --- SR204 no-secrets -------------------------------------------------------------------
 
-def _declared_names(df: Dockerfile) -> Iterable[tuple[str, str, int]]:
-    """(keyword, name, line) for every ARG and ENV, global ARGs included."""
+URL_CREDENTIALS = next(s for s in SHAPES if s.name == "credentials in a URL")
+
+def _declared_names(df: Dockerfile) -> Iterable[tuple[str, str, str, int]]:
+    """(keyword, name, default value, line) for every ARG and ENV, global ARGs included."""
     for ins in df.instructions:
         if ins.keyword == "ARG":
-            for name, _ in parser.arg_pairs(ins, df.escape):
-                yield "ARG", name, ins.line
+            for name, value in parser.arg_pairs(ins, df.escape):
+                yield "ARG", name, value or "", ins.line
         elif ins.keyword == "ENV":
-            for name, _ in parser.env_pairs(ins, df.escape):
-                yield "ENV", name, ins.line
+            for name, value in parser.env_pairs(ins, df.escape):
+                yield "ENV", name, value, ins.line
+
+
+def _url_credentials(value: str) -> bool:
+    """A URL carrying a password (``https://user:pw@host``), whatever the name."""
+    for match in URL_CREDENTIALS.pattern.finditer(value):
+        password = match.group(URL_CREDENTIALS.group)
+        if password and not REDACTED_VALUE.match(password):
+            return True
+    return False
 
 
 def check_no_secrets(df: Dockerfile, allowed: Iterable[str] = ()) -> CheckResult:
     allow = {a.upper() for a in allowed}
     findings: list[Finding] = []
     names = 0
-    for keyword, name, line in _declared_names(df):
+    for keyword, name, value, line in _declared_names(df):
         names += 1
         reason = secret_reason(name)
-        if reason is None or name.upper() in allow:
+        if name.upper() in allow:
+            continue
+        if reason is None and _url_credentials(value):
+            reason = "its default is a URL with credentials, user:password@"
+        if reason is None:
             continue
         # Never the value: only the name and where it is.
         stays = ("build-arg values are recorded in the image history"

@@ -10,6 +10,7 @@ setup in a subprocess; it needs no container.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from ..checks import (
     Options,
     PlannedCheck,
     RunContext,
+    Status,
 )
 from ..config import Settings
 from . import lines
@@ -51,19 +53,24 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
     cfg = settings.config.logs
 
     @functools.cache
-    def analysis() -> lines.Analysis | str:
+    def analysis() -> tuple[lines.Analysis, str] | str:
         try:
             logs = source()
         except NoContainerLogs as exc:
             return f"no container logs: {exc}"
-        return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE)
+        # A log over max_log_mb is its first part and a sample: the line says so.
+        return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE), logs.coverage()
 
     def container_check(check_id: str) -> Callable[[], CheckResult]:
         def run() -> CheckResult:
             result = analysis()
             if isinstance(result, str):
                 return CheckResult.skipped(check_id, result)
-            return lines.CHECKS[check_id](result)
+            verdict = lines.CHECKS[check_id](result[0])
+            if result[1] and verdict.status != Status.SKIPPED:
+                verdict = dataclasses.replace(verdict, summary=f"{verdict.summary}; "
+                                              f"{result[1]}")
+            return verdict
         return run
 
     def setup() -> CheckResult:
