@@ -271,3 +271,51 @@ def test_lost_engine_line_names_host_cause_and_what_to_do() -> None:
     assert left.startswith("could not remove container 1a2b, image p/x:1 (no answer); the "
                            "next run on this host removes them")
     assert "label=io.pytest-shipready.session=sid" in left
+
+
+# --- the engine: DOCKER_HOST, else the active docker context --------------------------------
+
+
+def _context(config_dir: Path, name: str, host: str) -> None:
+    import hashlib
+    import json
+
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps(
+        {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host}}}))
+
+
+def test_the_active_docker_context_names_the_engine(tmp_path: Path) -> None:
+    import json
+
+    config_dir = tmp_path / ".docker"
+    _context(config_dir, "colima", "unix:///home/me/.colima/docker.sock")
+    (config_dir / "config.json").write_text(json.dumps({"currentContext": "colima"}))
+    env = {"DOCKER_CONFIG": str(config_dir)}
+    assert enginehost.context_host(env, tmp_path) == (
+        "unix:///home/me/.colima/docker.sock", "colima")
+    # DOCKER_HOST wins, as with the docker CLI; DOCKER_CONTEXT overrides the config file.
+    assert enginehost.context_host({**env, "DOCKER_HOST": "tcp://127.0.0.1:2375"},
+                                   tmp_path) is None
+    assert enginehost.context_host({**env, "DOCKER_CONTEXT": "default"}, tmp_path) is None
+    assert enginehost.context_host({}, tmp_path / "nowhere") is None
+
+
+def test_a_missing_context_engine_is_named_in_the_verdict(pytester: pytest.Pytester,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    import json
+    import shutil
+
+    from conftest import EXAMPLE
+
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    config_dir = pytester.path / "dockercfg"
+    _context(config_dir, "gone", "unix:///nonexistent/gone.sock")
+    (config_dir / "config.json").write_text(json.dumps({"currentContext": "gone"}))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    result = pytester.runpytest_subprocess("--shipready", "--shipready-offline", "-k", "SR210",
+                                           "-rs", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*unix:///nonexistent/gone.sock (from docker context 'gone')*"])

@@ -42,7 +42,16 @@ class EngineStalledError(TimeoutError):
 
 
 def connect(timeout: float = 120.0) -> docker.DockerClient:
-    """A client whose every call gives up after ``timeout`` s without an answer."""
+    """A client whose every call gives up after ``timeout`` s without an answer. The
+    engine is resolved once, the active ``docker context`` included, and exported as
+    DOCKER_HOST so that docker-py, testcontainers and a BuildKit CLI reach the same one."""
+    from pathlib import Path
+
+    from .enginehost import CONTEXT_ENV, context_host
+
+    found = context_host(os.environ, Path.home())
+    if found is not None:
+        os.environ["DOCKER_HOST"], os.environ[CONTEXT_ENV] = found
     try:
         client = docker.from_env(timeout=max(1, round(timeout)))
         client.ping()

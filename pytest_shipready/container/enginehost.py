@@ -7,9 +7,42 @@ docker-py's exception (whose useful part, the OS error, is buried in a nested re
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+CONTEXT_ENV = "PYTEST_SHIPREADY_DOCKER_CONTEXT"  # set when DOCKER_HOST came from a context
+
+
+def context_host(environ: Mapping[str, str], home: Path) -> tuple[str, str] | None:
+    """The engine of the active ``docker context`` as the docker CLI picks it, as
+    (host, context name); None when DOCKER_HOST is set or the context is the default.
+    docker-py ignores contexts while the CLI (and testcontainers) honour them: resolving
+    it once here makes the build and every check reach the same engine."""
+    if environ.get("DOCKER_HOST"):
+        return None
+    config_dir = Path(environ.get("DOCKER_CONFIG") or home / ".docker")
+    name = environ.get("DOCKER_CONTEXT", "")
+    if not name:
+        try:
+            name = str(json.loads((config_dir / "config.json").read_text(
+                encoding="utf-8")).get("currentContext") or "")
+        except (OSError, ValueError, AttributeError):
+            return None
+    if not name or name == "default":
+        return None
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() \
+        / "meta.json"
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        host = data["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (str(host), name) if host else None
 
 # "[Errno 111] Connection refused" or "FileNotFoundError(2, 'No such file or directory')"
 _ERRNO = re.compile(r"\[Errno (\d+)\] ([^\"')\]]+)|\w+Error\((\d+), '([^']+)'\)")
@@ -17,6 +50,8 @@ _ERRNO = re.compile(r"\[Errno (\d+)\] ([^\"')\]]+)|\w+Error\((\d+), '([^']+)'\)"
 
 def describe_host(environ_host: str | None) -> str:
     """The host docker-py tries, and where that came from."""
+    if environ_host and os.environ.get(CONTEXT_ENV):
+        return f"{environ_host} (from docker context {os.environ[CONTEXT_ENV]!r})"
     if environ_host:
         return f"{environ_host} (from DOCKER_HOST)"
     return f"{DEFAULT_HOST} (the default; DOCKER_HOST is not set)"
