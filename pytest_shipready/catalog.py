@@ -206,6 +206,24 @@ CHECKS: tuple[CheckSpec, ...] = (
     ),
     # --- SR4xx: parity (image vs lock vs host) ---------------------------------------
     CheckSpec(
+        "SR310", "smoke", "hardened-ready",
+        "The service starts under a hardened runtime",
+        "Kubernetes, OpenShift and most platforms run images with a read-only root "
+        "filesystem, no Linux capabilities, no privilege gain and often an arbitrary uid: "
+        "an image that writes to its own tree, binds a port below 1024 or needs its build "
+        "user starts on a laptop and crashes in production.",
+        "Write only to /tmp or a declared volume, listen on a port above 1024, make the "
+        "app readable by group 0 (`chgrp -R 0 /app && chmod -R g=u /app`); tune "
+        "[tool.shipready.hardened] tmpfs and uid.",
+    ),
+    CheckSpec(
+        "SR311", "smoke", "hardened-shutdown",
+        "Under the hardened runtime it also stops gracefully",
+        "The same SIGTERM an orchestrator sends, under the same restrictions: a handler "
+        "that needs to write (a pid file, a flush to disk) can fail only there.",
+        "Make shutdown need nothing but memory and the tmpfs paths.",
+    ),
+    CheckSpec(
         "SR401", "parity", "python", "The image's Python is the lock's Python",
         "A lock compiled for another Python may pick other versions or markers than the "
         "interpreter that runs them.",

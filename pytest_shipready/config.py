@@ -222,6 +222,29 @@ class SmokeConfig:
                       "(seconds, default 60)."),
     )
 
+# --- [tool.shipready.hardened] -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HardenedConfig:
+    enabled: bool = field(
+        default=True,
+        metadata=_doc("SR310/SR311: run a second container under the restrictions "
+                      "orchestrators apply (read-only root filesystem, no capabilities, "
+                      "no-new-privileges, an arbitrary uid with gid 0); false skips them."),
+    )
+    uid: int = field(
+        default=1000680000,
+        metadata=_doc("The arbitrary non-root uid it runs as, with gid 0 (as OpenShift "
+                      "does); 0 keeps the image's USER."),
+    )
+    tmpfs: tuple[str, ...] = field(
+        default=("/tmp",),
+        metadata=_doc("Writable in-memory paths on the read-only root filesystem (as a "
+                      "pod's emptyDir volumes)."),
+    )
+
+
 # --- [tool.shipready.parity] ---------------------------------------------------------
 
 
@@ -488,6 +511,7 @@ class ShipreadyConfig:
     dockerfile: DockerfileConfig = field(default_factory=DockerfileConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
+    hardened: HardenedConfig = field(default_factory=HardenedConfig)
     parity: ParityConfig = field(default_factory=ParityConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
 

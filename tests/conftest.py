@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,21 @@ REPO = Path(__file__).resolve().parent.parent
 # Sample projects are data: their own tests and conftest.py files are never collected here.
 collect_ignore = ["fixtures"]
 EXAMPLE = REPO / "examples" / "service"
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_submodules() -> Iterator[None]:
+    """pytester's in-process runs drop the modules they imported from sys.modules, but a
+    package imported before (by a test module) keeps them as attributes, so a later
+    `from . import engine` would get the dropped copy. Forget those attributes."""
+    yield
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("pytest_shipready") or not hasattr(module, "__path__"):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, types.ModuleType) and value.__name__.startswith(
+                    "pytest_shipready") and sys.modules.get(value.__name__) is not value:
+                delattr(module, attr)
 
 
 @pytest.fixture(autouse=True)

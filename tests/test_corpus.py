@@ -31,6 +31,7 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
     "dev-server": ("corpus/dev-server", ()),
     "poetry": ("poetry-service", ("requirements.txt", "requirements.in")),
     "uv-dev-groups": ("uv-env-service", ("requirements.txt", "requirements.in")),
+    "writes-own-tree": ("corpus/writes-own-tree", ()),
 }
 
 # The check ID and verdict of every item, one letter per project in PROJECTS' order
@@ -38,49 +39,51 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
 # a project. The procfile project configures what the others leave unset (size budget,
 # commands, required env, a test marked shipready_parity), so every check can pass.
 TABLE = """
-SR101 lockfile::requirements.txt::pinned             P P P P P P - -
-SR102 lockfile::requirements.txt::hashed             P P P P P P - -
-SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - -
-SR104 lockfile::requirements.txt::fresh              S S S S S S - -
-SR105 lockfile::requirements.txt::portable           P P P P P P - -
-SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - -
-SR101 lockfile::poetry.lock::pinned                  - - - - - - P -
-SR102 lockfile::poetry.lock::hashed                  - - - - - - P -
-SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P -
-SR110 lockfile::poetry.lock::fresh                   - - - - - - P -
-SR105 lockfile::poetry.lock::portable                - - - - - - P -
-SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S -
-SR101 lockfile::uv.lock::pinned                      - - - - - - - P
-SR102 lockfile::uv.lock::hashed                      - - - - - - - P
-SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P
-SR111 lockfile::uv.lock::fresh                       - - - - - - - P
-SR105 lockfile::uv.lock::portable                    - - - - - - - P
-SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S
-SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P
-SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P
-SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P
-SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P
-SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P
-SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P
-SR207 dockerfile::Dockerfile::start-command          F P P P P P P P
-SR208 dockerfile::Dockerfile::production-server      S P P P P F P P
-SR210 image::build                                   P P P P P P P P
-SR211 image::size                                    S P S S S S S S
-SR301 smoke::ready                                   F P P P P F P P
-SR302 smoke::stays-up                                S P P P P S P P
-SR303 smoke::non-root-runtime                        S P P P P S P P
-SR305 smoke::commands                                S P S S S S S S
-SR304 smoke::graceful-shutdown                       S P P P P S P P
-SR401 parity::python                                 S P P P P S P P
-SR402 parity::packages                               S P P P P S P P
-SR403 parity::environment                            S P S S S S S S
-SR404 parity::tests                                  S P S S S S S S
-SR501 logs::structured                               S P P P P S P P
-SR502 logs::required-keys                            S P P P P S P P
-SR503 logs::levels-and-timestamps                    S P P P P S P P
-SR504 logs::exceptions-structured                    S S S S S S S S
-SR505 logs::no-secrets                               S P P P P S P P
-SR510 logs::setup                                    P P P P P P P P
+SR101 lockfile::requirements.txt::pinned             P P P P P P - - P
+SR102 lockfile::requirements.txt::hashed             P P P P P P - - P
+SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - - P
+SR104 lockfile::requirements.txt::fresh              S S S S S S - - S
+SR105 lockfile::requirements.txt::portable           P P P P P P - - P
+SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - - S
+SR101 lockfile::poetry.lock::pinned                  - - - - - - P - -
+SR102 lockfile::poetry.lock::hashed                  - - - - - - P - -
+SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P - -
+SR110 lockfile::poetry.lock::fresh                   - - - - - - P - -
+SR105 lockfile::poetry.lock::portable                - - - - - - P - -
+SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S - -
+SR101 lockfile::uv.lock::pinned                      - - - - - - - P -
+SR102 lockfile::uv.lock::hashed                      - - - - - - - P -
+SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P -
+SR111 lockfile::uv.lock::fresh                       - - - - - - - P -
+SR105 lockfile::uv.lock::portable                    - - - - - - - P -
+SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S -
+SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P P
+SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P P
+SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P P
+SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P P
+SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P P
+SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P P
+SR207 dockerfile::Dockerfile::start-command          F P P P P P P P P
+SR208 dockerfile::Dockerfile::production-server      S P P P P F P P P
+SR210 image::build                                   P P P P P P P P P
+SR211 image::size                                    S P S S S S S S S
+SR301 smoke::ready                                   F P P P P F P P P
+SR302 smoke::stays-up                                S P P P P S P P P
+SR303 smoke::non-root-runtime                        S P P P P S P P P
+SR305 smoke::commands                                S P S S S S S S S
+SR304 smoke::graceful-shutdown                       S P P P P S P P P
+SR310 smoke::hardened-ready                          S P P P P S P P F
+SR311 smoke::hardened-shutdown                       S P P P P S P P S
+SR401 parity::python                                 S P P P P S P P P
+SR402 parity::packages                               S P P P P S P P P
+SR403 parity::environment                            S P S S S S S S S
+SR404 parity::tests                                  S P S S S S S S S
+SR501 logs::structured                               S P P P P S P P P
+SR502 logs::required-keys                            S P P P P S P P P
+SR503 logs::levels-and-timestamps                    S P P P P S P P P
+SR504 logs::exceptions-structured                    S S S S S S S S S
+SR505 logs::no-secrets                               S P P P P S P P P
+SR510 logs::setup                                    P P P P P P P P P
 """
 WORD = {"P": "passed", "F": "failed", "S": "skipped"}
 
@@ -97,6 +100,9 @@ SAYS = {
     ("dev-server", "smoke::ready"): "the last probe said",
     ("poetry", "parity::packages"): "installed at the locked versions",
     ("uv-dev-groups", "parity::packages"): "installed at the locked versions",
+    ("writes-own-tree", "smoke::hardened-ready"):
+        "it writes to /srv/app.pid on the read-only root filesystem",
+    ("no-cmd", "smoke::hardened-ready"): "does not become ready even without restrictions",
 }
 
 
@@ -123,6 +129,8 @@ PASS_SAYS = {
     "SR303": r"^uid \d+$",
     "SR304": r"^SIG\w+: exited -?\d+ in [\d.]+ s",
     "SR305": r"^\d+ command\(s\) succeeded$",
+    "SR310": r"^(healthy after|HTTP /\S* answered|log line).* under read-only root filesystem",
+    "SR311": r"^SIG\w+: exited -?\d+ in [\d.]+ s under read-only root filesystem",
     "SR401": r"^Python \d+\.\d+\.\d+ matches \S",
     "SR402": r"^\d+ locked packages? installed at the locked versions",
     "SR403": r"^\d+ required variables? set$",

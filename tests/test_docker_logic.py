@@ -399,3 +399,18 @@ def test_buildkit_error_and_step_belong_together() -> None:
            '#7 ERROR: "/uv.lock" not found']
     assert context.failing_error(log) == '"/backend/app" not found'
     assert context.failing_error(["Step 1/2 : RUN false", "error"]) is None
+
+
+def test_hardened_failures_name_what_broke() -> None:
+    from pytest_shipready.container.hardened import causes
+
+    log = ("sh: 1: cannot create /srv/app.pid: Read-only file system\n"
+           "PermissionError: [Errno 13] Permission denied: '/app/settings.ini'\n"
+           "OSError: [Errno 30] Read-only file system: '/app/cache/x'\n")
+    assert causes(log, 1000680000) == [
+        "it writes to /srv/app.pid on the read-only root filesystem",
+        "uid 1000680000 (gid 0) cannot access /app/settings.ini"]
+    assert causes("socket.bind: Permission denied (port 80)", 0) == [
+        "an operation needs a capability that was dropped (a port below 1024, chown, ...)"]
+    assert causes("getpwuid(): uid not found: 1000680000", 1000680000) == [
+        "the app looks its user up in /etc/passwd, where uid 1000680000 has no entry"]

@@ -4,11 +4,13 @@ items of one build and one session container.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
-from ..checks import Options, PlannedCheck, RunContext
+from ..checks import CheckResult, Options, PlannedCheck, RunContext
 from ..config import Settings
 from .build import check_size, docker_run, uses_docker
+from .hardened import HardenedRun
 
 if TYPE_CHECKING:
     pass
@@ -30,7 +32,21 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
     ]
     smoke_checks = smokerun.plan(run, path)
+    hardened = HardenedRun(run)
+    ready = smoke_checks[0]
+    assert ready.check_id == "SR301"
+
+    def ready_and_harden() -> CheckResult:
+        hardened.begin()  # its start and readiness wait overlap the session container's
+        return ready.run()
+
+    smoke_checks[0] = dataclasses.replace(ready, run=ready_and_harden)
+    hardened_checks = [
+        PlannedCheck("smoke", None, "SR310", "hardened-ready", path, hardened.ready),
+        PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path, hardened.stop),
+    ]
     # graceful-shutdown stops the session container: run it after parity.
-    checks += smoke_checks[:-1] + parityrun.plan(run, path) + smoke_checks[-1:]
+    checks += (smoke_checks[:-1] + parityrun.plan(run, path) + hardened_checks
+               + smoke_checks[-1:])
     # An engine that stops answering mid-run: one line per item, not a traceback.
     return [run.guarded(check) for check in checks]

@@ -643,13 +643,34 @@ class Container:
             self._c.remove(force=True, v=True)
 
 
+@dataclass(frozen=True)
+class Restrictions:
+    """What orchestrators apply to a container: a read-only root filesystem (tmpfs on
+    the paths given), no capabilities, no privilege gain, an arbitrary user."""
+
+    read_only: bool = True
+    tmpfs: tuple[str, ...] = ("/tmp",)
+    cap_drop_all: bool = True
+    no_new_privileges: bool = True
+    user: str = ""  # "1000680000:0"; empty: the image's USER
+
+
 def run_container(client: docker.DockerClient, image: str, *, command: list[str] | None,
-                  env: dict[str, str], ports: Iterable[int], labels: dict[str, str]
-                  ) -> Container:
+                  env: dict[str, str], ports: Iterable[int], labels: dict[str, str],
+                  restrictions: Restrictions | None = None) -> Container:
+    extra: dict[str, Any] = {}
+    if restrictions is not None:
+        extra = {"read_only": restrictions.read_only,
+                 "tmpfs": {path: "" for path in restrictions.tmpfs},
+                 "cap_drop": ["ALL"] if restrictions.cap_drop_all else None,
+                 "security_opt": (["no-new-privileges"] if restrictions.no_new_privileges
+                                  else None)}
+        if restrictions.user:
+            extra["user"] = restrictions.user
     try:
         wrapped = client.containers.run(
             image, command=command or None, environment=env, labels=labels, detach=True,
-            ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
+            ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports}, **extra,
         )
     except docker.errors.DockerException as exc:
         explanation = getattr(exc, "explanation", None) or exc

@@ -27,7 +27,7 @@ from . import smoke as verdicts
 
 if TYPE_CHECKING:
     from .build import DockerRun
-    from .engine import Container, ImageInfo
+    from .engine import Container, ImageInfo, Restrictions
 
 _POLL = 0.25
 _OBSERVE = 2.0  # seconds a container with nothing to wait for is watched before SR301
@@ -88,9 +88,11 @@ class RunningContainer:
         return self.container.logs(tail=verdicts.LOG_FETCH)
 
 
-def start(run: DockerRun, image: str, info: ImageInfo) -> RunningContainer:
-    """Start a container of ``image`` with the smoke settings and wait until ready (its
-    ``ready`` result says how that went). Removed at session end in any case."""
+def start(run: DockerRun, image: str, info: ImageInfo,
+          restrictions: Restrictions | None = None) -> RunningContainer:
+    """Start a container of ``image`` with the smoke settings (under ``restrictions``,
+    for the hardened smoke) and wait until ready (its ``ready`` result says how that
+    went). Removed at session end in any case."""
     from . import engine
 
     cfg = run.settings.config.smoke
@@ -98,7 +100,8 @@ def start(run: DockerRun, image: str, info: ImageInfo) -> RunningContainer:
     assert client is not None
     ports = tuple(cfg.ports) or info.exposed
     container = engine.run_container(client, image, command=list(cfg.command) or None,
-                                     env=dict(cfg.env), ports=ports, labels=run.labels())
+                                     env=dict(cfg.env), ports=ports, labels=run.labels(),
+                                     restrictions=restrictions)
     run.created(f"container {container.short_id}")
     run.context.add_cleanup(lambda: run.remove_container(container))
     running = RunningContainer(container, info, MaskedEnv(cfg.env), ports)

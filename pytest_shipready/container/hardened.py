@@ -1,0 +1,172 @@
+"""SR310/SR311: the image also runs under the restrictions orchestrators apply.
+
+A second container of the image, started beside the session container: a read-only root
+filesystem with tmpfs paths, ``--cap-drop ALL``, ``no-new-privileges`` and an arbitrary
+uid with gid 0 (as OpenShift runs images). It must become ready and stop gracefully as
+the session container does; a failure names what broke, read off its log.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import TYPE_CHECKING
+
+from ..checks import CheckResult, Finding, Status
+from . import smoke as verdicts
+
+if TYPE_CHECKING:
+    from .build import DockerRun
+    from .smokerun import RunningContainer
+
+# What the log says broke, and what it means under the restrictions.
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Read-only file system:? ?'([^'\n]*)'|cannot create ([^:\n]+): Read-only "
+                r"file system|Read-only file system"),
+     "it writes to {0} on the read-only root filesystem"),
+    (re.compile(r"(?i)(bind|listen).{0,80}(permission denied|not permitted)|"
+                r"Operation not permitted"),
+     "an operation needs a capability that was dropped (a port below 1024, chown, ...)"),
+    (re.compile(r"Permission denied:? ?'([^'\n]*)'"),
+     "uid {uid} (gid 0) cannot access {0}"),
+    (re.compile(r"(?i)getpwuid\(\): uid not found|uid (\d+) (is )?not found|"
+                r"no such user|I have no name"),
+     "the app looks its user up in /etc/passwd, where uid {uid} has no entry"),
+)
+
+
+def causes(log: str, uid: int) -> list[str]:
+    """What broke, from the hardened container's log (one line per distinct cause)."""
+    found: list[str] = []
+    for pattern, what in _CAUSES:
+        for m in pattern.finditer(log):
+            groups = [g for g in m.groups() if g] if m.groups() else []
+            text = what.format(groups[0].strip() if groups else "a path",
+                               uid=uid or "the image's")
+            if text not in found:
+                found.append(text)
+            break
+    return found
+
+
+class HardenedRun:
+    """The hardened container: started in a thread when the session container starts
+    (so its readiness wait overlaps the smoke and parity items), judged by SR310/SR311."""
+
+    def __init__(self, run: DockerRun) -> None:
+        self.run = run
+        self.cfg = run.settings.config.hardened
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._running: RunningContainer | None = None
+        self._result: CheckResult | None = None
+
+    def restrictions(self) -> object:
+        from .engine import Restrictions
+
+        user = f"{self.cfg.uid}:0" if self.cfg.uid else ""
+        return Restrictions(tmpfs=tuple(self.cfg.tmpfs), user=user)
+
+    def begin(self) -> None:
+        """Start it in the background (idempotent); the items wait for it."""
+        with self._lock:
+            if self._thread is None and self.cfg.enabled:
+                self._thread = threading.Thread(target=self._start, daemon=True,
+                                                name="shipready-hardened")
+                self._thread.start()
+
+    def _start(self) -> None:
+        from . import engine
+        from .smokerun import start
+
+        built = self.run.image()
+        if built.ref is None or built.info is None:
+            return
+        try:
+            restrictions = self.restrictions()
+            assert isinstance(restrictions, engine.Restrictions)
+            self._running = start(self.run, built.ref, built.info, restrictions)
+        except engine.EngineError as exc:
+            self._result = CheckResult.failed(
+                "SR310", "the hardened container did not start", [Finding(str(exc))])
+
+    def _wait(self) -> None:
+        self.begin()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _session_failed(self) -> bool:
+        from .smokerun import smoke_run
+
+        return smoke_run(self.run).failure is not None
+
+    def _what(self) -> str:
+        parts = ["read-only root filesystem"]
+        if self.cfg.tmpfs:
+            parts[0] += f" (tmpfs {', '.join(self.cfg.tmpfs)})"
+        parts += ["no capabilities", "no-new-privileges"]
+        if self.cfg.uid:
+            parts.append(f"uid {self.cfg.uid}:0")
+        return ", ".join(parts)
+
+    def ready(self) -> CheckResult:
+        if not self.cfg.enabled:
+            return CheckResult.skipped("SR310", "the hardened smoke is off ([tool.shipready."
+                                       "hardened] enabled = false)")
+        _, skip = self.run.need_image("SR310")
+        if skip is not None:
+            return skip
+        if self._session_failed():
+            return CheckResult.skipped("SR310", "the container does not become ready even "
+                                       "without restrictions (see shipready::smoke::ready)")
+        self._wait()
+        if self._result is not None:
+            return self._result
+        running = self._running
+        if running is None or running.ready is None:
+            return CheckResult.skipped("SR310", "the hardened container did not run")
+        ready = running.ready
+        if ready.status == Status.PASSED:
+            return CheckResult.passed("SR310", f"{ready.summary} under {self._what()}",
+                                      **dict(ready.figures))
+        if ready.status == Status.SKIPPED:
+            return CheckResult.skipped("SR310", ready.summary)
+        log = running.logs()
+        found = causes(log, self.cfg.uid)
+        message = "; ".join(found) if found else ready.summary
+        return CheckResult.failed(
+            "SR310", f"not ready under {self._what()}: {message}",
+            [Finding(f"{ready.summary}; " + verdicts.tail(log.encode()), None, None,
+                     "Write only to /tmp (or list the paths in [tool.shipready.hardened] "
+                     "tmpfs), bind a port above 1024, and make the app readable by gid 0 "
+                     "(`chgrp -R 0 /app && chmod -R g=u /app`).")])
+
+    def stop(self) -> CheckResult:
+        if not self.cfg.enabled:
+            return CheckResult.skipped("SR311", "the hardened smoke is off ([tool.shipready."
+                                       "hardened] enabled = false)")
+        _, skip = self.run.need_image("SR311")
+        if skip is not None:
+            return skip
+        self._wait()
+        running = self._running
+        if running is None or running.ready is None or running.ready.status != Status.PASSED:
+            return CheckResult.skipped("SR311", "the hardened container did not become ready "
+                                       "(see shipready::smoke::hardened-ready)")
+        from . import engine
+
+        cfg = self.run.settings.config.smoke
+        try:
+            code, seconds = running.container.stop(cfg.grace_period)
+        except engine.EngineError as exc:
+            return CheckResult.failed("SR311", "cannot stop the hardened container",
+                                      [Finding(str(exc))])
+        running.stopped = True
+        result = verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
+                                           tuple(cfg.stop_exit_codes), running.info.stop_signal,
+                                           running.log_bytes())
+        return CheckResult(result.check_id.replace("SR304", "SR311"), result.status,
+                           result.summary + ("" if result.status != Status.PASSED else
+                                             f" under {self._what()}"),
+                           result.findings, result.figures)
+
