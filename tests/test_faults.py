@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -592,7 +593,11 @@ def test_sigkill_during_a_classic_build_the_next_run_removes_its_step_images(
         "USER 10001"))
     proc = start_shipready(project, faults.tmp / "out")
     wait_for(lambda: _build_containers(f"{token}-second"), proc, 40, "the second build step")
-    time.sleep(1)  # the run has read the first step's id from the stream by now
+    # The run records each finished step's id as it reads it from the stream; kill it
+    # only once it has (on a loaded machine that can take a moment).
+    records = Path(tempfile.gettempdir()).glob
+    wait_for(lambda: any(p.stat().st_size for p in records("pytest-shipready-*/intermediates")),
+             proc, 30, "the run to record the first step's image")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     wait_for(lambda: not _build_containers(token), None, 20, "the engine to cancel the build")
