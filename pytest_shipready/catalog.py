@@ -177,6 +177,23 @@ CHECKS: tuple[CheckSpec, ...] = (
     ),
     # --- SR3xx: smoke (the running container) ----------------------------------------
     CheckSpec(
+        "SR220", "image", "contents-secrets", "No secrets in any layer of the image",
+        "Every layer ships, also the files a later layer deletes: a private key, an .env, a "
+        "credentials file or a .git directory copied in once can be read by anyone who "
+        "pulls the image.",
+        "Keep them out of the build context (.dockerignore) and out of the image: "
+        "`RUN --mount=type=secret` for build-time secrets, the orchestrator's at run time.",
+    ),
+    CheckSpec(
+        "SR221", "image", "contents-waste", "The layers carry nothing for nothing",
+        "Package caches and files deleted by a later layer make every pull and every node's "
+        "disk pay for them; compilers left in the final stage of a multi-stage build defeat "
+        "its purpose and widen what an attacker can use.",
+        "pip --no-cache-dir, UV_NO_CACHE or a cache mount; delete in the RUN that creates; "
+        "compile in the build stage. [tool.shipready.image] wasted_budget_mb sets the "
+        "budget.",
+    ),
+    CheckSpec(
         "SR301", "smoke", "ready", "The container starts and becomes ready in time",
         "An image that does not start, or never answers, fails in production the same way.",
         "Read the container's log shown; fix the start command or the HEALTHCHECK, or raise "

@@ -146,6 +146,11 @@ class ImageConfig:
         default=0.0,
         metadata=_doc("SR211 fails when the image is larger (MB); 0: no budget (skipped)."),
     )
+    wasted_budget_mb: float = field(
+        default=50.0,
+        metadata=_doc("SR221 fails when the layers carry more than this (MB) for nothing: "
+                      "package caches and files a later layer deletes."),
+    )
     keep: bool = field(
         default=False,
         metadata=_doc(

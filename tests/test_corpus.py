@@ -32,6 +32,7 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
     "poetry": ("poetry-service", ("requirements.txt", "requirements.in")),
     "uv-dev-groups": ("uv-env-service", ("requirements.txt", "requirements.in")),
     "writes-own-tree": ("corpus/writes-own-tree", ()),
+    "leaky-layers": ("corpus/leaky-layers", ()),
 }
 
 # The check ID and verdict of every item, one letter per project in PROJECTS' order
@@ -39,51 +40,53 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
 # a project. The procfile project configures what the others leave unset (size budget,
 # commands, required env, a test marked shipready_parity), so every check can pass.
 TABLE = """
-SR101 lockfile::requirements.txt::pinned             P P P P P P - - P
-SR102 lockfile::requirements.txt::hashed             P P P P P P - - P
-SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - - P
-SR104 lockfile::requirements.txt::fresh              S S S S S S - - S
-SR105 lockfile::requirements.txt::portable           P P P P P P - - P
-SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - - S
-SR101 lockfile::poetry.lock::pinned                  - - - - - - P - -
-SR102 lockfile::poetry.lock::hashed                  - - - - - - P - -
-SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P - -
-SR110 lockfile::poetry.lock::fresh                   - - - - - - P - -
-SR105 lockfile::poetry.lock::portable                - - - - - - P - -
-SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S - -
-SR101 lockfile::uv.lock::pinned                      - - - - - - - P -
-SR102 lockfile::uv.lock::hashed                      - - - - - - - P -
-SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P -
-SR111 lockfile::uv.lock::fresh                       - - - - - - - P -
-SR105 lockfile::uv.lock::portable                    - - - - - - - P -
-SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S -
-SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P P
-SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P P
-SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P P
-SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P P
-SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P P
-SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P P
-SR207 dockerfile::Dockerfile::start-command          F P P P P P P P P
-SR208 dockerfile::Dockerfile::production-server      S P P P P F P P P
-SR210 image::build                                   P P P P P P P P P
-SR211 image::size                                    S P S S S S S S S
-SR301 smoke::ready                                   F P P P P F P P P
-SR302 smoke::stays-up                                S P P P P S P P P
-SR303 smoke::non-root-runtime                        S P P P P S P P P
-SR305 smoke::commands                                S P S S S S S S S
-SR304 smoke::graceful-shutdown                       S P P P P S P P P
-SR310 smoke::hardened-ready                          S P P P P S P P F
-SR311 smoke::hardened-shutdown                       S P P P P S P P S
-SR401 parity::python                                 S P P P P S P P P
-SR402 parity::packages                               S P P P P S P P P
-SR403 parity::environment                            S P S S S S S S S
-SR404 parity::tests                                  S P S S S S S S S
-SR501 logs::structured                               S P P P P S P P P
-SR502 logs::required-keys                            S P P P P S P P P
-SR503 logs::levels-and-timestamps                    S P P P P S P P P
-SR504 logs::exceptions-structured                    S S S S S S S S S
-SR505 logs::no-secrets                               S P P P P S P P P
-SR510 logs::setup                                    P P P P P P P P P
+SR101 lockfile::requirements.txt::pinned             P P P P P P - - P P
+SR102 lockfile::requirements.txt::hashed             P P P P P P - - P P
+SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - - P P
+SR104 lockfile::requirements.txt::fresh              S S S S S S - - S S
+SR105 lockfile::requirements.txt::portable           P P P P P P - - P P
+SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - - S S
+SR101 lockfile::poetry.lock::pinned                  - - - - - - P - - -
+SR102 lockfile::poetry.lock::hashed                  - - - - - - P - - -
+SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P - - -
+SR110 lockfile::poetry.lock::fresh                   - - - - - - P - - -
+SR105 lockfile::poetry.lock::portable                - - - - - - P - - -
+SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S - - -
+SR101 lockfile::uv.lock::pinned                      - - - - - - - P - -
+SR102 lockfile::uv.lock::hashed                      - - - - - - - P - -
+SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P - -
+SR111 lockfile::uv.lock::fresh                       - - - - - - - P - -
+SR105 lockfile::uv.lock::portable                    - - - - - - - P - -
+SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S - -
+SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P P P
+SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P P P
+SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P P P
+SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P P P
+SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P P P
+SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P P F
+SR207 dockerfile::Dockerfile::start-command          F P P P P P P P P P
+SR208 dockerfile::Dockerfile::production-server      S P P P P F P P P P
+SR210 image::build                                   P P P P P P P P P P
+SR211 image::size                                    S P S S S S S S S S
+SR220 image::contents-secrets                        P P P P P P P P P F
+SR221 image::contents-waste                          P P P P P P P P P F
+SR301 smoke::ready                                   F P P P P F P P P P
+SR302 smoke::stays-up                                S P P P P S P P P P
+SR303 smoke::non-root-runtime                        S P P P P S P P P P
+SR305 smoke::commands                                S P S S S S S S S S
+SR304 smoke::graceful-shutdown                       S P P P P S P P P P
+SR310 smoke::hardened-ready                          S P P P P S P P F P
+SR311 smoke::hardened-shutdown                       S P P P P S P P S P
+SR401 parity::python                                 S P P P P S P P P P
+SR402 parity::packages                               S P P P P S P P P P
+SR403 parity::environment                            S P S S S S S S S S
+SR404 parity::tests                                  S P S S S S S S S S
+SR501 logs::structured                               S P P P P S P P P P
+SR502 logs::required-keys                            S P P P P S P P P P
+SR503 logs::levels-and-timestamps                    S P P P P S P P P P
+SR504 logs::exceptions-structured                    S S S S S S S S S S
+SR505 logs::no-secrets                               S P P P P S P P P P
+SR510 logs::setup                                    P P P P P P P P P P
 """
 WORD = {"P": "passed", "F": "failed", "S": "skipped"}
 
@@ -103,6 +106,9 @@ SAYS = {
     ("writes-own-tree", "smoke::hardened-ready"):
         "it writes to /srv/app.pid on the read-only root filesystem",
     ("no-cmd", "smoke::hardened-ready"): "does not become ready even without restrictions",
+    ("leaky-layers", "image::contents-secrets"):
+        "/srv/deploy/.pypirc looks like a secret (PyPI credentials), in layer 4",
+    ("leaky-layers", "image::contents-waste"): "3.0 MB of layer 5",
 }
 
 
@@ -124,6 +130,8 @@ PASS_SAYS = {
     "SR208": r"^no development server or auto-reload in \S",
     "SR210": r" built in [\d.]+ s \(.+\), \d+ MB$",
     "SR211": r"^\d+ MB of \d+ MB$",
+    "SR220": r"^no private keys, credential files, \.env or \.git in the \d+ layers",
+    "SR221": r"^[\d.]+ MB wasted \(caches, files deleted later\) of a \d+ MB budget in \d+ lay",
     "SR301": r"^(healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
     "SR302": r"^up [\d.]+ s after ready$",
     "SR303": r"^uid \d+$",
@@ -219,6 +227,7 @@ def test_corpus_project_gets_the_right_verdict_for_every_item(tmp_path: Path,
         if name == project:
             assert text in _text(results[node]), (node, results[node])
     assert code == (1 if "failed" in got.values() else 0), out[-2000:]
+    assert "not-a-real" not in out  # the planted secrets' values are never shown
 
 
 def _outcomes(results: dict[str, dict[str, object]]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..checks import CheckResult, Options, PlannedCheck, RunContext
 from ..config import Settings
 from .build import check_size, docker_run, uses_docker
+from .contentsrun import ContentsRun
 from .hardened import HardenedRun
 
 if TYPE_CHECKING:
@@ -27,9 +28,12 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     run.require_why = options.require_docker_why
     run.readiness_only = options.readiness_only
     path = run.dockerfile if run.dockerfile.is_file() else None
+    contents = ContentsRun(run)
     checks = [
         PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
+        PlannedCheck("image", None, "SR220", "contents-secrets", path, contents.secrets),
+        PlannedCheck("image", None, "SR221", "contents-waste", path, contents.waste),
     ]
     smoke_checks = smokerun.plan(run, path)
     hardened = HardenedRun(run)

@@ -485,6 +485,23 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
                      command)
 
 
+def save_image(client: docker.DockerClient, ref: str) -> Iterator[bytes]:
+    """The image as ``docker save`` streams it (a tar of layer tars), chunk by chunk."""
+    try:
+        yield from client.api.get_image(ref, chunk_size=1024 * 1024)
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot read the layers of {ref}: {exc}") from None
+
+
+def layer_count(client: docker.DockerClient, ref: str) -> int | None:
+    """How many layers an image has (None when it is not in the engine)."""
+    try:
+        attrs = client.images.get(ref).attrs
+    except docker.errors.DockerException:
+        return None
+    return len((attrs.get("RootFS") or {}).get("Layers") or [])
+
+
 def remove_image(client: docker.DockerClient, image_id: str) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         client.images.remove(image_id, force=True)

@@ -1,0 +1,242 @@
+"""SR220 contents-secrets and SR221 contents-waste: what the image's layers hold.
+
+Reads the image as ``docker save`` streams it (a tar of layer tars), one member at a
+time, so memory stays bounded whatever the image's size. Every layer counts, also the
+files a later layer deletes: they stay in the image and in every copy of it.
+
+Pure: takes the byte chunks of the saved image, returns findings; the engine adapter
+streams them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import re
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ..checks import CheckResult, Finding
+from ..secrets import holds_credentials, secret_file_reason
+
+# Not the project's: dependencies' test data and the system's own files.
+_FOREIGN = re.compile(r"(^|/)(site-packages|dist-packages|node_modules)/|^usr/(share|lib)/|"
+                      r"^etc/ssl/|^usr/local/lib/python[\d.]+/(?!site-packages)")
+_CACHES = (
+    (re.compile(r"(^|/)\.cache/pip/"), "pip's cache"),
+    (re.compile(r"(^|/)\.cache/uv/"), "uv's cache"),
+    (re.compile(r"(^|/)\.cache/pypoetry/(cache|artifacts)/"), "Poetry's cache"),
+)
+_COMPILERS = re.compile(r"^usr/(bin/(gcc|g\+\+|cc|c\+\+|cpp)(-[\d.]+)?$|lib/gcc/|"
+                        r"include/python3[\d.]*/)")
+_READ_LIMIT = 64 * 1024  # bytes of a small suspect file read to judge its content
+
+
+@dataclass
+class LayerFacts:
+    """What one layer holds that matters, and where it came from."""
+
+    secrets: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    caches: dict[str, int] = field(default_factory=dict)  # what -> bytes
+    compilers: list[str] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)  # path -> size (for deletions)
+    deleted: list[str] = field(default_factory=list)  # paths whited out here
+    git_dirs: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ImageContents:
+    layers: list[LayerFacts]  # oldest first
+    created_by: list[str]  # the Dockerfile instruction of each layer, oldest first
+
+
+class _ChunkReader(io.RawIOBase):
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _scan_layer(fileobj: io.BufferedIOBase | io.RawIOBase) -> LayerFacts:
+    facts = LayerFacts()
+    with tarfile.open(fileobj=fileobj, mode="r|") as layer:
+        for member in layer:
+            path = member.name.removeprefix("./")
+            name = posixpath.basename(path)
+            if name.startswith(".wh."):
+                if name != ".wh..wh..opq":
+                    facts.deleted.append(posixpath.join(posixpath.dirname(path), name[4:]))
+                continue
+            parts = path.split("/")
+            if ".git" in parts[:-1] or (name == ".git" and member.isdir()):
+                root = "/".join(parts[:parts.index(".git") + 1]) if ".git" in parts else path
+                if not _FOREIGN.search(path):
+                    facts.git_dirs.add(root)
+            if not member.isfile():
+                continue
+            facts.files[path] = member.size
+            for pattern, what in _CACHES:
+                if pattern.search(path):
+                    facts.caches[what] = facts.caches.get(what, 0) + member.size
+            if _COMPILERS.match(path):
+                facts.compilers.append(path)
+            if _FOREIGN.search(path):
+                continue
+            why = secret_file_reason(name)
+            if why is None:
+                continue
+            text = ""
+            extracted = layer.extractfile(member)
+            if extracted is not None:
+                text = extracted.read(_READ_LIMIT).decode("utf-8", "replace")
+            if name.endswith((".pem", ".key")) and "PRIVATE KEY" not in text:
+                continue  # a certificate, not a key
+            if holds_credentials(name, text):
+                facts.secrets.append((path, why))
+    return facts
+
+
+def scan(chunks: Iterable[bytes]) -> ImageContents:
+    """Stream a saved image (``docker save``): every layer's facts, oldest first."""
+    by_path: dict[str, LayerFacts] = {}
+    manifest: list[dict[str, object]] = []
+    config: dict[str, object] = {}
+    configs: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as saved:
+        for member in saved:
+            if not member.isfile():
+                continue
+            extracted = saved.extractfile(member)
+            if extracted is None:
+                continue
+            if member.name.endswith("layer.tar") or member.name.startswith("blobs/"):
+                try:
+                    by_path[member.name] = _scan_layer(extracted)  # type: ignore[arg-type]
+                except tarfile.TarError:
+                    continue  # a config blob of the OCI layout, not a layer
+            elif member.name == "manifest.json":
+                manifest = json.loads(extracted.read())
+            elif member.name.endswith(".json") and member.size < 4_000_000:
+                configs[member.name] = extracted.read()
+    if not manifest:
+        return ImageContents(list(by_path.values()), [])
+    entry = manifest[0]
+    raw_layers = entry.get("Layers")
+    layer_paths = [str(p) for p in (raw_layers if isinstance(raw_layers, list) else [])]
+    raw = configs.get(str(entry.get("Config", "")))
+    if raw:
+        config = json.loads(raw)
+    raw_history = config.get("history")
+    history = [h for h in (raw_history if isinstance(raw_history, list) else [])
+               if isinstance(h, dict) and not h.get("empty_layer")]
+    created = [str(h.get("created_by", "")) for h in history]
+    if len(created) != len(layer_paths):
+        created = [""] * len(layer_paths)
+    return ImageContents([by_path.get(p, LayerFacts()) for p in layer_paths], created)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB" if n >= 1000 \
+        else f"{n} bytes"
+
+
+def _instruction(created_by: str) -> str:
+    text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", created_by)
+    text = re.sub(r"^/bin/sh -c ", "RUN ", text)
+    text = re.sub(r"^\|\d+ (\S+=\S* )+", "", text)  # build args: never shown
+    return text.strip()[:120] or "(a layer of the base image)"
+
+
+def check_secrets(contents: ImageContents) -> CheckResult:
+    findings: list[Finding] = []
+    layers = len(contents.layers)
+    for i, layer in enumerate(contents.layers):
+        made_by = _instruction(contents.created_by[i]) if contents.created_by else ""
+        later_deleted = [p for later in contents.layers[i + 1:] for p in later.deleted]
+        for path, why in layer.secrets:
+            deleted = any(path == p or path.startswith(p.rstrip("/") + "/")
+                          for p in later_deleted)
+            gone = (" (a later layer deletes it, but it stays in this layer of the image)"
+                    if deleted else "")
+            findings.append(Finding(
+                f"/{path} looks like a secret ({why}), in layer {i + 1} of {layers} "
+                f"(`{made_by}`){gone}", None, None,
+                "Keep it out of the build context (.dockerignore) or out of the image: use "
+                "`RUN --mount=type=secret` for build-time secrets and the orchestrator's "
+                "secrets at run time."))
+        for root in sorted(layer.git_dirs):
+            findings.append(Finding(
+                f"/{root} (a git directory: the whole history) is in layer {i + 1} of "
+                f"{layers} (`{made_by}`)", None, None,
+                "Leave .git out of the build context (.dockerignore)."))
+    return CheckResult.from_findings(
+        "SR220", findings, f"no private keys, credential files, .env or .git in the "
+        f"{layers} layers of the image",
+        f"{len(findings)} secret-looking {'path' if len(findings) == 1 else 'paths'} in the "
+        "image's layers", verified=layers, nothing="the image has no layers to read",
+        layers=layers)
+
+
+def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
+                own_from: int) -> CheckResult:
+    """SR221: bytes the image carries for nothing (package caches, files a later layer
+    deletes) within ``budget_mb``; compilers and headers in the final stage of a
+    multi-stage build. ``own_from``: the first layer this Dockerfile made (the base
+    image's layers are not judged for compilers)."""
+    findings: list[Finding] = []
+    wasted = 0
+    layers = contents.layers
+    for i, layer in enumerate(layers):
+        made_by = _instruction(contents.created_by[i]) if contents.created_by else ""
+        for what, size in sorted(layer.caches.items()):
+            wasted += size
+            findings.append(Finding(
+                f"{what}: {_size(size)} in layer {i + 1} (`{made_by}`)", None, None,
+                "Install with --no-cache-dir (pip), UV_NO_CACHE=1 or a "
+                "`RUN --mount=type=cache` (uv, Poetry), so the cache never lands in a "
+                "layer."))
+        deleted_size = 0
+        for later in layers[i + 1:]:
+            for path in later.deleted:
+                prefix = path.rstrip("/") + "/"
+                deleted_size += sum(size for p, size in layer.files.items()
+                                    if p == path or p.startswith(prefix))
+        wasted += deleted_size
+        if deleted_size:
+            findings.append(Finding(
+                f"{_size(deleted_size)} of layer {i + 1} (`{made_by}`) is deleted by "
+                "a later layer, but still shipped", None, None,
+                "Delete in the same RUN that creates it, or build it in an earlier stage."))
+        if multi_stage and i >= own_from and layer.compilers:
+            shown = ", ".join("/" + p for p in layer.compilers[:4])
+            findings.append(Finding(
+                f"compilers or build headers in the final stage, layer {i + 1} "
+                f"(`{made_by}`): {shown}", None, None,
+                "Compile in the build stage and copy only the result (a wheel, a venv) into "
+                "the final stage."))
+    over = wasted / 1e6 > budget_mb
+    failing = [f for f in findings if over or f.message.startswith("compilers")]
+    return CheckResult.from_findings(
+        "SR221", failing,
+        f"{wasted / 1e6:.1f} MB wasted (caches, files deleted later) of a {budget_mb:.0f} MB "
+        f"budget in {len(layers)} layers"
+        + ("; no compilers in the final stage" if multi_stage else ""),
+        f"{wasted / 1e6:.1f} MB wasted, over the {budget_mb:.0f} MB budget"
+        if over else "compilers left in the final stage of a multi-stage build",
+        verified=len(layers), nothing="the image has no layers to read",
+        wasted_mb=round(wasted / 1e6, 1))

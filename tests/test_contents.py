@@ -1,0 +1,83 @@
+"""SR220/SR221 from a saved image, built here as `docker save` lays it out."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+from pytest_shipready.checks import Status
+from pytest_shipready.container import contents
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def saved(layers: list[tuple[str, dict[str, bytes]]]) -> list[bytes]:
+    """A saved image of ``layers`` (created_by, files), in 1 kB chunks."""
+    names = [f"l{i}/layer.tar" for i in range(len(layers))]
+    config = {"history": [{"created_by": by} for by, _ in layers]}
+    image = _tar({**{n: _tar(files) for n, (_, files) in zip(names, layers, strict=True)},
+                  "cfg.json": json.dumps(config).encode(),
+                  "manifest.json": json.dumps([{"Config": "cfg.json",
+                                                "Layers": names}]).encode()})
+    return [image[i:i + 1024] for i in range(0, len(image), 1024)]
+
+
+KEY = b"-----BEGIN RSA PRIVATE KEY-----\nnot-a-key\n-----END RSA PRIVATE KEY-----\n"
+
+
+def test_a_secret_deleted_by_a_later_layer_is_still_found() -> None:
+    image = contents.scan(saved([
+        ("/bin/sh -c #(nop) ADD file:abc in /", {"usr/bin/python3": b"x" * 10}),
+        ("/bin/sh -c #(nop) COPY dir:def in /srv", {
+            "srv/.env": b"TOKEN=s3cr3t\n", "srv/certs/server.key": KEY,
+            "srv/certs/ca.pem": b"-----BEGIN CERTIFICATE-----\n",  # a certificate: fine
+            "srv/.npmrc": b"engine-strict=true\n",  # settings only: fine
+            "usr/local/lib/python3.11/site-packages/x/tests/test.key": KEY,  # not ours
+            "srv/.git/HEAD": b"ref: refs/heads/main\n"}),
+        ("/bin/sh -c rm -rf /srv/certs /srv/.env", {"srv/.wh.certs": b"", "srv/.wh..env": b""}),
+    ]))
+    result = contents.check_secrets(image)
+    assert result.status == Status.FAILED
+    messages = [f.message for f in result.findings]
+    assert messages == [
+        "/srv/.env looks like a secret (a dotenv file), in layer 2 of 3 (`COPY dir:def in "
+        "/srv`) (a later layer deletes it, but it stays in this layer of the image)",
+        "/srv/certs/server.key looks like a secret (a private key), in layer 2 of 3 (`COPY "
+        "dir:def in /srv`) (a later layer deletes it, but it stays in this layer of the image)",
+        "/srv/.git (a git directory: the whole history) is in layer 2 of 3 (`COPY dir:def in "
+        "/srv`)"]
+    assert not any("s3cr3t" in m for m in messages)
+
+
+def test_waste_counts_deleted_files_and_caches_and_flags_compilers() -> None:
+    image = contents.scan(saved([
+        ("/bin/sh -c #(nop) ADD file:base in /", {"usr/bin/gcc": b"base gcc"}),
+        ("/bin/sh -c pip install -r requirements.txt", {
+            "root/.cache/pip/http/a": b"c" * 2_000_000, "srv/blob": b"b" * 3_000_000}),
+        ("/bin/sh -c rm /srv/blob", {"srv/.wh.blob": b""}),
+        ("/bin/sh -c cp /bin/true /usr/bin/gcc", {"usr/bin/gcc": b"y"}),
+    ]))
+    ok = contents.check_waste(image, 50, multi_stage=False, own_from=1)
+    assert ok.status == Status.PASSED
+    assert ok.summary == ("5.0 MB wasted (caches, files deleted later) of a 50 MB budget in "
+                          "4 layers")
+    over = contents.check_waste(image, 4, multi_stage=False, own_from=1)
+    assert over.status == Status.FAILED and over.summary == "5.0 MB wasted, over the 4 MB budget"
+    assert [f.message for f in over.findings] == [
+        "pip's cache: 2.0 MB in layer 2 (`RUN pip install -r requirements.txt`)",
+        "3.0 MB of layer 2 (`RUN pip install -r requirements.txt`) is deleted by a later "
+        "layer, but still shipped"]
+    multi = contents.check_waste(image, 50, multi_stage=True, own_from=1)
+    assert multi.status == Status.FAILED  # the base image's gcc (layer 1) is not judged
+    assert [f.message for f in multi.findings] == [
+        "compilers or build headers in the final stage, layer 4 (`RUN cp /bin/true "
+        "/usr/bin/gcc`): /usr/bin/gcc"]
