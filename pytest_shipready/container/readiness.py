@@ -16,14 +16,29 @@ import contextlib
 import http.client
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..checks import CheckResult
 from . import smoke as verdicts
 
 if TYPE_CHECKING:
     from .build import DockerRun
-    from .smokerun import RunningContainer
+    from .engine import Container, ImageInfo
+
+
+class RunningContainer(Protocol):
+    """What the wait needs of :class:`.smokerun.RunningContainer`."""
+
+    @property
+    def container(self) -> Container: ...
+    @property
+    def info(self) -> ImageInfo: ...
+    @property
+    def ports(self) -> tuple[int, ...]: ...
+    @property
+    def started(self) -> float: ...
+    def http(self, path: str = "/", port: int | None = None, timeout: float = 5.0
+             ) -> tuple[int, bytes]: ...
 
 FIRST_POLL = 0.05  # seconds between the first probes; each wait is 1.5 times the last
 MAX_POLL = 0.5
