@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE, REPO
+from conftest import EXAMPLE, REPO, remove_kept_image
 
 pytestmark = pytest.mark.docker
 FIXTURES = REPO / "tests" / "fixtures"
@@ -199,7 +199,11 @@ def _text(result: dict[str, object]) -> str:
 @pytest.mark.parametrize("project", list(PROJECTS))
 def test_corpus_project_gets_the_right_verdict_for_every_item(tmp_path: Path,
                                                              project: str) -> None:
-    code, results, out = readiness_job(make(tmp_path, project))
+    made = make(tmp_path, project)
+    try:
+        code, results, out = readiness_job(made)
+    finally:
+        remove_kept_image(made)
     got = {node: str(r["status"]) for node, r in results.items()}
     assert got == expected(project), out[-3000:]
     ids = {node: check_id for check_id, node, _ in rows()}

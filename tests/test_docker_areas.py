@@ -26,6 +26,7 @@ from conftest import EXAMPLE
 pytestmark = pytest.mark.docker
 
 LABEL_PROJECT = "io.pytest-shipready.project"
+LABEL_KEEP = "label=io.pytest-shipready.keep"
 FAST = """
 [tool.shipready.smoke]
 settle = 0.5
@@ -50,14 +51,16 @@ def layer_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def svc(pytester: pytest.Pytester, layer_cache: None) -> Path:
-    """A private copy of the example, with a unique name (its image and label use it)."""
+def svc(pytester: pytest.Pytester, layer_cache: None) -> Iterator[Path]:
+    """A private copy of the example, with a unique name (its image and label use it);
+    its kept image is removed after the test."""
     target = pytester.path / f"svc{uuid.uuid4().hex[:8]}"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc"))
     with (target / "pyproject.toml").open("a") as fh:
         fh.write(FAST)
-    return target
+    yield target
+    remove_images(target)
 
 
 def project_key(project: Path) -> str:
@@ -65,10 +68,21 @@ def project_key(project: Path) -> str:
 
 
 def leftovers(project: Path) -> list[str]:
+    """What a run left of the project besides its kept image (keep = true, the default:
+    the last image of the project stays, older ones are pruned)."""
     flt = f"label={LABEL_PROJECT}={project_key(project)}"
     containers = _docker("ps", "-aq", "--filter", flt).split()
     images = _docker("images", "-q", "--filter", flt).split()
-    return containers + images
+    kept = _docker("images", "-q", "--filter", flt, "--filter", f"{LABEL_KEEP}=true").split()
+    return containers + [i for i in images if i not in kept[:1]] + kept[1:]
+
+
+def remove_images(project: Path) -> None:
+    flt = f"label={LABEL_PROJECT}={project_key(project)}"
+    images = _docker("images", "-q", "--filter", flt).split()
+    if images:
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(images))], capture_output=True,
+                       timeout=120)
 
 
 def run(pytester: pytest.Pytester, project: Path, *args: str,
@@ -300,9 +314,21 @@ def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+_MADE: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _remove_kept_images() -> Iterator[None]:
+    """The kept image of each project a test made is removed after it."""
+    yield
+    while _MADE:
+        remove_images(_MADE.pop())
+
+
 def tool_project(pytester: pytest.Pytester, fixture: str) -> Path:
     """The example's app and tests with a Poetry or uv project's files from fixtures/."""
     target = pytester.path / f"{fixture.split('-')[0]}{uuid.uuid4().hex[:8]}"
+    _MADE.append(target)
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc", "requirements.*", "pyproject.toml",
         "Dockerfile"))

@@ -103,7 +103,8 @@ def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
     with run.context.phases.phase("ready", "waiting for the container to become ready"
                                   ) as phase:
         result = wait_ready(running, run)
-        phase.end = f"ready: {result.status.value}"
+        phase.end = ("the container is ready" if result.status.value == "passed"
+                     else f"the container is not ready ({result.status.value})")
     return result
 
 
