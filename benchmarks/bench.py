@@ -405,7 +405,7 @@ def bench_realistic(repeat: int) -> list[Row]:
             for name, seconds in (doc.get("phases") or {}).items():
                 phases.setdefault(name, []).append(float(seconds))
 
-        def hand(project: Path, tag: str) -> None:
+        def manual(project: Path, tag: str) -> None:
             old = dict(os.environ)
             os.environ.update(env)
             try:
@@ -423,14 +423,14 @@ def bench_realistic(repeat: int) -> list[Row]:
                 projects.append(ours_p)
                 tag = f"shipready-bench-real:{nonce_h}"
                 tags.append(tag)
-                h, o = interleaved(i, partial(hand, hand_p, tag), partial(ours, ours_p))
+                h, o = interleaved(i, partial(manual, hand_p, tag), partial(ours, ours_p))
                 hand_t.append(h)
                 ours_t.append(o)
                 remove_bench_images(tags, projects)
-            hand, mine = statistics.median(hand_t), statistics.median(ours_t)
+            hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
             cold_phases = {k: statistics.median(v) for k, v in phases.items()}
             rows.append(("realistic service cold, defaults: pytest --shipready vs by hand",
-                         f"{mine:.2f} s", f"{mine / hand:.2f}x vs by hand ({hand:.2f} s)",
+                         f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
                          "<= 1.05x"))
             phases.clear()
             nonce = os.urandom(6).hex()
@@ -439,18 +439,18 @@ def bench_realistic(repeat: int) -> list[Row]:
             projects.append(ours_p)
             tag = f"shipready-bench-real:{nonce}"
             tags.append(tag)
-            hand(hand_p, tag)
+            manual(hand_p, tag)
             ours(ours_p)  # the first run: builds, keeps the image, caches SR104
             phases.clear()
             hand_t, ours_t = [], []
             for i in range(repeat):
-                h, o = interleaved(i, partial(hand, hand_p, tag), partial(ours, ours_p))
+                h, o = interleaved(i, partial(manual, hand_p, tag), partial(ours, ours_p))
                 hand_t.append(h)
                 ours_t.append(o)
-            hand, mine = statistics.median(hand_t), statistics.median(ours_t)
+            hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
             warm_phases = {k: statistics.median(v) for k, v in phases.items()}
             rows.append(("realistic service warm, defaults: pytest --shipready vs by hand",
-                         f"{mine:.2f} s", f"{mine / hand:.2f}x vs by hand ({hand:.2f} s)",
+                         f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
                          "<= 1.0x"))
             rows.append(("longest silence at default verbosity on a terminal (all runs)",
                          f"{max(silences):.1f} s", "", f"<= {SILENCE_GOAL:.0f} s"))

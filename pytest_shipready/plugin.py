@@ -215,9 +215,6 @@ class ShipreadyState:
         # -qq; on a terminal, a heartbeat line at least every 4 s while one lasts.
         if config.get_verbosity() >= -1:
             self.context.announce = self._write_line
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        tty = bool(getattr(reporter, "isatty", False))
-        self.context.phases.heartbeat = HEARTBEAT_TTY if tty else HEARTBEAT_LOG
         self.phase_totals: dict[str, float] = {}  # phases outside the readiness items
         # pytest's cache (.pytest_cache; absent under -p no:cacheprovider): SR104's PASS
         self.context.cache = getattr(config, "cache", None)
@@ -248,6 +245,10 @@ class ShipreadyState:
         """Start the checks' background work (SR104's resolver) of the selected items, so
         that it overlaps with the build and the container start. Not in an xdist worker:
         which worker runs the item is not known yet (there it runs when its item does)."""
+        # The terminal reporter exists by now (not yet when this state was created).
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        tty = bool(getattr(reporter, "isatty", False))
+        self.context.phases.heartbeat = HEARTBEAT_TTY if tty else HEARTBEAT_LOG
         if hasattr(self.config, "workerinput") or session.config.option.collectonly:
             return
         for item in session.items:
