@@ -118,7 +118,8 @@ PASS_SAYS = {
     "SR208": r"^no development server or auto-reload in \S",
     "SR210": r" built in [\d.]+ s \(.+\), \d+ MB$",
     "SR211": r"^\d+ MB of \d+ MB$",
-    "SR301": r"^(healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
+    "SR301": r"^(the HEALTHCHECK command passed after [\d.]+ s \(run with docker exec; "
+             r"the engine|healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
     "SR302": r"^up [\d.]+ s after ready$",
     "SR303": r"^uid \d+$",
     "SR304": r"^SIG\w+: exited -?\d+ in [\d.]+ s",

@@ -262,7 +262,7 @@ def test_remote_engine_over_loopback_tcp(faults: Faults, example_layers: None) -
                  "smoke::graceful-shutdown", "parity::python", "parity::packages"):
         assert outcome.status(node) == "passed", (node, outcome.output[-3000:])
     assert_only_failed(outcome)
-    assert "healthy after" in outcome.summary("smoke::ready")
+    assert "the HEALTHCHECK command passed after" in outcome.summary("smoke::ready")
     assert outcome.returncode == 0
 
 
