@@ -120,7 +120,7 @@ PASS_SAYS = {
     "SR211": r"^\d+ MB of \d+ MB$",
     "SR301": r"^(the HEALTHCHECK command passed after [\d.]+ s \(run with docker exec; "
              r"the engine|healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
-    "SR302": r"^up [\d.]+ s after ready$",
+    "SR302": r"^up [\d.]+ s after ready \(settle period [\d.]+ s\)$",
     "SR303": r"^uid \d+$",
     "SR304": r"^SIG\w+: exited -?\d+ in [\d.]+ s",
     "SR305": r"^\d+ command\(s\) succeeded$",
