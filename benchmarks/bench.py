@@ -12,6 +12,7 @@ base image stays: it cannot be pulled here), "warm" that all its layers are.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -160,20 +161,20 @@ def example_copy(parent: Path, name: str, nonce: str, config: str) -> Path:
     return project
 
 
-def by_hand(project: Path, tag: str, network: bool) -> None:
+def by_hand(project: Path, tag: str, network: bool, port: int = 8000) -> None:
     """What a CI job does without the plugin: the suite, build, run, wait until healthy,
     stop, re-resolve the lock."""
     from pytest_shipready.locks import resolve
 
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
-    cid = docker("run", "-d", "--label", f"{BENCH_LABEL}=hand", "-p", "127.0.0.1::8000",
+    cid = docker("run", "-d", "--label", f"{BENCH_LABEL}=hand", "-p", f"127.0.0.1::{port}",
                  tag).strip()
     try:
         deadline = time.monotonic() + 60
         while docker("inspect", "-f", "{{.State.Health.Status}}", cid).strip() != "healthy":
             if time.monotonic() > deadline:
-                raise SystemExit("the example did not become healthy by hand")
+                raise SystemExit(f"{project.name} did not become healthy by hand")
             time.sleep(0.1)
         docker("stop", cid)
     finally:
@@ -302,6 +303,166 @@ def bench_xdist_builds(project: Path, network: bool) -> Row:
             f"run took {seconds:.2f} s", "1 build")
 
 
+# --- a realistic service, default configuration, vs the same work by hand ------------------
+
+REALISTIC = Path(__file__).resolve().parent / "realistic-service"
+# The service's own tests need Flask on the host (as in its developers' virtualenv): the
+# lock's pins of what this environment lacks go to a --target directory on PYTHONPATH,
+# for both sides.
+HOST_ONLY = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "blinker",
+             "prometheus-client")
+SILENCE_GOAL = 5.0
+
+
+def host_site(parent: Path) -> Path:
+    site = parent / "host-site"
+    pins = [line.split(" ")[0] for line in (REALISTIC / "requirements.txt").read_text()
+            .splitlines() if line.split("==")[0] in HOST_ONLY]
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                           "--target", str(site), *pins], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"cannot install the service's host test dependencies:\n"
+                         f"{proc.stderr[-2000:]}")
+    return site
+
+
+def realistic_copy(parent: Path, name: str, nonce: str) -> Path:
+    """The service with a LABEL after FROM (a new nonce: a cold build)."""
+    project = parent / name
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(REALISTIC, project, ignore=shutil.ignore_patterns(
+        "__pycache__", ".pytest_cache", "*.pyc", "report.json"))
+    dockerfile = project / "Dockerfile"
+    first, _, rest = dockerfile.read_text().partition("\n")
+    dockerfile.write_text(f"{first}\nLABEL {BENCH_LABEL}={nonce}\n{rest}")
+    return project
+
+
+def run_on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str]
+                      ) -> tuple[int, str, float]:
+    """Run under a pseudo-terminal, as a developer at a terminal would; the exit code,
+    the output, and the longest time without any output (from the start to the end)."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, env={**env, "COLUMNS": "120"}, stdin=slave,
+                            stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    last = started
+    longest = 0.0
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                data = b""
+            if not data:
+                break
+            now = time.monotonic()
+            longest = max(longest, now - last)
+            last = now
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait()
+    os.close(master)
+    longest = max(longest, time.monotonic() - last)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace"), longest
+
+
+def realistic_env(site: Path) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(site)) if p)
+    return {**os.environ, "PYTHONPATH": path, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+
+
+def bench_realistic(repeat: int) -> list[Row]:
+    """The realistic service with the plugin's defaults (`pytest --shipready` and
+    nothing else), cold and warm, against the same work by hand; interleaved."""
+    rows: list[Row] = []
+    tags: list[str] = []
+    projects: list[Path] = []
+    silences: list[float] = []
+    phases: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        site = host_site(root)
+        env = realistic_env(site)
+
+        def ours(project: Path) -> None:
+            code, out, longest = run_on_a_terminal(
+                [sys.executable, "-m", "pytest", "--shipready",
+                 "--shipready-report=report.json"], project, env)
+            if code != 0:
+                raise SystemExit(f"pytest --shipready failed on the realistic service:\n"
+                                 f"{out[-4000:]}")
+            silences.append(longest)
+            doc = json.loads((project / "report.json").read_text())
+            for name, seconds in (doc.get("phases") or {}).items():
+                phases.setdefault(name, []).append(float(seconds))
+
+        def manual(project: Path, tag: str) -> None:
+            old = dict(os.environ)
+            os.environ.update(env)
+            try:
+                by_hand(project, tag, True, port=8000)
+            finally:
+                os.environ.clear()
+                os.environ.update(old)
+
+        try:
+            hand_t, ours_t = [], []
+            for i in range(repeat):
+                nonce_h, nonce_p = os.urandom(6).hex(), os.urandom(6).hex()
+                hand_p = realistic_copy(root, "real-hand", nonce_h)
+                ours_p = realistic_copy(root, f"real-cold-{i}", nonce_p)
+                projects.append(ours_p)
+                tag = f"shipready-bench-real:{nonce_h}"
+                tags.append(tag)
+                h, o = interleaved(i, partial(manual, hand_p, tag), partial(ours, ours_p))
+                hand_t.append(h)
+                ours_t.append(o)
+                remove_bench_images(tags, projects)
+            hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
+            cold_phases = {k: statistics.median(v) for k, v in phases.items()}
+            rows.append(("realistic service cold, defaults: pytest --shipready vs by hand",
+                         f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
+                         "<= 1.05x"))
+            phases.clear()
+            nonce = os.urandom(6).hex()
+            hand_p = realistic_copy(root, "real-hand", nonce)
+            ours_p = realistic_copy(root, "real-warm", nonce)
+            projects.append(ours_p)
+            tag = f"shipready-bench-real:{nonce}"
+            tags.append(tag)
+            manual(hand_p, tag)
+            ours(ours_p)  # the first run: builds, keeps the image, caches SR104
+            phases.clear()
+            hand_t, ours_t = [], []
+            for i in range(repeat):
+                h, o = interleaved(i, partial(manual, hand_p, tag), partial(ours, ours_p))
+                hand_t.append(h)
+                ours_t.append(o)
+            hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
+            warm_phases = {k: statistics.median(v) for k, v in phases.items()}
+            rows.append(("realistic service warm, defaults: pytest --shipready vs by hand",
+                         f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
+                         "<= 1.0x"))
+            rows.append(("longest silence at default verbosity on a terminal (all runs)",
+                         f"{max(silences):.1f} s", "", f"<= {SILENCE_GOAL:.0f} s"))
+            for label, got in (("cold", cold_phases), ("warm", warm_phases)):
+                text = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(got.items()))
+                rows.append((f"realistic service {label}: phases (median, from the report)",
+                             text or "-", "", "(information)"))
+        finally:
+            remove_bench_images(tags, projects)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -309,7 +470,10 @@ def main() -> int:
                         help="skip what needs the package index")
     parser.add_argument("--no-docker", action="store_true",
                         help="skip what needs the Docker engine")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of each Docker comparison (default 3)")
     args = parser.parse_args()
+    started = time.monotonic()
     repeat = 3 if args.quick else 7
     rows: list[Row] = []
     load_start = os.getloadavg()[0]
@@ -319,7 +483,9 @@ def main() -> int:
         rows += bench_resolution(max(3, repeat // 2))
     if not args.no_docker:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-        rows += bench_example(3, network=not args.no_network)
+        if not args.no_network:
+            rows += bench_realistic(args.rounds)
+        rows += bench_example(args.rounds, network=not args.no_network)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {platform.platform()}")
     if not args.no_docker:
@@ -332,7 +498,8 @@ def main() -> int:
               for i in range(4)]
     header = ("what", "figure", "ratio", "goal")
     for row in (header, tuple("-" * w for w in widths), *rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"the whole script took {time.monotonic() - started:.0f} s")
     return 0
 
 

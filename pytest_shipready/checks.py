@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .config import Settings
+from .progress import Phases
 
 
 class Status(enum.StrEnum):
@@ -131,6 +132,13 @@ class PlannedCheck:
     # Runs after the user's tests: it stops the session container (SR304) or judges
     # what it wrote through its stop (SR501-SR505), so the container serves them first.
     runs_last: bool = False
+    # Runs after the other readiness items (before the user's tests), because it waits
+    # on work started earlier that the items in between overlap with: SR104's resolver
+    # (started by ``prefetch`` when the run starts), SR302's settle period.
+    deferred: bool = False
+    # Starts the check's slow part in the background when the run starts (SR104); the
+    # plugin calls it only when the item is selected, and ``run`` joins it.
+    prefetch: Callable[[], None] | None = None
 
     @property
     def node_path(self) -> tuple[str, ...]:
@@ -200,6 +208,14 @@ class NoContainerLogs(Exception):  # noqa: N818 - reads as "raise NoContainerLog
 LogSource = Callable[[], ContainerLogs]
 
 
+class ResultCache(Protocol):
+    """Values kept between runs (pytest's cache: ``--cache-clear`` empties it); keys are
+    "/"-separated, values JSON."""
+
+    def get(self, key: str, default: Any) -> Any: ...
+    def set(self, key: str, value: Any) -> None: ...
+
+
 class RunContext:
     """What the checks of one run share beyond their own area: cleanups to run at the end.
 
@@ -221,6 +237,10 @@ class RunContext:
         # what they have taken so far (counted by the plugin around each item).
         self.budget: float | None = None
         self.spent = 0.0
+        # Phases that can take a while: start/end lines through ``announce``, heartbeat
+        # lines while they last, their durations for the report.
+        self.phases = Phases(lambda line: self.announce(line) if self.announce else None)
+        self.cache: ResultCache | None = None  # None: nothing is kept between runs
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""

@@ -49,6 +49,13 @@ class LockfileConfig:
         metadata=_doc("SR104 re-resolves with pip-compile and SR111 runs `uv lock "
                       "--check` (may need the package index)."),
     )
+    resolve_max_age: float = field(
+        default=86400.0,
+        metadata=_doc("Seconds a passing SR104 re-resolution is reused (from pytest's "
+                      "cache, keyed on the lock, its inputs, the resolver's arguments "
+                      "and versions); 0: re-resolve on every run. `--cache-clear` "
+                      "re-resolves."),
+    )
     resolve_timeout: float = field(
         default=180.0,
         metadata=_doc("Seconds pip-compile (SR104) or uv (SR111) may take before the "
@@ -152,11 +159,12 @@ class ImageConfig:
                       "package caches and files a later layer deletes."),
     )
     keep: bool = field(
-        default=False,
+        default=True,
         metadata=_doc(
-            "Keep the built image after the run as a cache for the next one (labelled "
-            "pytest-shipready.keep; older kept images of the project are pruned). "
-            "Default: removed at session end, like every container of the run."
+            "Keep the last built image of the project after the run, as the cache of the "
+            "next one (content-addressed tag, labelled io.pytest-shipready.keep; older "
+            "kept images of the project are pruned). false: removed at session end, "
+            "like every container of the run, and the next build starts cold."
         ),
     )
     buildkit: Literal["auto", "always", "never"] = field(

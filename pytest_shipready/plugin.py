@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ SKIP_REASON = "deployment readiness check: run pytest with --shipready to includ
 _STATE = pytest.StashKey["ShipreadyState"]()
 _DROPPED_ADDOPTS = pytest.StashKey[list[str]]()
 _MAX_FINDINGS = 20
+HEARTBEAT_TTY = 4.0  # seconds between progress lines of a long phase, on a terminal
+HEARTBEAT_LOG = 30.0  # elsewhere (a CI log)
+_WRITE_LOCK = threading.Lock()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -211,8 +215,21 @@ class ShipreadyState:
               engine_timeout=settings.config.engine_timeout)
         if config.get_verbosity() >= 1:  # build steps as they happen
             self.context.progress = self._write_progress
+        # Phase lines (re-resolving, building, waiting for ready) at any verbosity but
+        # -qq; on a terminal, a heartbeat line at least every 4 s while one lasts.
+        if config.get_verbosity() >= -1:
+            self.context.announce = self._write_line
+        self.phase_totals: dict[str, float] = {}  # phases outside the readiness items
+        # pytest's cache (.pytest_cache; absent under -p no:cacheprovider): SR104's PASS
+        self.context.cache = getattr(config, "cache", None)
 
     def _write_progress(self, line: str) -> None:
+        self._write_line(f"  build: {line}")
+
+    def _write_line(self, line: str) -> None:
+        """One line on the terminal, also from inside an item (output capture is
+        suspended for it) and from a progress thread (one line at a time); secret values
+        masked."""
         from .secrets import redact_text
 
         line = redact_text(line, self.secrets)
@@ -220,11 +237,32 @@ class ShipreadyState:
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
             return
-        if capture is None:
-            reporter.write_line(f"  build: {line}")
+        with _WRITE_LOCK:
+            if capture is None:
+                reporter.write_line(line)
+                return
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+
+    def add_phases(self, phases: dict[str, float]) -> None:
+        for name, seconds in phases.items():
+            self.phase_totals[name] = round(self.phase_totals.get(name, 0.0) + seconds, 3)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Start the checks' background work (SR104's resolver) of the selected items, so
+        that it overlaps with the build and the container start. Not in an xdist worker:
+        which worker runs the item is not known yet (there it runs when its item does)."""
+        # The terminal reporter exists by now (not yet when this state was created).
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        tty = bool(getattr(reporter, "isatty", False))
+        self.context.phases.heartbeat = HEARTBEAT_TTY if tty else HEARTBEAT_LOG
+        if hasattr(self.config, "workerinput") or session.config.option.collectonly:
             return
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"  build: {line}")
+        for item in session.items:
+            if isinstance(item, ShipreadyItem) and item.check.prefetch is not None \
+                    and item.disabled is None:
+                item.check.prefetch()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "shipready", None)
@@ -260,9 +298,11 @@ class ShipreadyState:
         from . import report
 
         not_run = self.not_run()
+        self.add_phases(self.context.phases.drain())
         return report.build(self.settings, self.sorted_results(), interrupted=interrupted,
                             not_run=not_run, deselected=min(self.deselected, not_run),
-                            stopped_early=self.stopped_early, marked=self.marked)
+                            stopped_early=self.stopped_early, marked=self.marked,
+                            phases=self.phase_totals)
 
     def sorted_results(self) -> list[dict[str, Any]]:
         """By check ID (so by area), then node id: stable whatever order items ran in."""
@@ -325,6 +365,7 @@ class ShipreadyItem(pytest.Item):
         self.check = check
         self.disabled = disabled
         self.result: CheckResult | None = None
+        self.phases: dict[str, float] = {}  # seconds by phase (build, ready, ...)
         self.add_marker("shipready")
         self.extra_keyword_matches.add(check.check_id)
         self.user_properties.append(("shipready_check", check.check_id))
@@ -343,11 +384,14 @@ class ShipreadyItem(pytest.Item):
 
             from .secrets import redact_result
 
+            phases = context.phases
+            state.add_phases(phases.drain())  # phases of what ran before (a fixture)
             started = time.monotonic()
             try:
                 self.result = redact_result(self.check.run(), state.secrets)
             finally:
                 context.spent += time.monotonic() - started
+                self.phases = phases.drain()
         if self.result.status == Status.SKIPPED:
             pytest.skip(self.result.summary)
         if self.result.status == Status.FAILED:
@@ -454,9 +498,13 @@ def pytest_collection_modifyitems(
     )
     # The session container serves the readiness items and the user's tests alike:
     # the items that stop it (graceful-shutdown) and judge its whole log (logs) run last.
+    # Deferred items (SR104, SR302) wait on work started earlier: after the other
+    # readiness items, so that those overlap with it.
     last = [i for i in ours if isinstance(i, ShipreadyItem) and i.check.runs_last]
-    first = [i for i in ours if i not in last]
-    items[:] = [*first, *items, *last]
+    deferred = [i for i in ours if isinstance(i, ShipreadyItem) and i.check.deferred
+                and i not in last]
+    first = [i for i in ours if i not in last and i not in deferred]
+    items[:] = [*first, *deferred, *items, *last]
 
 
 # --- reporting ------------------------------------------------------------------------
@@ -483,6 +531,8 @@ def pytest_runtest_makereport(
         result = _error_result(item, call.excinfo)
     if result is not None:
         # A plain JSON string survives pytest-xdist's report serialisation.
+        if item.phases:
+            result["phases"] = dict(item.phases)
         report.shipready = json.dumps({**result, "name": item.check.name,
                                        "area": item.check.area,
                                        "subject": item.check.subject})

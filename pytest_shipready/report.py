@@ -22,14 +22,17 @@ _ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "error": "💥"}
 
 def build(settings: Settings, results: list[dict[str, Any]], *,
           interrupted: bool = False, not_run: int = 0, deselected: int = 0,
-          stopped_early: str = "", marked: dict[str, str] | None = None) -> dict[str, Any]:
+          stopped_early: str = "", marked: dict[str, str] | None = None,
+          phases: dict[str, float] | None = None) -> dict[str, Any]:
     """The report document, and its one verdict.
 
     Not ready when a check failed or ended in an error, when a test marked
     ``@pytest.mark.shipready`` failed, when the run was interrupted (Ctrl-C, SIGTERM),
     or when it stopped early (-x, --maxfail) before every readiness check ran.
     ``not_run``: readiness checks collected but not run, of which ``deselected`` were
-    deselected on purpose (-k, -m) and the rest not reached."""
+    deselected on purpose (-k, -m) and the rest not reached. ``phases``: seconds spent
+    in phases outside the readiness items (a build a fixture asked for); the document's
+    ``phases`` adds those of the items (each result's own ``phases``)."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped", "error")}
     marked = dict(sorted((marked or {}).items()))
@@ -51,7 +54,18 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
         "counts": counts,
         "tests": {**tests, "failed_nodeids": [n for n, v in marked.items() if v == "failed"]},
         "results": results,
+        **({"phases": total} if (total := _phase_totals(results, phases)) else {}),
     }
+
+
+def _phase_totals(results: list[dict[str, Any]], extra: dict[str, float] | None
+                  ) -> dict[str, float]:
+    """Seconds by phase (resolve, build, ready, settle, ...), over the whole run."""
+    total: dict[str, float] = {}
+    for phases in [*(r.get("phases") or {} for r in results), extra or {}]:
+        for name, seconds in phases.items():
+            total[name] = round(total.get(name, 0.0) + float(seconds), 3)
+    return dict(sorted(total.items()))
 
 
 def verdict_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:

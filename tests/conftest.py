@@ -24,6 +24,24 @@ collect_ignore = ["fixtures"]
 EXAMPLE = REPO / "examples" / "service"
 
 
+def remove_kept_image(project: Path) -> None:
+    """Remove the image a run kept for ``project`` (keep = true, the default), so that
+    the tests' uniquely named projects do not pile up images in the engine."""
+    import re
+    import subprocess
+
+    name = re.sub(r"[^a-z0-9._-]+", "-", project.resolve().name.lower()).strip("-._")
+    flt = f"label=io.pytest-shipready.project=pytest-shipready/{name or 'project'}"
+    try:
+        ids = subprocess.run(["docker", "images", "-q", "--filter", flt],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True,
+                           timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
 @pytest.fixture(autouse=True)
 def _no_stale_submodules() -> Iterator[None]:
     """pytester's in-process runs drop the modules they imported from sys.modules, but a

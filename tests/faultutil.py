@@ -119,14 +119,21 @@ def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
                           timeout=timeout, env=env).stdout
 
 
+LABEL_KEEP = "io.pytest-shipready.keep"
+
+
 def leftovers(project: Path) -> list[str]:
-    """Containers (any state) and images that carry this project's label."""
+    """Containers (any state) and images that carry this project's label, except the one
+    image a run keeps by default ([tool.shipready.image] keep = true): a second kept
+    image (the pruning failed) is a leftover too."""
     flt = f"label={LABEL_PROJECT}={project_key(project)}"
     containers = docker("ps", "-a", "--filter", flt, "--format", "container {{.ID}} "
                         "{{.Status}}").splitlines()
     images = docker("images", "--filter", flt, "--format", "image {{.ID}} "
                     "{{.Repository}}:{{.Tag}}").splitlines()
-    return containers + images
+    kept = docker("images", "--filter", flt, "--filter", f"label={LABEL_KEEP}=true",
+                  "--format", "image {{.ID}} {{.Repository}}:{{.Tag}}").splitlines()
+    return containers + [i for i in images if i not in kept[-1:]] + kept[:-1]
 
 
 def wait_no_leftovers(project: Path, timeout: float = 15) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE, REPO
+from conftest import EXAMPLE, REPO, remove_kept_image
 
 pytestmark = pytest.mark.docker
 FIXTURES = REPO / "tests" / "fixtures"
@@ -132,12 +132,14 @@ PASS_SAYS = {
     "SR211": r"^\d+ MB of \d+ MB$",
     "SR220": r"^no private keys, credential files, \.env or \.git in the \d+ layers",
     "SR221": r"^[\d.]+ MB wasted \(caches, files deleted later\) of a \d+ MB budget in \d+ lay",
-    "SR301": r"^(healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
-    "SR302": r"^up [\d.]+ s after ready$",
+    "SR301": r"^(the HEALTHCHECK command passed after [\d.]+ s \(run with docker exec; "
+             r"the engine|healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
+    "SR302": r"^up [\d.]+ s after ready \(settle period [\d.]+ s\)$",
     "SR303": r"^uid \d+$",
     "SR304": r"^SIG\w+: exited -?\d+ in [\d.]+ s",
     "SR305": r"^\d+ command\(s\) succeeded$",
-    "SR310": r"^(healthy after|HTTP /\S* answered|log line).* under read-only root filesystem",
+    "SR310": r"^(the HEALTHCHECK command passed|healthy after|HTTP /\S* answered|log line).* "
+             r"under read-only root filesystem",
     "SR311": r"^SIG\w+: exited -?\d+ in [\d.]+ s under read-only root filesystem",
     "SR401": r"^Python \d+\.\d+\.\d+ matches \S",
     "SR402": r"^\d+ locked packages? installed at the locked versions",
@@ -215,7 +217,11 @@ def _text(result: dict[str, object]) -> str:
 @pytest.mark.parametrize("project", list(PROJECTS))
 def test_corpus_project_gets_the_right_verdict_for_every_item(tmp_path: Path,
                                                              project: str) -> None:
-    code, results, out = readiness_job(make(tmp_path, project))
+    made = make(tmp_path, project)
+    try:
+        code, results, out = readiness_job(made)
+    finally:
+        remove_kept_image(made)
     got = {node: str(r["status"]) for node, r in results.items()}
     assert got == expected(project), out[-3000:]
     ids = {node: check_id for check_id, node, _ in rows()}

@@ -26,6 +26,7 @@ from conftest import EXAMPLE
 pytestmark = pytest.mark.docker
 
 LABEL_PROJECT = "io.pytest-shipready.project"
+LABEL_KEEP = "label=io.pytest-shipready.keep"
 FAST = """
 [tool.shipready.smoke]
 settle = 0.5
@@ -50,14 +51,16 @@ def layer_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def svc(pytester: pytest.Pytester, layer_cache: None) -> Path:
-    """A private copy of the example, with a unique name (its image and label use it)."""
+def svc(pytester: pytest.Pytester, layer_cache: None) -> Iterator[Path]:
+    """A private copy of the example, with a unique name (its image and label use it);
+    its kept image is removed after the test."""
     target = pytester.path / f"svc{uuid.uuid4().hex[:8]}"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc"))
     with (target / "pyproject.toml").open("a") as fh:
         fh.write(FAST)
-    return target
+    yield target
+    remove_images(target)
 
 
 def project_key(project: Path) -> str:
@@ -65,10 +68,21 @@ def project_key(project: Path) -> str:
 
 
 def leftovers(project: Path) -> list[str]:
+    """What a run left of the project besides its kept image (keep = true, the default:
+    the last image of the project stays, older ones are pruned)."""
     flt = f"label={LABEL_PROJECT}={project_key(project)}"
     containers = _docker("ps", "-aq", "--filter", flt).split()
     images = _docker("images", "-q", "--filter", flt).split()
-    return containers + images
+    kept = _docker("images", "-q", "--filter", flt, "--filter", f"{LABEL_KEEP}=true").split()
+    return containers + [i for i in images if i not in kept[:1]] + kept[1:]
+
+
+def remove_images(project: Path) -> None:
+    flt = f"label={LABEL_PROJECT}={project_key(project)}"
+    images = _docker("images", "-q", "--filter", flt).split()
+    if images:
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(images))], capture_output=True,
+                       timeout=120)
 
 
 def run(pytester: pytest.Pytester, project: Path, *args: str,
@@ -121,7 +135,9 @@ def test_the_session_container_serves_me(shipready_container):
     status, _ = shipready_container.http("/from-a-user-test")
     assert status == 404
 ''')
+    since = str(int(time.time()) - 1)
     result, results = run(pytester, svc)
+    until = str(int(time.time()) + 1)
     for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
                  "smoke::graceful-shutdown", "parity::python", "parity::packages"):
         assert status(results, node) == "passed", (node, result.stdout.str())
@@ -129,7 +145,26 @@ def test_the_session_container_serves_me(shipready_container):
         assert status(results, node) == "skipped", node
     build = str(results["image::build"]["summary"])
     assert " built in " in build and " MB" in build, build
-    assert "healthy after" in str(results["smoke::ready"]["summary"])
+    # Ready as soon as the HEALTHCHECK's own command passes, run with docker exec.
+    ready = str(results["smoke::ready"]["summary"])
+    assert "the HEALTHCHECK command passed after" in ready and "docker exec" in ready, ready
+    # One session container for everything: the user's test (which runs after the smoke
+    # and parity items) and the log checks used the container SR301 waited for.
+    created = _docker("events", "--since", since, "--until", until, "--filter",
+                      "type=container", "--filter", "event=create", "--filter",
+                      f"label={LABEL_PROJECT}={project_key(svc)}", "--filter",
+                      "label=io.pytest-shipready.session", "--format",  # not the build's
+                      "{{.ID}}").split()
+    assert len(created) == 1, created
+    # The phase lines, at default verbosity, and the phases' timings in the report.
+    result.stdout.fnmatch_lines([
+        "shipready: building the image (Dockerfile) ...",
+        "shipready: image built (*s)",
+        "shipready: waiting for the container to become ready ...",
+        "shipready: the container is ready (*s)"])
+    document = json.loads((svc / "report.json").read_text())
+    assert {"build", "ready"} <= set(document["phases"]), document["phases"]
+    assert set(results["image::build"]["phases"]) == {"build"}
     assert "SIGTERM: exited 0" in str(results["smoke::graceful-shutdown"]["summary"])
     for node in ("logs::structured", "logs::required-keys", "logs::levels-and-timestamps",
                  "logs::no-secrets", "logs::setup"):
@@ -145,6 +180,40 @@ def test_the_session_container_serves_me(shipready_container):
     assert shared["events"][-2:] == ["stopping", "stopped"], shared
     assert "/from-a-user-test" in shared["paths"] and shared["env"] == {}
     assert leftovers(svc) == []
+
+
+def test_the_last_image_of_the_project_is_kept_and_older_ones_pruned(
+        pytester: pytest.Pytester, svc: Path) -> None:
+    flt = f"label={LABEL_PROJECT}={project_key(svc)}"
+    with (svc / ".dockerignore").open("a") as fh:
+        fh.write("report.json\n")  # the report each run writes is not in the image
+    _, first = run(pytester, svc, "-k", "build")
+    tag1 = str(first["image::build"]["figures"]["tag"])
+    assert _docker("images", "-q", "--filter", flt).split() == \
+        _docker("images", "-q", tag1).split(), "the first run keeps its image"
+    # Unchanged: the same content-addressed tag, built from the engine's cache.
+    _, again = run(pytester, svc, "-k", "build")
+    assert again["image::build"]["figures"]["tag"] == tag1
+    # An edit to the app: a new tag; the older kept image of the project is pruned.
+    app = svc / "app" / "__init__.py"
+    app.write_text(app.read_text() + "\n# an edit\n")
+    _, second = run(pytester, svc, "-k", "build")
+    tag2 = str(second["image::build"]["figures"]["tag"])
+    assert tag2 != tag1
+    kept = _docker("images", "--filter", flt, "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert kept == [tag2], kept
+    assert _docker("image", "inspect", "-f",
+                   '{{index .Config.Labels "io.pytest-shipready.keep"}}', tag2).strip() == "true"
+    assert leftovers(svc) == []
+
+
+def test_keep_false_leaves_nothing(pytester: pytest.Pytester, svc: Path) -> None:
+    with (svc / "pyproject.toml").open("a") as fh:
+        fh.write("\n[tool.shipready.image]\nkeep = false\n")
+    _, results = run(pytester, svc, "-k", "build")
+    assert status(results, "image::build") == "passed"
+    flt = f"label={LABEL_PROJECT}={project_key(svc)}"
+    assert _docker("images", "-q", "--filter", flt).split() == []
 
 
 def test_configured_checks_run_and_fail_with_reasons(pytester: pytest.Pytester,
@@ -300,9 +369,21 @@ def test_run_mount_dockerfile_builds_with_buildkit(pytester: pytest.Pytester,
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+_MADE: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _remove_kept_images() -> Iterator[None]:
+    """The kept image of each project a test made is removed after it."""
+    yield
+    while _MADE:
+        remove_images(_MADE.pop())
+
+
 def tool_project(pytester: pytest.Pytester, fixture: str) -> Path:
     """The example's app and tests with a Poetry or uv project's files from fixtures/."""
     target = pytester.path / f"{fixture.split('-')[0]}{uuid.uuid4().hex[:8]}"
+    _MADE.append(target)
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc", "requirements.*", "pyproject.toml",
         "Dockerfile"))

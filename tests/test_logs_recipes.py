@@ -15,10 +15,12 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import remove_kept_image
 from pytest_shipready.config import LogsConfig, parse
 from pytest_shipready.logs.lines import check_all
 
@@ -69,21 +71,25 @@ def test_the_docs_quote_the_tested_logging_setup_and_commands() -> None:
 
 
 @pytest.fixture
-def servers(pytester: pytest.Pytester) -> Path:
+def servers(pytester: pytest.Pytester) -> Iterator[Path]:
     """A private copy of the fixture, with a unique name (its image and label use it)."""
     target = pytester.path / f"srv{uuid.uuid4().hex[:8]}"
     shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns("__pycache__"))
     (target / "tests").mkdir()
     (target / "tests" / "test_server_log.py").write_text(SHARED_LOG)
-    return target
+    yield target
+    remove_kept_image(target)
 
 
 def _leftovers(project: Path) -> list[str]:
+    """Containers and images of the project, besides its one kept image (the default)."""
     flt = f"label=io.pytest-shipready.project=pytest-shipready/{project.name.lower()}"
     out = [subprocess.run(["docker", *args, "--filter", flt], capture_output=True,
                           text=True, timeout=60, check=True).stdout.split()
-           for args in (["ps", "-aq"], ["images", "-q"])]
-    return out[0] + out[1]
+           for args in (["ps", "-aq"], ["images", "-q"],
+                        ["images", "-q", "--filter", "label=io.pytest-shipready.keep=true"])]
+    kept = out[2]
+    return out[0] + [i for i in out[1] if i not in kept[:1]] + kept[1:]
 
 
 @pytest.mark.docker

@@ -27,6 +27,7 @@ from ..dockerfile import context as dockerfile_mod
 from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId
 
 if TYPE_CHECKING:
+    from ..progress import Phase
     from .engine import ImageInfo
 
 
@@ -261,7 +262,7 @@ class DockerRun:
                 data = json.loads(record.read_text(encoding="utf-8"))
                 built = BuiltImage(CheckResult.from_json(data["result"]), data["ref"], False)
             else:
-                built = self._build(client)
+                built = self._build_phase(client)
                 record.write_text(json.dumps({"result": built.result.to_json(),
                                               "ref": built.ref}), encoding="utf-8")
         if built.ref is not None and built.info is None:
@@ -346,9 +347,33 @@ class DockerRun:
             tag=tag)
         return BuiltImage(result, tag, True, info)
 
+    def _build_phase(self, client: Any) -> BuiltImage:
+        """The build as a phase: start and end lines, the current step in the heartbeat
+        lines, its duration in the report."""
+        with self.context.phases.phase("build", f"building the image ({self.display})"
+                                       ) as phase:
+            self._phase: Phase | None = phase
+            try:
+                built = self._build(client)
+            finally:
+                self._phase = None
+            phase.end = ("image built" if built.ref is not None
+                         else "image build failed")
+        return built
+
     def _progress(self) -> Callable[[str], None] | None:
-        """Where build steps go as they happen (set by the plugin under -v), or None."""
-        return self.context.progress
+        """Where build steps go as they happen: the phase's status (the heartbeat lines
+        show the current step) and, under -v, the terminal."""
+        verbose = self.context.progress
+        phase = getattr(self, "_phase", None)
+        if phase is None:
+            return verbose
+
+        def step(line: str) -> None:
+            phase.status(line)
+            if verbose is not None:
+                verbose(line)
+        return step
 
     def _build_failure(self, out: Any, text: str) -> CheckResult:
         step, line = dockerfile_mod.failing_step(out.log, text)

@@ -696,3 +696,40 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
     container.state()
     return container
 
+
+
+# --- the HEALTHCHECK, probed directly --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """A container's effective HEALTHCHECK: the argv its probe runs (what the engine
+    execs), and its timing in seconds."""
+
+    argv: tuple[str, ...]
+    timeout: float = 30.0
+    interval: float = 30.0
+    start_period: float = 0.0
+    retries: int = 3
+
+
+def healthcheck_of(container: Container) -> Healthcheck | None:
+    """The HEALTHCHECK the engine runs in ``container`` (the image's, or the run's), or
+    None without one. ``CMD-SHELL`` runs as ``/bin/sh -c``, as the engine does on Linux."""
+    config = (container._c.attrs.get("Config") or {}).get("Healthcheck") or {}
+    test = [str(t) for t in (config.get("Test") or [])]
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD-SHELL" and len(test) > 1:
+        argv: tuple[str, ...] = ("/bin/sh", "-c", test[1])
+    elif test[0] == "CMD" and len(test) > 1:
+        argv = tuple(test[1:])
+    else:
+        return None
+
+    def seconds(key: str, default: float) -> float:
+        value = config.get(key) or 0
+        return int(value) / 1e9 if value else default
+
+    return Healthcheck(argv, seconds("Timeout", 30.0), seconds("Interval", 30.0),
+                       seconds("StartPeriod", 0.0), int(config.get("Retries") or 3))

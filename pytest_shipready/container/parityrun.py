@@ -263,7 +263,10 @@ class ParityRun:
         facts = self.facts()  # the interpreter parity found is the one the app runs
         python = cfg.python or (facts.executable if isinstance(facts, parity.ImageFacts)
                                 and facts.executable else "python3")
-        status, output = running.exec([python, "-c", code])
+        with self.run.context.phases.phase("tests-in-image", "running the tests marked "
+                                           "shipready_parity in the container") as phase:
+            status, output = running.exec([python, "-c", code])
+            phase.end = "tests in the container: done"
         _, mark, xml = output.partition(testparity.JUNIT_MARK)
         if not mark:
             return CheckResult.failed(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 import urllib.error
 import urllib.request
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from .engine import Container, ImageInfo, Restrictions
 
 _POLL = 0.25
-_OBSERVE = 2.0  # seconds a container with nothing to wait for is watched before SR301
 
 
 @dataclass
@@ -110,56 +108,15 @@ def start(run: DockerRun, image: str, info: ImageInfo,
 
 
 def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
-    cfg = run.settings.config.smoke
-    c = running.container
-    info = running.info
-    deadline = running.started + cfg.ready_timeout
-    pattern = re.compile(cfg.ready_log) if cfg.ready_log else None
-    if info.healthcheck:
-        how = "the HEALTHCHECK to report healthy"
-    elif running.ports:
-        how = f"HTTP {cfg.probe_path} on port {running.ports[0]}"
-    elif pattern is not None:
-        how = f"a log line matching /{cfg.ready_log}/"
-    else:
-        how = "nothing (no HEALTHCHECK, port or ready_log): running counts as ready"
-    while True:
-        elapsed = time.monotonic() - running.started
-        st = c.state()
-        if st.status in ("exited", "dead", "removed"):
-            return verdicts.exited_early(st.exit_code, running.log_tail(), elapsed,
-                                         st.oom_killed)
-        if info.healthcheck:
-            if st.health == "healthy":
-                return CheckResult.passed("SR301", f"healthy after {elapsed:.1f} s "
-                                          "(HEALTHCHECK)", seconds=round(elapsed, 2))
-            if st.health == "unhealthy":
-                return verdicts.unhealthy(running.log_tail(), elapsed,
-                                          probe_output=st.probe_output)
-        elif running.ports:
-            with contextlib.suppress(OSError, LookupError, ValueError):
-                status, _ = running.http(cfg.probe_path, timeout=1.0)
-                if status < 500:
-                    # Any answer shows the server is up; a 404 also shows it has no such
-                    # route, which the summary says rather than hide.
-                    route = (f": the server is up but has no {cfg.probe_path} route (set "
-                             "[tool.shipready.smoke] probe_path to its health route)"
-                             if status == 404 else "")
-                    return CheckResult.passed(
-                        "SR301", f"HTTP {cfg.probe_path} answered {status} after "
-                        f"{elapsed:.1f} s{route}", seconds=round(elapsed, 2))
-        elif pattern is not None:
-            chunks = c.log_chunks(run.settings.config.engine_timeout)
-            if logcap.any_line(chunks, lambda line: pattern.search(line) is not None):
-                return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
-                                          f"{elapsed:.1f} s", seconds=round(elapsed, 2))
-        elif elapsed >= _OBSERVE:
-            # Nothing says "ready": not a pass. Watching it run a moment first makes a
-            # container that exits at once fail here, the same way on every run.
-            return verdicts.nothing_to_wait_for(elapsed)
-        if time.monotonic() >= deadline:
-            return verdicts.not_ready(how, cfg.ready_timeout, running.log_tail())
-        time.sleep(_POLL)
+    """SR301's wait (see :mod:`.readiness`), as a phase with progress lines."""
+    from .readiness import wait_ready
+
+    with run.context.phases.phase("ready", "waiting for the container to become ready"
+                                  ) as phase:
+        result = wait_ready(running, run)
+        phase.end = ("the container is ready" if result.status.value == "passed"
+                     else f"the container is not ready ({result.status.value})")
+    return result
 
 
 class SmokeRun:
@@ -273,12 +230,19 @@ class SmokeRun:
         return running.ready
 
     def stays_up(self) -> CheckResult:
+        settle = self.run.settings.config.smoke.settle
+        exited = self.current
+        if exited is not None and exited.stopped and exited.exit_code is not None:
+            # It exited by itself while the items before this one ran (they skipped).
+            return self._exited(exited, exited.exit_code, settle)
         running, gate = self.session("SR302")
         if running is None:
             assert gate is not None
             return gate
-        settle = self.run.settings.config.smoke.settle
-        end = time.monotonic() + settle
+        # The settle period runs from ready, overlapping with the items in between
+        # (SR303, SR305, parity): this item runs after them and waits what is left.
+        ready_at = _ready_at(running)
+        end = max(time.monotonic(), ready_at + settle)
         c = running.container
         while True:
             st = c.state()
@@ -286,19 +250,25 @@ class SmokeRun:
                 running.stopped = True
                 running.exit_code = st.exit_code
                 self._publish(running)
-                return CheckResult.failed(
-                    "SR302", f"exited after becoming ready ({verdicts.exit_meaning(st.exit_code)})",
-                    [Finding(f"it exited during the {settle:.0f} s settle period; "
-                                      + verdicts.tail(running.log_tail()), None, None,
-                                      "Read the log and fix the crash.")],
-                    exit_code=st.exit_code)
+                return self._exited(running, st.exit_code, settle)
             if st.health == "unhealthy":
                 return verdicts.unhealthy(running.log_tail(),
                                           time.monotonic() - running.started, "SR302")
             if time.monotonic() >= end:
-                return CheckResult.passed("SR302", f"up {settle:.1f} s after ready",
-                                          settle=settle)
+                up = time.monotonic() - ready_at
+                return CheckResult.passed("SR302", f"up {up:.1f} s after ready (settle "
+                                          f"period {settle:g} s)", settle=settle,
+                                          up_seconds=round(up, 2))
             time.sleep(_POLL)
+
+    def _exited(self, running: RunningContainer, code: int, settle: float) -> CheckResult:
+        since = time.monotonic() - _ready_at(running)
+        return CheckResult.failed(
+            "SR302", f"exited after becoming ready ({verdicts.exit_meaning(code)})",
+            [Finding(f"it exited within {since:.0f} s of becoming ready (settle period "
+                     f"{settle:g} s); " + verdicts.tail(running.log_tail()), None, None,
+                     "Read the log and fix the crash.")],
+            exit_code=code)
 
     def non_root(self) -> CheckResult:
         running, gate = self.session("SR303")
@@ -338,7 +308,10 @@ class SmokeRun:
 
         cfg = self.run.settings.config.smoke
         try:
-            code, seconds = running.container.stop(cfg.grace_period)
+            with self.run.context.phases.phase("stop", "stopping the container "
+                                               f"({running.info.stop_signal})",
+                                               quiet_start=True):
+                code, seconds = running.container.stop(cfg.grace_period)
         except engine.EngineError as exc:
             return CheckResult.failed("SR304", "cannot stop the container",
                                       [Finding(str(exc))])
@@ -390,6 +363,12 @@ class SmokeRun:
 
 
 
+def _ready_at(running: RunningContainer) -> float:
+    """When the container became ready (monotonic clock)."""
+    seconds = running.ready.figures.get("seconds", 0.0) if running.ready else 0.0
+    return running.started + float(seconds)
+
+
 def smoke_run(run: DockerRun) -> SmokeRun:
     if run.smoke is None:
         run.smoke = SmokeRun(run)
@@ -402,7 +381,7 @@ def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
     run.context.container_logs = s.container_logs
     return [
         PlannedCheck("smoke", None, "SR301", "ready", path, s.ready),
-        PlannedCheck("smoke", None, "SR302", "stays-up", path, s.stays_up),
+        PlannedCheck("smoke", None, "SR302", "stays-up", path, s.stays_up, deferred=True),
         PlannedCheck("smoke", None, "SR303", "non-root-runtime", path, s.non_root),
         PlannedCheck("smoke", None, "SR305", "commands", path, s.commands),
         PlannedCheck("smoke", None, "SR304", "graceful-shutdown", path, s.graceful,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
+import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -47,12 +53,72 @@ def plan(settings: Settings, options: Options, context: RunContext
         if fmt is not None:  # poetry.lock, uv.lock, pylock.toml
             checks.extend(plan_lock(path, fmt, settings, options, target))
         else:
-            checks.extend(_lock_checks(path, settings, options, target))
+            checks.extend(_lock_checks(path, settings, options, target, context))
     return checks
 
 
+class _Background:
+    """SR104's re-resolution of one lock, started in a thread when the run starts (so it
+    overlaps with the build and the container start) and joined when its item runs.
+    Progress lines are written from the main thread only (the start here, the end when
+    joined); a run that ends before joining kills the resolver's process group."""
+
+    def __init__(self, context: RunContext, display: str) -> None:
+        self.context = context
+        self.display = display
+        self.thread: threading.Thread | None = None
+        self.result: CheckResult | None = None
+        self.error: BaseException | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        self.started = self.finished = 0.0
+
+    def start(self, work: Callable[[], CheckResult]) -> None:
+        self.context.phases.note(f"re-resolving {self.display} with pip-compile, in the "
+                                 "background ...")
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._run, args=(work,), daemon=True,
+                                       name=f"shipready SR104 {self.display}")
+        self.context.add_cleanup(self._kill)
+        self.thread.start()
+
+    def _run(self, work: Callable[[], CheckResult]) -> None:
+        try:
+            self.result = work()
+        except BaseException as exc:  # re-raised by join(), in the item
+            self.error = exc
+        finally:
+            self.finished = time.monotonic()
+
+    def track(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+
+    def _kill(self) -> None:
+        if self.thread is not None and self.thread.is_alive() and self.proc is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def join(self) -> CheckResult:
+        assert self.thread is not None
+        phases = self.context.phases
+        if self.thread.is_alive():
+            with phases.phase("resolve-wait", f"waiting for pip-compile on {self.display}"
+                              ) as p:
+                self.thread.join()
+                p.end = (f"re-resolved {self.display} in "
+                         f"{self.finished - self.started:.1f} s in the background; waited")
+        else:
+            phases.note(f"re-resolved {self.display} in {self.finished - self.started:.1f} "
+                        "s, in the background")
+        phases.record("resolve", self.finished - self.started)
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
 def _lock_checks(path: Path, settings: Settings, options: Options,
-                 target: Callable[[str | None], Target]) -> list[PlannedCheck]:
+                 target: Callable[[str | None], Target], context: RunContext
+                 ) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
 
@@ -73,7 +139,8 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
         return pipcompile.check_covers_inputs(loaded, inputs(),
                                               target(loaded.header.python))
 
-    def fresh(loaded: pipcompile.PipLock) -> CheckResult:
+    def not_fresh_checked(loaded: pipcompile.PipLock) -> CheckResult | None:
+        """Why SR104 does not re-resolve, or None."""
         if not cfg.resolve:
             return CheckResult.skipped(
                 "SR104", "re-resolution is off ([tool.shipready.lockfile] resolve = false)")
@@ -84,10 +151,66 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
             return CheckResult.skipped(
                 "SR104", "the lock does not cover its inputs (SR103 failed): fix that first; "
                 "re-resolving would only repeat it")
+        return None
+
+    @functools.cache
+    def cache_key(loaded: pipcompile.PipLock) -> str | None:
+        from .resolve import resolution_key
+
+        if context.cache is None or cfg.resolve_max_age <= 0:
+            return None
+        try:
+            return resolution_key(loaded, inputs(), project, cfg.pip_config)
+        except OSError:
+            return None
+
+    def cached(loaded: pipcompile.PipLock) -> CheckResult | None:
+        from . import resolvecache
+
+        key = cache_key(loaded)
+        if key is None:
+            return None
+        return resolvecache.lookup(context.cache, loaded.display, key, time.time(),
+                                   cfg.resolve_max_age)
+
+    background = _Background(context, pipcompile.display_path(path, project))
+
+    def resolve_now(loaded: pipcompile.PipLock) -> CheckResult:
         from .resolve import check_fresh
 
         return check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
-                           pip_config=cfg.pip_config)
+                           pip_config=cfg.pip_config, on_start=background.track)
+
+    def prefetch() -> None:
+        """When the run starts: re-resolve in the background unless SR104 would not
+        (a skip, or a cached PASS)."""
+        loaded = lock()
+        if loaded.error is not None or not_fresh_checked(loaded) is not None \
+                or cached(loaded) is not None:
+            return
+        inputs()  # read here, not in the thread
+        background.start(lambda: resolve_now(loaded))
+
+    def fresh(loaded: pipcompile.PipLock) -> CheckResult:
+        skip = not_fresh_checked(loaded)
+        if skip is not None:
+            return skip
+        if background.thread is not None:
+            result = background.join()
+        else:
+            hit = cached(loaded)
+            if hit is not None:
+                return hit
+            with context.phases.phase("resolve", f"re-resolving {loaded.display} with "
+                                      "pip-compile") as p:
+                result = resolve_now(loaded)
+                p.end = f"re-resolved {loaded.display}"
+        key = cache_key(loaded)
+        if key is not None:
+            from . import resolvecache
+
+            resolvecache.store(context.cache, loaded.display, key, time.time(), result)
+        return result
 
     def index_hashes(loaded: pipcompile.PipLock) -> CheckResult:
         from . import indexhashes
@@ -106,7 +229,9 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
         ("SR106", "hashes-match-index", index_hashes),
     ]
     return [
-        PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id))
+        PlannedCheck("lockfile", display, check_id, name, path, guarded(fn, check_id),
+                     deferred=check_id == "SR104",
+                     prefetch=prefetch if check_id == "SR104" else None)
         for check_id, name, fn in specs
     ]
 

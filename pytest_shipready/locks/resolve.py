@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,8 +134,21 @@ def _sources(lock: PipLock, inputs: Inputs, project: Path, cwd: Path) -> list[st
     return out
 
 
+def resolution_key(lock: PipLock, inputs: Inputs, project: Path, pip_config: str) -> str:
+    """SR104's cache key: what a re-resolution of ``lock`` depends on (see
+    :mod:`.resolvecache`)."""
+    from . import resolvecache
+
+    out = "<output>"
+    argv = build_argv(lock, _sources(lock, inputs, project, lock.path.parent), out)
+    return resolvecache.cache_key(lock.path, inputs.files,
+                                  resolvecache.stable_argv(argv, out, project), project,
+                                  pip_config)
+
+
 def check_fresh(
     lock: PipLock, inputs: Inputs, project: Path, *, timeout: float, pip_config: str,
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> CheckResult:
     if lock.header.command is None:
         return CheckResult.skipped(
@@ -146,7 +160,7 @@ def check_fresh(
     with tempfile.TemporaryDirectory(prefix="shipready-resolve-") as tmp:
         p = plan(lock, inputs, project, Path(tmp), pip_config)
         started = time.monotonic()
-        outcome = run_bounded(p.argv, p.cwd, p.env, timeout, "pip-compile")
+        outcome = run_bounded(p.argv, p.cwd, p.env, timeout, "pip-compile", on_start)
         elapsed = time.monotonic() - started
         if isinstance(outcome, str):
             return CheckResult.skipped("SR104", outcome)
@@ -186,9 +200,12 @@ def check_fresh(
 
 
 def run_bounded(argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
-                what: str) -> tuple[int, str] | str:
+                what: str, on_start: Callable[[subprocess.Popen[str]], None] | None = None
+                ) -> tuple[int, str] | str:
     """Run a resolver in its own process group; (returncode, output), or a skip reason
-    when it cannot start or exceeds ``timeout`` (then its whole group is killed)."""
+    when it cannot start or exceeds ``timeout`` (then its whole group is killed).
+    ``on_start`` gets the process (so that a run interrupted while it works in the
+    background can kill it)."""
     try:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -196,6 +213,8 @@ def run_bounded(argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
         )
     except OSError as exc:
         return f"cannot run {what}: {exc}"
+    if on_start is not None:
+        on_start(proc)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,0 +1,145 @@
+"""SR301: wait until the container is ready, probing it directly.
+
+The engine runs a HEALTHCHECK first after its interval (30 s by default, 10 s as people
+often write it), so waiting for it to say "healthy" costs a whole interval on every run.
+Instead the HEALTHCHECK's own command is run with ``docker exec`` as soon as the
+container runs (the engine runs exactly that command the same way), polling fast at
+first and then less often; an HTTP answer on the published port, when there is one,
+makes the next exec come at once. The engine's own verdict still counts: "healthy"
+passes, "unhealthy" (its retries failed) fails, and the PASS says what it had said by
+then. Without a HEALTHCHECK: the HTTP probe, else a log line, as configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import re
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from ..checks import CheckResult
+from . import logcap
+from . import smoke as verdicts
+
+if TYPE_CHECKING:
+    from .build import DockerRun
+    from .engine import Container, ImageInfo
+
+
+class RunningContainer(Protocol):
+    """What the wait needs of :class:`.smokerun.RunningContainer`."""
+
+    @property
+    def container(self) -> Container: ...
+    @property
+    def info(self) -> ImageInfo: ...
+    @property
+    def ports(self) -> tuple[int, ...]: ...
+    @property
+    def started(self) -> float: ...
+    def http(self, path: str = "/", port: int | None = None, timeout: float = 5.0
+             ) -> tuple[int, bytes]: ...
+    def log_tail(self) -> bytes: ...
+
+FIRST_POLL = 0.05  # seconds between the first probes; each wait is 1.5 times the last
+MAX_POLL = 0.5
+SLOW_EXEC = 1.0  # at most this long between HEALTHCHECK execs while HTTP does not answer
+OBSERVE = 2.0  # seconds a container with nothing to wait for is watched before SR301
+
+
+def _engine_said(health: str | None, interval: float) -> str:
+    if health == "healthy":
+        return "the engine's HEALTHCHECK says healthy too"
+    if health == "starting" or health is None:
+        return (f"the engine's own HEALTHCHECK had not passed yet: it first runs after "
+                f"its {interval:g} s interval")
+    return f"the engine's HEALTHCHECK says {health}"
+
+
+def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
+    from . import engine
+
+    cfg = run.settings.config.smoke
+    c = running.container
+    deadline = running.started + cfg.ready_timeout
+    pattern = re.compile(cfg.ready_log) if cfg.ready_log else None
+    healthcheck = engine.healthcheck_of(c) if running.info.healthcheck else None
+    if running.info.healthcheck:
+        how = "the HEALTHCHECK to pass"
+    elif running.ports:
+        how = f"HTTP {cfg.probe_path} on port {running.ports[0]}"
+    elif pattern is not None:
+        how = f"a log line matching /{cfg.ready_log}/"
+    else:
+        how = "nothing (no HEALTHCHECK, port or ready_log): running counts as ready"
+    delay = FIRST_POLL
+    last_exec = float("-inf")
+    last_probe = ""
+    while True:
+        now = time.monotonic()
+        elapsed = now - running.started
+        st = c.state()
+        if st.status in ("exited", "dead", "removed"):
+            return verdicts.exited_early(st.exit_code, running.log_tail(), elapsed,
+                                         st.oom_killed)
+        if running.info.healthcheck:
+            if st.health == "healthy":
+                return CheckResult.passed("SR301", f"healthy after {elapsed:.1f} s "
+                                          "(the engine's HEALTHCHECK)",
+                                          seconds=round(elapsed, 2))
+            if st.health == "unhealthy":
+                return verdicts.unhealthy(running.log_tail(), elapsed,
+                                          probe_output=st.probe_output)
+            answered = running.ports and _http_answers(running, cfg.probe_path)
+            if healthcheck is not None and st.status == "running" and (
+                    answered or now - last_exec >= SLOW_EXEC or delay < MAX_POLL):
+                last_exec = now
+                left = max(1.0, deadline - time.monotonic())
+                code, output = c.exec_timed(list(healthcheck.argv),
+                                            min(healthcheck.timeout, left))
+                last_probe = (f"exit {code}: " if code is not None else "timed out: ") + \
+                    output.decode("utf-8", "replace").strip()[-300:]
+                if code == 0:
+                    elapsed = time.monotonic() - running.started
+                    said = _engine_said(c.state().health, healthcheck.interval)
+                    return CheckResult.passed(
+                        "SR301", f"the HEALTHCHECK command passed after {elapsed:.1f} s "
+                        f"(run with docker exec; {said})", seconds=round(elapsed, 2))
+        elif running.ports:
+            with contextlib.suppress(OSError, LookupError, ValueError,
+                                     http.client.HTTPException):
+                status, _ = running.http(cfg.probe_path, timeout=1.0)
+                if status < 500:
+                    # Any answer shows the server is up; a 404 also shows it has no such
+                    # route, which the summary says rather than hide.
+                    route = (f": the server is up but has no {cfg.probe_path} route (set "
+                             "[tool.shipready.smoke] probe_path to its health route)"
+                             if status == 404 else "")
+                    return CheckResult.passed(
+                        "SR301", f"HTTP {cfg.probe_path} answered {status} after "
+                        f"{elapsed:.1f} s{route}", seconds=round(elapsed, 2))
+        elif pattern is not None:
+            chunks = c.log_chunks(run.settings.config.engine_timeout)
+            if logcap.any_line(chunks, lambda line: pattern.search(line) is not None):
+                return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
+                                          f"{elapsed:.1f} s", seconds=round(elapsed, 2))
+        elif elapsed >= OBSERVE:
+            # Nothing says "ready": not a pass. Watching it run a moment first makes a
+            # container that exits at once fail here, the same way on every run.
+            return verdicts.nothing_to_wait_for(elapsed)
+        if time.monotonic() >= deadline:
+            if last_probe:
+                how += f"; the last probe run with docker exec: {last_probe}"
+            return verdicts.not_ready(how, cfg.ready_timeout, running.log_tail())
+        time.sleep(delay)
+        delay = min(delay * 1.5, MAX_POLL)
+
+
+def _http_answers(running: RunningContainer, path: str) -> bool:
+    """Any HTTP answer on the first published port (the server is up)."""
+    try:
+        running.http(path, timeout=1.0)
+    except (OSError, LookupError, ValueError, http.client.HTTPException):
+        return False
+    return True
