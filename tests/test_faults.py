@@ -26,10 +26,13 @@ from faultutil import (
     Forwarder,
     ForwarderProcess,
     Outcome,
+    command,
     docker,
+    environment,
     leftovers,
     make_project,
     project_key,
+    read_results,
     remove_leftovers,
     run_measured,
     run_shipready,
@@ -835,3 +838,47 @@ def test_paths_outside_the_project_are_refused(faults: Faults) -> None:
                                             + toml)
     allowed = faults.run(project, "-k", "build")
     assert allowed.status("image::build") == "passed", allowed.output[-3000:]
+
+
+# --- shared engines: CI jobs in other PID namespaces ------------------------------------------
+
+
+def _in_own_pid_namespace(argv: list[str]) -> list[str]:
+    """The command in a new PID namespace with its own /proc (the same hostname), as a
+    CI job in a container that shares the host's Docker socket. A few processes run
+    first, so that its pytest's pid (about 40) is one the other namespace does not have:
+    a reaper that trusts pids across namespaces would take it for dead."""
+    return ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+            'for i in $(seq 40); do /bin/true; done; "$@"', "sh", *argv]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare")
+def test_a_live_run_in_another_pid_namespace_is_never_reaped(faults: Faults) -> None:
+    """Job A (its own PID namespace) holds its session container while job B (another
+    namespace, same hostname, where A's pid means nothing) connects and reaps: B must
+    leave A's container alone, and A must finish green."""
+    a = faults.project(toml=pyproject(settle=15), name="jobA")
+    b = faults.project(toml=pyproject(), name="jobB")
+    out_a = faults.tmp / "out-a"
+    out_a.mkdir()
+    proc = subprocess.Popen(_in_own_pid_namespace(command(a, out_a, "-k", "SR301 or SR302")),
+                            cwd=a, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=environment(None, out_a), start_new_session=True)
+    try:
+        wait_for(lambda: running_containers(a), proc, 40, "job A's session container")
+        alive = running_containers(a)
+        out_b = faults.tmp / "out-b"
+        out_b.mkdir()
+        b_run = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc",
+                                *command(b, out_b, "-k", "build")],
+                               cwd=b, capture_output=True, text=True, timeout=120,
+                               env=environment(None, out_b))
+        assert "removed" not in b_run.stdout or "jobA" not in b_run.stdout, b_run.stdout
+        assert running_containers(a) == alive, "job B removed job A's live container"
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output[-3000:]
+    results = read_results(out_a)
+    assert results["smoke::stays-up"]["status"] == "passed", output[-3000:]
