@@ -305,21 +305,32 @@ def test_reaping_removes_dead_and_ownerless_old_workdirs(tmp_path: Path,
     import tempfile
     import time
 
+    from pytest_shipready.container.session import SessionId, current, owner_record
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    me = current(is_worker=False)
     gone_pid = subprocess.Popen(["true"])  # its pid is gone once waited for
     gone_pid.wait()
     dirs = {name: tmp_path / f"pytest-shipready-{name}"
-            for name in ("dead", "alive", "old-orphan", "new-orphan")}
+            for name in ("dead", "alive", "old-orphan", "new-orphan", "other-ns",
+                         "other-ns-old")}
     for d in dirs.values():
         d.mkdir()
-    (dirs["dead"] / "owner").write_text(str(gone_pid.pid))
-    (dirs["alive"] / "owner").write_text(str(os.getpid()))
+    def owner(pid: int, pidns: str = me.pidns) -> str:
+        return owner_record(SessionId("x", pid, me.host, pidns, me.boot))
+
+    (dirs["dead"] / "owner").write_text(owner(gone_pid.pid))
+    (dirs["alive"] / "owner").write_text(owner(os.getpid()))
+    # Another PID namespace (a CI job in a container): its pid means nothing here.
+    (dirs["other-ns"] / "owner").write_text(owner(gone_pid.pid, "pid:[1]"))
+    (dirs["other-ns-old"] / "owner").write_text(owner(gone_pid.pid, "pid:[1]"))
+    very_old = time.time() - 3 * 3600
+    os.utime(dirs["other-ns-old"], (very_old, very_old))
     old = time.time() - build.ORPHAN_AGE - 60
     os.utime(dirs["old-orphan"], (old, old))
-    build._reap_workdirs()
+    build._reap_workdirs(me)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "pytest-shipready-alive", "pytest-shipready-new-orphan"]
+        "pytest-shipready-alive", "pytest-shipready-new-orphan", "pytest-shipready-other-ns"]
 
 
 # --- reaping: only what is provably dead ---------------------------------------------------

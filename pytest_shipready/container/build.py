@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..checks import CheckResult, Finding, PlannedCheck, RunContext, Status
 from ..config import Settings
 from ..dockerfile import context as dockerfile_mod
-from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId
+from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId, owner_record
 
 if TYPE_CHECKING:
     from ..progress import Phase
@@ -56,7 +56,8 @@ ORPHAN_AGE = 3600.0  # seconds: a directory this old without an owner file is ga
 INTERMEDIATES = "intermediates"  # ids of a classic build's finished steps, one a line
 
 
-def _reap_workdirs(remove_images: Callable[[list[str]], object] | None = None) -> None:
+def _reap_workdirs(me: SessionId,
+                   remove_images: Callable[[list[str]], object] | None = None) -> None:
     """Remove the shared directories of earlier runs whose pytest process is gone, and
     old ones with no owner file (a run killed before writing it); first, the images of
     the finished steps of a build such a run did not finish (they carry no label, so
@@ -64,15 +65,19 @@ def _reap_workdirs(remove_images: Callable[[list[str]], object] | None = None) -
     import shutil
     import time
 
-    from .session import pid_alive
+    from .session import STALE_AGE, owner_gone
 
     for path in Path(tempfile.gettempdir()).glob("pytest-shipready-*"):
         with contextlib.suppress(OSError, ValueError):
             owner_file = path / "owner"
+            age = time.time() - path.stat().st_mtime
             if owner_file.is_file():
-                stale = not pid_alive(int(owner_file.read_text(encoding="utf-8")))
+                # A pid means nothing in another PID namespace (a CI job in a container
+                # sharing /tmp): unprovable owners are left alone until they are old.
+                gone = owner_gone(owner_file.read_text(encoding="utf-8"), me)
+                stale = gone if gone is not None else age > STALE_AGE
             else:
-                stale = time.time() - path.stat().st_mtime > ORPHAN_AGE
+                stale = age > ORPHAN_AGE
             if not stale:
                 continue
             record = path / INTERMEDIATES
@@ -130,7 +135,7 @@ class DockerRun:
                 self._reap(engine)
             client = self._client
             with contextlib.suppress(Exception):
-                _reap_workdirs(lambda ids: engine.remove_intermediates(client, ids))
+                _reap_workdirs(self.session, lambda ids: engine.remove_intermediates(client, ids))
         return self._client
 
     # --- a lost engine: one clear line per item, and what could not be removed -------
@@ -255,7 +260,7 @@ class DockerRun:
             return BuiltImage(self.engine_gate("SR210"))
         shared = workdir(self.session)
         shared.mkdir(parents=True, exist_ok=True)
-        (shared / "owner").write_text(str(self.session.pid), encoding="utf-8")
+        (shared / "owner").write_text(owner_record(self.session), encoding="utf-8")
         with _locked(shared / "build.lock"):
             record = shared / "build.json"
             if record.is_file():

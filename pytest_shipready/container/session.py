@@ -60,6 +60,24 @@ def _boot_id() -> str:
         return ""
 
 
+def owner_record(session: SessionId) -> str:
+    """What a run writes into its shared directory: who owns it, and where its pid means
+    something."""
+    return f"{session.pid} {session.pidns} {session.boot}"
+
+
+def owner_gone(record: str, me: SessionId, alive: Callable[[int], bool] | None = None
+               ) -> bool | None:
+    """Whether the run that wrote ``record`` is provably gone (its pid dead in the same PID
+    namespace and boot as ours); None when that cannot be told from here."""
+    alive = alive or pid_alive
+    pid, _, rest = record.strip().partition(" ")
+    pidns, _, boot = rest.partition(" ")
+    if not pid.isdigit() or not me.pidns or pidns != me.pidns or not me.boot or boot != me.boot:
+        return None
+    return not alive(int(pid))
+
+
 def stale_sessions(found: Iterable[tuple[Mapping[str, str], float]], me: SessionId,
                    now: float, alive: Callable[[int], bool] | None = None) -> dict[str, str]:
     """The sessions among ``found`` (labels, creation time) that can be reaped, with why.
