@@ -241,6 +241,22 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Make shutdown need nothing but memory and the tmpfs paths.",
     ),
     CheckSpec(
+        "SR520", "smoke", "metrics", "The metrics endpoint answers in Prometheus format",
+        "Dashboards and alerts read it: a path that 404s or serves something else is "
+        "discovered when the first incident has no graph.",
+        "Expose prometheus_client's WSGI/ASGI app at the configured path "
+        "([tool.shipready.observability] metrics_path).",
+    ),
+    CheckSpec(
+        "SR521", "smoke", "error-event",
+        "A failure is logged as one structured error event",
+        "An error that is logged as plain text, at info level or not at all is found by "
+        "users before the on-call engineer: alerts and log queries look for structured "
+        "error events with the exception attached.",
+        "Log unhandled exceptions with logger.exception(...) through the structured "
+        "renderer (exception as a field), at error level.",
+    ),
+    CheckSpec(
         "SR401", "parity", "python", "The image's Python is the lock's Python",
         "A lock compiled for another Python may pick other versions or markers than the "
         "interpreter that runs them.",

@@ -235,6 +235,25 @@ class SmokeConfig:
                       "(seconds, default 60)."),
     )
 
+# --- [tool.shipready.observability] --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservabilityConfig:
+    metrics_path: str = field(
+        default="",
+        metadata=_doc("SR520: the path of the Prometheus metrics endpoint (e.g. "
+                      "\"/metrics\"), read on the session container's published port; empty: "
+                      "skipped."),
+    )
+    error_path: str = field(
+        default="",
+        metadata=_doc("SR521: a request path that makes the app fail (HTTP 5xx); what it "
+                      "logs must be one structured error event with the exception as data; "
+                      "empty: skipped."),
+    )
+
+
 # --- [tool.shipready.hardened] -------------------------------------------------------
 
 
@@ -525,6 +544,7 @@ class ShipreadyConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
     hardened: HardenedConfig = field(default_factory=HardenedConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     parity: ParityConfig = field(default_factory=ParityConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
 

@@ -12,6 +12,7 @@ import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,12 +43,7 @@ def remove_kept_image(project: Path) -> None:
         pass
 
 
-@pytest.fixture(autouse=True)
-def _no_stale_submodules() -> Iterator[None]:
-    """pytester's in-process runs drop the modules they imported from sys.modules, but a
-    package imported before (by a test module) keeps them as attributes, so a later
-    `from . import engine` would get the dropped copy. Forget those attributes."""
-    yield
+def _forget_stale_submodules() -> None:
     for name, module in list(sys.modules.items()):
         if not name.startswith("pytest_shipready") or not hasattr(module, "__path__"):
             continue
@@ -55,6 +51,25 @@ def _no_stale_submodules() -> Iterator[None]:
             if isinstance(value, types.ModuleType) and value.__name__.startswith(
                     "pytest_shipready") and sys.modules.get(value.__name__) is not value:
                 delattr(module, attr)
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_submodules(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """pytester's in-process runs drop the modules they imported from sys.modules, but a
+    package imported before (by a test module) keeps them as attributes, so the next
+    run's `from . import smokerun` would get the dropped copy. Forget those attributes
+    after every in-process run."""
+    original = pytest.Pytester.inline_run
+
+    def inline_run(self: pytest.Pytester, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _forget_stale_submodules()
+
+    monkeypatch.setattr(pytest.Pytester, "inline_run", inline_run)
+    yield
+    _forget_stale_submodules()
 
 
 @pytest.fixture(autouse=True)

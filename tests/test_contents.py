@@ -81,3 +81,41 @@ def test_waste_counts_deleted_files_and_caches_and_flags_compilers() -> None:
     assert [f.message for f in multi.findings] == [
         "compilers or build headers in the final stage, layer 4 (`RUN cp /bin/true "
         "/usr/bin/gcc`): /usr/bin/gcc"]
+
+
+# --- SR520/SR521: observability, from the answer and the log lines ---------------------------
+
+
+def test_metrics_in_prometheus_text_format() -> None:
+    from pytest_shipready.container import observability
+
+    body = ('# HELP app_requests_total Requests.\n# TYPE app_requests_total counter\n'
+            'app_requests_total{status="200"} 3\napp_up 1 1700000000000\n')
+    ok = observability.check_metrics("/metrics", 200, "text/plain", body)
+    assert ok.status == Status.PASSED
+    assert ok.summary == "/metrics: 2 samples of 2 metrics in Prometheus text format"
+    assert observability.check_metrics("/metrics", 200, "", "<html>hi</html>").status \
+        == Status.FAILED
+    assert observability.check_metrics("/metrics", 200, "", "# only comments\n").summary \
+        == "/metrics has no samples"
+    assert observability.check_metrics("/metrics", 404, "", "").summary == \
+        "/metrics answered 404"
+
+
+def test_a_failure_must_be_one_structured_error_event() -> None:
+    from pytest_shipready.config import LogsConfig
+    from pytest_shipready.container import observability
+
+    cfg = LogsConfig()
+    good = [b'{"event": "request_failed", "level": "error", "timestamp": "2026-12-01T00:00:00Z",'
+            b' "exception": [{"exc_type": "RuntimeError"}]}']
+    assert observability.check_error_event("/fail", 500, good, cfg).status == Status.PASSED
+    raw = [b'{"event": "oops", "level": "error", "timestamp": "2026-12-01T00:00:00Z"}',
+           b"Traceback (most recent call last):", b'  File "app.py", line 3, in f',
+           b"RuntimeError: boom"]
+    bad = observability.check_error_event("/fail", 500, raw, cfg)
+    assert bad.status == Status.FAILED
+    assert "raw traceback line" in bad.findings[0].message
+    assert observability.check_error_event("/fail", 200, good, cfg).summary == \
+        "/fail answered 200, not an error"
+    assert observability.new_lines([b"a", b"b"], [b"a", b"b", b"c", b"d"]) == [b"c", b"d"]

@@ -33,6 +33,7 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
     "uv-dev-groups": ("uv-env-service", ("requirements.txt", "requirements.in")),
     "writes-own-tree": ("corpus/writes-own-tree", ()),
     "leaky-layers": ("corpus/leaky-layers", ()),
+    "unlogged-errors": ("corpus/unlogged-errors", ()),
 }
 
 # The check ID and verdict of every item, one letter per project in PROJECTS' order
@@ -40,53 +41,55 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
 # a project. The procfile project configures what the others leave unset (size budget,
 # commands, required env, a test marked shipready_parity), so every check can pass.
 TABLE = """
-SR101 lockfile::requirements.txt::pinned             P P P P P P - - P P
-SR102 lockfile::requirements.txt::hashed             P P P P P P - - P P
-SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - - P P
-SR104 lockfile::requirements.txt::fresh              S S S S S S - - S S
-SR105 lockfile::requirements.txt::portable           P P P P P P - - P P
-SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - - S S
-SR101 lockfile::poetry.lock::pinned                  - - - - - - P - - -
-SR102 lockfile::poetry.lock::hashed                  - - - - - - P - - -
-SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P - - -
-SR110 lockfile::poetry.lock::fresh                   - - - - - - P - - -
-SR105 lockfile::poetry.lock::portable                - - - - - - P - - -
-SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S - - -
-SR101 lockfile::uv.lock::pinned                      - - - - - - - P - -
-SR102 lockfile::uv.lock::hashed                      - - - - - - - P - -
-SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P - -
-SR111 lockfile::uv.lock::fresh                       - - - - - - - P - -
-SR105 lockfile::uv.lock::portable                    - - - - - - - P - -
-SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S - -
-SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P P P
-SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P P P
-SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P P P
-SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P P P
-SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P P P
-SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P P F
-SR207 dockerfile::Dockerfile::start-command          F P P P P P P P P P
-SR208 dockerfile::Dockerfile::production-server      S P P P P F P P P P
-SR210 image::build                                   P P P P P P P P P P
-SR211 image::size                                    S P S S S S S S S S
-SR220 image::contents-secrets                        P P P P P P P P P F
-SR221 image::contents-waste                          P P P P P P P P P F
-SR301 smoke::ready                                   F P P P P F P P P P
-SR302 smoke::stays-up                                S P P P P S P P P P
-SR303 smoke::non-root-runtime                        S P P P P S P P P P
-SR305 smoke::commands                                S P S S S S S S S S
-SR304 smoke::graceful-shutdown                       S P P P P S P P P P
-SR310 smoke::hardened-ready                          S P P P P S P P F P
-SR311 smoke::hardened-shutdown                       S P P P P S P P S P
-SR401 parity::python                                 S P P P P S P P P P
-SR402 parity::packages                               S P P P P S P P P P
-SR403 parity::environment                            S P S S S S S S S S
-SR404 parity::tests                                  S P S S S S S S S S
-SR501 logs::structured                               S P P P P S P P P P
-SR502 logs::required-keys                            S P P P P S P P P P
-SR503 logs::levels-and-timestamps                    S P P P P S P P P P
-SR504 logs::exceptions-structured                    S S S S S S S S S S
-SR505 logs::no-secrets                               S P P P P S P P P P
-SR510 logs::setup                                    P P P P P P P P P P
+SR101 lockfile::requirements.txt::pinned             P P P P P P P P P P P
+SR102 lockfile::requirements.txt::hashed             P P P P P P P P P P P
+SR103 lockfile::requirements.txt::covers-inputs      P P P P P P P P P P P
+SR104 lockfile::requirements.txt::fresh              S S S S S S S S S S S
+SR105 lockfile::requirements.txt::portable           P P P P P P P P P P P
+SR106 lockfile::requirements.txt::hashes-match-index S S S S S S S S S S S
+SR101 lockfile::poetry.lock::pinned                  - - - - - - P - - - -
+SR102 lockfile::poetry.lock::hashed                  - - - - - - P - - - -
+SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P - - - -
+SR110 lockfile::poetry.lock::fresh                   - - - - - - P - - - -
+SR105 lockfile::poetry.lock::portable                - - - - - - P - - - -
+SR106 lockfile::poetry.lock::hashes-match-index      - - - - - - S - - - -
+SR101 lockfile::uv.lock::pinned                      - - - - - - - P - - -
+SR102 lockfile::uv.lock::hashed                      - - - - - - - P - - -
+SR103 lockfile::uv.lock::covers-inputs               - - - - - - - P - - -
+SR111 lockfile::uv.lock::fresh                       - - - - - - - P - - -
+SR105 lockfile::uv.lock::portable                    - - - - - - - P - - -
+SR106 lockfile::uv.lock::hashes-match-index          - - - - - - - S - - -
+SR201 dockerfile::Dockerfile::base-pinned            P P P P P P P P P P P
+SR202 dockerfile::Dockerfile::non-root-user          P P P P P P P P P P P
+SR203 dockerfile::Dockerfile::healthcheck            P P P P P P P P P P P
+SR204 dockerfile::Dockerfile::no-secrets             P P P P P P P P P P P
+SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P P P P
+SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P P F P
+SR207 dockerfile::Dockerfile::start-command          F P P P P P P P P P P
+SR208 dockerfile::Dockerfile::production-server      S P P P P F P P P P P
+SR210 image::build                                   P P P P P P P P P P P
+SR211 image::size                                    S P S S S S S S S S S
+SR220 image::contents-secrets                        P P P P P P P P P F P
+SR221 image::contents-waste                          P P P P P P P P P F P
+SR301 smoke::ready                                   F P P P P F P P P P P
+SR302 smoke::stays-up                                S P P P P S P P P P P
+SR303 smoke::non-root-runtime                        S P P P P S P P P P P
+SR305 smoke::commands                                S P S S S S S S S S S
+SR304 smoke::graceful-shutdown                       S P P P P S P P P P P
+SR310 smoke::hardened-ready                          S P P P P S P P F P P
+SR311 smoke::hardened-shutdown                       S P P P P S P P S P P
+SR520 smoke::metrics                                 S S P P P S S S P S F
+SR521 smoke::error-event                             S S P P P S S S P S F
+SR401 parity::python                                 S P P P P S P P P P P
+SR402 parity::packages                               S P P P P S P P P P P
+SR403 parity::environment                            S P S S S S S S S S S
+SR404 parity::tests                                  S P S S S S S S S S S
+SR501 logs::structured                               S P P P P S P P P P P
+SR502 logs::required-keys                            S P P P P S P P P P P
+SR503 logs::levels-and-timestamps                    S P P P P S P P P P P
+SR504 logs::exceptions-structured                    S S P P P S S S P S S
+SR505 logs::no-secrets                               S P P P P S P P P P P
+SR510 logs::setup                                    P P P P P P P P P P P
 """
 WORD = {"P": "passed", "F": "failed", "S": "skipped"}
 
@@ -109,6 +112,8 @@ SAYS = {
     ("leaky-layers", "image::contents-secrets"):
         "/srv/deploy/.pypirc looks like a secret (PyPI credentials), in layer 4",
     ("leaky-layers", "image::contents-waste"): "3.0 MB of layer 5",
+    ("unlogged-errors", "smoke::metrics"): "/prometheus answered 404",
+    ("unlogged-errors", "smoke::error-event"): "logged for /fail-unlogged is at error level",
 }
 
 
@@ -141,6 +146,10 @@ PASS_SAYS = {
     "SR310": r"^(the HEALTHCHECK command passed|healthy after|HTTP /\S* answered|log line).* "
              r"under read-only root filesystem",
     "SR311": r"^SIG\w+: exited -?\d+ in [\d.]+ s under read-only root filesystem",
+    "SR504": r"^\d+ exceptions? logged inside structured lines, no raw tracebacks in \d+",
+    "SR520": r"^/\S+: \d+ samples of \d+ metrics in Prometheus text format$",
+    "SR521": r"^/\S+ answered 5\d\d and was logged as \d+ structured error events? with the "
+             r"exception as data$",
     "SR401": r"^Python \d+\.\d+\.\d+ matches \S",
     "SR402": r"^\d+ locked packages? installed at the locked versions",
     "SR403": r"^\d+ required variables? set$",
@@ -156,7 +165,6 @@ PASSES_ELSEWHERE = {
     "SR100": "it only ever fails (no lockfile); tests/test_plugin.py",
     "SR104": "re-resolution needs the index; test_plugin.py (network)",
     "SR106": "the index's hashes; tests/test_index_hashes.py (network)",
-    "SR504": "needs a logged exception; tests/test_logs_recipes.py",
 }
 
 

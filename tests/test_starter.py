@@ -52,10 +52,13 @@ def test_starter_says_which_tables_the_project_already_has(example: Path) -> Non
     with (example / "pyproject.toml").open("a") as fh:
         fh.write('\n[tool.shipready.image]\nkeep = true\n')
     text = starter(example)
-    assert "# pyproject.toml already has [tool.shipready.image]: merge the keys below into " \
-        "them (TOML forbids a table twice)." in text
-    # The example's bare [tool.shipready] alone is named as such.
-    assert "already has [tool.shipready]:" in starter(EXAMPLE)
+    assert "# pyproject.toml already has [tool.shipready.observability], " \
+        "[tool.shipready.image]: merge the keys below into them (TOML forbids a table " \
+        "twice)." in text
+    bare = example / "bare"
+    bare.mkdir()
+    (bare / "pyproject.toml").write_text("[tool.shipready]\n")
+    assert "already has [tool.shipready]:" in starter(bare)  # named as such
 
 
 # --- the smoke section ----------------------------------------------------------------------

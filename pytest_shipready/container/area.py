@@ -12,6 +12,7 @@ from ..config import Settings
 from .build import check_size, docker_run, uses_docker
 from .contentsrun import ContentsRun
 from .hardened import HardenedRun
+from .observerun import ObservabilityRun
 
 if TYPE_CHECKING:
     pass
@@ -45,7 +46,10 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         return ready.run()
 
     smoke_checks[0] = dataclasses.replace(ready, run=ready_and_harden)
+    observe = ObservabilityRun(run)
     hardened_checks = [
+        PlannedCheck("smoke", None, "SR520", "metrics", path, observe.metrics),
+        PlannedCheck("smoke", None, "SR521", "error-event", path, observe.error_event),
         PlannedCheck("smoke", None, "SR310", "hardened-ready", path, hardened.ready),
         PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path, hardened.stop),
     ]

@@ -1,4 +1,5 @@
-"""The HTTP server: /health for readiness, / for a greeting, JSON logs, clean SIGTERM."""
+"""The HTTP server: /health for readiness, / for a greeting, /metrics for Prometheus,
+/fail to show how a failure is logged; JSON logs, clean SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger("app")
+REQUESTS: dict[int, int] = {}  # HTTP status -> requests answered with it
+_COUNT = threading.Lock()
+
+
+def metrics() -> str:
+    """The request counter in Prometheus' text exposition format."""
+    lines = ["# HELP app_requests_total Requests answered, by status.",
+             "# TYPE app_requests_total counter"]
+    with _COUNT:
+        lines += [f'app_requests_total{{status="{status}"}} {count}'
+                  for status, count in sorted(REQUESTS.items())]
+    return "\n".join(lines) + "\n"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -23,14 +36,31 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok"})
         elif self.path == "/":
             self._send(200, {"message": "hello from the example service"})
+        elif self.path == "/metrics":
+            self._send_text(200, metrics())
+        elif self.path == "/fail":
+            try:
+                raise RuntimeError("the example fails on purpose")
+            except RuntimeError:
+                # One event at error level, the exception as data (dict_tracebacks).
+                log.exception("request_failed", path=self.path)
+                self._send(500, {"error": "internal error"})
+        elif self.path == "/fail-unlogged":
+            self._send(500, {"error": "internal error"})  # what not to do: nothing logged
         else:
             log.warning("not_found", path=self.path)
             self._send(404, {"error": "not found", "path": self.path})
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+        self._send_text(status, json.dumps(body), "application/json")
+
+    def _send_text(self, status: int, text: str,
+                   content_type: str = "text/plain; version=0.0.4") -> None:
+        data = text.encode()
+        with _COUNT:
+            REQUESTS[status] = REQUESTS.get(status, 0) + 1
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
