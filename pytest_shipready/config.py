@@ -260,10 +260,10 @@ class ObservabilityConfig:
 @dataclass(frozen=True)
 class HardenedConfig:
     enabled: bool = field(
-        default=True,
+        default=False,
         metadata=_doc("SR310/SR311: run a second container under the restrictions "
                       "orchestrators apply (read-only root filesystem, no capabilities, "
-                      "no-new-privileges, an arbitrary uid with gid 0); false skips them."),
+                      "no-new-privileges, an arbitrary uid with gid 0); off: skipped."),
     )
     uid: int = field(
         default=1000680000,

@@ -74,6 +74,9 @@ class HardenedRun:
                 self._thread = threading.Thread(target=self._start, daemon=True,
                                                 name="shipready-hardened")
                 self._thread.start()
+                # Before the run's cleanups remove containers: a container it is still
+                # starting is registered (and removed) once it has.
+                self.run.context.add_cleanup(self._thread.join)
 
     def _start(self) -> None:
         from . import engine
@@ -112,14 +115,14 @@ class HardenedRun:
     def ready(self) -> CheckResult:
         if not self.cfg.enabled:
             return CheckResult.skipped("SR310", "the hardened smoke is off ([tool.shipready."
-                                       "hardened] enabled = false)")
+                                       "hardened] enabled = true runs it)")
         _, skip = self.run.need_image("SR310")
         if skip is not None:
             return skip
+        self._wait()  # also when skipping: its container must be registered for cleanup
         if self._session_failed():
             return CheckResult.skipped("SR310", "the container does not become ready even "
                                        "without restrictions (see shipready::smoke::ready)")
-        self._wait()
         if self._result is not None:
             return self._result
         running = self._running
@@ -144,7 +147,7 @@ class HardenedRun:
     def stop(self) -> CheckResult:
         if not self.cfg.enabled:
             return CheckResult.skipped("SR311", "the hardened smoke is off ([tool.shipready."
-                                       "hardened] enabled = false)")
+                                       "hardened] enabled = true runs it)")
         _, skip = self.run.need_image("SR311")
         if skip is not None:
             return skip

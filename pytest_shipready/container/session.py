@@ -24,6 +24,7 @@ LABEL_HOST = "io.pytest-shipready.host"
 LABEL_CONTENT = "io.pytest-shipready.content"
 LABEL_PROJECT = "io.pytest-shipready.project"
 LABEL_KEEP = "io.pytest-shipready.keep"
+LABEL_ROLE = "io.pytest-shipready.role"  # "hardened": SR310's second container
 LABEL_PIDNS = "io.pytest-shipready.pidns"  # the owner's PID namespace: pids mean nothing
 LABEL_BOOT = "io.pytest-shipready.boot"  # outside it, nor across a reboot
 # A session whose owner cannot be proven dead (another PID namespace, another host, an

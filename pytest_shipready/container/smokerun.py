@@ -23,6 +23,7 @@ from ..secrets import MaskedEnv
 # What the logs area reads: the session container's log, env, and how to finish it.
 from . import logcap
 from . import smoke as verdicts
+from .session import LABEL_ROLE
 
 if TYPE_CHECKING:
     from .build import DockerRun
@@ -98,7 +99,9 @@ def start(run: DockerRun, image: str, info: ImageInfo,
     assert client is not None
     ports = tuple(cfg.ports) or info.exposed
     container = engine.run_container(client, image, command=list(cfg.command) or None,
-                                     env=dict(cfg.env), ports=ports, labels=run.labels(),
+                                     env=dict(cfg.env), ports=ports,
+                                     labels={**run.labels(), **(
+                                         {LABEL_ROLE: "hardened"} if restrictions else {})},
                                      restrictions=restrictions)
     run.created(f"container {container.short_id}")
     run.context.add_cleanup(lambda: run.remove_container(container))
