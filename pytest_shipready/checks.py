@@ -196,6 +196,9 @@ class RunContext:
         self.container_logs: LogSource | None = None
         self.announce: Callable[[str], None] | None = None
         self.progress: Callable[[str], None] | None = None
+        # What the image ships (set by the container area; plain JSON, read after each
+        # item): the report's "image" section and its SBOM (sbom.py); None until known.
+        self.image_inventory: Callable[[], dict[str, Any] | None] | None = None
 
     def add_cleanup(self, fn: Callable[[], None]) -> None:
         self.cleanups.append(fn)

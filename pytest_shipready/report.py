@@ -22,14 +22,16 @@ _ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "error": "💥"}
 
 def build(settings: Settings, results: list[dict[str, Any]], *,
           interrupted: bool = False, not_run: int = 0, deselected: int = 0,
-          stopped_early: str = "", marked: dict[str, str] | None = None) -> dict[str, Any]:
+          stopped_early: str = "", marked: dict[str, str] | None = None,
+          image: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report document, and its one verdict.
 
     Not ready when a check failed or ended in an error, when a test marked
     ``@pytest.mark.shipready`` failed, when the run was interrupted (Ctrl-C, SIGTERM),
     or when it stopped early (-x, --maxfail) before every readiness check ran.
     ``not_run``: readiness checks collected but not run, of which ``deselected`` were
-    deselected on purpose (-k, -m) and the rest not reached."""
+    deselected on purpose (-k, -m) and the rest not reached. ``image``: what the image
+    ships (see :mod:`pytest_shipready.sbom`), when it was built."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped", "error")}
     marked = dict(sorted((marked or {}).items()))
@@ -51,6 +53,7 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
         "counts": counts,
         "tests": {**tests, "failed_nodeids": [n for n, v in marked.items() if v == "failed"]},
         "results": results,
+        **({"image": image} if image is not None else {}),
     }
 
 

@@ -18,7 +18,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     """The image, smoke and parity checks (one planner: they share one DockerRun)."""
     if not uses_docker(settings):
         return []
-    from . import parityrun, smokerun
+    from . import declared, integrity, parityrun, shipped, smokerun
 
     run = docker_run(settings, context)
     run.require_engine = options.require_docker
@@ -28,8 +28,15 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     checks = [
         PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
+        PlannedCheck("image", None, "SR230", "declared-facts", path,
+                     lambda: declared.check(run)),
     ]
     smoke_checks = smokerun.plan(run, path)
+    parity = parityrun.ParityRun(run)
+    # The integrity checks reuse parity's probe and interpreter.
+    parity_checks = parityrun.plan(run, path, parity, integrity.plan(run, parity, path))
+    # What the image ships, for the report's SBOM (read when the run ends).
+    context.image_inventory = shipped.Inventory(run, parity)
     # graceful-shutdown stops the session container: run it after parity.
-    checks += smoke_checks[:-1] + parityrun.plan(run, path) + smoke_checks[-1:]
+    checks += smoke_checks[:-1] + parity_checks + smoke_checks[-1:]
     return checks
