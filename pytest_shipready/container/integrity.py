@@ -81,7 +81,7 @@ def check_requirements(facts: ImageFacts, ignore: Collection[str] = ()) -> Check
     return CheckResult.from_findings(
         "SR405", findings,
         f"no broken requirement among {plural(judged, 'distribution')} "
-        f"({plural(applied, 'requirement')} apply in the image, as `pip check`)",
+        f"({plural(applied, 'requirement applies', 'requirements apply')} in the image, as `pip check`)",
         f"{plural(len(findings), 'broken requirement')} in {python}",
         verified=judged, nothing="no distribution installed for the image's Python",
         distributions=judged, requirements=applied)
@@ -344,8 +344,8 @@ def check_imports(run: ImportRun, python: str, timeout: float | None = None,
     shown = ", ".join(f"{r.target} ({r.origin})" for r in ok[:6]) + \
         (f" and {len(ok) - 6} more" if len(ok) > 6 else "")
     return CheckResult.from_findings(
-        "SR406", findings, f"{plural(len(ok), 'import')} resolve in {python}: {shown}",
-        f"{plural(len(findings), 'import')} fail in {python}", verified=len(ok),
+        "SR406", findings, f"{plural(len(ok), 'import')} succeeded in {python}: {shown}",
+        f"{plural(len(findings), 'import')} failed in {python}", verified=len(ok),
         imported=len(ok))
 
 
