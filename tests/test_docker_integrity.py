@@ -103,9 +103,7 @@ def test_fail_sample_names_what_is_wrong_in_the_image(tmp_path: Path) -> None:
     assert failed_import.startswith(
         "app.admin:main (console script svc-admin of integrity-fail-service): "
         "ModuleNotFoundError: No module named 'click' at /srv/app/admin.py:")
-    assert messages(results["parity::single-install"]) == [
-        "six is installed 2 times: 1.16.0 in /opt/vendor (imported); 1.17.0 in "
-        f"{results['parity::single-install']['findings'][0]['message'].split(' in ')[-1]}"]
-    assert "/dist-packages" in messages(results["parity::single-install"])[0] or \
-        "/site-packages" in messages(results["parity::single-install"])[0]
+    [twice] = messages(results["parity::single-install"])
+    assert twice.startswith("six is installed 2 times: 1.16.0 in /opt/vendor (imported); "
+                            "1.17.0 in /usr/"), twice
     assert proc.returncode == 1
