@@ -36,7 +36,8 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
 # The check ID and verdict of every item, one letter per project in PROJECTS' order
 # (P passed, F failed, S skipped, - not an item of that project). Read down a column for
 # a project. The procfile project configures what the others leave unset (size budget,
-# commands, required env, a test marked shipready_parity), so every check can pass.
+# declared image facts, commands, required env, a test marked shipready_parity), so every
+# check can pass.
 TABLE = """
 SR101 lockfile::requirements.txt::pinned             P P P P P P - -
 SR102 lockfile::requirements.txt::hashed             P P P P P P - -
@@ -66,6 +67,7 @@ SR207 dockerfile::Dockerfile::start-command          F P P P P P P P
 SR208 dockerfile::Dockerfile::production-server      S P P P P F P P
 SR210 image::build                                   P P P P P P P P
 SR211 image::size                                    S P S S S S S S
+SR230 image::declared-facts                          S P S S S S S S
 SR301 smoke::ready                                   F P P P P F P P
 SR302 smoke::stays-up                                S P P P P S P P
 SR303 smoke::non-root-runtime                        S P P P P S P P
@@ -74,6 +76,9 @@ SR304 smoke::graceful-shutdown                       S P P P P S P P
 SR401 parity::python                                 S P P P P S P P
 SR402 parity::packages                               S P P P P S P P
 SR403 parity::environment                            S P S S S S S S
+SR405 parity::pip-check                              S P P P P S P P
+SR406 parity::imports                                S P P P P S P P
+SR407 parity::single-install                         S P P P P S P P
 SR404 parity::tests                                  S P S S S S S S
 SR501 logs::structured                               S P P P P S P P
 SR502 logs::required-keys                            S P P P P S P P
@@ -118,6 +123,7 @@ PASS_SAYS = {
     "SR208": r"^no development server or auto-reload in \S",
     "SR210": r" built in [\d.]+ s \(.+\), \d+ MB$",
     "SR211": r"^\d+ MB of \d+ MB$",
+    "SR230": r"^.+ as declared$",
     "SR301": r"^(healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
     "SR302": r"^up [\d.]+ s after ready$",
     "SR303": r"^uid \d+$",
@@ -127,6 +133,9 @@ PASS_SAYS = {
     "SR402": r"^\d+ locked packages? installed at the locked versions",
     "SR403": r"^\d+ required variables? set$",
     "SR404": r"^\d+ marked tests? (passed in the container|with the same outcome)",
+    "SR405": r"^no broken requirement among \d+ distributions? \(\d+ requirements? appl",
+    "SR406": r"^\d+ imports? succeeded in /\S+: \S+ \(",
+    "SR407": r"^\d+ distributions? installed once each, in /",
     "SR501": r"^\d+ lines, all (JSON objects|logfmt)",
     "SR502": r"^\d+ lines with \S+",
     "SR503": r"^\d+ levels .* and \d+ timestamps .* valid in \d+ lines",
