@@ -13,9 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_sbom import check_sbom
 
 from conftest import EXAMPLE
-from test_sbom import check_sbom
 
 pytestmark = pytest.mark.docker
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -155,7 +155,7 @@ def test_compare_reads_an_earlier_sbom_too(tmp_path: Path) -> None:
 
 
 def test_compare_with_a_file_that_is_not_a_report_says_what_it_is(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cannot read .*missing.json: No such file"):
+    with pytest.raises(ValueError, match=r"cannot read .*missing\.json: No such file"):
         sbom.previous(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="neither a pytest-shipready JSON report nor a "
                        "CycloneDX SBOM"):

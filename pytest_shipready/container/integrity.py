@@ -81,7 +81,8 @@ def check_requirements(facts: ImageFacts, ignore: Collection[str] = ()) -> Check
     return CheckResult.from_findings(
         "SR405", findings,
         f"no broken requirement among {plural(judged, 'distribution')} "
-        f"({plural(applied, 'requirement applies', 'requirements apply')} in the image, as `pip check`)",
+        f"({plural(applied, 'requirement applies', 'requirements apply')} in the image, "
+        "as `pip check`)",
         f"{plural(len(findings), 'broken requirement')} in {python}",
         verified=judged, nothing="no distribution installed for the image's Python",
         distributions=judged, requirements=applied)

@@ -66,9 +66,11 @@ class Inventory:
         self.run = run
         self.parity = parity
         self._base: dict[str, Any] | None = None
+        self._base_known = False
 
     def _base_section(self) -> dict[str, Any] | None:
-        if self._base is None:
+        if not self._base_known:
+            self._base_known = True
             name = base_image(self.run)
             if name is None:
                 return None
