@@ -29,12 +29,13 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
         PlannedCheck("image", None, "SR230", "declared-facts", path,
-                     lambda: declared.check(run)),
+                     lambda: declared.check(run, smoke)),
     ]
+    smoke = smokerun.smoke_run(run)
     smoke_checks = smokerun.plan(run, path)
     parity = parityrun.ParityRun(run)
     # The integrity checks reuse parity's probe and interpreter.
-    parity_checks = parityrun.plan(run, path, parity, integrity.plan(run, parity, path))
+    parity_checks = parityrun.plan(run, path, parity, integrity.plan(run, parity, smoke, path))
     # What the image ships, for the report's SBOM (read when the run ends).
     context.image_inventory = shipped.Inventory(run, parity)
     # graceful-shutdown stops the session container: run it after parity.

@@ -16,6 +16,7 @@ from ..config import DeclaredFile, ImageConfig
 
 if TYPE_CHECKING:
     from .build import DockerRun
+    from .smokerun import SmokeRun
 
 # One line per file: mode (octal), owner, uid, group, gid, type, path (last: it may
 # hold the separator). `stat -L`: a declared path that is a symlink is judged by its target.
@@ -167,8 +168,9 @@ def _file_findings(declared: DeclaredFile, found: FileStat | None, display: str
     return out
 
 
-def check(run: DockerRun) -> CheckResult:
-    """SR230 on the built image (and the session container, when files are declared)."""
+def check(run: DockerRun, smoke: SmokeRun) -> CheckResult:
+    """SR230 on the built image (and ``smoke``'s session container, when files are
+    declared)."""
     cfg = run.cfg
     if not declares(cfg):
         return check_declared(cfg, {}, (), "", None, run.display)
@@ -179,9 +181,7 @@ def check(run: DockerRun) -> CheckResult:
     files: dict[str, FileStat] | None = None
     why = ""
     if cfg.files:
-        from .smokerun import smoke_run
-
-        running, gate = smoke_run(run).session("SR230")
+        running, gate = smoke.session("SR230")
         if running is None:
             assert gate is not None
             why = gate.summary

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from .build import DockerRun
     from .parityrun import ParityRun
+    from .smokerun import SmokeRun
 
 _IGNORE_HINT = "or add it to [tool.shipready.integrity] ignore"
 
@@ -354,9 +355,10 @@ def check_imports(run: ImportRun, python: str, timeout: float | None = None,
 
 
 class IntegrityRun:
-    def __init__(self, run: DockerRun, parity: ParityRun) -> None:
+    def __init__(self, run: DockerRun, parity: ParityRun, smoke: SmokeRun) -> None:
         self.run = run
         self.parity = parity
+        self.smoke = smoke
 
     def pip_check(self) -> CheckResult:
         facts = self.parity._facts_for("SR405")
@@ -372,13 +374,12 @@ class IntegrityRun:
 
     def imports(self) -> CheckResult:
         from .parityrun import _project_names
-        from .smokerun import smoke_run
 
         cfg = self.run.settings.config.integrity
         facts = self.parity._facts_for("SR406")
         if isinstance(facts, CheckResult):
             return facts
-        running, gate = smoke_run(self.run).session("SR406")
+        running, gate = self.smoke.session("SR406")
         if running is None:
             assert gate is not None
             return gate
@@ -410,8 +411,10 @@ class IntegrityRun:
                              cfg.imports_timeout if code is None else None, code, output)
 
 
-def plan(run: DockerRun, parity: ParityRun, path: Path | None) -> list[PlannedCheck]:
-    i = IntegrityRun(run, parity)
+def plan(run: DockerRun, parity: ParityRun, smoke: SmokeRun, path: Path | None
+         ) -> list[PlannedCheck]:
+    """The integrity items: ``parity``'s facts and interpreter, ``smoke``'s container."""
+    i = IntegrityRun(run, parity, smoke)
     return [
         PlannedCheck("parity", None, "SR405", "pip-check", path, i.pip_check),
         PlannedCheck("parity", None, "SR406", "imports", path, i.imports),

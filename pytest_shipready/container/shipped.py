@@ -79,7 +79,8 @@ class Inventory:
             if client is not None:
                 from . import engine
 
-                with contextlib.suppress(engine.EngineError):
+                # Optional: without it the SBOM names the base image without its id.
+                with contextlib.suppress(Exception):
                     info = engine.inspect_image(client, name)
                     section.update(id=info.id, repo_digests=list(info.repo_digests))
             self._base = section
