@@ -175,6 +175,15 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Use a slim base, a multi-stage build and `pip install --no-cache-dir`; or raise "
         "[tool.shipready.image] size_budget_mb.",
     ),
+    CheckSpec(
+        "SR230", "image", "declared-facts",
+        "The image has the labels, ports, working directory and files declared",
+        "Registries, scanners and deploy tooling read labels (the OCI source and revision), "
+        "ports and the working directory off the image; a start script without its mode "
+        "or owner fails only once deployed.",
+        "Add the LABEL, EXPOSE or WORKDIR to the Dockerfile, or COPY --chmod/--chown the "
+        "file; or change [tool.shipready.image] labels, ports, workdir or files.",
+    ),
     # --- SR3xx: smoke (the running container) ----------------------------------------
     CheckSpec(
         "SR220", "image", "contents-secrets", "No secrets in any layer of the image",
@@ -281,6 +290,29 @@ CHECKS: tuple[CheckSpec, ...] = (
         "differs from the environment the suite ran in.",
         "Read both outcomes shown; fix the image (packages, files, env) or the test's "
         "assumption about its environment.",
+    ),
+    CheckSpec(
+        "SR405", "parity", "pip-check", "No installed distribution has a broken requirement",
+        "A requirement missing or at a version outside its range (what `pip check` reports) "
+        "fails at import time or, worse, on the first request that uses it.",
+        "Install from a lock resolved as a whole (pip-compile, poetry, uv); do not install "
+        "or upgrade single packages after it with --no-deps.",
+    ),
+    CheckSpec(
+        "SR406", "parity", "imports",
+        "The project's top-level modules and console entry points import in the image",
+        "Code that imports on the host may miss a dependency, a file or a compiled library "
+        "in the image; the first worker to start finds out.",
+        "Add the missing dependency to the lock or the missing files to the image (check "
+        ".dockerignore and COPY); or name what to import in [tool.shipready.integrity] "
+        "modules.",
+    ),
+    CheckSpec(
+        "SR407", "parity", "single-install", "No distribution is installed twice",
+        "Two copies of a package (in the system site-packages and a user or virtualenv "
+        "directory) mean which one is imported depends on sys.path order, not on the lock.",
+        "Install into one place only: one virtualenv, or one `pip install`; remove the "
+        "stray copy (pip uninstall) in the Dockerfile.",
     ),
     # --- SR5xx: structured logs ------------------------------------------------------
     CheckSpec(

@@ -123,6 +123,25 @@ class DockerfileConfig:
 
 
 @dataclass(frozen=True)
+class DeclaredFile:
+    path: str = field(default="", metadata=_doc("The absolute path in the image."))
+    mode: str = field(
+        default="", metadata=_doc('Its permission bits in octal, as a string: "0755".')
+    )
+    owner: str = field(default="", metadata=_doc("Its owner: a user name or a uid."))
+    group: str = field(default="", metadata=_doc("Its group: a group name or a gid."))
+
+    def __post_init__(self) -> None:
+        where = f"[{SECTION}.image] files"
+        if not self.path.startswith("/"):
+            raise ConfigError(f"{where}: path = {self.path!r}: must be an absolute path in "
+                              'the image, e.g. "/app/start.sh"')
+        if self.mode and not re.fullmatch(r"0?[0-7]{3,4}", self.mode):
+            raise ConfigError(f"{where}: {self.path} mode = {self.mode!r}: must be octal "
+                              'permission bits as a string, e.g. "0755"')
+
+
+@dataclass(frozen=True)
 class ImageConfig:
     dockerfile: str = field(
         default="Dockerfile",
@@ -172,6 +191,28 @@ class ImageConfig:
         metadata=_doc(
             "auto: build with a BuildKit docker CLI when the Dockerfile needs it "
             "(RUN --mount, --secret, a # syntax= line); always; never (docker-py only)."
+        ),
+    )
+    labels: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "SR230: labels the image must carry, with their value; an empty value only "
+            'requires the label to be set and non-empty: `{"org.opencontainers.image.'
+            'revision" = ""}`.'
+        ),
+    )
+    ports: tuple[int, ...] = field(
+        default=(), metadata=_doc("SR230: TCP ports the image must EXPOSE.")
+    )
+    workdir: str = field(
+        default="", metadata=_doc("SR230: the image's working directory (WORKDIR).")
+    )
+    files: tuple[DeclaredFile, ...] = field(
+        default=(),
+        metadata=_doc(
+            "SR230: files that must exist in the image, optionally with their mode, owner "
+            'and group: `[{path = "/app/start.sh", mode = "0755", owner = "app"}]` '
+            "(checked with `stat` in the session container)."
         ),
     )
 
@@ -334,6 +375,32 @@ class ParityConfig:
         if isinstance(self.lockfile, str):
             return (self.lockfile,) if self.lockfile else ()
         return tuple(p for p in self.lockfile if p)
+
+# --- [tool.shipready.integrity] ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntegrityConfig:
+    """What is installed for the image's interpreter holds together (SR405-SR407)."""
+
+    ignore: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Distributions SR405 (as requirer or required) and SR407 do not "
+                      "judge, by name."),
+    )
+    modules: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            'SR406: what to import in the image, as modules ("app") or objects '
+            '("app.wsgi:application"). Empty: the top-level modules and console entry '
+            "points of the project's distribution installed in the image, and the module "
+            "or app the image's command names (`python -m app`, `gunicorn app.wsgi:app`)."
+        ),
+    )
+    imports_timeout: float = field(
+        default=60.0, metadata=_doc("SR406: seconds the imports may take in the image.")
+    )
+
 
 # --- [tool.shipready.logs] -----------------------------------------------------------
 
@@ -546,6 +613,7 @@ class ShipreadyConfig:
     hardened: HardenedConfig = field(default_factory=HardenedConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     parity: ParityConfig = field(default_factory=ParityConfig)
+    integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
 
 

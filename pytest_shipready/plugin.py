@@ -52,7 +52,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--shipready-report", metavar="PATH", default=None,
-        help="Write the readiness results to PATH: Markdown if it ends in .md, else JSON.",
+        help="Write the readiness results to PATH: Markdown if it ends in .md, else JSON; "
+        "and a CycloneDX SBOM of the image beside it (PATH without its suffix + .cdx.json).",
+    )
+    group.addoption(
+        "--shipready-compare", metavar="REPORT", default=None,
+        help="Print what the image ships differently from an earlier run's JSON report (or "
+        "its .cdx.json SBOM): packages added, removed, upgraded, and the size change.",
     )
     group.addoption(
         "--shipready-init", action="store_true", default=False,
@@ -180,6 +186,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-shipready: {exc}") from None
     state = ShipreadyState(config, settings)
+    compare = config.getoption("shipready_compare", None)
+    if compare and not hasattr(config, "workerinput"):
+        from .sbom import previous
+
+        try:
+            state.previous_image = previous(config.invocation_params.dir / str(compare))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--shipready-compare: {exc}") from None
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "shipready-state")
 
@@ -201,6 +215,12 @@ class ShipreadyState:
         # "passed" / "failed" / "skipped"; a failure makes the run not ready.
         self.marked: dict[str, str] = {}
         self.stopped_early = ""  # why pytest stopped before the end (-x, --maxfail)
+        # What the image ships (the report's "image" section), as the items report it;
+        # the earlier run's (--shipready-compare); what was written about it.
+        self.image: dict[str, Any] | None = None
+        self.image_sent = ""  # in this process: the last one attached to a report
+        self.previous_image: dict[str, Any] | None = None
+        self.sbom_note = ""
         from .secrets import configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
@@ -265,6 +285,9 @@ class ShipreadyState:
                 item.check.prefetch()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        image = getattr(report, "shipready_image", None)
+        if image is not None:
+            self.image = json.loads(image)
         data = getattr(report, "shipready", None)
         if data is not None:
             result = json.loads(data)
@@ -302,7 +325,7 @@ class ShipreadyState:
         return report.build(self.settings, self.sorted_results(), interrupted=interrupted,
                             not_run=not_run, deselected=min(self.deselected, not_run),
                             stopped_early=self.stopped_early, marked=self.marked,
-                            phases=self.phase_totals)
+                            phases=self.phase_totals, image=self.image)
 
     def sorted_results(self) -> list[dict[str, Any]]:
         """By check ID (so by area), then node id: stable whatever order items ran in."""
@@ -311,6 +334,34 @@ class ShipreadyState:
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter,
                                 exitstatus: int) -> None:
         _terminal_summary(self, terminalreporter, exitstatus == pytest.ExitCode.INTERRUPTED)
+        _shipped_summary(self, terminalreporter)
+
+    def _sbom_write(self, report_path: Path) -> list[tuple[str, Callable[[], None]]]:
+        """Writing the SBOM beside the report, when the image's packages are known."""
+        from .sbom import sbom_path
+
+        path = sbom_path(report_path)
+        if self.image is None or self.image.get("packages") is None:
+            why = ("the image was not built" if self.image is None else
+                   "the parity probe did not run (shipready::parity)")
+            self.sbom_note = f"no SBOM written: {why}"
+            return []
+
+        def write() -> None:
+            import datetime
+            import uuid
+
+            from . import __version__
+            from .sbom import cyclonedx
+
+            assert self.image is not None
+            bom = cyclonedx(self.image, serial=f"urn:uuid:{uuid.uuid4()}",
+                            timestamp=datetime.datetime.now(datetime.UTC).isoformat(
+                                timespec="seconds"), tool_version=__version__)
+            path.write_text(json.dumps(bom, indent=2) + "\n", encoding="utf-8")
+            self.sbom_note = (f"SBOM of {len(self.image['packages'])} packages written to "
+                              f"{path}")
+        return [(f"the SBOM to {path}", write)]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -331,6 +382,7 @@ class ShipreadyState:
         if target:
             path = self.config.invocation_params.dir / target
             writes.append((f"the report to {path}", lambda: report.write(path, document)))
+            writes += self._sbom_write(path)
         if summary and self.results:
             writes.append((f"the step summary to {summary} ($GITHUB_STEP_SUMMARY)",
                            lambda: report.append_step_summary(Path(summary), document)))
@@ -341,6 +393,23 @@ class ShipreadyState:
                 if reporter is not None:
                     reporter.write_line(f"pytest-shipready: cannot write {what}: "
                                         f"{exc.strerror or exc}", red=True)
+
+
+def _shipped_summary(state: ShipreadyState, tr: TerminalReporter) -> None:
+    """The SBOM line, and with --shipready-compare what changed since the earlier run."""
+    if state.sbom_note:
+        tr.line(state.sbom_note)
+    if state.previous_image is None or hasattr(state.config, "workerinput"):
+        return
+    from .sbom import compare, describe
+
+    source = state.config.getoption("shipready_compare")
+    tr.section(f"shipped since {source}")
+    if state.image is None:
+        tr.line("nothing to compare: this run built no image", yellow=True)
+        return
+    for line in describe(compare(state.previous_image, state.image)):
+        tr.line(line)
 
 
 # --- items ----------------------------------------------------------------------------
@@ -536,6 +605,7 @@ def pytest_runtest_makereport(
         report.shipready = json.dumps({**result, "name": item.check.name,
                                        "area": item.check.area,
                                        "subject": item.check.subject})
+        _attach_image(item, report)
     return report
 
 
@@ -559,6 +629,25 @@ def _redact_report(item: pytest.Item, report: pytest.TestReport) -> None:
             report.longrepr = masked
     report.sections = [(title, redact_text(content, secrets))
                        for title, content in report.sections]
+
+
+def _attach_image(item: ShipreadyItem, report: pytest.TestReport) -> None:
+    """What the image ships, on the first report after it became known or changed (so it
+    reaches the controller under pytest-xdist too)."""
+    state = item.config.stash[_STATE]
+    source = state.context.image_inventory
+    if source is None:
+        return
+    try:
+        image = source()
+    except Exception:  # the report must not fail an item; the SBOM says what is missing
+        return
+    if image is None:
+        return
+    text = json.dumps(image, sort_keys=True)
+    if text != state.image_sent:
+        state.image_sent = text
+        report.shipready_image = text  # type: ignore[attr-defined]
 
 
 def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException]

@@ -23,7 +23,8 @@ _ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "error": "💥"}
 def build(settings: Settings, results: list[dict[str, Any]], *,
           interrupted: bool = False, not_run: int = 0, deselected: int = 0,
           stopped_early: str = "", marked: dict[str, str] | None = None,
-          phases: dict[str, float] | None = None) -> dict[str, Any]:
+          phases: dict[str, float] | None = None,
+          image: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report document, and its one verdict.
 
     Not ready when a check failed or ended in an error, when a test marked
@@ -32,7 +33,8 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
     ``not_run``: readiness checks collected but not run, of which ``deselected`` were
     deselected on purpose (-k, -m) and the rest not reached. ``phases``: seconds spent
     in phases outside the readiness items (a build a fixture asked for); the document's
-    ``phases`` adds those of the items (each result's own ``phases``)."""
+    ``phases`` adds those of the items (each result's own ``phases``). ``image``: what
+    the image ships (see :mod:`pytest_shipready.sbom`), when it was built."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped", "error")}
     marked = dict(sorted((marked or {}).items()))
@@ -55,6 +57,7 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
         "tests": {**tests, "failed_nodeids": [n for n, v in marked.items() if v == "failed"]},
         "results": results,
         **({"phases": total} if (total := _phase_totals(results, phases)) else {}),
+        **({"image": image} if image is not None else {}),
     }
 
 

@@ -39,14 +39,15 @@ PROJECTS = {  # name: (overlay, files of the example to drop)
 # The check ID and verdict of every item, one letter per project in PROJECTS' order
 # (P passed, F failed, S skipped, - not an item of that project). Read down a column for
 # a project. The procfile project configures what the others leave unset (size budget,
-# commands, required env, a test marked shipready_parity), so every check can pass.
+# declared image facts, commands, required env, a test marked shipready_parity), so every
+# check can pass.
 TABLE = """
-SR101 lockfile::requirements.txt::pinned             P P P P P P P P P P P
-SR102 lockfile::requirements.txt::hashed             P P P P P P P P P P P
-SR103 lockfile::requirements.txt::covers-inputs      P P P P P P P P P P P
-SR104 lockfile::requirements.txt::fresh              S S S S S S S S S S S
-SR105 lockfile::requirements.txt::portable           P P P P P P P P P P P
-SR106 lockfile::requirements.txt::hashes-match-index S S S S S S S S S S S
+SR101 lockfile::requirements.txt::pinned             P P P P P P - - P P P
+SR102 lockfile::requirements.txt::hashed             P P P P P P - - P P P
+SR103 lockfile::requirements.txt::covers-inputs      P P P P P P - - P P P
+SR104 lockfile::requirements.txt::fresh              S S S S S S - - S S S
+SR105 lockfile::requirements.txt::portable           P P P P P P - - P P P
+SR106 lockfile::requirements.txt::hashes-match-index S S S S S S - - S S S
 SR101 lockfile::poetry.lock::pinned                  - - - - - - P - - - -
 SR102 lockfile::poetry.lock::hashed                  - - - - - - P - - - -
 SR103 lockfile::poetry.lock::covers-inputs           - - - - - - P - - - -
@@ -71,6 +72,7 @@ SR210 image::build                                   P P P P P P P P P P P
 SR211 image::size                                    S P S S S S S S S S S
 SR220 image::contents-secrets                        P P P P P P P P P F P
 SR221 image::contents-waste                          P P P P P P P P P F P
+SR230 image::declared-facts                          S P S S S S S S S S S
 SR301 smoke::ready                                   F P P P P F P P P P P
 SR302 smoke::stays-up                                S P P P P S P P P P P
 SR303 smoke::non-root-runtime                        S P P P P S P P P P P
@@ -82,6 +84,9 @@ SR520 smoke::metrics                                 S S P P P S S S P S F
 SR521 smoke::error-event                             S S P P P S S S P S F
 SR401 parity::python                                 S P P P P S P P P P P
 SR402 parity::packages                               S P P P P S P P P P P
+SR405 parity::pip-check                              S P P P P S P P P P P
+SR406 parity::imports                                S P P P P S P P P P P
+SR407 parity::single-install                         S P P P P S P P P P P
 SR403 parity::environment                            S P S S S S S S S S S
 SR404 parity::tests                                  S P S S S S S S S S S
 SR501 logs::structured                               S P P P P S P P P P P
@@ -137,6 +142,7 @@ PASS_SAYS = {
     "SR211": r"^\d+ MB of \d+ MB$",
     "SR220": r"^no private keys, credential files, \.env or \.git in the \d+ layers",
     "SR221": r"^[\d.]+ MB wasted \(caches, files deleted later\) of a \d+ MB budget in \d+ lay",
+    "SR230": r"^.+ as declared$",
     "SR301": r"^(the HEALTHCHECK command passed after [\d.]+ s \(run with docker exec; "
              r"the engine|healthy after [\d.]+ s|HTTP /\S* answered \d{3} after|log line /)",
     "SR302": r"^up [\d.]+ s after ready \(settle period [\d.]+ s\)$",
@@ -154,6 +160,9 @@ PASS_SAYS = {
     "SR402": r"^\d+ locked packages? installed at the locked versions",
     "SR403": r"^\d+ required variables? set$",
     "SR404": r"^\d+ marked tests? (passed in the container|with the same outcome)",
+    "SR405": r"^no broken requirement among \d+ distributions? \(\d+ requirements? appl",
+    "SR406": r"^\d+ imports? succeeded in /\S+: \S+ \(",
+    "SR407": r"^\d+ distributions? installed once each, in /",
     "SR501": r"^\d+ lines, all (JSON objects|logfmt)",
     "SR502": r"^\d+ lines with \S+",
     "SR503": r"^\d+ levels .* and \d+ timestamps .* valid in \d+ lines",

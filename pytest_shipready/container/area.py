@@ -22,7 +22,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     """The image, smoke and parity checks (one planner: they share one DockerRun)."""
     if not uses_docker(settings):
         return []
-    from . import parityrun, smokerun
+    from . import declared, integrity, parityrun, shipped, smokerun
 
     run = docker_run(settings, context)
     run.require_engine = options.require_docker
@@ -35,7 +35,10 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
         PlannedCheck("image", None, "SR220", "contents-secrets", path, contents.secrets),
         PlannedCheck("image", None, "SR221", "contents-waste", path, contents.waste),
+        PlannedCheck("image", None, "SR230", "declared-facts", path,
+                     lambda: declared.check(run, smoke)),
     ]
+    smoke = smokerun.smoke_run(run)
     smoke_checks = smokerun.plan(run, path)
     hardened = HardenedRun(run)
     ready = smoke_checks[0]
@@ -47,14 +50,18 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     smoke_checks[0] = dataclasses.replace(ready, run=ready_and_harden)
     observe = ObservabilityRun(run)
-    hardened_checks = [
+    late_checks = [
         PlannedCheck("smoke", None, "SR520", "metrics", path, observe.metrics),
         PlannedCheck("smoke", None, "SR521", "error-event", path, observe.error_event),
         PlannedCheck("smoke", None, "SR310", "hardened-ready", path, hardened.ready),
         PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path, hardened.stop),
     ]
+    parity = parityrun.ParityRun(run)
+    # The integrity checks reuse parity's probe and interpreter.
+    parity_checks = parityrun.plan(run, path, parity, integrity.plan(run, parity, smoke, path))
+    # What the image ships, for the report's SBOM (read when the run ends).
+    context.image_inventory = shipped.Inventory(run, parity)
     # graceful-shutdown stops the session container: run it after parity.
-    checks += (smoke_checks[:-1] + parityrun.plan(run, path) + hardened_checks
-               + smoke_checks[-1:])
+    checks += smoke_checks[:-1] + parity_checks + late_checks + smoke_checks[-1:]
     # An engine that stops answering mid-run: one line per item, not a traceback.
     return [run.guarded(check) for check in checks]

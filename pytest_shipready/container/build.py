@@ -231,6 +231,11 @@ class DockerRun:
 
     # --- the image ------------------------------------------------------------------
 
+    @property
+    def built(self) -> BuiltImage | None:
+        """The image if it was already asked for (no build is started)."""
+        return self._image
+
     def image(self) -> BuiltImage:
         if self._image is None:
             self._image = self._get_image()

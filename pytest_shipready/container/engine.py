@@ -463,6 +463,10 @@ class ImageInfo:
     env: dict[str, str] = field(repr=False)
     layers: tuple[tuple[int, str], ...] = field(repr=False)  # (size, created_by), biggest first
     command: tuple[str, ...] = ()  # ENTRYPOINT + CMD: what a container of it runs
+    labels: dict[str, str] = field(default_factory=dict)  # LABEL, docker build --label
+    ports: tuple[str, ...] = ()  # every EXPOSEd port as "8000/tcp"
+    workdir: str = ""  # WORKDIR
+    repo_digests: tuple[str, ...] = ()  # "name@sha256:...", when pushed or pulled
 
 
 def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
@@ -482,7 +486,10 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
     return ImageInfo(str(img.id), int(img.attrs.get("Size", 0)), exposed,
                      bool(test) and test[0] != "NONE", str(cfg.get("User") or ""),
                      str(cfg.get("StopSignal") or "SIGTERM"), env, tuple(layers[:5]),
-                     command)
+                     command, {str(k): str(v) for k, v in (cfg.get("Labels") or {}).items()},
+                     tuple(sorted(str(p) for p in (cfg.get("ExposedPorts") or {}))),
+                     str(cfg.get("WorkingDir") or ""),
+                     tuple(str(d) for d in (img.attrs.get("RepoDigests") or [])))
 
 
 def save_image(client: docker.DockerClient, ref: str) -> Iterator[bytes]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -25,10 +25,20 @@ PROBE = r"""
 import json, os, platform, sys
 import importlib.metadata as md
 seen = {}
+installs = []
+requires = {}
 for d in md.distributions():
     name = d.metadata["Name"]
-    if name and name.lower() not in seen:
+    if not name:
+        continue
+    where = getattr(d, "_path", None)
+    installs.append([name, d.version, os.path.realpath(str(where)) if where else ""])
+    if name.lower() not in seen:
         seen[name.lower()] = [name, d.version]
+        try:
+            requires[name.lower()] = list(d.requires or [])
+        except Exception:
+            requires[name.lower()] = []
 impl = sys.implementation
 iv = "%d.%d.%d" % impl.version[:3]
 if impl.version.releaselevel != "final":
@@ -45,7 +55,7 @@ markers = {
 }
 print(json.dumps({"python": platform.python_version(), "executable": sys.executable,
                   "dists": list(seen.values()), "env": dict(os.environ),
-                  "markers": markers}))
+                  "markers": markers, "installs": installs, "requires": requires}))
 """.strip()
 
 
@@ -56,6 +66,11 @@ class ImageFacts:
     dists: dict[str, tuple[str, str]]  # canonical name -> (name as installed, version)
     env: dict[str, str]
     markers: dict[str, str]
+    # Every distribution found, duplicates included: (name, version, its metadata
+    # directory), in sys.path order (SR407); and each one's Requires-Dist (SR405), by
+    # canonical name, for the copy that is imported.
+    installs: tuple[tuple[str, str, str], ...] = ()
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def parse_probe(output: str) -> ImageFacts:
@@ -68,7 +83,11 @@ def parse_probe(output: str) -> ImageFacts:
         dists = {str(canonicalize_name(n)): (str(n), str(v)) for n, v in data.get("dists", [])}
         return ImageFacts(str(data["python"]), str(data.get("executable", "")), dists,
                           {str(k): str(v) for k, v in data.get("env", {}).items()},
-                          {str(k): str(v) for k, v in data.get("markers", {}).items()})
+                          {str(k): str(v) for k, v in data.get("markers", {}).items()},
+                          tuple((str(n), str(v), str(p))
+                                for n, v, p in data.get("installs", [])),
+                          {str(canonicalize_name(n)): tuple(str(r) for r in reqs)
+                           for n, reqs in data.get("requires", {}).items()})
     raise ValueError(f"no JSON in the interpreter's output: {output[-500:]!r}")
 
 

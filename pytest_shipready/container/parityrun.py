@@ -137,6 +137,11 @@ class ParityRun:
             self._facts = self._probe()
         return self._facts
 
+    @property
+    def probed(self) -> parity.ImageFacts | CheckResult | None:
+        """What the probe gathered, if it ran (it is not started here)."""
+        return self._facts
+
     def _probe(self) -> parity.ImageFacts | CheckResult:
         check_id = "SR401"
         running, gate = smoke_run(self.run).session(check_id)
@@ -315,11 +320,15 @@ def _host_outcomes(project: Path, paths: list[Path], timeout: float
         return testparity.parse_run(xml.read_text(encoding="utf-8"))
 
 
-def plan(run: DockerRun, path: Path | None) -> list[PlannedCheck]:
-    p = ParityRun(run)
+def plan(run: DockerRun, path: Path | None, p: ParityRun | None = None,
+         before_tests: list[PlannedCheck] | None = None) -> list[PlannedCheck]:
+    """The parity items; ``before_tests``: items that share this run's facts (the
+    integrity checks), placed before SR404 copies the tests into the container."""
+    p = p or ParityRun(run)
     return [
         PlannedCheck("parity", None, "SR401", "python", path, p.python),
         PlannedCheck("parity", None, "SR402", "packages", path, p.packages),
         PlannedCheck("parity", None, "SR403", "environment", path, p.environment),
+        *(before_tests or []),
         PlannedCheck("parity", None, "SR404", "tests", path, p.tests),
     ]

@@ -1,0 +1,422 @@
+"""In-image integrity: SR405 pip-check, SR406 imports, SR407 single-install.
+
+SR405 and SR407 judge what the parity probe already gathered (each distribution's
+Requires-Dist, and every copy of every distribution with its directory): no extra exec.
+SR406 runs one exec of :data:`IMPORTS` with the interpreter parity chose, in the session
+container (its working directory, user and environment), and imports the project's
+top-level modules and console entry points there.
+
+The verdicts are pure functions of plain data; :class:`IntegrityRun` and :func:`plan` wire
+them to the parity run's facts and the session container.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..checks import CheckResult, Finding, PlannedCheck, plural
+from ..dockerfile.installs import PYTHON_NAME
+from .parity import ImageFacts
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .build import DockerRun
+    from .parityrun import ParityRun
+    from .smokerun import SmokeRun
+
+_IGNORE_HINT = "or add it to [tool.shipready.integrity] ignore"
+
+
+# --- SR405 pip-check --------------------------------------------------------------------
+
+
+def check_requirements(facts: ImageFacts, ignore: Collection[str] = ()) -> CheckResult:
+    """What ``pip check`` reports, from the probe's metadata: every requirement of an
+    installed distribution whose marker holds in the image (no extra requested) is
+    installed, at a version its specifier allows (pre-releases included, as pip does)."""
+    skip = {str(canonicalize_name(n)) for n in ignore}
+    env = {**facts.markers, "extra": ""}
+    findings: list[Finding] = []
+    applied = 0
+    python = facts.executable or "the image's Python"
+    for name, requires in sorted(facts.requires.items()):
+        if name in skip or name not in facts.dists:
+            continue
+        shown, version = facts.dists[name]
+        for text in requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue  # pip check skips what it cannot parse, too
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            dep = str(canonicalize_name(req.name))
+            if dep in skip:
+                continue
+            applied += 1
+            have = facts.dists.get(dep)
+            wanted = f"{req.name}{req.specifier}"
+            if have is None:
+                findings.append(Finding(
+                    f"{shown} {version} requires {wanted}, which is not installed", None,
+                    None, f"Add {req.name} to the lock (relock: the resolver adds what "
+                    f"{shown} needs) and install the whole lock; {_IGNORE_HINT}."))
+            elif req.specifier and not _allows(req, have[1]):
+                findings.append(Finding(
+                    f"{shown} {version} requires {wanted}, but the image has {have[0]} "
+                    f"{have[1]}", None, None,
+                    f"Relock so that {have[0]} and {shown} agree, and install only from "
+                    f"the lock (no later upgrade of one package); {_IGNORE_HINT}."))
+    judged = len([n for n in facts.dists if n not in skip])
+    return CheckResult.from_findings(
+        "SR405", findings,
+        f"no broken requirement among {plural(judged, 'distribution')} "
+        f"({plural(applied, 'requirement applies', 'requirements apply')} in the image, "
+        "as `pip check`)",
+        f"{plural(len(findings), 'broken requirement')} in {python}",
+        verified=judged, nothing="no distribution installed for the image's Python",
+        distributions=judged, requirements=applied)
+
+
+def _allows(req: Requirement, version: str) -> bool:
+    try:
+        return req.specifier.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return True  # pip cannot compare it either
+
+
+# --- SR407 single-install -----------------------------------------------------------------
+
+
+def check_single_install(facts: ImageFacts, ignore: Collection[str] = ()) -> CheckResult:
+    """Every distribution is installed once for the interpreter: not in two site
+    directories (system and user, a --target dir on PYTHONPATH, a venv and its base),
+    nor twice in one (two .dist-info of one name)."""
+    if not facts.installs:
+        return CheckResult.skipped("SR407", "the probe listed no installed distribution")
+    skip = {str(canonicalize_name(n)) for n in ignore}
+    copies: dict[str, list[tuple[str, str, str]]] = {}
+    for name, version, path in facts.installs:
+        found = copies.setdefault(str(canonicalize_name(name)), [])
+        if path and any(path == p for _, _, p in found):
+            continue  # one directory reached twice through sys.path
+        found.append((name, version, path))
+    findings: list[Finding] = []
+    for name, found in sorted(copies.items()):
+        if len(found) < 2 or name in skip:
+            continue
+        places = [f"{v} in {_site(p) or '?'}" + (" (imported)" if i == 0 else "")
+                  for i, (_, v, p) in enumerate(found)]
+        findings.append(Finding(
+            f"{found[0][0]} is installed {len(found)} times: {'; '.join(places)}", None,
+            None, "Install it in one place only (one virtualenv or one site-packages): "
+            f"remove the other copy, or stop putting its directory on sys.path; "
+            f"{_IGNORE_HINT}."))
+    sites = sorted({_site(p) for found in copies.values() for _, _, p in found if p})
+    return CheckResult.from_findings(
+        "SR407", findings,
+        f"{plural(len(copies), 'distribution')} installed once each, in "
+        f"{', '.join(sites) if sites else 'one place'}",
+        f"{plural(len(findings), 'distribution')} installed more than once",
+        distributions=len(copies), locations=len(sites))
+
+
+def _site(path: str) -> str:
+    """The directory that holds a .dist-info/.egg-info directory."""
+    return str(PurePosixPath(path).parent) if path else ""
+
+
+# --- SR406 imports -------------------------------------------------------------------------
+
+MARK = "@@shipready-imports@@ "
+
+# Run in the image's interpreter with one JSON argument: {"dists": [canonical names of
+# the project's distributions], "targets": [[target, origin], ...]}. Finds the project's
+# top-level modules and console/gui entry points, imports each target, and writes one
+# line per event after MARK (what the app prints goes to stderr). Standard library only.
+IMPORTS = r"""
+import importlib, importlib.metadata as md, json, os, re, sys, traceback
+spec = json.loads(sys.argv[1])
+out = sys.stdout
+sys.stdout = sys.stderr
+MARK = "@@shipready-imports@@ "
+def emit(obj):
+    out.write(MARK + json.dumps(obj) + "\n")
+    out.flush()
+def norm(n):
+    return re.sub(r"[-_.]+", "-", n).lower()
+def editable(d, name):
+    found = []
+    for f in d.files or []:
+        text = ""
+        finder = f.name.startswith("__editable__") and f.name.endswith("finder.py")
+        if f.name.endswith(".pth") or finder:
+            try:
+                text = f.read_text()
+            except (OSError, UnicodeDecodeError):
+                continue
+        m = re.search(r"MAPPING\s*(?::[^=]*)?=\s*(\{[^}]*\})", text)
+        if m:
+            import ast
+            found += list(ast.literal_eval(m.group(1)))
+        elif f.name.endswith(".pth"):
+            guess = name.replace("-", "_").replace(".", "_").lower()
+            for line in text.splitlines():
+                line = line.strip()
+                if line and not line.startswith(("#", "import")) and os.path.isdir(line):
+                    package = os.path.join(line, guess, "__init__.py")
+                    if os.path.isfile(package) or os.path.isfile(os.path.join(line, guess + ".py")):
+                        found.append(guess)
+    return found
+def tops(d, name):
+    text = d.read_text("top_level.txt")
+    if text:
+        return [t.strip() for t in text.split() if t.strip() and not t.startswith("__")]
+    found = []
+    for f in d.files or []:
+        parts = f.parts
+        if not parts or parts[0] in ("..", "__pycache__"):
+            continue
+        if parts[0].endswith((".dist-info", ".egg-info", ".data")):
+            continue
+        if len(parts) == 1:
+            if parts[0].endswith(".py") and not parts[0].startswith("__editable__"):
+                found.append(parts[0][:-3])
+            elif parts[0].endswith((".so", ".pyd")):
+                found.append(parts[0].split(".")[0])
+        elif parts[-1].endswith(".py") and parts[0].isidentifier():
+            found.append(parts[0])
+    found = [t for t in dict.fromkeys(found) if t.isidentifier()]
+    return found or editable(d, name)
+targets = [tuple(t) for t in spec["targets"]]
+seen = set()
+for d in md.distributions():
+    name = d.metadata["Name"]
+    if not name or norm(name) not in spec["dists"] or norm(name) in seen:
+        continue
+    seen.add(norm(name))
+    try:
+        for top in tops(d, name):
+            targets.append((top, "top-level module of %s %s" % (name, d.version)))
+        for ep in d.entry_points:
+            if ep.group in ("console_scripts", "gui_scripts"):
+                kind = ep.group[:-1].replace("_", " ")
+                targets.append((ep.value, "%s %s of %s" % (kind, ep.name, name)))
+    except Exception as exc:
+        error = "%s: %s" % (type(exc).__name__, exc)
+        emit({"target": name, "origin": "metadata of %s" % name, "ok": False, "error": error,
+              "where": ""})
+emit({"found": sorted(seen), "cwd": os.getcwd()})
+done = set()
+for target, origin in targets:
+    m = re.match(r"\s*([\w.]+)\s*(?::\s*([\w.]+))?", target)
+    key = m.group(0).strip() if m else target
+    if key in done:
+        continue
+    done.add(key)
+    emit({"start": key})
+    try:
+        if not m:
+            raise ValueError("not a module or module:object reference")
+        obj = importlib.import_module(m.group(1))
+        for part in (m.group(2) or "").split(".") if m.group(2) else []:
+            obj = getattr(obj, part)
+        emit({"target": key, "origin": origin, "ok": True})
+    except BaseException as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        inner = [f for f in frames if "importlib" not in f.filename and f.filename != "<string>"]
+        where = "%s:%s" % (inner[-1].filename, inner[-1].lineno) if inner else ""
+        error = ("%s: %s" % (type(exc).__name__, exc))[:500]
+        emit({"target": key, "origin": origin, "ok": False, "error": error, "where": where})
+""".strip()
+
+# Programs that take the app as a `module:object` argument.
+_SERVERS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "granian", "waitress-serve"})
+_APP_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
+
+
+def command_targets(command: Sequence[str]) -> list[str]:
+    """What the image's command imports: the top-level package of ``python -m pkg.mod``
+    (never the module itself: its ``__main__`` would start the service) and the app of
+    ``gunicorn app.wsgi:application`` (uvicorn, hypercorn, daphne, granian, waitress).
+    ``sh -c "..."`` is read as the shell would split it."""
+    words = list(command)
+    if len(words) >= 3 and words[0].rpartition("/")[2] in ("sh", "bash", "dash") \
+            and words[1] == "-c":
+        try:
+            words = shlex.split(words[2])
+        except ValueError:
+            return []
+    found: list[str] = []
+    python = server = False
+    for i, word in enumerate(words):
+        name = word.rpartition("/")[2]
+        if PYTHON_NAME.match(name):
+            python, server = True, False
+        elif name in _SERVERS:
+            server = True
+        elif word in ("&&", "||", ";", "|"):
+            python = server = False
+        elif python and word == "-m" and i + 1 < len(words):
+            module = words[i + 1]
+            found.append(module.partition(".")[0])
+            server = module in _SERVERS
+            python = False
+        elif server and _APP_REF.match(word):
+            found.append(word.partition("(")[0])
+            server = False
+    return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Imported:
+    target: str
+    origin: str
+    ok: bool
+    error: str = ""
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    results: tuple[Imported, ...]
+    found: tuple[str, ...]  # the project's distributions found in the image
+    hung: str = ""  # the target being imported when the time ran out
+
+
+def parse_imports(output: str) -> ImportRun:
+    results: list[Imported] = []
+    found: tuple[str, ...] = ()
+    started = ""
+    for line in output.splitlines():
+        _, mark, data = line.partition(MARK)
+        if not mark:
+            continue
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue
+        if "found" in event:
+            found = tuple(str(n) for n in event["found"])
+        elif "start" in event:
+            started = str(event["start"])
+        elif "target" in event:
+            results.append(Imported(str(event["target"]), str(event.get("origin", "")),
+                                    bool(event.get("ok")), str(event.get("error", "")),
+                                    str(event.get("where", ""))))
+            started = ""
+    return ImportRun(tuple(results), found, started)
+
+
+def check_imports(run: ImportRun, python: str, timeout: float | None = None,
+                  code: int | None = 0, output: str = "") -> CheckResult:
+    """SR406 on what :data:`IMPORTS` reported. ``timeout``: set when the exec ran out
+    of time (then ``run.hung`` is what was being imported); ``code``: its exit code."""
+    findings = [
+        Finding(f"{r.target} ({r.origin}): {r.error}" + (f" at {r.where}" if r.where else ""),
+                None, None,
+                "Add the missing dependency to the lock, or the missing files to the image "
+                "(COPY, .dockerignore); or name what to import in [tool.shipready.integrity] "
+                "modules.")
+        for r in run.results if not r.ok]
+    if timeout is not None:
+        what = f"importing {run.hung}" if run.hung else "the imports"
+        findings.append(Finding(
+            f"{what} did not finish within {timeout:.0f} s", None, None,
+            "A module that starts work at import time (a server, a connection) blocks "
+            "every importer: move it behind `if __name__ == \"__main__\"` or a function; or "
+            "raise [tool.shipready.integrity] imports_timeout."))
+    elif not run.results and code != 0:
+        findings.append(Finding(f"{python} could not run the imports: exit code {code}: "
+                                f"{output.strip()[-500:]}", None, None,
+                                "Set [tool.shipready.parity] python to the image's "
+                                "interpreter."))
+    ok = [r for r in run.results if r.ok]
+    shown = ", ".join(f"{r.target} ({r.origin})" for r in ok[:6]) + \
+        (f" and {len(ok) - 6} more" if len(ok) > 6 else "")
+    return CheckResult.from_findings(
+        "SR406", findings, f"{plural(len(ok), 'import')} succeeded in {python}: {shown}",
+        f"{plural(len(findings), 'import')} failed in {python}", verified=len(ok),
+        imported=len(ok))
+
+
+# --- the items -----------------------------------------------------------------------------
+
+
+class IntegrityRun:
+    def __init__(self, run: DockerRun, parity: ParityRun, smoke: SmokeRun) -> None:
+        self.run = run
+        self.parity = parity
+        self.smoke = smoke
+
+    def pip_check(self) -> CheckResult:
+        facts = self.parity._facts_for("SR405")
+        if isinstance(facts, CheckResult):
+            return facts
+        return check_requirements(facts, self.run.settings.config.integrity.ignore)
+
+    def single_install(self) -> CheckResult:
+        facts = self.parity._facts_for("SR407")
+        if isinstance(facts, CheckResult):
+            return facts
+        return check_single_install(facts, self.run.settings.config.integrity.ignore)
+
+    def imports(self) -> CheckResult:
+        from .parityrun import _project_names
+
+        cfg = self.run.settings.config.integrity
+        facts = self.parity._facts_for("SR406")
+        if isinstance(facts, CheckResult):
+            return facts
+        running, gate = self.smoke.session("SR406")
+        if running is None:
+            assert gate is not None
+            return gate
+        if cfg.modules:
+            dists: list[str] = []
+            targets = [[m, "[tool.shipready.integrity] modules"] for m in cfg.modules]
+        else:
+            dists = sorted(_project_names(self.run.settings.project))
+            command = tuple(self.run.settings.config.smoke.command) or running.info.command
+            targets = [[t, "the image's command"] for t in command_targets(command)]
+        if not dists and not targets:
+            return CheckResult.skipped(
+                "SR406", "nothing to import: the project names no distribution in "
+                "pyproject.toml and the image's command names no module (`python -m "
+                "app`, `gunicorn app.wsgi:app`); set [tool.shipready.integrity] modules")
+        python = facts.executable or self.run.settings.config.parity.python or "python3"
+        spec = json.dumps({"dists": dists, "targets": targets})
+        code, raw = running.container.exec_timed([python, "-c", IMPORTS, spec],
+                                                 cfg.imports_timeout)
+        output = raw.decode("utf-8", "replace")
+        result = parse_imports(output)
+        if code is not None and code == 0 and not result.results:
+            names = ", ".join(dists)
+            return CheckResult.skipped(
+                "SR406", f"nothing to import: the project's distribution ({names}) is not "
+                "installed for " + python + ", and the image's command names no module; "
+                "set [tool.shipready.integrity] modules")
+        return check_imports(result, python,
+                             cfg.imports_timeout if code is None else None, code, output)
+
+
+def plan(run: DockerRun, parity: ParityRun, smoke: SmokeRun, path: Path | None
+         ) -> list[PlannedCheck]:
+    """The integrity items: ``parity``'s facts and interpreter, ``smoke``'s container."""
+    i = IntegrityRun(run, parity, smoke)
+    return [
+        PlannedCheck("parity", None, "SR405", "pip-check", path, i.pip_check),
+        PlannedCheck("parity", None, "SR406", "imports", path, i.imports),
+        PlannedCheck("parity", None, "SR407", "single-install", path, i.single_install),
+    ]
