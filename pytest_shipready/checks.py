@@ -241,13 +241,13 @@ class RunContext:
         # lines while they last, their durations for the report.
         self.phases = Phases(lambda line: self.announce(line) if self.announce else None)
         self.cache: ResultCache | None = None  # None: nothing is kept between runs
+        # What the image ships (set by the container area; plain JSON, read after each
+        # item): the report's "image" section and its SBOM (sbom.py); None until known.
+        self.image_inventory: Callable[[], dict[str, Any] | None] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""
         return None if self.budget is None else max(0.0, self.budget - self.spent)
-        # What the image ships (set by the container area; plain JSON, read after each
-        # item): the report's "image" section and its SBOM (sbom.py); None until known.
-        self.image_inventory: Callable[[], dict[str, Any] | None] | None = None
 
     def add_cleanup(self, fn: Callable[[], None]) -> None:
         self.cleanups.append(fn)
