@@ -154,8 +154,11 @@ def test_the_session_container_serves_me(shipready_container):
                       "type=container", "--filter", "event=create", "--filter",
                       f"label={LABEL_PROJECT}={project_key(svc)}", "--filter",
                       "label=io.pytest-shipready.session", "--format",  # not the build's
-                      "{{.ID}}").split()
-    assert len(created) == 1, created
+                      "{{.ID}} {{index .Actor.Attributes \"io.pytest-shipready.role\"}}"
+                      ).splitlines()
+    # The example also runs the hardened smoke (SR310): its own container, by role.
+    session = [c for c in created if not c.endswith("hardened")]
+    assert len(session) == 1, created
     # The phase lines, at default verbosity, and the phases' timings in the report.
     result.stdout.fnmatch_lines([
         "shipready: building the image (Dockerfile) ...",
@@ -169,10 +172,14 @@ def test_the_session_container_serves_me(shipready_container):
     for node in ("logs::structured", "logs::required-keys", "logs::levels-and-timestamps",
                  "logs::no-secrets", "logs::setup"):
         assert status(results, node) == "passed", (node, result.stdout.str())
-    # The example logs no exception on the probed paths: nothing for SR504 to judge.
-    assert status(results, "logs::exceptions-structured") == "skipped"
-    assert "no exception was logged" in str(results["logs::exceptions-structured"]["summary"])
-    result.stdout.fnmatch_lines(["READY: 2? passed, * skipped"])
+    # SR521 requests the example's /fail: its exception is logged as data, which SR504
+    # sees too; its metrics endpoint answers SR520; it also runs hardened (SR310/SR311).
+    for node in ("logs::exceptions-structured", "smoke::error-event", "smoke::metrics",
+                 "smoke::hardened-ready", "smoke::hardened-shutdown"):
+        assert status(results, node) == "passed", (node, result.stdout.str())
+    assert "1 exception logged inside structured lines" in str(
+        results["logs::exceptions-structured"]["summary"])
+    result.stdout.fnmatch_lines(["READY: 3? passed, * skipped"])
     assert "the image was not built" not in result.stdout.str()
     assert result.ret == 0
     shared = json.loads((svc / "shared-log.json").read_text())

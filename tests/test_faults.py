@@ -674,14 +674,21 @@ def test_a_stalled_engine_ends_each_item_in_one_line(faults: Faults) -> None:
         output, _ = proc.communicate(timeout=VERDICT_BUDGET)
     assert time.monotonic() - started < VERDICT_BUDGET
     results = faults_results(faults.tmp / "out")
+    # The item running when the engine stalled loses it; every Docker item after it
+    # fails at once with the same line (which items ran before depends on the machine:
+    # stays-up waits out its 30 s settle, so it is always at or after the stall).
     lost = (f"lost the Docker engine at {forwarder.url} (from DOCKER_HOST) during "
-            "shipready::smoke::stays-up: no answer within 3 s ([tool.shipready] "
-            "engine_timeout). Check the engine (`docker info` in the same shell)")
-    assert results["smoke::stays-up"]["summary"].startswith(lost), output[-3000:]
+            "shipready::")
+    line = results["smoke::stays-up"]["summary"]
+    assert line.startswith(lost), output[-3000:]
+    assert "no answer within 3 s ([tool.shipready] engine_timeout). Check the engine " \
+        "(`docker info` in the same shell)" in line, line
     for node in ("smoke::non-root-runtime", "parity::python", "parity::packages",
                  "smoke::graceful-shutdown"):
-        assert results[node]["status"] == "failed", node
-        assert results[node]["summary"] == results["smoke::stays-up"]["summary"], node
+        status, summary = results[node]["status"], results[node]["summary"]
+        assert status in ("passed", "skipped") or (status == "failed" and summary == line), \
+            (node, summary)
+    assert results["smoke::graceful-shutdown"]["status"] == "failed"  # runs last
     assert results["image::build"]["status"] == "passed"
     assert "Traceback" not in output and "urllib3" not in output, output[-3000:]
     assert proc.returncode == 1
