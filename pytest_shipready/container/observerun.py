@@ -10,6 +10,7 @@ from . import observability
 
 if TYPE_CHECKING:
     from .build import DockerRun
+    from .smokerun import RunningContainer
 
 
 class ObservabilityRun:
@@ -17,20 +18,28 @@ class ObservabilityRun:
         self.run = run
         self.cfg = run.settings.config.observability
 
-    def metrics(self) -> CheckResult:
-        path = self.cfg.metrics_path
+    def _container(self, check_id: str, path: str, key: str, what: str
+                   ) -> RunningContainer | CheckResult:
+        """The session container with a published port, or why the check cannot run."""
         if not path:
-            return CheckResult.skipped("SR520", "no metrics endpoint to check "
-                                       "([tool.shipready.observability] metrics_path)")
+            return CheckResult.skipped(check_id, f"no {what} to check "
+                                       f"([tool.shipready.observability] {key})")
         from .smokerun import smoke_run
 
-        running, gate = smoke_run(self.run).session("SR520")
+        running, gate = smoke_run(self.run).session(check_id)
         if running is None:
             assert gate is not None
             return gate
         if not running.ports:
-            return CheckResult.skipped("SR520", "the container publishes no port (EXPOSE or "
-                                       "[tool.shipready.smoke] ports)")
+            return CheckResult.skipped(check_id, "the container publishes no port (EXPOSE "
+                                       "or [tool.shipready.smoke] ports)")
+        return running
+
+    def metrics(self) -> CheckResult:
+        path = self.cfg.metrics_path
+        running = self._container("SR520", path, "metrics_path", "metrics endpoint")
+        if isinstance(running, CheckResult):
+            return running
         try:
             status, body = running.http(path, timeout=5.0)
         except (OSError, LookupError, ValueError) as exc:
@@ -40,18 +49,9 @@ class ObservabilityRun:
 
     def error_event(self) -> CheckResult:
         path = self.cfg.error_path
-        if not path:
-            return CheckResult.skipped("SR521", "no failing request to check "
-                                       "([tool.shipready.observability] error_path)")
-        from .smokerun import smoke_run
-
-        running, gate = smoke_run(self.run).session("SR521")
-        if running is None:
-            assert gate is not None
-            return gate
-        if not running.ports:
-            return CheckResult.skipped("SR521", "the container publishes no port (EXPOSE or "
-                                       "[tool.shipready.smoke] ports)")
+        running = self._container("SR521", path, "error_path", "failing request")
+        if isinstance(running, CheckResult):
+            return running
         before = running.log_tail().splitlines()
         try:
             status, _ = running.http(path, timeout=5.0)
