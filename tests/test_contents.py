@@ -119,3 +119,19 @@ def test_a_failure_must_be_one_structured_error_event() -> None:
     assert observability.check_error_event("/fail", 200, good, cfg).summary == \
         "/fail answered 200, not an error"
     assert observability.new_lines([b"a", b"b"], [b"a", b"b", b"c", b"d"]) == [b"c", b"d"]
+
+
+def test_bytecode_copied_from_the_build_context_is_waste() -> None:
+    image = contents.scan(saved([
+        ("/bin/sh -c #(nop) ADD file:base in /", {
+            "usr/lib/python3.11/__pycache__/os.cpython-311.pyc": b"p" * 5000}),  # not ours
+        ("/bin/sh -c #(nop) COPY dir:abc in /srv/app/", {
+            "srv/app/main.py": b"print()", "srv/app/__pycache__/main.cpython-312.pyc":
+            b"q" * 2000}),
+        ("/bin/sh -c python -m compileall /srv/app", {  # made in the image: fine
+            "srv/app/__pycache__/main.cpython-311.pyc": b"r" * 2000}),
+    ]))
+    result = contents.check_waste(image, 0.001, multi_stage=False, own_from=1)
+    assert [f.message for f in result.findings] == [
+        "__pycache__ copied from the build context: 2.0 kB in layer 2 (`COPY dir:abc in "
+        "/srv/app/`)"]

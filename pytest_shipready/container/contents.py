@@ -44,6 +44,7 @@ class LayerFacts:
     files: dict[str, int] = field(default_factory=dict)  # path -> size (for deletions)
     deleted: list[str] = field(default_factory=list)  # paths whited out here
     git_dirs: set[str] = field(default_factory=set)
+    pycache: int = 0  # bytes under __pycache__/ (outside installed packages)
 
 
 @dataclass
@@ -90,6 +91,8 @@ def _scan_layer(fileobj: io.BufferedIOBase | io.RawIOBase) -> LayerFacts:
             if not member.isfile():
                 continue
             facts.files[path] = member.size
+            if "/__pycache__/" in f"/{path}" and not _FOREIGN.search(path):
+                facts.pycache += member.size
             for pattern, what in _CACHES:
                 if pattern.search(path):
                     facts.caches[what] = facts.caches.get(what, 0) + member.size
@@ -222,6 +225,15 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
                 f"{_size(deleted_size)} of layer {i + 1} (`{made_by}`) is deleted by "
                 "a later layer, but still shipped", None, None,
                 "Delete in the same RUN that creates it, or build it in an earlier stage."))
+        if i >= own_from and layer.pycache and re.match(r"(COPY|ADD)\b", made_by):
+            # Bytecode copied from the build context: the developer's interpreter wrote
+            # it, the image's may not match it, and it is rebuilt when needed.
+            wasted += layer.pycache
+            findings.append(Finding(
+                f"__pycache__ copied from the build context: {_size(layer.pycache)} in "
+                f"layer {i + 1} (`{made_by}`)", None, None,
+                "Leave __pycache__ out of the build context: a line `**/__pycache__` in "
+                ".dockerignore."))
         if multi_stage and i >= own_from and layer.compilers:
             shown = ", ".join("/" + p for p in layer.compilers[:4])
             findings.append(Finding(
