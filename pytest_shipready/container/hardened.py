@@ -98,6 +98,13 @@ class HardenedRun:
         if self._thread is not None:
             self._thread.join()
 
+    def _gate(self, check_id: str) -> CheckResult | None:
+        """Why ``check_id`` cannot run: the hardened smoke is off, or there is no image."""
+        if not self.cfg.enabled:
+            return CheckResult.skipped(check_id, "the hardened smoke is off ([tool.shipready."
+                                       "hardened] enabled = true runs it)")
+        return self.run.need_image(check_id)[1]
+
     def _session_failed(self) -> bool:
         from .smokerun import smoke_run
 
@@ -113,12 +120,9 @@ class HardenedRun:
         return ", ".join(parts)
 
     def ready(self) -> CheckResult:
-        if not self.cfg.enabled:
-            return CheckResult.skipped("SR310", "the hardened smoke is off ([tool.shipready."
-                                       "hardened] enabled = true runs it)")
-        _, skip = self.run.need_image("SR310")
-        if skip is not None:
-            return skip
+        gate = self._gate("SR310")
+        if gate is not None:
+            return gate
         self._wait()  # also when skipping: its container must be registered for cleanup
         if self._session_failed():
             return CheckResult.skipped("SR310", "the container does not become ready even "
@@ -145,12 +149,9 @@ class HardenedRun:
                      "(`chgrp -R 0 /app && chmod -R g=u /app`).")])
 
     def stop(self) -> CheckResult:
-        if not self.cfg.enabled:
-            return CheckResult.skipped("SR311", "the hardened smoke is off ([tool.shipready."
-                                       "hardened] enabled = true runs it)")
-        _, skip = self.run.need_image("SR311")
-        if skip is not None:
-            return skip
+        gate = self._gate("SR311")
+        if gate is not None:
+            return gate
         self._wait()
         running = self._running
         if running is None or running.ready is None or running.ready.status != Status.PASSED:
