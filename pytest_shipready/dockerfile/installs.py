@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
+from ..locks.requirements import positional
 from ..locks.selection import option_values
 from .parser import VARIABLE, Dockerfile, Instruction, Stage
 
@@ -404,19 +405,6 @@ def _option_value(args: tuple[str, ...], *names: str) -> str | None:
     return found[0] if found else None
 
 
-def _positional(args: tuple[str, ...], with_value: frozenset[str]) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for word in args:
-        if skip:
-            skip = False
-        elif word.startswith("-"):
-            skip = word in with_value
-        else:
-            out.append(word)
-    return out
-
-
 _POETRY_VALUE = frozenset({"--only", "--with", "--without", "-E", "--extras", "-C",
                            "--directory", "-P", "--project", "-f", "--format", "-o",
                            "--output", "--group", "-G", "--source"})
@@ -462,7 +450,7 @@ def recognise_poetry(command: Command) -> InstallStep | None:
                            verb=verb, options=args)
     if verb == "add":
         return InstallStep("poetry", command.line, command.text,
-                           packages=tuple(_positional(rest, _POETRY_VALUE)))
+                           packages=tuple(positional(rest, _POETRY_VALUE)))
     return None
 
 
@@ -523,14 +511,14 @@ def recognise_uv(command: Command) -> InstallStep | None:
         files = [v for i, w in enumerate(rest) for v in
                  ([rest[i + 1]] if w in ("-r", "--requirement") and i + 1 < len(rest)
                   else [w.partition("=")[2]] if w.startswith("--requirement=") else [])]
-        positional = _positional(rest, _UV_VALUE)
+        named = positional(rest, _UV_VALUE)
         if args[1] == "sync":
-            files += positional
-            positional = []
+            files += named
+            named = []
         return InstallStep(
             "uv", command.line, command.text, tuple(files),
-            packages=tuple(p for p in positional if not is_local(p)),
-            local=tuple(p for p in positional if is_local(p)),
+            packages=tuple(p for p in named if not is_local(p)),
+            local=tuple(p for p in named if is_local(p)),
             hashes_enforced="--require-hashes" in rest or _on(env, "UV_REQUIRE_HASHES"))
     return None
 

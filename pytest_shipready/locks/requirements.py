@@ -214,3 +214,18 @@ def _egg_name(target: str) -> str | None:
 def read(path: Path) -> RequirementsFile:
     """Read and parse a file; OSError and UnicodeDecodeError are left to the caller."""
     return parse(path.read_text(encoding="utf-8"))
+
+
+def positional(args: tuple[str, ...] | list[str], with_value: frozenset[str]) -> list[str]:
+    """The positional words of a command line (pip-compile's, an installer's): options
+    and the values of those in ``with_value`` left out."""
+    out: list[str] = []
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in with_value
+        else:
+            out.append(word)
+    return out
