@@ -301,10 +301,11 @@ class ObservabilityConfig:
 @dataclass(frozen=True)
 class HardenedConfig:
     enabled: bool = field(
-        default=False,
+        default=True,
         metadata=_doc("SR310/SR311: run a second container under the restrictions "
                       "orchestrators apply (read-only root filesystem, no capabilities, "
-                      "no-new-privileges, an arbitrary uid with gid 0); off: skipped."),
+                      "no-new-privileges, an arbitrary uid with gid 0); false: both are "
+                      "skipped and no second container is started."),
     )
     uid: int = field(
         default=1000680000,

@@ -52,8 +52,8 @@ def test_starter_says_which_tables_the_project_already_has(example: Path) -> Non
     with (example / "pyproject.toml").open("a") as fh:
         fh.write('\n[tool.shipready.image]\nkeep = true\n')
     text = starter(example)
-    assert ("# pyproject.toml already has [tool.shipready.hardened], [tool.shipready."
-            "observability], [tool.shipready.image]: merge the keys below into them (TOML "
+    assert ("# pyproject.toml already has [tool.shipready.observability], [tool.shipready."
+            "image]: merge the keys below into them (TOML "
             "forbids a table twice).") in text
     bare = example / "bare"
     bare.mkdir()

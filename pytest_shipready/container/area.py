@@ -45,7 +45,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     assert ready.check_id == "SR301"
 
     def ready_and_harden() -> CheckResult:
-        hardened.begin()  # its start and readiness wait overlap the session container's
+        hardened.begin(early=True)  # its start and readiness wait overlap the session container's
         return ready.run()
 
     smoke_checks[0] = dataclasses.replace(ready, run=ready_and_harden)
@@ -53,8 +53,10 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     late_checks = [
         PlannedCheck("smoke", None, "SR520", "metrics", path, observe.metrics),
         PlannedCheck("smoke", None, "SR521", "error-event", path, observe.error_event),
-        PlannedCheck("smoke", None, "SR310", "hardened-ready", path, hardened.ready),
-        PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path, hardened.stop),
+        PlannedCheck("smoke", None, "SR310", "hardened-ready", path, hardened.ready,
+                     prefetch=hardened.want),
+        PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path, hardened.stop,
+                     prefetch=hardened.want),
     ]
     parity = parityrun.ParityRun(run)
     # The integrity checks reuse parity's probe and interpreter.

@@ -60,6 +60,9 @@ class HardenedRun:
         self._lock = threading.Lock()
         self._running: RunningContainer | None = None
         self._result: CheckResult | None = None
+        # Set when SR310 or SR311 is selected and not disabled (their ``prefetch``): only
+        # then does SR301 start the container early. Under xdist the items start it.
+        self._wanted = False
 
     def restrictions(self) -> object:
         from .engine import Restrictions
@@ -67,10 +70,15 @@ class HardenedRun:
         user = f"{self.cfg.uid}:0" if self.cfg.uid else ""
         return Restrictions(tmpfs=tuple(self.cfg.tmpfs), user=user)
 
-    def begin(self) -> None:
-        """Start it in the background (idempotent); the items wait for it."""
+    def want(self) -> None:
+        """SR310 or SR311 will run: SR301 may start the container beside its own."""
+        self._wanted = True
+
+    def begin(self, *, early: bool = False) -> None:
+        """Start it in the background (idempotent); the items wait for it. ``early``
+        (from SR301) only when one of them will run, so nobody starts an unjudged one."""
         with self._lock:
-            if self._thread is None and self.cfg.enabled:
+            if self._thread is None and self.cfg.enabled and (self._wanted or not early):
                 self._thread = threading.Thread(target=self._start, daemon=True,
                                                 name="shipready-hardened")
                 self._thread.start()
@@ -102,7 +110,7 @@ class HardenedRun:
         """Why ``check_id`` cannot run: the hardened smoke is off, or there is no image."""
         if not self.cfg.enabled:
             return CheckResult.skipped(check_id, "the hardened smoke is off ([tool.shipready."
-                                       "hardened] enabled = true runs it)")
+                                       "hardened] enabled = false); enabled = true runs it")
         return self.run.need_image(check_id)[1]
 
     def _session_failed(self) -> bool:
@@ -146,7 +154,8 @@ class HardenedRun:
             [Finding(f"{ready.summary}; " + verdicts.tail(log.encode()), None, None,
                      "Write only to /tmp (or list the paths in [tool.shipready.hardened] "
                      "tmpfs), bind a port above 1024, and make the app readable by gid 0 "
-                     "(`chgrp -R 0 /app && chmod -R g=u /app`).")])
+                     "(`chgrp -R 0 /app && chmod -R g=u /app`). If this image never runs "
+                     "under such restrictions: [tool.shipready.hardened] enabled = false.")])
 
     def stop(self) -> CheckResult:
         gate = self._gate("SR311")
