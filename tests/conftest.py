@@ -6,6 +6,7 @@ index are marked ``network``. Both run in CI (.ci/run starts the engine).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Sample projects are data: their own tests and conftest.py files are never collected here.
 collect_ignore = ["fixtures"]
 EXAMPLE = REPO / "examples" / "service"
+_KEPT_BEFORE = pytest.StashKey["set[str] | None"]()
 
 
 def remove_kept_image(project: Path) -> None:
@@ -41,6 +43,40 @@ def remove_kept_image(project: Path) -> None:
                            timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         pass
+
+
+def _kept_images() -> set[str] | None:
+    """The ids of the images runs kept (label io.pytest-shipready.keep), or None without
+    an engine."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["docker", "images", "-q", "--no-trunc", "--filter",
+                              "label=io.pytest-shipready.keep=true"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(out.stdout.split()) if out.returncode == 0 else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # In the controller (or a plain run) only: xdist workers end at different times.
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_KEPT_BEFORE] = _kept_images()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the images the suite's runs kept (keep = true is the default, and every
+    test project has its own name), but none that was there before the suite started."""
+    import subprocess
+
+    before = session.config.stash.get(_KEPT_BEFORE, None)
+    after = _kept_images()
+    if before is None or after is None or hasattr(session.config, "workerinput"):
+        return
+    if new := sorted(after - before):
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(["docker", "rmi", "-f", *new], capture_output=True, timeout=300)
 
 
 def _forget_stale_submodules() -> None:
