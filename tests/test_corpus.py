@@ -78,8 +78,8 @@ SR302 smoke::stays-up                                S P P P P S P P P P P
 SR303 smoke::non-root-runtime                        S P P P P S P P P P P
 SR305 smoke::commands                                S P S S S S S S S S S
 SR304 smoke::graceful-shutdown                       S P P P P S P P P P P
-SR310 smoke::hardened-ready                          S S P P P S S S F S S
-SR311 smoke::hardened-shutdown                       S S P P P S S S S S S
+SR310 smoke::hardened-ready                          S P P P P S P P F P P
+SR311 smoke::hardened-shutdown                       S P P P P S P P S P P
 SR520 smoke::metrics                                 S S P P P S S S P S F
 SR521 smoke::error-event                             S S P P P S S S P S F
 SR401 parity::python                                 S P P P P S P P P P P

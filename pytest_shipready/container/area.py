@@ -49,21 +49,32 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         return ready.run()
 
     smoke_checks[0] = dataclasses.replace(ready, run=ready_and_harden)
+    graceful = smoke_checks[-1]
+    assert graceful.check_id == "SR304"
+
+    def stop_both() -> CheckResult:
+        hardened.stop_begin()  # both grace periods at once; SR311 judges its own
+        return graceful.run()
+
+    smoke_checks[-1] = dataclasses.replace(graceful, run=stop_both)
     observe = ObservabilityRun(run)
     late_checks = [
         PlannedCheck("smoke", None, "SR520", "metrics", path, observe.metrics),
         PlannedCheck("smoke", None, "SR521", "error-event", path, observe.error_event),
         PlannedCheck("smoke", None, "SR310", "hardened-ready", path, hardened.ready,
                      prefetch=hardened.want),
-        PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path, hardened.stop,
-                     prefetch=hardened.want),
     ]
+    # After SR304, which stops the hardened container beside its own: a fault of both
+    # (SR304 failed too) is reported once.
+    hardened_stop = PlannedCheck("smoke", None, "SR311", "hardened-shutdown", path,
+                                 hardened.stop, runs_last=True, prefetch=hardened.want)
     parity = parityrun.ParityRun(run)
     # The integrity checks reuse parity's probe and interpreter.
     parity_checks = parityrun.plan(run, path, parity, integrity.plan(run, parity, smoke, path))
     # What the image ships, for the report's SBOM (read when the run ends).
     context.image_inventory = shipped.Inventory(run, parity)
     # graceful-shutdown stops the session container: run it after parity.
-    checks += smoke_checks[:-1] + parity_checks + late_checks + smoke_checks[-1:]
+    checks += smoke_checks[:-1] + parity_checks + late_checks + smoke_checks[-1:] + [
+        hardened_stop]
     # An engine that stops answering mid-run: one line per item, not a traceback.
     return [run.guarded(check) for check in checks]

@@ -60,6 +60,8 @@ class HardenedRun:
         self._lock = threading.Lock()
         self._running: RunningContainer | None = None
         self._result: CheckResult | None = None
+        self._stopping: threading.Thread | None = None
+        self._stopped: CheckResult | None = None  # SR311's verdict, from the stop thread
         # Set when SR310 or SR311 is selected and not disabled (their ``prefetch``): only
         # then does SR301 start the container early. Under xdist the items start it.
         self._wanted = False
@@ -146,7 +148,7 @@ class HardenedRun:
                                       **dict(ready.figures))
         if ready.status == Status.SKIPPED:
             return CheckResult.skipped("SR310", ready.summary)
-        log = running.logs()
+        log = running.log_tail().decode("utf-8", "replace")  # bounded, as SR304's
         found = causes(log, self.cfg.uid)
         message = "; ".join(found) if found else ready.summary
         return CheckResult.failed(
@@ -157,6 +159,37 @@ class HardenedRun:
                      "(`chgrp -R 0 /app && chmod -R g=u /app`). If this image never runs "
                      "under such restrictions: [tool.shipready.hardened] enabled = false.")])
 
+    def stop_begin(self) -> None:
+        """Stop the hardened container in the background (from SR304, so that both
+        containers' grace periods run at once); SR311 judges how it went."""
+        with self._lock:
+            running = self._running
+            if self._stopping is not None or running is None or running.stopped or \
+                    running.ready is None or running.ready.status != Status.PASSED:
+                return
+            self._stopping = threading.Thread(target=self._stop, args=(running,),
+                                              daemon=True, name="shipready-hardened-stop")
+            self._stopping.start()
+            self.run.context.add_cleanup(self._stopping.join)
+
+    def _stop(self, running: RunningContainer) -> None:
+        from . import engine
+
+        cfg = self.run.settings.config.smoke
+        try:
+            code, seconds = running.container.stop(cfg.grace_period)
+        except engine.EngineError as exc:
+            self._stopped = CheckResult.failed("SR311", "cannot stop the hardened container",
+                                               [Finding(str(exc))])
+            return
+        running.stopped = True
+        result = verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
+                                           tuple(cfg.stop_exit_codes), running.info.stop_signal,
+                                           running.log_tail())
+        self._stopped = CheckResult("SR311", result.status, result.summary + (
+            "" if result.status != Status.PASSED else f" under {self._what()}"),
+            result.findings, result.figures)
+
     def stop(self) -> CheckResult:
         gate = self._gate("SR311")
         if gate is not None:
@@ -166,20 +199,22 @@ class HardenedRun:
         if running is None or running.ready is None or running.ready.status != Status.PASSED:
             return CheckResult.skipped("SR311", "the hardened container did not become ready "
                                        "(see shipready::smoke::hardened-ready)")
-        from . import engine
+        self.stop_begin()
+        if self._stopping is not None:
+            self._stopping.join()
+        result = self._stopped
+        if result is None:
+            return CheckResult.skipped("SR311", "the hardened container was not stopped")
+        unrestricted = self._session_stop()
+        if result.status == Status.FAILED and unrestricted is not None \
+                and unrestricted.status == Status.FAILED:
+            # The same fault as SR304's, not the restrictions': one FAIL, not two.
+            return CheckResult.skipped(
+                "SR311", "the container does not stop gracefully even without restrictions "
+                f"(see shipready::smoke::graceful-shutdown); here: {result.summary}")
+        return result
 
-        cfg = self.run.settings.config.smoke
-        try:
-            code, seconds = running.container.stop(cfg.grace_period)
-        except engine.EngineError as exc:
-            return CheckResult.failed("SR311", "cannot stop the hardened container",
-                                      [Finding(str(exc))])
-        running.stopped = True
-        result = verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
-                                           tuple(cfg.stop_exit_codes), running.info.stop_signal,
-                                           running.log_bytes())
-        return CheckResult(result.check_id.replace("SR304", "SR311"), result.status,
-                           result.summary + ("" if result.status != Status.PASSED else
-                                             f" under {self._what()}"),
-                           result.findings, result.figures)
+    def _session_stop(self) -> CheckResult | None:
+        from .smokerun import smoke_run
 
+        return smoke_run(self.run).stopped_with

@@ -133,6 +133,7 @@ class SmokeRun:
         self.published: ContainerLogs | None = None
         self._log_of: RunningContainer | None = None  # whose log is shared (read lazily)
         self.skip_reason: str | None = None  # why the session container did not run
+        self.stopped_with: CheckResult | None = None  # SR304's verdict, once it ran
 
     def session(self, check_id: str) -> tuple[RunningContainer | None, CheckResult | None]:
         """The running session container, or the skip/failure result for ``check_id``."""
@@ -321,9 +322,10 @@ class SmokeRun:
         running.stopped = True
         logs = running.log_tail()
         self._publish(running, final=True)
-        return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
-                                         tuple(cfg.stop_exit_codes), running.info.stop_signal,
-                                         logs)
+        self.stopped_with = verdicts.shutdown_verdict(
+            code, seconds, cfg.grace_period, tuple(cfg.stop_exit_codes),
+            running.info.stop_signal, logs)
+        return self.stopped_with
 
     def through_stop(self) -> None:
         """For the logs area when graceful-shutdown is not selected (``-k SR501``): run
