@@ -55,7 +55,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     assert ready.check_id == "SR301"
 
     def ready_and_harden() -> CheckResult:
-        contents.begin()  # if the build item did not run (-k): from here on
+        run.image()  # built here if the build item did not run (-k), before the threads
+        contents.begin()  # the layers' read, if the build item did not start it
         hardened.begin()  # its start and readiness wait overlap the session container's
         return ready.run()
 
