@@ -24,7 +24,7 @@ FIXTURE = REPO / "tests" / "fixtures" / "layers-cache"
 IMAGE_ID = "sha256:" + "1a2b3c4d5e6f" + "0" * 52
 
 
-class DictCache:
+class JsonCache:
     """pytest's cache as the plugin sees it (checks.ResultCache), in memory."""
 
     def __init__(self) -> None:
@@ -89,7 +89,7 @@ def test_the_key_is_the_image_the_scan_rules_and_the_plugin_version() -> None:
 
 
 def test_store_and_lookup_through_a_json_cache() -> None:
-    cache = DictCache()
+    cache = JsonCache()
     where = contentscache.slot("Dockerfile", "")
     key = contentscache.cache_key(IMAGE_ID, "1.2.3")
     assert contentscache.lookup(cache, where, key) is None
