@@ -75,7 +75,8 @@ def _pure(module: str) -> bool:
     if len(parts) != 3 or parts[1] not in FAMILIES:
         return False
     if parts[1] == "container":  # the area's own run modules drive the engine
-        return parts[2] in ("smoke", "parity", "testparity", "enginehost")
+        return parts[2] in ("smoke", "parity", "testparity", "enginehost", "contents",
+                            "contentscache")
     return parts[2] not in ("area", "capture")
 
 

@@ -30,11 +30,21 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     run.readiness_only = options.readiness_only
     path = run.dockerfile if run.dockerfile.is_file() else None
     contents = ContentsRun(run)
+
+    def build() -> CheckResult:
+        result = run.image().result
+        contents.begin()  # read the layers while the smoke and parity items run
+        return result
+
+    # The layers are read in the background from the build on (or taken from the cache):
+    # their items run after the other readiness items, which overlap with the read.
     checks = [
-        PlannedCheck("image", None, "SR210", "build", path, lambda: run.image().result),
+        PlannedCheck("image", None, "SR210", "build", path, build),
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
-        PlannedCheck("image", None, "SR220", "contents-secrets", path, contents.secrets),
-        PlannedCheck("image", None, "SR221", "contents-waste", path, contents.waste),
+        PlannedCheck("image", None, "SR220", "contents-secrets", path, contents.secrets,
+                     deferred=True, prefetch=contents.prefetch),
+        PlannedCheck("image", None, "SR221", "contents-waste", path, contents.waste,
+                     deferred=True, prefetch=contents.prefetch),
         PlannedCheck("image", None, "SR230", "declared-facts", path,
                      lambda: declared.check(run, smoke)),
     ]
@@ -45,7 +55,9 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     assert ready.check_id == "SR301"
 
     def ready_and_harden() -> CheckResult:
-        hardened.begin(early=True)  # its start and readiness wait overlap the session container's
+        run.image()  # built here if the build item did not run (-k), before the threads
+        contents.begin()  # the layers' read, if the build item did not start it
+        hardened.begin(early=True)  # its readiness wait overlaps the session container's
         return ready.run()
 
     smoke_checks[0] = dataclasses.replace(ready, run=ready_and_harden)

@@ -27,6 +27,7 @@ from ..dockerfile import context as dockerfile_mod
 from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId, owner_record
 
 if TYPE_CHECKING:
+    from ..dockerfile.parser import Dockerfile
     from ..progress import Phase
     from .engine import ImageInfo
 
@@ -113,6 +114,7 @@ class DockerRun:
         self._client: Any = None
         self._unavailable: str | None = None
         self._image: BuiltImage | None = None
+        self._parsed: Dockerfile | None = None
         self.smoke: Any = None  # areas.smoke.SmokeRun, created by that area
         self.require_engine = False  # no engine fails (Options.require_docker)
         self.require_why = ""
@@ -228,6 +230,15 @@ class DockerRun:
         """Labels of everything this run creates: its session, and the project."""
         return {**self.session.labels(),
                 LABEL_PROJECT: dockerfile_mod.repository_name(self.settings.project)}
+
+    def parsed(self) -> Dockerfile:
+        """The Dockerfile with the build args, parsed once for the items that read it (an
+        unreadable one has problems that say why)."""
+        if self._parsed is None:
+            from ..dockerfile import hygiene
+
+            self._parsed = hygiene.load(self.dockerfile, self.display, self.cfg.build_args)
+        return self._parsed
 
     # --- the image ------------------------------------------------------------------
 

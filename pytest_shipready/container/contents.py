@@ -5,7 +5,8 @@ time, so memory stays bounded whatever the image's size. Every layer counts, als
 files a later layer deletes: they stay in the image and in every copy of it.
 
 Pure: takes the byte chunks of the saved image, returns findings; the engine adapter
-streams them.
+streams them. What a scan found round-trips through JSON (:func:`to_json`), so that it is
+kept between runs for an unchanged image (:mod:`.contentscache`) and judged again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ _CACHES = (
 _COMPILERS = re.compile(r"^usr/(bin/(gcc|g\+\+|cc|c\+\+|cpp)(-[\d.]+)?$|lib/gcc/|"
                         r"include/python3[\d.]*/)")
 _READ_LIMIT = 64 * 1024  # bytes of a small suspect file read to judge its content
+# What a scan finds, as kept between runs: bump when the scan's rules change (the patterns
+# above, what _scan_layer records, secrets.secret_file_reason / holds_credentials), so
+# that a kept scan of an unchanged image is not judged by the old rules.
+SCAN_VERSION = 1
 
 
 @dataclass
@@ -51,6 +56,47 @@ class LayerFacts:
 class ImageContents:
     layers: list[LayerFacts]  # oldest first
     created_by: list[str]  # the Dockerfile instruction of each layer, oldest first
+
+
+def to_json(contents: ImageContents) -> dict[str, object]:
+    """``contents`` as plain JSON, for the cache. Of each layer's files, only those a
+    later layer deletes are kept: the judgement reads no others, and a layer may hold
+    thousands."""
+    deleted_later: list[set[str]] = []
+    seen: set[str] = set()
+    for layer in reversed(contents.layers):
+        deleted_later.append(set(seen))
+        seen.update(layer.deleted)
+    deleted_later.reverse()
+    layers = []
+    for layer, later in zip(contents.layers, deleted_later, strict=True):
+        prefixes = tuple(p.rstrip("/") + "/" for p in later)
+        files = {p: size for p, size in layer.files.items()
+                 if p in later or p.startswith(prefixes)}
+        layers.append({"secrets": [list(s) for s in layer.secrets],
+                       "caches": dict(layer.caches), "compilers": list(layer.compilers),
+                       "files": files, "deleted": list(layer.deleted),
+                       "git_dirs": sorted(layer.git_dirs), "pycache": layer.pycache})
+    return {"layers": layers, "created_by": list(contents.created_by)}
+
+
+def from_json(data: object) -> ImageContents:
+    """What :func:`to_json` wrote; ValueError when it is not that."""
+    if not isinstance(data, dict):
+        raise ValueError(f"not a kept scan of an image: {type(data).__name__}")
+    try:
+        layers = [LayerFacts(
+            secrets=[(str(path), str(why)) for path, why in raw["secrets"]],
+            caches={str(k): int(v) for k, v in raw["caches"].items()},
+            compilers=[str(p) for p in raw["compilers"]],
+            files={str(k): int(v) for k, v in raw["files"].items()},
+            deleted=[str(p) for p in raw["deleted"]],
+            git_dirs={str(p) for p in raw["git_dirs"]},
+            pycache=int(raw["pycache"])) for raw in data["layers"]]
+        created = [str(c) for c in data["created_by"]]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a kept scan of an image: {exc!r}") from None
+    return ImageContents(layers, created)
 
 
 class _ChunkReader(io.RawIOBase):

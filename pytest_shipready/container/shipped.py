@@ -49,7 +49,7 @@ def base_image(run: DockerRun) -> str | None:
     """The external image the shipped stage starts from (after ARG substitution)."""
     if not run.dockerfile.is_file():
         return None
-    df = hygiene.load(run.dockerfile, run.display, run.cfg.build_args)
+    df = run.parsed()
     if hygiene.problems(df, run.cfg.target):
         return None
     stage = df.target(run.cfg.target or None)

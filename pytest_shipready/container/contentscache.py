@@ -1,0 +1,69 @@
+"""SR220/SR221's cache: what the read of an image's layers found, kept for that image.
+
+An image ID is the digest of the image's content, so the same ID always has the same
+layers: a kept scan needs no maximum age. The key is the image ID, the scan's rules
+(:data:`~.contents.SCAN_VERSION`) and this plugin's version; the verdicts are judged
+again on every run from what was kept (the budget, the Dockerfile's stages and the
+judging rules may have changed). The store is pytest's cache (``--cache-clear`` empties
+it), given as a :class:`~pytest_shipready.checks.ResultCache`, as for SR104. One entry
+per Dockerfile and target: a new image replaces the old entry. Pure: no pytest, no docker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..checks import CheckResult, ResultCache, Status
+from . import contents
+
+KEY_PREFIX = "shipready/contents/"
+
+
+def cache_key(image_id: str, plugin_version: str | None = None) -> str:
+    """What a kept scan must match: the image, the scan's rules, the plugin's version."""
+    if plugin_version is None:
+        from .. import __version__ as plugin_version
+    return f"{image_id} scan-{contents.SCAN_VERSION} pytest-shipready-{plugin_version}"
+
+
+def slot(display: str, target: str) -> str:
+    """The cache entry of one Dockerfile (and build target)."""
+    return KEY_PREFIX + hashlib.sha256(f"{display}\0{target}".encode()).hexdigest()[:16]
+
+
+def short_id(image_id: str) -> str:
+    """``sha256:1a2b...`` -> ``1a2b3c4d5e6f``, as `docker images` shows it."""
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def lookup(cache: ResultCache | None, where: str, key: str) -> contents.ImageContents | None:
+    """The scan kept for ``key`` in slot ``where``; None when there is none, it is for
+    another image, rules or version, or unreadable."""
+    if cache is None:
+        return None
+    entry = cache.get(where, None)
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    try:
+        return contents.from_json(entry.get("contents"))
+    except ValueError:
+        return None
+
+
+def store(cache: ResultCache | None, where: str, key: str,
+          scanned: contents.ImageContents) -> None:
+    if cache is None:
+        return
+    entry: dict[str, Any] = {"key": key, "contents": contents.to_json(scanned)}
+    cache.set(where, entry)
+
+
+def mark_cached(result: CheckResult, image_id: str) -> CheckResult:
+    """A verdict judged from a kept scan: its PASS/FAIL line says so, and how to redo it."""
+    if result.status == Status.SKIPPED:
+        return result
+    summary = (f"{result.summary}; layers read from the cache for image "
+               f"{short_id(image_id)} (--cache-clear reads them again)")
+    return CheckResult(result.check_id, result.status, summary, result.findings,
+                       {**result.figures, "cached_image": short_id(image_id)})
