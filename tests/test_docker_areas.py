@@ -158,7 +158,7 @@ def test_the_session_container_serves_me(shipready_container):
                       ).splitlines()
     # The example also runs the hardened smoke (SR310): its own container, by role.
     session = [c for c in created if not c.endswith("hardened")]
-    assert len(session) == 1, created
+    assert len(session) == 1 and len(created) == 2, created
     # The phase lines, at default verbosity, and the phases' timings in the report.
     result.stdout.fnmatch_lines([
         "shipready: building the image (Dockerfile) ...",
@@ -186,6 +186,34 @@ def test_the_session_container_serves_me(shipready_container):
     assert shared["events"][0] == "listening", shared
     assert shared["events"][-2:] == ["stopping", "stopped"], shared
     assert "/from-a-user-test" in shared["paths"] and shared["env"] == {}
+    assert leftovers(svc) == []
+
+
+def test_no_hardened_container_unless_its_items_run(pytester: pytest.Pytester,
+                                                    svc: Path) -> None:
+    """SR310/SR311 deselected, or the hardened smoke switched off: no second container
+    (SR301 starts it only when one of its items is selected and enabled)."""
+    def hardened_created(*args: str) -> tuple[list[str], dict[str, dict[str, object]]]:
+        since = str(int(time.time()) - 1)
+        _, results = run(pytester, svc, *args)
+        until = str(int(time.time()) + 1)
+        return _docker("events", "--since", since, "--until", until, "--filter",
+                       "type=container", "--filter", "event=create", "--filter",
+                       f"label={LABEL_PROJECT}={project_key(svc)}", "--filter",
+                       "label=io.pytest-shipready.role=hardened", "--format", "{{.ID}}"
+                       ).split(), results
+
+    created, results = hardened_created("-k", "smoke and not hardened")
+    assert status(results, "smoke::ready") == "passed" and created == [], created
+    created, results = hardened_created("-k", "smoke and not shutdown")  # SR310 alone
+    assert status(results, "smoke::hardened-ready") == "passed" and len(created) == 1
+    with (svc / "pyproject.toml").open("a") as fh:
+        fh.write("\n[tool.shipready.hardened]\nenabled = false\n")
+    created, results = hardened_created("-k", "smoke")
+    assert created == [], created
+    for node in ("smoke::hardened-ready", "smoke::hardened-shutdown"):
+        assert status(results, node) == "skipped", node
+        assert "enabled = false" in str(results[node]["summary"])
     assert leftovers(svc) == []
 
 
