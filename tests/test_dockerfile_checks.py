@@ -439,6 +439,27 @@ def test_dockerignore_git_contents_leave_git_out(tmp_path: Path, line: str) -> N
     assert (result.status, result.summary) == (Status.PASSED, "leaves out .git"), line
 
 
+def test_dockerignore_names_pytest_cache_copied_into_the_image(tmp_path: Path) -> None:
+    """pytest rewrites .pytest_cache on every run: copied, every build is a new image."""
+    dockerfile = _context(tmp_path, {".pytest_cache/v/cache/nodeids": "[]", "app.py": ""})
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    copies = d.parse("FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\n")
+    result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=copies)
+    assert result.status is Status.FAILED
+    assert messages(result) == [
+        ".dockerignore: .pytest_cache is sent to the builder and `COPY . .` (line 3) copies "
+        "it into the image: pytest rewrites it on every run, so every build makes a new "
+        "layer and a new image (and the image ships it)"]
+    assert result.findings[0].hint == "Add a line `.pytest_cache` to .dockerignore."
+    # Only the app is copied, or the cache is left out: nothing to say.
+    narrow = d.parse("FROM python:3.11-slim\nCOPY app.py /srv/\n")
+    assert hygiene.check_dockerignore(tmp_path, dockerfile, [".git"],
+                                      df=narrow).status is Status.PASSED
+    (tmp_path / ".dockerignore").write_text(".git\n.pytest_cache\n")
+    assert hygiene.check_dockerignore(tmp_path, dockerfile, [".git"],
+                                      df=copies).status is Status.PASSED
+
+
 def test_dockerignore_fails_on_copied_secret_files(tmp_path: Path) -> None:
     dockerfile = _context(tmp_path, {
         ".env": "TOKEN=x\n", "certs/server.pem": "", "deploy/id_rsa": "",

@@ -534,6 +534,9 @@ def _sent_under(context: Path, path: str, patterns: list[dockerignore.Pattern]
     return None
 
 
+_REWRITTEN_BY_PYTEST = (".pytest_cache",)
+
+
 def _context_copies(df: Dockerfile | None) -> list[tuple[dockerignore.Pattern, int, str]]:
     """What COPY/ADD take from the build context: (source as a pattern, line, text)."""
     if df is None:
@@ -640,6 +643,21 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
             deciding.line if why and deciding is not None else None,
             f"Add a line `{rel}` (or `**/{posixpath.basename(rel)}`) to {shown}; give "
             "the build a secret with `RUN --mount=type=secret` instead."))
+    # pytest's cache changes on every run (this plugin's run included): copied into the
+    # image, it makes every build a new layer and a new image, and ships with it.
+    for volatile in _REWRITTEN_BY_PYTEST:
+        sent = _sent_under(context, volatile, patterns) if (context / volatile).is_dir() \
+            else None
+        copy = next((c for c in copies if sent is not None and c[0].matches_or_parent(sent)),
+                    None)
+        if sent is None or copy is None:
+            continue
+        sent_paths.append(volatile)
+        findings.append(Finding(
+            f"{volatile} is sent to the builder and `{copy[2]}` (line {copy[1]}) copies it "
+            "into the image: pytest rewrites it on every run, so every build makes a new "
+            "layer and a new image (and the image ships it)", shown, None,
+            f"Add a line `{volatile}` to {shown}."))
     if ignore is None and (sent_paths or copied_secrets):
         lines = "\n  ".join([*sent_paths, *copied_secrets])
         findings.insert(0, Finding(
