@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Sample projects are data: their own tests and conftest.py files are never collected here.
 collect_ignore = ["fixtures"]
 EXAMPLE = REPO / "examples" / "service"
-_KEPT_BEFORE = pytest.StashKey["set[str] | None"]()
+_KEPT_BEFORE = pytest.StashKey["dict[str, str] | None"]()
 
 
 def remove_kept_image(project: Path) -> None:
@@ -45,18 +47,35 @@ def remove_kept_image(project: Path) -> None:
         pass
 
 
-def _kept_images() -> set[str] | None:
-    """The ids of the images runs kept (label io.pytest-shipready.keep), or None without
-    an engine."""
+def _kept_images() -> dict[str, str] | None:
+    """The images runs kept (label io.pytest-shipready.keep): id -> repository, or None
+    without an engine."""
     import subprocess
 
     try:
-        out = subprocess.run(["docker", "images", "-q", "--no-trunc", "--filter",
-                              "label=io.pytest-shipready.keep=true"],
+        out = subprocess.run(["docker", "images", "--no-trunc", "--filter",
+                              "label=io.pytest-shipready.keep=true", "--format",
+                              "{{.ID}} {{.Repository}}"],
                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return set(out.stdout.split()) if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+
+
+def _project_names(root: Path, depth: int = 5) -> set[str]:
+    """The image repositories of every directory under ``root`` (the suite's sample
+    projects live there, under the xdist workers' own directories too)."""
+    from pytest_shipready.dockerfile.context import repository_name
+
+    names: set[str] = set()
+    level = [root]
+    for _ in range(depth):
+        level = [d for parent in level for d in parent.iterdir()
+                 if d.is_dir() and not d.is_symlink()] if level else []
+        names.update(repository_name(d) for d in level)
+    return names
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -66,17 +85,47 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Remove the images the suite's runs kept (keep = true is the default, and every
-    test project has its own name), but none that was there before the suite started."""
+    """Remove the images the suite's runs kept (keep = true is the default, and most test
+    projects have names of their own): those of projects under this session's temporary
+    directory that were not there before the suite started. Another suite or run on the
+    same engine keeps its own."""
     import subprocess
 
     before = session.config.stash.get(_KEPT_BEFORE, None)
-    after = _kept_images()
-    if before is None or after is None or hasattr(session.config, "workerinput"):
+    if before is None or hasattr(session.config, "workerinput"):
         return
-    if new := sorted(after - before):
+    after = _kept_images()
+    try:
+        ours = _project_names(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return
+    if after and (new := sorted(i for i, repo in after.items()
+                                if i not in before and repo in ours)):
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             subprocess.run(["docker", "rmi", "-f", *new], capture_output=True, timeout=300)
+
+
+class EngineEvents:
+    """``docker events`` streamed live while a block runs. A ``--since/--until`` replay
+    is not enough: the engine keeps only its last 256 events, fewer than a busy engine
+    (a parallel suite's builds and execs) makes during a few runs."""
+
+    def __init__(self, *filters: str, fmt: str | None = None) -> None:
+        self.argv = ["docker", "events", "--since", str(int(time.time()) - 1),
+                     *[a for f in filters for a in ("--filter", f)],
+                     *(["--format", fmt] if fmt else [])]
+        self.lines: list[str] = []
+
+    def __enter__(self) -> EngineEvents:
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # subscribed before the block's first event
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(1.0)  # the block's last events reach the stream
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        self.lines = out.splitlines()
 
 
 def _forget_stale_submodules() -> None:

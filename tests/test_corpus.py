@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE, REPO, remove_kept_image
+from conftest import EXAMPLE, REPO, EngineEvents, remove_kept_image
 
 pytestmark = pytest.mark.docker
 FIXTURES = REPO / "tests" / "fixtures"
@@ -261,18 +261,14 @@ def test_outcomes_are_the_same_on_every_run(tmp_path: Path) -> None:
     """A container that exits at once, five times, and the example twice: the same
     verdict for every item each time (and one session container per run)."""
     no_cmd = make(tmp_path, "no-cmd")
-    since = subprocess.run(["date", "+%s"], capture_output=True, text=True).stdout.strip()
-    first = _outcomes(readiness_job(no_cmd)[1])
-    for _ in range(4):
-        assert _outcomes(readiness_job(no_cmd)[1]) == first
+    with EngineEvents("type=container", "event=create",
+                      f"label=io.pytest-shipready.project=pytest-shipready/"
+                      f"{no_cmd.name.lower()}") as events:
+        first = _outcomes(readiness_job(no_cmd)[1])
+        for _ in range(4):
+            assert _outcomes(readiness_job(no_cmd)[1]) == first
     assert first["smoke::ready"] == "failed"
-    until = str(int(subprocess.run(["date", "+%s"], capture_output=True,
-                                   text=True).stdout) + 1)
-    created = subprocess.run(
-        ["docker", "events", "--since", since, "--until", until, "--filter", "type=container",
-         "--filter", "event=create", "--filter",
-         f"label=io.pytest-shipready.project=pytest-shipready/{no_cmd.name.lower()}"],
-        capture_output=True, text=True, timeout=60).stdout.splitlines()
+    created = events.lines
     # The build's own intermediate containers run an image id; the run's from the tag.
     runs = [e for e in created if f"(image=pytest-shipready/{no_cmd.name.lower()}:" in e
             and "io.pytest-shipready.role=hardened" not in e]  # SR310's own container

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, EngineEvents
 
 pytestmark = pytest.mark.docker
 
@@ -135,9 +135,12 @@ def test_the_session_container_serves_me(shipready_container):
     status, _ = shipready_container.http("/from-a-user-test")
     assert status == 404
 ''')
-    since = str(int(time.time()) - 1)
-    result, results = run(pytester, svc)
-    until = str(int(time.time()) + 1)
+    with EngineEvents("type=container", "event=create",
+                      f"label={LABEL_PROJECT}={project_key(svc)}",
+                      "label=io.pytest-shipready.session",  # not the build's
+                      fmt="{{.ID}} {{index .Actor.Attributes \"io.pytest-shipready.role\"}}"
+                      ) as events:
+        result, results = run(pytester, svc)
     for node in ("image::build", "smoke::ready", "smoke::stays-up", "smoke::non-root-runtime",
                  "smoke::graceful-shutdown", "parity::python", "parity::packages"):
         assert status(results, node) == "passed", (node, result.stdout.str())
@@ -150,12 +153,7 @@ def test_the_session_container_serves_me(shipready_container):
     assert "the HEALTHCHECK command passed after" in ready and "docker exec" in ready, ready
     # One session container for everything: the user's test (which runs after the smoke
     # and parity items) and the log checks used the container SR301 waited for.
-    created = _docker("events", "--since", since, "--until", until, "--filter",
-                      "type=container", "--filter", "event=create", "--filter",
-                      f"label={LABEL_PROJECT}={project_key(svc)}", "--filter",
-                      "label=io.pytest-shipready.session", "--format",  # not the build's
-                      "{{.ID}} {{index .Actor.Attributes \"io.pytest-shipready.role\"}}"
-                      ).splitlines()
+    created = events.lines
     # The example also runs the hardened smoke (SR310): its own container, by role.
     session = [c for c in created if not c.endswith("hardened")]
     assert len(session) == 1 and len(created) == 2, created
@@ -194,14 +192,11 @@ def test_no_hardened_container_unless_its_items_run(pytester: pytest.Pytester,
     """SR310/SR311 deselected, or the hardened smoke switched off: no second container
     (SR301 starts it only when one of its items is selected and enabled)."""
     def hardened_created(*args: str) -> tuple[list[str], dict[str, dict[str, object]]]:
-        since = str(int(time.time()) - 1)
-        _, results = run(pytester, svc, *args)
-        until = str(int(time.time()) + 1)
-        return _docker("events", "--since", since, "--until", until, "--filter",
-                       "type=container", "--filter", "event=create", "--filter",
-                       f"label={LABEL_PROJECT}={project_key(svc)}", "--filter",
-                       "label=io.pytest-shipready.role=hardened", "--format", "{{.ID}}"
-                       ).split(), results
+        with EngineEvents("type=container", "event=create",
+                          f"label={LABEL_PROJECT}={project_key(svc)}",
+                          "label=io.pytest-shipready.role=hardened", fmt="{{.ID}}") as events:
+            _, results = run(pytester, svc, *args)
+        return events.lines, results
 
     created, results = hardened_created("-k", "smoke and not hardened")
     assert status(results, "smoke::ready") == "passed" and created == [], created
@@ -745,9 +740,8 @@ def test_fresh_container(shipready_fresh_container, shipready_container):
     assert shipready_fresh_container.id != shipready_container.id
     assert '"listening"' in shipready_fresh_container.logs()
 ''')
-    since = _docker("version", "--format", "{{.Server.Os}}") and str(int(time.time()) - 1)
-    result, results = run(pytester, svc, "-n", "2")
-    until = str(int(time.time()) + 1)
+    with EngineEvents("type=image", "event=tag", fmt="{{.Actor.Attributes.name}}") as events:
+        result, results = run(pytester, svc, "-n", "2")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, outcomes
     assert result.ret == 0
@@ -758,9 +752,8 @@ def test_fresh_container(shipready_fresh_container, shipready_container):
     assert len({s["ref"] for s in seen}) == 1
     assert sum(1 for s in seen if s["built_here"]) <= 4  # one worker's four at most
     # The engine's own record: the image of this project was tagged (built) once.
-    tags = _docker("events", "--since", since, "--until", until, "--filter", "type=image",
-                   "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}")
-    built = [t for t in tags.split() if t.startswith(project_key(svc) + ":")]
+    tags = events.lines
+    built = [t for t in tags if t.startswith(project_key(svc) + ":")]
     assert len(built) == 1, tags
     assert status(results, "image::build") == "passed"
     assert leftovers(svc) == []

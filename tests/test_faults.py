@@ -44,7 +44,7 @@ from faultutil import (
     wait_no_leftovers,
 )
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, EngineEvents
 
 pytestmark = pytest.mark.docker
 
@@ -488,27 +488,27 @@ def test_sigkill_leftovers_are_reaped_by_the_next_run(faults: Faults, xdist: boo
 # --- xdist ------------------------------------------------------------------------------------
 
 
-def _tag_events(since: str, until: str, project: Path) -> list[str]:
-    tags = docker("events", "--since", since, "--until", until, "--filter", "type=image",
-                  "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}")
-    return [t for t in tags.split() if t.startswith(project_key(project) + ":")]
+def _tag_events() -> EngineEvents:
+    return EngineEvents("type=image", "event=tag", fmt="{{.Actor.Attributes.name}}")
+
+
+def _tags(events: EngineEvents, project: Path) -> list[str]:
+    return [t for t in events.lines if t.startswith(project_key(project) + ":")]
 
 
 def test_xdist_builds_once_with_the_same_results(faults: Faults) -> None:
     project = faults.project(toml=pyproject(smoke=(
         '\n[[tool.shipready.smoke.commands]]\ncommand = ["python", "-c", "print(42)"]\n'
         'output = "42"\n')))
-    since = str(int(time.time()) - 1)
-    serial = faults.run(project)
-    middle = str(int(time.time()) + 1)
-    time.sleep(1.1)
-    parallel = faults.run(project, "-n", "2")
-    until = str(int(time.time()) + 1)
+    with _tag_events() as first:
+        serial = faults.run(project)
+    with _tag_events() as second:
+        parallel = faults.run(project, "-n", "2")
     statuses = {n: r["status"] for n, r in serial.results.items()}
     assert statuses == {n: r["status"] for n, r in parallel.results.items()}
     assert "failed" not in statuses.values(), serial.output
-    assert len(_tag_events(since, middle, project)) == 1
-    assert len(_tag_events(middle, until, project)) == 1  # one build for both workers
+    assert len(_tags(first, project)) == 1
+    assert len(_tags(second, project)) == 1  # one build for both workers
     assert "2 workers" in parallel.output or "gw1" in parallel.output
 
 
