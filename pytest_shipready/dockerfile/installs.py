@@ -472,9 +472,16 @@ UV_FLAGS = {
 
 
 def _uv_env(env: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(options, "NAME=value" settings) from uv's variables in ``env``."""
+    """(options, "NAME=value" settings) from uv's variables in ``env``: the boolean ones
+    of :data:`UV_FLAGS`, and ``UV_NO_GROUP`` (space-separated groups: ``--no-group``)."""
     names = [k for k in UV_FLAGS if _on(env, k)]
-    return tuple(UV_FLAGS[k] for k in names), tuple(f"{k}={env[k]}" for k in names)
+    options = [UV_FLAGS[k] for k in names]
+    settings = [f"{k}={env[k]}" for k in names]
+    no_group = env.get("UV_NO_GROUP", "").split()
+    if no_group:
+        options.extend(w for g in no_group for w in ("--no-group", g))
+        settings.append(f"UV_NO_GROUP={env['UV_NO_GROUP']}")
+    return tuple(options), tuple(settings)
 
 
 def recognise_uv(command: Command) -> InstallStep | None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def expected_distributions(
     lock: ToolLock | PipLock, env: Mapping[str, str], *,
     groups: Collection[str] | None = None, extras: Collection[str] = (),
-    packages: Collection[str] = (), all_packages: bool = False,
+    packages: Collection[str] = (), all_packages: bool = False, runtime: bool = True,
 ) -> dict[str, str]:
     """The distributions an install from ``lock`` puts into the environment ``env``.
 
@@ -37,7 +37,10 @@ def expected_distributions(
     extras installed. ``packages`` / ``all_packages`` (uv workspaces): the members
     installed, as ``uv sync --package`` / ``--all-packages`` choose them; by default the
     root project, or every member when the workspace root is not a project; groups and
-    extras apply to those members. Returns {canonical name: version}; the project itself and
+    extras apply to those members. ``runtime=False``: the groups alone, without the
+    project and its runtime dependencies (or extras), as ``uv sync --only-group`` /
+    ``--only-dev`` and ``poetry install --only <not main>`` install them. Returns
+    {canonical name: version}; the project itself and
     editable installs are left out (they are not pinned distributions), as are local
     sources without a recorded version. Raises :class:`LockError` when the lock cannot
     tell (a lock that failed to parse, or a Poetry lock older than lock-version 2.1,
@@ -47,11 +50,14 @@ def expected_distributions(
         raise LockError(f"{lock.display} cannot be parsed: {lock.error.message}")
     if not isinstance(lock, ToolLock):
         return _piplock_pick(lock, env)
-    chosen = {"main", *(groups or ())}
+    chosen = {*(("main",) if runtime else ()), *(groups or ())}
+    if not runtime:
+        extras = ()  # extras are the project's: not installed without it
     if lock.format == "poetry":
         picked = _poetry_pick(lock, env, chosen, extras)
     elif lock.format == "uv":
-        picked = _uv_pick(lock, env, set(groups or ()), extras, packages, all_packages)
+        picked = _uv_pick(lock, env, set(groups or ()), extras, packages, all_packages,
+                          runtime)
     else:
         picked = _pylock_pick(lock, env, set(groups or ()), extras)
     root = lock.root()
@@ -103,6 +109,9 @@ class Selection:
     how: str = "runtime dependencies"  # for messages: where the selection comes from
     packages: frozenset[str] = frozenset()  # uv workspace members: `--package`
     all_packages: bool = False  # uv: `--all-packages`
+    # False: the groups alone, not the project and its runtime dependencies (uv's
+    # `--only-group` / `--only-dev`, Poetry's `--only` without main)
+    runtime: bool = True
 
     def describe(self) -> str:
         parts = ["runtime dependencies"]
@@ -110,6 +119,12 @@ class Selection:
             parts[0] += f" of {', '.join(sorted(self.packages))}"
         elif self.all_packages:
             parts[0] += " of every workspace member"
+        if not self.runtime:
+            only = (f"group{'s' if len(self.groups) > 1 else ''} "
+                    f"{', '.join(sorted(self.groups))}" if self.groups else "no group")
+            of = (f" of {', '.join(sorted(self.packages))}" if self.packages else
+                  " of every workspace member" if self.all_packages else "")
+            return f"only {only}{of}, not the project or its runtime dependencies"
         if self.groups:
             parts.append(f"group{'s' if len(self.groups) > 1 else ''} "
                          f"{', '.join(sorted(self.groups))}")
@@ -125,13 +140,15 @@ def runtime_only(why: str) -> Selection:
 
 def configured(groups: Sequence[str] | None, extras: Sequence[str] | None,
                inferred: Selection, where: str) -> Selection:
-    """``[tool.shipready.parity] groups / extras`` where set, else the inferred ones."""
+    """``[tool.shipready.parity] groups / extras`` where set, else the inferred ones.
+    Configured groups are installed besides the runtime dependencies."""
     if groups is None and extras is None:
         return inferred
     return Selection(
         frozenset(_group(g) for g in groups) if groups is not None else inferred.groups,
         frozenset(_extra(e) for e in extras) if extras is not None else inferred.extras,
-        where, inferred.packages, inferred.all_packages)
+        where, inferred.packages, inferred.all_packages,
+        runtime=True if groups is not None else inferred.runtime)
 
 
 def _group(name: str) -> str:
@@ -192,6 +209,7 @@ def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[s
     flags = set(args)
     packages: frozenset[str] = frozenset()
     all_packages = False
+    runtime = True
     if tool == "poetry":
         if verb == "export":
             chosen: set[str] = set()
@@ -199,15 +217,20 @@ def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[s
             chosen = groups - optional
         chosen |= {_group(g) for g in _values(args, "--with")}
         chosen -= {_group(g) for g in _values(args, "--without")}
+        if "main" in {_group(g) for g in _values(args, "--without")}:
+            runtime = False
         if "--no-dev" in flags:
             chosen.discard("dev")
         only = _values(args, "--only")
         if only:
             chosen = {_group(g) for g in only}
+            runtime = "main" in chosen
         if "--all-groups" in flags:
             chosen = set(groups)
+            runtime = True
         if "--only-root" in flags:
             chosen = set()
+            runtime = False
         extras = {_extra(e) for e in _values(args, "-E", "--extras")}
         if "--all-extras" in flags:
             extras = all_extras
@@ -225,18 +248,24 @@ def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[s
             chosen.discard("dev")
         if "--all-groups" in flags:
             chosen = set(groups)
-        only = _values(args, "--only-group")
-        if only:
-            chosen = {_group(g) for g in only}
+        # --only-group / --only-dev: those groups alone, without the project and its
+        # dependencies (uv refuses them with --group, --dev, --all-groups, --extra or
+        # --all-extras; --no-dev from UV_NO_DEV does not count against --only-dev)
+        only = {_group(g) for g in _values(args, "--only-group")}
         if "--only-dev" in flags:
-            chosen = {"dev"}
+            only.add("dev")
+        if only:
+            chosen = only
+            runtime = False
         chosen -= {_group(g) for g in _values(args, "--no-group")}  # wins over the rest
         extras = {_extra(e) for e in _values(args, "--extra")}
         if "--all-extras" in flags:
             extras = all_extras
         extras -= {_extra(e) for e in _values(args, "--no-extra")}
+        if not runtime:
+            extras = set()
         packages = frozenset(str(canonicalize_name(p)) for p in _values(args, "--package"))
         all_packages = "--all-packages" in flags
-    chosen.discard("main")  # the runtime dependencies are always compared
+    chosen.discard("main")  # the runtime dependencies: `runtime`
     return Selection(frozenset(chosen & groups if groups else chosen), frozenset(extras),
-                     where, packages, all_packages)
+                     where, packages, all_packages, runtime)

@@ -68,12 +68,15 @@ def _uv_file(entry: dict[str, Any]) -> model.FileHash:
 
 def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
              extras: Collection[str], packages: Collection[str] = (),
-             all_packages: bool = False) -> list[model.LockedPackage]:
+             all_packages: bool = False, runtime: bool = True
+             ) -> list[model.LockedPackage]:
     """What ``uv sync`` installs from ``lock`` into ``env``: from the project it syncs
     (``packages``: ``--package``; ``all_packages``: ``--all-packages``; else the root
     project, or every member of a workspace whose root is not a project), its
     dependencies whose markers hold in ``env``, with ``extras`` and dependency ``groups``
-    of those packages, transitively."""
+    of those packages, transitively. ``runtime=False`` (``--only-group``,
+    ``--only-dev``): the ``groups`` of those packages alone, not the packages themselves
+    and their dependencies."""
     root = lock.root()
     members = lock.members()
     by_name = lock.by_name()
@@ -105,14 +108,16 @@ def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
         if not todo:  # a cycle through every package: all of them, as recorded
             return [p for p in lock.packages if not p.local]
     for pkg in start:
-        todo.append(model.Dep(pkg.name, None, (), pkg.version))
-        for extra in extras:
-            todo.extend(pkg.optional.get(extra, ()))
+        if runtime:
+            todo.append(model.Dep(pkg.name, None, (), pkg.version))
+            for extra in extras:
+                todo.extend(pkg.optional.get(extra, ()))
         for group in groups:
             todo.extend(pkg.dev.get(group, ()))
     if root is None and not packages and start:
         # a workspace root that is not a project: its requirements and dependency groups
-        todo.extend(_manifest_requirements(lock))
+        if runtime:
+            todo.extend(_manifest_requirements(lock))
         todo.extend(_manifest_groups(lock, groups))
     seen: set[tuple[str, str | None, tuple[str, ...]]] = set()
     out: dict[int, model.LockedPackage] = {}
