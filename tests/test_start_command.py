@@ -127,7 +127,7 @@ def test_every_distinct_reason_of_a_command_is_a_finding(cmd: str, reasons: list
     result = command.check_production_server([found], {}, lambda name: None)
     assert result.status == Status.FAILED
     assert len(result.findings) == len(reasons), result.findings
-    for finding, why in zip(result.findings, reasons):
+    for finding, why in zip(result.findings, reasons, strict=True):
         assert finding.message.startswith("CMD (line 2) `") and why in finding.message
         assert finding.line == 2
     assert result.summary == ("1 start command runs a development server "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -195,17 +196,42 @@ def _values(args: Sequence[str], *names: str) -> list[str]:
             for v in value.replace(",", " ").split()]
 
 
+def member_at(lock: ToolLock, workdir: str, lock_dir: str = "") -> str | None:
+    """The uv workspace member ``uv sync`` / ``uv export`` picks when run in the image's
+    directory ``workdir`` without ``--package``: uv takes the project whose
+    pyproject.toml is in that directory or the nearest one above it, so a member's
+    directory (or one below it) selects that member. ``lock_dir`` is where the lock (the
+    workspace root) is in the image; when not known, ``workdir`` must end with a member's
+    path. None: the workspace root (or not known)."""
+    if not workdir:
+        return None
+    paths = {}
+    for member in lock.members():
+        source = posixpath.normpath(member.source or ".")
+        if source not in (".", "") and not source.startswith(("..", "/")):
+            paths[source] = member.name
+    if lock_dir:
+        rel = posixpath.relpath(posixpath.normpath(workdir), posixpath.normpath(lock_dir))
+        hits = [p for p in paths if rel == p or rel.startswith(p + "/")]
+    else:
+        hits = [p for p in paths if posixpath.normpath(workdir).endswith("/" + p)]
+    return paths[max(hits, key=len)] if hits else None
+
+
 def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[str, Any],
-                 where: str, members: Sequence[Mapping[str, Any]] = ()) -> Selection:
+                 where: str, members: Sequence[Mapping[str, Any]] = (),
+                 member: str | None = None) -> Selection:
     """The selection of ``poetry install|sync|export`` or ``uv sync|export`` with ``args``
     (the words after the verb). ``where`` names the command for messages. ``members``:
     the pyproject.toml data of a uv workspace's other members, whose groups and extras
-    ``--all-groups`` / ``--all-extras`` include too."""
+    ``--all-groups`` / ``--all-extras`` include too. ``member``: the workspace member the
+    command's working directory selects (:func:`member_at`), used without ``--package``
+    and ``--all-packages``."""
     groups, optional = project_groups(pyproject)
     all_extras = project_extras(pyproject)
-    for member in members:
-        groups |= project_groups(member)[0]
-        all_extras |= project_extras(member)
+    for data in members:
+        groups |= project_groups(data)[0]
+        all_extras |= project_extras(data)
     flags = set(args)
     packages: frozenset[str] = frozenset()
     all_packages = False
@@ -251,11 +277,11 @@ def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[s
         # --only-group / --only-dev: those groups alone, without the project and its
         # dependencies (uv refuses them with --group, --dev, --all-groups, --extra or
         # --all-extras; --no-dev from UV_NO_DEV does not count against --only-dev)
-        only = {_group(g) for g in _values(args, "--only-group")}
+        only_groups = {_group(g) for g in _values(args, "--only-group")}
         if "--only-dev" in flags:
-            only.add("dev")
-        if only:
-            chosen = only
+            only_groups.add("dev")
+        if only_groups:
+            chosen = only_groups
             runtime = False
         chosen -= {_group(g) for g in _values(args, "--no-group")}  # wins over the rest
         extras = {_extra(e) for e in _values(args, "--extra")}
@@ -266,6 +292,8 @@ def from_command(tool: str, verb: str, args: Sequence[str], pyproject: Mapping[s
             extras = set()
         packages = frozenset(str(canonicalize_name(p)) for p in _values(args, "--package"))
         all_packages = "--all-packages" in flags
+        if member and not packages and not all_packages:
+            packages = frozenset({str(canonicalize_name(member))})
     chosen.discard("main")  # the runtime dependencies: `runtime`
     return Selection(frozenset(chosen & groups if groups else chosen), frozenset(extras),
                      where, packages, all_packages, runtime)
