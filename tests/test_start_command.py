@@ -110,6 +110,48 @@ def test_scripts_and_python_files_the_command_runs_are_read(tmp_path: Path) -> N
         assert result.status == Status.FAILED and why in result.findings[0].message
 
 
+@pytest.mark.parametrize(("cmd", "reasons"), [
+    ('CMD ["flask", "run", "--reload", "--host=0.0.0.0"]',
+     ["`flask run` is Flask's development server", "--reload restarts the server"]),
+    ('CMD ["watchfiles", "flask --debug run --host=0.0.0.0"]',
+     ["`flask run` is Flask's development server", "an auto-reloader restarts",
+      "the Flask debugger is switched on"]),
+    ('CMD ["uv", "run", "uvicorn", "app:app", "--reload"]',
+     ["--reload restarts the server", "`uv run` syncs the environment"]),
+])
+def test_every_distinct_reason_of_a_command_is_a_finding(cmd: str, reasons: list[str]
+                                                         ) -> None:
+    df = _df(f"FROM python:3.11-slim\n{cmd}\n")
+    found = command.image_command(df, df.stages[-1])
+    assert found is not None
+    result = command.check_production_server([found], {}, lambda name: None)
+    assert result.status == Status.FAILED
+    assert len(result.findings) == len(reasons), result.findings
+    for finding, why in zip(result.findings, reasons, strict=True):
+        assert finding.message.startswith("CMD (line 2) `") and why in finding.message
+        assert finding.line == 2
+    assert result.summary == ("1 start command runs a development server "
+                              f"({len(reasons)} problems)")
+
+
+def test_a_script_adds_its_own_reasons_to_the_commands(tmp_path: Path) -> None:
+    # The command reloads, and the file it runs is Flask's development server: both.
+    (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n"
+                                     "if __name__ == '__main__':\n    app.run(port=8000)\n")
+    df = _df('FROM python:3.11-slim\nCMD ["watchmedo", "auto-restart", "--", "python", '
+             '"app.py"]\nHEALTHCHECK NONE\n')
+    found = command.image_command(df, df.stages[-1])
+    assert found is not None
+    result = command.check_production_server(
+        [found, command.StartCommand("watchmedo auto-restart -- python app.py",
+                                     "the Procfile's web process", "Procfile")],
+        {}, command.project_reader(tmp_path, tmp_path))
+    assert [f.message.split("`: ", 1)[1] for f in result.findings] == [
+        "an auto-reloader restarts the process on file changes (development only)",
+        "app.py: calls Flask's `app.run()`, the development server"] * 2
+    assert result.summary == "2 start commands run a development server (4 problems)"
+
+
 def test_the_reader_never_leaves_the_project(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()
@@ -137,3 +179,25 @@ def test_a_procfile_service_without_dockerfile_gets_its_web_process_checked(
     result.stdout.fnmatch_lines([
         "*the Procfile's web process `python manage.py runserver*`: `runserver` is Django's "
         "development server*"])
+
+
+def test_a_watcher_around_flask_run_reload_lists_every_reason(pytester: pytest.Pytester
+                                                              ) -> None:
+    """tests/fixtures/flask-reload: `watchmedo auto-restart -- flask run --reload`: three
+    problems, each its own finding, on the CMD's line."""
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "flask-reload", pytester.path,
+                    dirs_exist_ok=True)
+    result = pytester.runpytest("--shipready-only", "--shipready-offline", "-k",
+                                "production-server", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*1 start command runs a development server (3 problems)*",
+        "*Dockerfile:9: CMD (line 9) `watchmedo auto-restart*`: `flask run` is Flask's "
+        "development server*",
+        "*Dockerfile:9: CMD (line 9) `watchmedo auto-restart*`: --reload restarts the server "
+        "on file changes (development only)*",
+        "*Dockerfile:9: CMD (line 9) `watchmedo auto-restart*`: an auto-reloader restarts the "
+        "process on file changes (development only)*",
+    ])

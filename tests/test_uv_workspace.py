@@ -47,7 +47,7 @@ def expected(args: str, env: dict[str, str] = IMAGE) -> set[str]:
     chosen = sync(args)
     return set(selection.expected_distributions(
         lock_of(FIXTURE), env, groups=chosen.groups, extras=chosen.extras,
-        packages=chosen.packages, all_packages=chosen.all_packages))
+        packages=chosen.packages, all_packages=chosen.all_packages, runtime=chosen.runtime))
 
 
 def test_the_image_platform_is_linux_python_312() -> None:
@@ -111,6 +111,7 @@ def _uv() -> str:
     "--frozen", "--frozen --package app", "--frozen --package app --no-dev",
     "--frozen --package worker", "--frozen --all-packages --no-default-groups",
     "--frozen --package app --group dev --no-default-groups",
+    "--frozen --only-dev", "--frozen --package app --only-dev",
 ])
 def test_the_expected_set_is_what_uv_itself_would_install(args: str, workspace: Path) -> None:
     """uv's own dry run, on this machine's interpreter, against the plugin's expected set

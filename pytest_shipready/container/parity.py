@@ -295,7 +295,8 @@ def expected_from_toollock(lock: model.ToolLock, env: dict[str, str],
     Raises :class:`model.LockError` when the lock cannot tell."""
     picked = expected_distributions(lock, env, groups=selection.groups,
                                     extras=selection.extras, packages=selection.packages,
-                                    all_packages=selection.all_packages)
+                                    all_packages=selection.all_packages,
+                                    runtime=selection.runtime)
     by_name = lock.by_name()
     wanted: dict[str, tuple[str, int | None]] = {}
     for name, version in picked.items():

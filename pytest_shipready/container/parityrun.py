@@ -46,13 +46,18 @@ def _selection(run: DockerRun, lock: model.ToolLock,
     cfg = run.settings.config.parity
     install = next((i for i in installs if i.lock.path == lock.display), None)
     step = install.selecting if install else None
-    if step is not None and step.tool in ("poetry", "uv") and step.verb:
+    if install is not None and step is not None and step.tool in ("poetry", "uv") \
+            and step.verb:
         text = step.described if len(step.described) <= 90 else step.described[:87] + "..."
         members = [model.read_pyproject(lock, m)[0] or {} for m in lock.member_pyprojects()]
+        # uv in a member's directory syncs that member (without --package)
+        member = lockselect.member_at(lock, step.workdir, install.lock_dir) \
+            if step.tool == "uv" else None
+        inside = f" in {step.workdir}" if member else ""
         inferred = lockselect.from_command(step.tool, step.verb, step.options,
                                            model.read_pyproject(lock)[0] or {},
-                                           f"per {run.display}:{step.line} `{text}`",
-                                           members)
+                                           f"per {run.display}:{step.line} `{text}`{inside}",
+                                           members, member)
     else:
         inferred = lockselect.runtime_only(
             f"no poetry/uv install of {lock.display} found in {run.display}")

@@ -106,7 +106,7 @@ _DEV_SERVERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bflask\b(\s+\S+)*?\s+run\b"),
      "`flask run` is Flask's development server"),
     (re.compile(r"\bfastapi\s+dev\b"), "`fastapi dev` is a development server with auto-reload"),
-    (re.compile(r"\b(uvicorn|hypercorn|granian|gunicorn)\b.*\s--reload\b"),
+    (re.compile(r"\b(uvicorn|hypercorn|granian|gunicorn|flask)\b.*\s--reload\b"),
      "--reload restarts the server on file changes (development only)"),
     (re.compile(r"\b(manage\.py|django-admin)\s+runserver(_plus)?\b"),
      "`runserver` is Django's development server"),
@@ -114,7 +114,8 @@ _DEV_SERVERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"-m\s+http\.server\b"), "`python -m http.server` is a development server"),
     (re.compile(r"\b(watchmedo\s+auto-restart|nodemon|watchfiles)\b"),
      "an auto-reloader restarts the process on file changes (development only)"),
-    (re.compile(r"\bFLASK_(DEBUG=(1|true)|ENV=development)\b", re.IGNORECASE),
+    (re.compile(r"\bFLASK_(DEBUG=(1|true)|ENV=development)\b|\bflask\b.*\s--debug\b",
+                re.IGNORECASE),
      "the Flask debugger is switched on"),
 )
 _UV_RUN = re.compile(r"\buv\s+run\b")
@@ -126,27 +127,24 @@ _IN_CODE: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def dev_server(command: str, env: dict[str, str] | None = None) -> str | None:
-    """Why ``command`` is not a production server, or None."""
-    for pattern, why in _DEV_SERVERS:
-        if pattern.search(command):
-            return why
+def dev_servers(command: str, env: dict[str, str] | None = None) -> list[str]:
+    """Every reason why ``command`` is not a production server (none: it is one)."""
+    found = [why for pattern, why in _DEV_SERVERS if pattern.search(command)]
     if _UV_RUN.search(command) and "--no-sync" not in command \
             and (env or {}).get("UV_NO_SYNC", "") not in ("1", "true"):
-        return ("`uv run` syncs the environment at every start (it may install or remove "
-                "packages, and needs the index); add --no-sync, or run the program from the "
-                "virtualenv directly")
-    return None
+        found.append("`uv run` syncs the environment at every start (it may install or "
+                     "remove packages, and needs the index); add --no-sync, or run the "
+                     "program from the virtualenv directly")
+    return found
 
 
-def dev_server_in_code(text: str) -> str | None:
+def dev_servers_in_code(text: str) -> list[str]:
+    """Every reason why a Python file run under ``__main__`` starts a development server."""
     uses_flask = re.search(r"^\s*(from\s+flask\b|import\s+flask\b)", text, re.MULTILINE)
-    for pattern, why in _IN_CODE:
-        if pattern is _IN_CODE[0][0] and not uses_flask:
-            continue
-        if pattern.search(text) and "__main__" in text:
-            return why
-    return None
+    if "__main__" not in text:
+        return []
+    return [why for pattern, why in _IN_CODE
+            if (uses_flask or pattern is not _IN_CODE[0][0]) and pattern.search(text)]
 
 
 def _scripts(command: str) -> list[str]:
@@ -169,27 +167,29 @@ def check_production_server(commands: Sequence[StartCommand], env: dict[str, str
             "[tool.shipready.smoke] command (see start-command)")
     findings: list[Finding] = []
     looked: list[str] = []
+    flagged = 0
     for c in commands:
         looked.append(c.where)
-        why = dev_server(c.text, env)
-        for script in _scripts(c.text) if why is None else []:
+        reasons = dev_servers(c.text, env)
+        for script in _scripts(c.text):
             body = read(script)
             if body is None:
                 continue
             looked.append(script)
-            found = dev_server_in_code(body) if script.endswith(".py") else dev_server(body, env)
-            if found is not None:
-                why = f"{script}: {found}"
-                break
-        if why is not None:
+            inner = dev_servers_in_code(body) if script.endswith(".py") \
+                else dev_servers(body, env)
+            reasons.extend(f"{script}: {why}" for why in inner)
+        for why in dict.fromkeys(reasons):  # each distinct reason once, in order
             findings.append(Finding(f"{c.where} `{_short(c.text)}`: {why}", c.path, c.line,
                                     "Serve with a production server (gunicorn, uvicorn "
                                     "without --reload, waitress) and no auto-reload."))
+        flagged += bool(reasons)
     looked_at = ", ".join(dict.fromkeys(looked))
+    problems = f" ({len(findings)} problems)" if len(findings) > flagged else ""
     return CheckResult.from_findings(
         "SR208", findings, f"no development server or auto-reload in {looked_at}",
-        f"{len(findings)} start command{'s run' if len(findings) > 1 else ' runs'} "
-        "a development server")
+        f"{flagged} start command{'s run' if flagged > 1 else ' runs'} "
+        f"a development server{problems}")
 
 
 def project_reader(project: Path, context: Path) -> Callable[[str], str | None]:

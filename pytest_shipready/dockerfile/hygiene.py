@@ -8,6 +8,7 @@ stages it is built on. Pure: no pytest, no docker.
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
 from collections.abc import Iterable
@@ -358,6 +359,48 @@ def _exported(steps: list[InstallStep], locks: list[KnownLock], aliases: dict[st
     return out
 
 
+def lock_location(df: Dockerfile, stages: list[Stage], path: str, before: int) -> str:
+    """Where the build context's file ``path`` is in the image when the command on line
+    ``before`` runs: the last COPY/ADD (from the context) of it, or of a directory
+    holding it, before that line, or a bind mount of it on that RUN; "" when none."""
+    found: tuple[int, str] = (0, "")
+    wanted = posixpath.normpath(path)
+    for stage in stages:
+        for ins in stage.instructions:
+            if ins.line > before:
+                continue
+            pairs: list[tuple[list[str], str]] = []
+            if ins.keyword in ("COPY", "ADD") and ins.flag("from") is None:
+                parts = list(ins.exec_form or parser.words(ins.rest, df.escape))
+                if len(parts) >= 2:
+                    pairs.append((parts[:-1], parts[-1]))
+            elif ins.keyword == "RUN" and ins.end_line >= before:
+                for mount in ins.flag_values("mount"):
+                    opts = parser.mount_options(mount)
+                    source = opts.get("source", opts.get("src", ""))
+                    if opts.get("type", "bind") == "bind" and opts.get("from") is None \
+                            and "target" in opts and source:
+                        pairs.append(([source], opts["target"]))
+            workdir = df.workdir(stage, ins.line)
+            for sources, dest in pairs:
+                dest = posixpath.join(workdir, dest)
+                into = (dest.endswith("/") or len(sources) > 1
+                        or posixpath.basename(dest) in (".", ".."))
+                for source in sources:
+                    src = posixpath.normpath(source.lstrip("/")) if source.strip("/") else "."
+                    if src == wanted or (any(c in src for c in "*?[")
+                                         and fnmatch.fnmatchcase(wanted, src)):
+                        where = posixpath.join(dest, posixpath.basename(wanted)) if into \
+                            else dest
+                    elif src == "." or wanted.startswith(src + "/"):
+                        where = posixpath.join(dest, posixpath.relpath(wanted, src))
+                    else:
+                        continue
+                    if ins.line >= found[0]:
+                        found = (ins.line, posixpath.normpath(where))
+    return found[1]
+
+
 @dataclass(frozen=True)
 class LockInstall:
     """An install in the image from a known lock: the command, and for a file exported
@@ -366,6 +409,8 @@ class LockInstall:
     lock: KnownLock
     step: InstallStep
     export: InstallStep | None = None
+    # the lock's directory in the image when the selecting command runs ("" unknown)
+    lock_dir: str = ""
 
     @property
     def selecting(self) -> InstallStep:
@@ -385,12 +430,14 @@ def lock_installs(df: Dockerfile, locks: list[KnownLock], target: str | None = N
             continue
         for arg in step.files:
             via = exported.get(posixpath.basename(arg))
-            if via is not None:
-                found.append(LockInstall(via[0], step, via[1]))
+            lock = via[0] if via is not None else _match_lock(arg, locks, aliases)
+            if lock is None:
                 continue
-            lock = _match_lock(arg, locks, aliases)
-            if lock is not None:
-                found.append(LockInstall(lock, step))
+            selecting = via[1] if via is not None else step
+            where = lock_location(df, stages, lock.path, selecting.line) \
+                if selecting.tool == "uv" else ""
+            found.append(LockInstall(lock, step, via[1] if via is not None else None,
+                                     posixpath.dirname(where)))
     return found
 
 

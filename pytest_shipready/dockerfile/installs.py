@@ -16,6 +16,7 @@ Pure: no pytest, no docker.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,9 @@ class Command:
     # The environment the command runs with: the stage's ENV and ARG values in scope,
     # ``export``s earlier in the same RUN, and its own ``VAR=value`` prefixes.
     env: Mapping[str, str] = field(default_factory=dict)
+    # The directory it runs in: the stage's WORKDIR, changed by a `cd` earlier in the
+    # same RUN; empty when not known.
+    cwd: str = ""
 
 
 def _expand(chunk: str, values: Mapping[str, str]) -> str:
@@ -162,10 +166,21 @@ def _assignment(word: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0
-            ) -> list[Command]:
+def _cd(cwd: str, words: list[str]) -> str:
+    """The directory after ``cd ARGS`` in ``cwd`` (empty: not known)."""
+    args = [w for w in words[1:] if not w.startswith("-")]
+    if len(args) != 1 or "$" in args[0] or args[0].startswith("~"):
+        return ""  # `cd` (home), `cd -`, an unknown variable
+    if args[0].startswith("/"):
+        return posixpath.normpath(args[0])
+    return posixpath.normpath(posixpath.join(cwd, args[0])) if cwd else ""
+
+
+def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0,
+            cwd: str = "") -> list[Command]:
     """The commands with shell keywords dropped (``if pip install ...; then``), ``sh -c
-    "..."`` opened, and the environment each runs with (``export``s carry over)."""
+    "..."`` opened, and the environment each runs with (``export``s carry over), and the
+    directory (``cd`` carries over)."""
     scope = dict(env)
     out: list[Command] = []
     for command in commands:
@@ -190,9 +205,11 @@ def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0
                            if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
             if script is not None:
                 inner = split_commands(script, command.line, values=scope)
-                out.extend(_simple(inner, scope, depth + 1))
+                out.extend(_simple(inner, scope, depth + 1, cwd))
                 continue
-        out.append(replace(command, words=tuple(words), env=dict(scope)))
+        out.append(replace(command, words=tuple(words), env=dict(scope), cwd=cwd))
+        if name in ("cd", "pushd"):
+            cwd = _cd(cwd, words)
     return out
 
 
@@ -201,9 +218,10 @@ def run_commands(df: Dockerfile, ins: Instruction, stage: Stage | None = None
     """The commands a RUN executes: its shell text, its exec form, or its heredoc script,
     each with the environment it runs with (the ``stage``'s ENV and ARG in scope)."""
     env = df.variables(stage, ins.line) if stage is not None else {}
+    cwd = df.workdir(stage, ins.line) if stage is not None else ""
     if ins.exec_form is not None:
         command = Command(ins.exec_form, ins.line, " ".join(ins.exec_form), env)
-        return _simple([command], env)
+        return _simple([command], env, cwd=cwd)
     commands = split_commands(ins.rest, ins.line, ins.line_at, env)
     for doc in ins.heredocs:
         # RUN <<EOF (the script itself) or RUN sh/bash <<EOF: the body is shell.
@@ -212,7 +230,7 @@ def run_commands(df: Dockerfile, ins: Instruction, stage: Stage | None = None
         if not outer or outer[0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "ash"):
             commands = [c for c in commands if not any(w.startswith("<<") for w in c.words)]
             commands.extend(split_commands(doc.body, doc.line, values=env))
-    return _simple(commands, env)
+    return _simple(commands, env, cwd=cwd)
 
 
 def stage_commands(df: Dockerfile, stage: Stage) -> Iterator[Command]:
@@ -243,6 +261,10 @@ class InstallStep:
     settings: tuple[str, ...] = ()  # those variables, as "UV_NO_DEV=1", for messages
     root: bool = False  # installs the project itself (poetry install without --no-root)
     environment: str = ""  # where it installs, when set (UV_PROJECT_ENVIRONMENT)
+    # uv sync/export: the directory uv looks for the project from (the command's
+    # directory, then --directory / UV_WORKING_DIR, then --project / UV_PROJECT); empty
+    # when not known
+    workdir: str = ""
 
     @property
     def described(self) -> str:
@@ -463,6 +485,12 @@ _UV_VALUE = frozenset({"--extra", "--group", "--only-group", "--no-group", "--pa
                        "--upgrade-package", "--config-file", "--cache-dir"})
 
 
+# uv's global options that take a value.
+_UV_GLOBAL_VALUE = frozenset({"--directory", "--project", "--cache-dir", "--config-file",
+                              "--color", "--python-preference", "--allow-insecure-host",
+                              "--trusted-host"})
+
+
 # uv's own boolean variables that stand for `uv sync` / `uv export` options.
 UV_FLAGS = {
     "UV_NO_DEV": "--no-dev", "UV_NO_DEFAULT_GROUPS": "--no-default-groups",
@@ -472,9 +500,33 @@ UV_FLAGS = {
 
 
 def _uv_env(env: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(options, "NAME=value" settings) from uv's variables in ``env``."""
+    """(options, "NAME=value" settings) from uv's variables in ``env``: the boolean ones
+    of :data:`UV_FLAGS`, and ``UV_NO_GROUP`` (space-separated groups: ``--no-group``)."""
     names = [k for k in UV_FLAGS if _on(env, k)]
-    return tuple(UV_FLAGS[k] for k in names), tuple(f"{k}={env[k]}" for k in names)
+    options = [UV_FLAGS[k] for k in names]
+    settings = [f"{k}={env[k]}" for k in names]
+    no_group = env.get("UV_NO_GROUP", "").split()
+    if no_group:
+        options.extend(w for g in no_group for w in ("--no-group", g))
+        settings.append(f"UV_NO_GROUP={env['UV_NO_GROUP']}")
+    return tuple(options), tuple(settings)
+
+
+def _uv_workdir(cwd: str, args: tuple[str, ...], env: Mapping[str, str]) -> str:
+    """Where ``uv sync`` / ``uv export`` start looking for the project: ``cwd``, changed
+    by ``--directory`` (UV_WORKING_DIR), then ``--project`` (UV_PROJECT), each relative
+    to the directory before it."""
+    for option, variable in (("--directory", "UV_WORKING_DIR"), ("--project", "UV_PROJECT")):
+        value = _option_value(args, option) or env.get(variable, "")
+        if not value:
+            continue
+        if value.startswith("/"):
+            cwd = posixpath.normpath(value)
+        elif "$" in value or value.startswith("~"):
+            return ""
+        elif cwd:
+            cwd = posixpath.normpath(posixpath.join(cwd, value))
+    return cwd
 
 
 def recognise_uv(command: Command) -> InstallStep | None:
@@ -484,7 +536,17 @@ def recognise_uv(command: Command) -> InstallStep | None:
     words, env = _prefixed(command)
     if not words or _command_name(words[0]) != "uv":
         return None
-    args = words[1:]
+    # uv's global options may come before the subcommand (`uv --directory app sync`):
+    # moved after it, where the subcommand's options are read
+    lead: list[str] = []
+    i = 1
+    while i < len(words) and words[i].startswith("-"):
+        lead.append(words[i])
+        if words[i] in _UV_GLOBAL_VALUE and i + 1 < len(words):
+            i += 1
+            lead.append(words[i])
+        i += 1
+    args = (*words[i:i + 1], *lead, *words[i + 1:])
     flags, settings = _uv_env(env)
     if args[:1] == ("sync",):
         options = (*flags, *args)
@@ -496,7 +558,8 @@ def recognise_uv(command: Command) -> InstallStep | None:
             "update uv.lock during the build",
             verb="sync", options=options, settings=settings,
             root="--no-install-project" not in options,
-            environment=env.get("UV_PROJECT_ENVIRONMENT", ""))
+            environment=env.get("UV_PROJECT_ENVIRONMENT", ""),
+            workdir=_uv_workdir(command.cwd, args, env))
     if args[:1] == ("export",):
         out = _option_value(args, "-o", "--output-file") or _redirect(args)
         if out is None:
@@ -505,7 +568,8 @@ def recognise_uv(command: Command) -> InstallStep | None:
         return InstallStep("uv", command.line, command.text, installs=False,
                            exports=((out, "uv.lock"),),
                            exports_hashed="--no-hashes" not in args,
-                           verb="export", options=options, settings=settings)
+                           verb="export", options=options, settings=settings,
+                           workdir=_uv_workdir(command.cwd, args, env))
     if args[:2] in (("pip", "install"), ("pip", "sync")):
         rest = args[2:]
         files = [v for i, w in enumerate(rest) for v in

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -247,6 +248,21 @@ class Dockerfile:
                     for name, value in env_pairs(ins, self.escape):
                         env[name] = expand(value, scope, self.escape)[0]
         return {**stage_args, **env}
+
+    def workdir(self, stage: Stage, before_line: int | None = None) -> str:
+        """The working directory in force in ``stage`` (before ``before_line``): the
+        WORKDIRs of the stage and the stages it is built on, a relative one joined to the
+        one before, variables expanded; ``/`` when none is set."""
+        current = "/"
+        for s in self.chain(stage):
+            for ins in s.of("WORKDIR"):
+                if s is stage and before_line is not None and ins.line >= before_line:
+                    break
+                value = expand(ins.rest.strip(), self.variables(s, ins.line), self.escape)[0]
+                value = value.strip().strip('"').strip("'")
+                if value:
+                    current = posixpath.normpath(posixpath.join(current, value))
+        return current
 
     def user(self, stage: Stage) -> Setting | None:
         found = self.last(stage, "USER")

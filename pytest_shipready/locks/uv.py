@@ -4,13 +4,16 @@ pyproject.toml (the ``uv lock --check`` run is :mod:`pytest_shipready.locks.uvch
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ..checks import CheckResult, Finding, plural
 from . import model
@@ -68,12 +71,15 @@ def _uv_file(entry: dict[str, Any]) -> model.FileHash:
 
 def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
              extras: Collection[str], packages: Collection[str] = (),
-             all_packages: bool = False) -> list[model.LockedPackage]:
+             all_packages: bool = False, runtime: bool = True
+             ) -> list[model.LockedPackage]:
     """What ``uv sync`` installs from ``lock`` into ``env``: from the project it syncs
     (``packages``: ``--package``; ``all_packages``: ``--all-packages``; else the root
     project, or every member of a workspace whose root is not a project), its
     dependencies whose markers hold in ``env``, with ``extras`` and dependency ``groups``
-    of those packages, transitively."""
+    of those packages, transitively. ``runtime=False`` (``--only-group``,
+    ``--only-dev``): the ``groups`` of those packages alone, not the packages themselves
+    and their dependencies."""
     root = lock.root()
     members = lock.members()
     by_name = lock.by_name()
@@ -105,14 +111,16 @@ def _uv_pick(lock: model.ToolLock, env: Mapping[str, str], groups: set[str],
         if not todo:  # a cycle through every package: all of them, as recorded
             return [p for p in lock.packages if not p.local]
     for pkg in start:
-        todo.append(model.Dep(pkg.name, None, (), pkg.version))
-        for extra in extras:
-            todo.extend(pkg.optional.get(extra, ()))
+        if runtime:
+            todo.append(model.Dep(pkg.name, None, (), pkg.version))
+            for extra in extras:
+                todo.extend(pkg.optional.get(extra, ()))
         for group in groups:
             todo.extend(pkg.dev.get(group, ()))
     if root is None and not packages and start:
         # a workspace root that is not a project: its requirements and dependency groups
-        todo.extend(_manifest_requirements(lock))
+        if runtime:
+            todo.extend(_manifest_requirements(lock))
         todo.extend(_manifest_groups(lock, groups))
     seen: set[tuple[str, str | None, tuple[str, ...]]] = set()
     out: dict[int, model.LockedPackage] = {}
@@ -183,26 +191,97 @@ def _show(key: tuple[str, tuple[str, ...], str, str]) -> str:
 
 def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | None]:
     """What pyproject.toml asks that uv.lock did not record: findings, or a skip reason."""
+    compared = uv_offline_comparison(lock)
+    return compared.findings, compared.skip
+
+
+@dataclass(frozen=True)
+class OfflineComparison:
+    """The offline comparison of uv.lock with the pyproject.toml files it was made from."""
+
+    findings: list[Finding]
+    skip: str | None = None  # nothing could be compared, and why
+    compared: tuple[str, ...] = ()  # the pyproject.toml files compared
+    left_out: tuple[str, ...] = ()  # "backend/pyproject.toml (dynamic dependencies)"
+
+
+def uv_offline_comparison(lock: model.ToolLock) -> OfflineComparison:
+    """Compare uv.lock with the pyproject.toml beside it and, in a workspace, with each
+    member's: each project's requirements against those uv recorded for its package
+    (``[package.metadata]``), a virtual workspace root's ``[dependency-groups]`` against
+    ``[manifest.dependency-groups]``, the members ``[tool.uv.workspace]`` lists against
+    ``[manifest] members``, and ``requires-python`` (the members' intersection)."""
     root = lock.root()
-    if root is None:
-        return [], f"{lock.display} has no project package (a workspace or script lock)"
+    members = lock.members()
+    if root is None and not members:
+        return OfflineComparison([], (
+            f"{lock.display} has neither a project nor workspace members: a script's lock "
+            "(`uv lock --script`), whose requirements are the script's inline metadata "
+            "(PEP 723), which neither `uv lock --check` beside it nor the offline "
+            "comparison reads; check it with `uv lock --check --script <script>`"))
     data, path, error = model.read_pyproject(lock)
     if error is not None:
-        return [error], None
+        return OfflineComparison([error])
     if data is None:
-        return [], f"no pyproject.toml next to {lock.display}"
-    project = data.get("project") or {}
-    if "dependencies" in (project.get("dynamic") or []):
-        return [], "pyproject.toml declares its dependencies dynamically"
+        return OfflineComparison([], f"no pyproject.toml next to {lock.display}")
     fix = relock(lock)
+    findings: list[Finding] = []
+    compared: list[str] = []
+    left_out: list[str] = []
+    base = posixpath.dirname(lock.display)
+    projects: list[tuple[model.LockedPackage, dict[str, Any], Path, str]] = []
+    if root is not None:
+        projects.append((root, data, path, path.name))
+    else:
+        findings.extend(_virtual_root_groups(lock, data, path, fix))
+        compared.append(path.name)
+    for member in members:
+        if member is root:
+            continue
+        source = posixpath.normpath(member.source or ".")
+        shown = posixpath.join(base, source, "pyproject.toml")
+        member_data, member_path, member_error = model.read_pyproject(
+            lock, lock.path.parent / source / "pyproject.toml")
+        if member_error is not None:
+            findings.append(member_error)
+        elif member_data is None:
+            findings.append(Finding(
+                f"{lock.display} records workspace member {member.name} in {source}/, which "
+                "has no pyproject.toml", lock.display, member.line, fix))
+        else:
+            projects.append((member, member_data, member_path, shown))
+    for package, pyproject, where, shown in projects:
+        project = pyproject.get("project") or {}
+        if "dependencies" in (project.get("dynamic") or []):
+            left_out.append(f"{shown} (dynamic dependencies)")
+            continue
+        compared.append(shown)
+        findings.extend(_project_differences(lock, package, pyproject, where, shown, fix))
+    if root is None or len(members) > 1:
+        findings.extend(_member_list(lock, data, fix))
+    findings.extend(_requires_python(lock, [p for _, p, _, _ in projects] or [data], fix))
+    if not compared:
+        reasons = ", ".join(left_out)
+        return OfflineComparison([], f"nothing to compare offline: {reasons}",
+                                 left_out=tuple(left_out))
+    return OfflineComparison(findings, None, tuple(compared), tuple(left_out))
+
+
+def _project_differences(lock: model.ToolLock, package: model.LockedPackage,
+                         data: dict[str, Any], path: Path, shown: str, fix: str
+                         ) -> list[Finding]:
+    """One project's pyproject.toml against the requirements uv recorded for its
+    package: [project] dependencies and optional-dependencies, [dependency-groups] (with
+    include-group expanded) and [tool.uv] dev-dependencies."""
+    project = data.get("project") or {}
     findings: list[Finding] = []
     wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]] = []
 
-    def add(where: str, dep: object, extra: str | None = None) -> None:
+    def add(where: str, dep: object) -> None:
         try:
             req = Requirement(str(dep))
         except InvalidRequirement as exc:
-            findings.append(Finding(f"{where}: invalid requirement {dep!r}: {exc}", path.name))
+            findings.append(Finding(f"{where}: invalid requirement {dep!r}: {exc}", shown))
             return
         wanted.append((where, _key(req.name, req.extras, str(req.specifier), req.url)))
 
@@ -210,11 +289,11 @@ def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | N
         add("[project] dependencies", dep)
     for extra, deps in (project.get("optional-dependencies") or {}).items():
         for dep in deps or []:
-            add(f"[project.optional-dependencies] {extra}", dep, extra)
+            add(f"[project.optional-dependencies] {extra}", dep)
     recorded = [_key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
-                for d in root.metadata.get("requires-dist") or []]
+                for d in package.metadata.get("requires-dist") or []]
     groups, group_errors = expand_groups(data.get("dependency-groups") or {})
-    findings.extend(Finding(e, path.name, None, "Fix [dependency-groups] in pyproject.toml.")
+    findings.extend(Finding(e, shown, None, f"Fix [dependency-groups] in {shown}.")
                     for e in group_errors)
     legacy_dev = ((data.get("tool") or {}).get("uv") or {}).get("dev-dependencies")
     if legacy_dev:
@@ -222,9 +301,17 @@ def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | N
             (str(d), "[tool.uv] dev-dependencies") for d in legacy_dev)
     recorded_dev = {str(canonicalize_name(g)): [
         _key(d["name"], d.get("extras"), d.get("specifier"), d.get("url")) for d in deps]
-        for g, deps in (root.metadata.get("requires-dev") or {}).items()}
-    findings.extend(_diff(wanted, recorded, lock, path, fix, "[project]"))
-    for group in sorted(set(groups) | set(recorded_dev)):
+        for g, deps in (package.metadata.get("requires-dev") or {}).items()}
+    findings.extend(_diff(wanted, recorded, lock, path, fix, "[project]", shown))
+    findings.extend(_groups_diff(groups, recorded_dev, lock, path, fix, shown))
+    return findings
+
+
+def _groups_diff(groups: dict[str, list[tuple[str, str]]],
+                 recorded: dict[str, list[tuple[str, tuple[str, ...], str, str]]],
+                 lock: model.ToolLock, path: Path, fix: str, shown: str) -> list[Finding]:
+    findings: list[Finding] = []
+    for group in sorted(set(groups) | set(recorded)):
         w = []
         for dep, where in groups.get(group, []):
             try:
@@ -232,20 +319,105 @@ def uv_offline_differences(lock: model.ToolLock) -> tuple[list[Finding], str | N
             except InvalidRequirement:
                 continue
             w.append((where, _key(req.name, req.extras, str(req.specifier), req.url)))
-        findings.extend(_diff(w, recorded_dev.get(group, []), lock, path, fix,
-                              f"[dependency-groups] {group}"))
-    wanted_py = project.get("requires-python")
-    locked_py = lock.data.get("requires-python")
-    if wanted_py and locked_py:
+        findings.extend(_diff(w, recorded.get(group, []), lock, path, fix,
+                              f"[dependency-groups] {group}", shown))
+    return findings
+
+
+def _virtual_root_groups(lock: model.ToolLock, data: dict[str, Any], path: Path, fix: str
+                         ) -> list[Finding]:
+    """A workspace root that is not a project: its [dependency-groups] against uv.lock's
+    ``[manifest.dependency-groups]``."""
+    shown = path.name
+    groups, errors = expand_groups(data.get("dependency-groups") or {})
+    findings = [Finding(e, shown, None, f"Fix [dependency-groups] in {shown}.")
+                for e in errors]
+    manifest = lock.data.get("manifest")
+    table = manifest.get("dependency-groups") if isinstance(manifest, dict) else None
+    recorded = {str(canonicalize_name(str(g))): [
+        _key(d["name"], d.get("extras"), d.get("specifier"), d.get("url"))
+        for d in deps if isinstance(d, dict) and d.get("name")]
+        for g, deps in (table.items() if isinstance(table, dict) else ())
+        if isinstance(deps, list)}
+    findings.extend(_groups_diff(groups, recorded, lock, path, fix, shown))
+    return findings
+
+
+def _member_list(lock: model.ToolLock, data: dict[str, Any], fix: str) -> list[Finding]:
+    """The projects ``[tool.uv.workspace] members`` (minus ``exclude``) finds, against
+    uv.lock's ``[manifest] members``."""
+    ws = ((data.get("tool") or {}).get("uv") or {}).get("workspace")
+    manifest = lock.data.get("manifest")
+    recorded = manifest.get("members") if isinstance(manifest, dict) else None
+    if not isinstance(ws, dict) or not isinstance(recorded, list):
+        return []
+    base = lock.path.parent
+    excluded = {d.resolve() for pattern in ws.get("exclude") or []
+                if isinstance(pattern, str) for d in base.glob(pattern)}
+    found: dict[str, str] = {}
+    root = lock.root()
+    if root is not None:
+        found[root.name] = "."
+    for pattern in ws.get("members") or []:
+        if not isinstance(pattern, str):
+            continue
+        for d in sorted(base.glob(pattern)):
+            if d.resolve() in excluded or d.resolve() == base.resolve():
+                continue
+            member_data, _, _ = model.read_pyproject(lock, d / "pyproject.toml")
+            name = ((member_data or {}).get("project") or {}).get("name")
+            if isinstance(name, str) and name:
+                found[str(canonicalize_name(name))] = d.relative_to(base).as_posix()
+    locked = {str(canonicalize_name(str(n))) for n in recorded}
+    shown = "pyproject.toml"
+    out = [Finding(f"workspace member {name} ({found[name]}/) is in [tool.uv.workspace] "
+                   f"members but not in {lock.display}", shown, None, fix)
+           for name in sorted(set(found) - locked)]
+    out += [Finding(f"workspace member {name} is recorded in {lock.display} but "
+                    "[tool.uv.workspace] no longer finds it", lock.display, None, fix)
+            for name in sorted(locked - set(found))]
+    return out
+
+
+def _requires_python(lock: model.ToolLock, projects: list[dict[str, Any]], fix: str
+                     ) -> list[Finding]:
+    """uv.lock's requires-python is the intersection of the projects' (every workspace
+    member's): compared by the Python versions each admits."""
+    written = [str((p.get("project") or {}).get("requires-python") or "") for p in projects]
+    written = [w for w in written if w]
+    locked = lock.data.get("requires-python")
+    if not written or not locked:
+        return []
+    try:
+        wanted = SpecifierSet(",".join(written))
+        have = SpecifierSet(str(locked))
+    except InvalidSpecifier:
+        return []
+    if _same_pythons(wanted, have):
+        return []
+    shown = " and ".join(repr(w) for w in dict.fromkeys(written))
+    where = "pyproject.toml" if len(projects) == 1 else "the workspace's pyproject.toml files"
+    return [Finding(f"requires-python is {shown} in {where} but {str(locked)!r} in "
+                    f"{lock.display}", "pyproject.toml", None, fix)]
+
+
+def _same_pythons(a: SpecifierSet, b: SpecifierSet) -> bool:
+    """Whether two requires-python ranges admit the same Python versions: equal as
+    written, or agreeing on every version either names and the ones around them."""
+    if a == b:
+        return True
+    points: set[Version] = set()
+    for spec in (*a, *b):
         try:
-            same = SpecifierSet(str(wanted_py)) == SpecifierSet(str(locked_py))
-        except InvalidSpecifier:
-            same = True
-        if not same:
-            findings.append(Finding(
-                f"requires-python is {wanted_py!r} in pyproject.toml but {locked_py!r} in "
-                f"{lock.display}", path.name, None, fix))
-    return findings, None
+            v = Version(spec.version.replace(".*", ""))
+        except InvalidVersion:
+            return False
+        major, minor, micro = (*v.release, 0, 0)[:3]
+        for m in (minor - 1, minor, minor + 1):
+            for u in (0, micro - 1, micro, micro + 1, 99):
+                if m >= 0 and u >= 0:
+                    points.add(Version(f"{major}.{m}.{u}"))
+    return all((v in a) == (v in b) for v in points)
 
 
 def expand_groups(table: object) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
@@ -291,8 +463,8 @@ def expand_groups(table: object) -> tuple[dict[str, list[tuple[str, str]]], list
 
 def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
           recorded: list[tuple[str, tuple[str, ...], str, str]], lock: model.ToolLock,
-          pyproject_path: Path, fix: str, section: str) -> list[Finding]:
-    pyproject = pyproject_path.name
+          pyproject_path: Path, fix: str, section: str, shown: str = "") -> list[Finding]:
+    pyproject = shown or pyproject_path.name
     rec = list(recorded)
     out = []
     for where, key in wanted:
@@ -317,12 +489,20 @@ def _diff(wanted: list[tuple[str, tuple[str, tuple[str, ...], str, str]]],
 
 def check_uv_fresh_offline(lock: model.ToolLock, why: str = "") -> CheckResult:
     """SR111 by the offline comparison; ``why`` says why uv did not decide."""
-    findings, skip = uv_offline_differences(lock)
+    compared = uv_offline_comparison(lock)
+    findings = compared.findings
     because = f"; {why}" if why else ""
-    if skip is not None:
-        return CheckResult.skipped("SR111", skip + because)
+    if compared.skip is not None:
+        return CheckResult.skipped("SR111", compared.skip + because)
+    if compared.compared == ("pyproject.toml",) and lock.root() is not None:
+        what = "pyproject.toml's requirements match those recorded in uv.lock"
+    else:  # a workspace: the root's and every member's pyproject.toml
+        what = (f"the workspace's requirements ({', '.join(compared.compared)}) and its "
+                f"members match those recorded in {lock.display}")
+    if compared.left_out:
+        what += f" (not compared: {', '.join(compared.left_out)})"
     return CheckResult.from_findings(
-        "SR111", findings, "pyproject.toml's requirements match those recorded in uv.lock "
-        f"(offline comparison; markers are compared by `uv lock --check` only){because}",
+        "SR111", findings, f"{what} (offline comparison; markers are compared by `uv lock "
+        f"--check` only){because}",
         f"{lock.display} is stale: {plural(len(findings), 'requirement')} changed since "
         f"`uv lock` (offline comparison{because})")
