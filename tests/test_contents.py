@@ -135,3 +135,33 @@ def test_bytecode_copied_from_the_build_context_is_waste() -> None:
     assert [f.message for f in result.findings] == [
         "__pycache__ copied from the build context: 2.0 kB in layer 2 (`COPY dir:abc in "
         "/srv/app/`)"]
+
+
+def test_compilers_a_later_layer_removes_are_not_in_the_final_stage() -> None:
+    """consvc-shepherd's shape: `apt-get install gcc python3-dev`, pip install, then
+    `apt-get remove gcc python3-dev` in a later layer. The compilers are gone from the
+    final stage; their bytes are still shipped (deleted later), and counted once."""
+    image = contents.scan(saved([
+        ("/bin/sh -c #(nop) ADD file:base in /", {"usr/bin/python3": b"x"}),
+        ("/bin/sh -c apt-get install -y gcc python3-dev", {
+            "usr/bin/gcc-12": b"g" * 600_000, "usr/lib/gcc/x86_64-linux-gnu/12/cc1":
+            b"c" * 1_400_000, "usr/include/python3.11/Python.h": b"h" * 1000,
+            "usr/lib/x86_64-linux-gnu/libpq.so.5": b"l" * 1000,  # kept: not deleted
+            "root/.cache/pip/http/a": b"p" * 1_000_000}),
+        ("/bin/sh -c pip install -r requirements.txt", {"srv/x.py": b"x"}),
+        ("/bin/sh -c apt-get remove -y gcc python3-dev && rm -rf /root/.cache", {
+            "usr/bin/.wh.gcc-12": b"", "usr/lib/.wh.gcc": b"", "root/.wh..cache": b"",
+            "usr/include/.wh.python3.11": b""}),
+        # a second whiteout of a path already deleted: each file is counted once
+        ("/bin/sh -c rm -rf /usr/lib/gcc /root/.cache/pip", {
+            "usr/lib/.wh.gcc": b"", "root/.cache/.wh.pip": b""}),
+    ]))
+    result = contents.check_waste(image, 2.5, multi_stage=True, own_from=1)
+    assert [f.message for f in result.findings] == [
+        "3.0 MB of layer 2 (`RUN apt-get install -y gcc python3-dev`) is deleted by a later "
+        "layer, but still shipped"]
+    assert result.status == Status.FAILED
+    assert result.summary == "3.0 MB wasted, over the 2.5 MB budget"
+    under = contents.check_waste(image, 50, multi_stage=True, own_from=1)
+    assert under.status == Status.PASSED, under.findings
+    assert under.figures["wasted_mb"] == 3.0

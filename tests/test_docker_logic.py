@@ -425,3 +425,19 @@ def test_hardened_failures_name_what_broke() -> None:
         "an operation needs a capability that was dropped (a port below 1024, chown, ...)"]
     assert causes("getpwuid(): uid not found: 1000680000", 1000680000) == [
         "the app looks its user up in /etc/passwd, where uid 1000680000 has no entry"]
+    # uv-docker-example (`uv run` wants its cache) and telescope (`poetry run` looks for
+    # the virtualenv Poetry made in the build user's home): HOME=/ for the arbitrary uid.
+    uv = ("error: Failed to initialize cache at `/.cache/uv`\n  cause: failed to create "
+          "directory `/.cache/uv`: Read-only file system (os error 30)\n")
+    assert causes(uv, 1000680000) == [
+        "it writes to /.cache/uv on the read-only root filesystem",
+        "its HOME is / (as for a uid without an /etc/passwd entry), so it looks for "
+        "/.cache/uv, not in the build user's home"]
+    poetry = ("Creating virtualenv svc-9TtSrW0h-py3.13 in /.cache/pypoetry/virtualenvs\n"
+              "virtualenv: error: argument dest: the destination . is not write-able at /\n")
+    assert causes(poetry, 1000680000) == [
+        "its HOME is / (as for a uid without an /etc/passwd entry), so it looks for "
+        "/.cache/pypoetry/virtualenvs, not in the build user's home"]
+    # the image's own user, with a home: only the read-only filesystem is to blame
+    assert causes(uv.replace("`/.cache", "`/home/app/.cache"), 0) == [
+        "it writes to /home/app/.cache/uv on the read-only root filesystem"]

@@ -94,6 +94,49 @@ def test_single_install_counts_a_directory_reached_twice_once() -> None:
     assert integrity.check_single_install(facts({})).status == Status.SKIPPED
 
 
+def test_a_packaging_tool_upgraded_over_the_base_images_copy_is_not_a_second_install(
+        ) -> None:
+    """antenna's shape: Debian's Python with python3-pip, then `pip install -U pip`: the
+    new pip goes to /usr/local/lib/python3.11/dist-packages, ahead of Debian's copy,
+    which pip cannot remove. The upgrade is what runs: noted, not failed."""
+    debian = "/usr/lib/python3/dist-packages"
+    local = "/usr/local/lib/python3.11/dist-packages"
+    image = facts({"pip": "26.3", "falcon": "3.1.3"}, installs=(
+        ("pip", "26.3", f"{local}/pip-26.3.dist-info"),
+        ("falcon", "3.1.3", f"{local}/falcon-3.1.3.dist-info"),
+        ("pip", "23.0.1", f"{debian}/pip-23.0.1.dist-info"),
+    ))
+    result = integrity.check_single_install(image)
+    assert result.status == Status.PASSED, result.findings
+    assert result.summary == (
+        f"1 distribution installed once each, in {debian}, {local}; packaging tools "
+        f"upgraded over the base image's copy: pip 26.3 shadows 23.0.1 in {debian}")
+    # an older packaging tool ahead of a newer one is what the lock did not ask for
+    older_first = facts({"setuptools": "40.0"}, installs=(
+        ("setuptools", "40.0", "/opt/vendor/setuptools-40.0.dist-info"),
+        ("setuptools", "66.1.1", f"{debian}/setuptools-66.1.1.egg-info")))
+    assert integrity.check_single_install(older_first).status == Status.FAILED
+    # the app's own dependencies twice still fail, newest first or not
+    twice = facts({"six": "1.17.0"}, installs=(
+        ("six", "1.17.0", f"{local}/six-1.17.0.dist-info"),
+        ("six", "1.16.0", f"{debian}/six-1.16.0.egg-info")))
+    assert integrity.check_single_install(twice).status == Status.FAILED
+
+
+def test_own_distributions_come_from_pyproject_and_the_locks_source_trees() -> None:
+    """full-stack-fastapi-template's shape: a virtual workspace root (no [project]) whose
+    member `app` is locked as `source = { editable = "backend" }`: the member is the
+    project's own distribution (SR402 says so too), so SR406 imports it."""
+    from pytest_shipready.locks import discover
+
+    fixtures = Path(__file__).parent / "fixtures"
+    workspace = discover.load(fixtures / "uv-workspace" / "uv.lock", fixtures / "uv-workspace")
+    assert integrity.own_distributions([], [workspace]) == ["app", "worker"]
+    uv_app = discover.load(fixtures / "uv-app" / "uv.lock", fixtures / "uv-app")
+    assert integrity.own_distributions(["uv-app"], [uv_app]) == ["helper", "uv-app"]
+    assert integrity.own_distributions(["My_Service"], []) == ["my-service"]
+
+
 def test_the_probe_lists_every_copy_and_the_requirements() -> None:
     """The parity probe, run for real, with a second copy of a distribution on
     PYTHONPATH (what SR407 must see) and its requirements (what SR405 reads)."""

@@ -245,18 +245,25 @@ def test_members_from_the_workspace_globs_when_the_lock_names_none(workspace: Pa
 def test_the_workspace_image_matches_its_lock(ws_project: Path, pytester: pytest.Pytester,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """`RUN uv sync --frozen --package app` in a python:3.12 image: SR402 expects app's
-    dependencies for Linux/3.12 with its dev group, and the member app is the project."""
+    dependencies for Linux/3.12 with its dev group, and the member app is the project.
+    The command runs a file, not a module (full-stack-fastapi-template: `fastapi run
+    app/main.py`), so SR406 finds what to import from the lock's workspace members."""
     import json
 
     monkeypatch.delenv("DOCKER_HOST")
+    dockerfile = ws_project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace(
+        'CMD ["python", "-m", "app"]', 'CMD ["python", "backend/app/__main__.py"]'))
     result = pytester.runpytest_subprocess(
         "--shipready-only", "--shipready-offline", "-p", "no:cacheprovider", "-k",
-        "SR205 or SR210 or SR301 or SR402", f"--shipready-report={ws_project / 'r.json'}",
-        timeout=600)
+        "SR205 or SR210 or SR301 or SR402 or SR406",
+        f"--shipready-report={ws_project / 'r.json'}", timeout=600)
     doc = json.loads((ws_project / "r.json").read_text())
     got = {r["check_id"]: r for r in doc["results"]}
-    for check in ("SR205", "SR210", "SR301", "SR402"):
+    for check in ("SR205", "SR210", "SR301", "SR402", "SR406"):
         assert got[check]["status"] == "passed", (check, result.stdout.str())
+    assert re.fullmatch(r"1 import succeeded in /app/\.venv/bin/python3?: app \(top-level "
+                        r"module of app 0\.1\.0\)", got["SR406"]["summary"]), got["SR406"]
     line = (ws_project / "Dockerfile").read_text().splitlines().index(
         "RUN uv sync --frozen --package app") + 1
     assert got["SR402"]["summary"] == (

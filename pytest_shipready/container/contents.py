@@ -16,7 +16,7 @@ import json
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..checks import CheckResult, Finding
@@ -211,17 +211,25 @@ def _instruction(created_by: str) -> str:
     return text.strip()[:120] or "(a layer of the base image)"
 
 
+def _deleted(path: str, whiteouts: Collection[str]) -> bool:
+    """A later layer's whiteout (a path without a trailing "/") removes ``path``: the path
+    itself or a directory above it."""
+    if not whiteouts:
+        return False
+    parts = path.split("/")
+    return any("/".join(parts[:n]) in whiteouts for n in range(1, len(parts) + 1))
+
+
 def check_secrets(contents: ImageContents) -> CheckResult:
     findings: list[Finding] = []
     layers = len(contents.layers)
     for i, layer in enumerate(contents.layers):
         made_by = _instruction(contents.created_by[i]) if contents.created_by else ""
-        later_deleted = [p for later in contents.layers[i + 1:] for p in later.deleted]
+        later_deleted = {p.rstrip("/") for later in contents.layers[i + 1:]
+                         for p in later.deleted}
         for path, why in layer.secrets:
-            deleted = any(path == p or path.startswith(p.rstrip("/") + "/")
-                          for p in later_deleted)
             gone = (" (a later layer deletes it, but it stays in this layer of the image)"
-                    if deleted else "")
+                    if _deleted(path, later_deleted) else "")
             findings.append(Finding(
                 f"/{path} looks like a secret ({why}), in layer {i + 1} of {layers} "
                 f"(`{made_by}`){gone}", None, None,
@@ -252,19 +260,23 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
     layers = contents.layers
     for i, layer in enumerate(layers):
         made_by = _instruction(contents.created_by[i]) if contents.created_by else ""
-        for what, size in sorted(layer.caches.items()):
+        later_deleted = {p.rstrip("/") for later in layers[i + 1:] for p in later.deleted}
+        gone = {p for p in layer.files if _deleted(p, later_deleted)}
+        caches = dict(layer.caches)
+        for path in gone:  # a cache a later layer deletes counts once, as deleted
+            for pattern, what in _CACHES:
+                if pattern.search(path) and what in caches:
+                    caches[what] -= layer.files[path]
+        for what, size in sorted(caches.items()):
+            if size <= 0:
+                continue
             wasted += size
             findings.append(Finding(
                 f"{what}: {_size(size)} in layer {i + 1} (`{made_by}`)", None, None,
                 "Install with --no-cache-dir (pip), UV_NO_CACHE=1 or a "
                 "`RUN --mount=type=cache` (uv, Poetry), so the cache never lands in a "
                 "layer."))
-        deleted_size = 0
-        for later in layers[i + 1:]:
-            for path in later.deleted:
-                prefix = path.rstrip("/") + "/"
-                deleted_size += sum(size for p, size in layer.files.items()
-                                    if p == path or p.startswith(prefix))
+        deleted_size = sum(layer.files[p] for p in gone)  # each file once
         wasted += deleted_size
         if deleted_size:
             findings.append(Finding(
@@ -280,8 +292,11 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
                 f"layer {i + 1} (`{made_by}`)", None, None,
                 "Leave __pycache__ out of the build context: a line `**/__pycache__` in "
                 ".dockerignore."))
-        if multi_stage and i >= own_from and layer.compilers:
-            shown = ", ".join("/" + p for p in layer.compilers[:4])
+        # Compilers a later layer removes (`apt-get remove gcc`) are not in the final
+        # stage's files; their bytes are counted above, as deleted.
+        compilers = [p for p in layer.compilers if p not in gone]
+        if multi_stage and i >= own_from and compilers:
+            shown = ", ".join("/" + p for p in compilers[:4])
             findings.append(Finding(
                 f"compilers or build headers in the final stage, layer {i + 1} "
                 f"(`{made_by}`): {shown}", None, None,
@@ -291,10 +306,10 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
     failing = [f for f in findings if over or f.message.startswith("compilers")]
     return CheckResult.from_findings(
         "SR221", failing,
-        f"{wasted / 1e6:.1f} MB wasted (caches, files deleted later) of a {budget_mb:.0f} MB "
+        f"{wasted / 1e6:.1f} MB wasted (caches, files deleted later) of a {budget_mb:g} MB "
         f"budget in {len(layers)} layers"
         + ("; no compilers in the final stage" if multi_stage else ""),
-        f"{wasted / 1e6:.1f} MB wasted, over the {budget_mb:.0f} MB budget"
+        f"{wasted / 1e6:.1f} MB wasted, over the {budget_mb:g} MB budget"
         if over else "compilers left in the final stage of a multi-stage build",
         verified=len(layers), nothing="the image has no layers to read",
         wasted_mb=round(wasted / 1e6, 1))

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
 # What the log says broke, and what it means under the restrictions.
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"Read-only file system:? ?'([^'\n]*)'|cannot create ([^:\n]+): Read-only "
-                r"file system|Read-only file system"),
+                r"file system|`([^`\n]+)`: Read-only file system|Read-only file system"),
      "it writes to {0} on the read-only root filesystem"),
+    # A uid without an /etc/passwd entry gets HOME=/: tools then look for their cache,
+    # virtualenvs or config under /.cache, /.local, /.config (uv, Poetry, pip).
+    (re.compile(r"(?<![\w.~/-])(/\.(?:cache|local|config)(?:/[\w.+-]+)*)"),
+     "its HOME is / (as for a uid without an /etc/passwd entry), so it looks for {0}, "
+     "not in the build user's home"),
     (re.compile(r"(?i)(bind|listen).{0,80}(permission denied|not permitted)|"
                 r"Operation not permitted"),
      "an operation needs a capability that was dropped (a port below 1024, chown, ...)"),

@@ -25,7 +25,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..checks import CheckResult, Finding, PlannedCheck, plural
-from ..dockerfile.installs import PYTHON_NAME
+from ..dockerfile.installs import BOOTSTRAP, PYTHON_NAME
+from ..locks import model, pipcompile
 from .parity import ImageFacts
 
 if TYPE_CHECKING:
@@ -113,23 +114,42 @@ def check_single_install(facts: ImageFacts, ignore: Collection[str] = ()) -> Che
             continue  # one directory reached twice through sys.path
         found.append((name, version, path))
     findings: list[Finding] = []
+    upgraded: list[str] = []
     for name, found in sorted(copies.items()):
         if len(found) < 2 or name in skip:
             continue
         places = [f"{v} in {_site(p) or '?'}" + (" (imported)" if i == 0 else "")
                   for i, (_, v, p) in enumerate(found)]
+        if name in BOOTSTRAP and _newest_first([v for _, v, _ in found]):
+            # `pip install -U pip` on a distribution's Python (Debian's python3-pip in
+            # /usr/lib/python3/dist-packages) installs the new one ahead of it on sys.path
+            # and cannot remove the old one: the upgrade is what runs.
+            upgraded.append(f"{found[0][0]} {found[0][1]} shadows "
+                            + ", ".join(f"{v} in {_site(p) or '?'}" for _, v, p in found[1:]))
+            continue
         findings.append(Finding(
             f"{found[0][0]} is installed {len(found)} times: {'; '.join(places)}", None,
             None, "Install it in one place only (one virtualenv or one site-packages): "
             f"remove the other copy, or stop putting its directory on sys.path; "
             f"{_IGNORE_HINT}."))
     sites = sorted({_site(p) for found in copies.values() for _, _, p in found if p})
+    shadowed = (f"; packaging tools upgraded over the base image's copy: "
+                f"{'; '.join(upgraded)}") if upgraded else ""
     return CheckResult.from_findings(
         "SR407", findings,
-        f"{plural(len(copies), 'distribution')} installed once each, in "
-        f"{', '.join(sites) if sites else 'one place'}",
+        f"{plural(len(copies) - len(upgraded), 'distribution')} installed once each, in "
+        f"{', '.join(sites) if sites else 'one place'}{shadowed}",
         f"{plural(len(findings), 'distribution')} installed more than once",
         distributions=len(copies), locations=len(sites))
+
+
+def _newest_first(versions: list[str]) -> bool:
+    """The first (imported) version is at least every other one."""
+    try:
+        first = Version(versions[0])
+        return all(first >= Version(v) for v in versions[1:])
+    except InvalidVersion:
+        return False
 
 
 def _site(path: str) -> str:
@@ -240,6 +260,28 @@ for target, origin in targets:
         error = ("%s: %s" % (type(exc).__name__, exc))[:500]
         emit({"target": key, "origin": origin, "ok": False, "error": error, "where": where})
 """.strip()
+
+# Lock sources that are the project's own source trees (not a wheel or archive on disk).
+_SOURCE_TREES = frozenset({"directory", "editable", "virtual"})
+
+
+def own_distributions(project: Collection[str],
+                      locks: Sequence[pipcompile.PipLock | model.ToolLock]) -> list[str]:
+    """The project's own distributions, as canonical names: those its pyproject.toml
+    names, and its locks' source-tree packages (a uv workspace's members, the project
+    itself, Poetry path dependencies, pip-compile editables), which SR402 also counts as
+    the project's. Only those installed in the image are imported."""
+    names = {str(canonicalize_name(n)) for n in project}
+    for lock in locks:
+        if isinstance(lock, pipcompile.PipLock):
+            names.update(str(canonicalize_name(e.name)) for e in lock.data.entries
+                         if e.name and e.editable)
+            continue
+        root = lock.root()
+        names.update(p.name for p in lock.packages
+                     if p is root or p.editable or p.kind in _SOURCE_TREES)
+    return sorted(names)
+
 
 # Programs that take the app as a `module:object` argument.
 _SERVERS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "granian", "waitress-serve"})
@@ -387,14 +429,18 @@ class IntegrityRun:
             dists: list[str] = []
             targets = [[m, "[tool.shipready.integrity] modules"] for m in cfg.modules]
         else:
-            dists = sorted(_project_names(self.run.settings.project))
+            found = self.parity.lock()
+            dists = own_distributions(_project_names(self.run.settings.project),
+                                      [item.lock for item in found]
+                                      if not isinstance(found, str) else [])
             command = tuple(self.run.settings.config.smoke.command) or running.info.command
             targets = [[t, "the image's command"] for t in command_targets(command)]
         if not dists and not targets:
             return CheckResult.skipped(
-                "SR406", "nothing to import: the project names no distribution in "
-                "pyproject.toml and the image's command names no module (`python -m "
-                "app`, `gunicorn app.wsgi:app`); set [tool.shipready.integrity] modules")
+                "SR406", "nothing to import: the project names no distribution (pyproject."
+                "toml, or a path or editable source of its lock) and the image's command "
+                "names no module (`python -m app`, `gunicorn app.wsgi:app`); set "
+                "[tool.shipready.integrity] modules")
         python = facts.executable or self.run.settings.config.parity.python or "python3"
         spec = json.dumps({"dists": dists, "targets": targets})
         code, raw = running.container.exec_timed([python, "-c", IMPORTS, spec],
