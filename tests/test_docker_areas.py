@@ -212,6 +212,22 @@ def test_no_hardened_container_unless_its_items_run(pytester: pytest.Pytester,
     assert leftovers(svc) == []
 
 
+def test_nothing_to_wait_for_still_stops_both_containers(pytester: pytest.Pytester,
+                                                         svc: Path) -> None:
+    """No HEALTHCHECK, port or ready_log: SR301 and SR310 skip, and both containers, still
+    running, are stopped and judged (SR304, SR311) as the session container is."""
+    edit_dockerfile(svc, "EXPOSE 8000\n", "")
+    edit_dockerfile(svc, "HEALTHCHECK --interval=2s --timeout=3s --start-period=10s "
+                    "--retries=3 \\\n    CMD [\"python\", \"-m\", \"app.healthcheck\"]\n", "")
+    _, results = run(pytester, svc, "-k", "smoke")
+    for node in ("smoke::ready", "smoke::hardened-ready"):
+        assert status(results, node) == "skipped", results[node]
+    for node in ("smoke::graceful-shutdown", "smoke::hardened-shutdown"):
+        assert status(results, node) == "passed", results[node]
+        assert "SIGTERM: exited 0" in str(results[node]["summary"])
+    assert leftovers(svc) == []
+
+
 def test_the_last_image_of_the_project_is_kept_and_older_ones_pruned(
         pytester: pytest.Pytester, svc: Path) -> None:
     flt = f"label={LABEL_PROJECT}={project_key(svc)}"

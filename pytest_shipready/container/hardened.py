@@ -170,12 +170,26 @@ class HardenedRun:
         with self._lock:
             running = self._running
             if self._stopping is not None or running is None or running.stopped or \
-                    running.ready is None or running.ready.status != Status.PASSED:
+                    self._not_stoppable(running) is not None:
                 return
             self._stopping = threading.Thread(target=self._stop, args=(running,),
                                               daemon=True, name="shipready-hardened-stop")
             self._stopping.start()
             self.run.context.add_cleanup(self._stopping.join)
+
+    @staticmethod
+    def _not_stoppable(running: RunningContainer) -> str | None:
+        """Why its stop cannot be judged, or None. As SR304 does for the session
+        container, a container that had nothing to wait for (SR310 skipped) and still
+        runs is stopped and judged."""
+        ready = running.ready
+        if ready is None or ready.status == Status.FAILED:
+            return "did not become ready"
+        if ready.status == Status.SKIPPED:
+            state = running.container.state()
+            if state.status in ("exited", "dead", "removed"):
+                return f"is not running: it exited ({verdicts.exit_meaning(state.exit_code)})"
+        return None
 
     def _stop(self, running: RunningContainer) -> None:
         from . import engine
@@ -201,10 +215,12 @@ class HardenedRun:
             return gate
         self._wait()
         running = self._running
-        if running is None or running.ready is None or running.ready.status != Status.PASSED:
-            return CheckResult.skipped("SR311", "the hardened container did not become ready "
-                                       "(see shipready::smoke::hardened-ready)")
-        self.stop_begin()
+        if self._stopping is None:  # not yet stopped beside SR304's container
+            why = "did not run" if running is None else self._not_stoppable(running)
+            if why is not None:
+                return CheckResult.skipped("SR311", f"the hardened container {why} (see "
+                                           "shipready::smoke::hardened-ready)")
+            self.stop_begin()
         if self._stopping is not None:
             self._stopping.join()
         result = self._stopped
