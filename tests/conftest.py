@@ -128,6 +128,14 @@ class EngineEvents:
         self.lines = out.splitlines()
 
 
+def uv_executable() -> str:
+    """uv (a test dependency), from PATH or beside this interpreter; skip without it."""
+    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    if not os.access(found, os.X_OK):
+        pytest.skip("uv is not installed")
+    return found
+
+
 def _forget_stale_submodules() -> None:
     for name, module in list(sys.modules.items()):
         if not name.startswith("pytest_shipready") or not hasattr(module, "__path__"):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.markers import default_environment
 
+from conftest import uv_executable
 from pytest_shipready.checks import Status
 from pytest_shipready.container import parity
 from pytest_shipready.dockerfile import hygiene, parser
@@ -142,13 +143,6 @@ def test_only_group_expects_the_group_alone() -> None:
     assert expected("uv sync --frozen --no-dev") == RUNTIME
 
 
-def _uv() -> str:
-    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    if not os.access(found, os.X_OK):
-        pytest.skip("uv is not installed")
-    return found
-
-
 @pytest.mark.parametrize("args", [
     "--only-group ops", "--only-dev", "--only-dev --only-group ops",
     "--only-dev --no-group ops", "--only-group ops --no-group ops", "", "--no-dev",
@@ -158,7 +152,7 @@ def test_the_expected_set_is_what_uv_itself_would_install(args: str, tmp_path: P
     for this machine's marker environment."""
     project = tmp_path / "p"
     shutil.copytree(FIXTURE, project)
-    proc = subprocess.run([_uv(), "sync", "--no-config", "--dry-run", "--offline",
+    proc = subprocess.run([uv_executable(), "sync", "--no-config", "--dry-run", "--offline",
                            "--frozen", *args.split()], cwd=project, capture_output=True,
                           text=True, timeout=120,
                           env={**os.environ, "UV_PYTHON": sys.executable})

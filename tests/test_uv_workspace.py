@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from packaging.markers import default_environment
 
+from conftest import uv_executable
 from pytest_shipready.checks import Status
 from pytest_shipready.container import parity
 from pytest_shipready.locks import discover, model, selection
@@ -100,13 +101,6 @@ def test_an_unknown_package_cannot_be_told() -> None:
         selection.expected_distributions(lock_of(FIXTURE), IMAGE, packages=["api"])
 
 
-def _uv() -> str:
-    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    if not os.access(found, os.X_OK):
-        pytest.skip("uv is not installed")
-    return found
-
-
 @pytest.mark.parametrize("args", [
     "--frozen", "--frozen --package app", "--frozen --package app --no-dev",
     "--frozen --package worker", "--frozen --all-packages --no-default-groups",
@@ -116,7 +110,7 @@ def _uv() -> str:
 def test_the_expected_set_is_what_uv_itself_would_install(args: str, workspace: Path) -> None:
     """uv's own dry run, on this machine's interpreter, against the plugin's expected set
     for this machine's marker environment."""
-    proc = subprocess.run([_uv(), "sync", "--no-config", "--dry-run", "--offline",
+    proc = subprocess.run([uv_executable(), "sync", "--no-config", "--dry-run", "--offline",
                            *args.split()], cwd=workspace, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "UV_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.markers import default_environment
 
+from conftest import uv_executable
 from pytest_shipready.checks import Status
 from pytest_shipready.container import parity
 from pytest_shipready.dockerfile import hygiene, parser
@@ -159,13 +160,6 @@ def test_the_root_directory_still_syncs_every_member() -> None:
     assert expected(chosen) == APP_RUNTIME | {"six"}
 
 
-def _uv() -> str:
-    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    if not os.access(found, os.X_OK):
-        pytest.skip("uv is not installed")
-    return found
-
-
 @pytest.mark.parametrize(("directory", "args"), [
     ("backend", "--no-dev"), ("backend", ""), ("backend/app", ""), ("worker", ""),
     (".", "--no-dev"), ("backend", "--only-dev"),
@@ -176,7 +170,7 @@ def test_the_expected_set_is_what_uv_itself_installs_there(directory: str, args:
     plugin's expected set for `WORKDIR /app/<directory>` and this machine's markers."""
     project = tmp_path / "ws"
     shutil.copytree(WORKSPACE, project)
-    proc = subprocess.run([_uv(), "sync", "--no-config", "--dry-run", "--offline",
+    proc = subprocess.run([uv_executable(), "sync", "--no-config", "--dry-run", "--offline",
                            "--frozen", *args.split()], cwd=project / directory,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "UV_PYTHON": sys.executable})

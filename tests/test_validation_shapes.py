@@ -3,42 +3,26 @@ sample projects of our own with the real engine: each once gave a false verdict.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
+from test_docker_integrity import readiness as integrity_readiness
+from test_docker_integrity import sample
 
-from conftest import EXAMPLE, remove_kept_image
+from conftest import remove_kept_image
 
 pytestmark = pytest.mark.docker
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def sample(tmp_path: Path, name: str) -> Path:
-    target = tmp_path / f"{name.replace('-', '')}{uuid.uuid4().hex[:6]}"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
-        "__pycache__", ".pytest_cache", "*.pyc", "pyproject.toml"))
-    shutil.copytree(FIXTURES / name, target, dirs_exist_ok=True)
-    return target
-
-
 def readiness(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
                                                   dict[str, dict[str, object]]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
+    """The integrity samples' readiness job, and the project's kept image removed."""
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "--shipready-only", "--shipready-offline", "-p",
-             "no:cacheprovider", "-p", "no:randomly", "--shipready-report=report.json",
-             *args], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+        return integrity_readiness(project, *args)
     finally:
         remove_kept_image(project)
-    doc = json.loads((project / "report.json").read_text())
-    return proc, {r["nodeid"].removeprefix("shipready::"): r for r in doc["results"]}
 
 
 def _base_pip_dir(image: str) -> str:
