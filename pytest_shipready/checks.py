@@ -154,6 +154,9 @@ class Options:
     require_docker: bool = False  # no engine: the docker items fail instead of skipping
     require_docker_why: str = "--shipready-require-docker"  # what made it required
     readiness_only: bool = False  # --shipready-only: the project's tests are not imported
+    # Files this run writes (the report, its SBOM, --junitxml), with the option that
+    # names each: SR206 says when the image build would copy them.
+    outputs: tuple[tuple[Path, str], ...] = ()
 
 
 def docker_requirement(flag: bool, configured: bool | None,

@@ -515,6 +515,22 @@ def format_failure(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def _outputs(config: pytest.Config) -> tuple[tuple[Path, str], ...]:
+    """The files this run writes, each with the option that asked for it."""
+    from .sbom import sbom_path
+
+    here = config.invocation_params.dir
+    found: list[tuple[Path, str]] = []
+    report = config.getoption("shipready_report", None)
+    if report:
+        path = (here / report).resolve()
+        found += [(path, "--shipready-report"), (sbom_path(path), "--shipready-report's SBOM")]
+    xml = getattr(config.option, "xmlpath", None)
+    if xml:
+        found.append(((here / xml).resolve(), "--junitxml"))
+    return tuple(found)
+
+
 def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.Item]:
     from .checks import Options, docker_requirement
     from .plan import plan
@@ -524,7 +540,8 @@ def _build_items(session: pytest.Session, state: ShipreadyState) -> list[pytest.
         state.settings.config.require_docker, os.environ)
     options = Options(offline=bool(session.config.getoption("shipready_offline")),
                       require_docker=required, require_docker_why=why,
-                      readiness_only=bool(session.config.getoption("shipready_only")))
+                      readiness_only=bool(session.config.getoption("shipready_only")),
+                      outputs=_outputs(session.config))
     disabled = state.settings.config.disable
     source = state.settings.source.name if state.settings.source else "pyproject.toml"
     root = ShipreadyGroup.from_parent(session, name="shipready", nodeid="shipready")

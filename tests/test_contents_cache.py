@@ -189,6 +189,15 @@ def test_a_second_run_takes_the_layers_from_the_cache(pytester: pytest.Pytester,
     assert first["image::contents-waste"]["status"] == "failed"
     assert "2.0 MB of layer" in verdict(first["image::contents-waste"])[1][0]
     assert first["image::contents-waste"]["figures"]["wasted_mb"] == 2.0
+    # A file the Dockerfile never copies: a new context hash, so new labels and a new
+    # image ID, but the same layers: still read from the cache.
+    (sample / "NOTES.md").write_text("not in the image\n")
+    third = readiness(pytester, sample)
+    assert image_id(third) != image_id(first)
+    assert "layers" not in third["image::contents-secrets"].get("phases", {})
+    for node in LAYERS:
+        assert verdict(third[node]) == verdict(first[node])
+        assert "layers read from the cache for image" in third[node]["summary"]
 
 
 @pytest.mark.docker

@@ -460,6 +460,30 @@ def test_dockerignore_names_pytest_cache_copied_into_the_image(tmp_path: Path) -
                                       df=copies).status is Status.PASSED
 
 
+def test_dockerignore_names_the_runs_own_report_when_copied(tmp_path: Path) -> None:
+    """The report this run writes (not there yet on a first run) would be copied."""
+    dockerfile = _context(tmp_path, {"app.py": ""})
+    (tmp_path / ".dockerignore").write_text(".git\nreport.json\n")
+    copies = d.parse("FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\n")
+    written = [("report.json", "--shipready-report"),
+               ("report.cdx.json", "--shipready-report's SBOM"), ("out/junit.xml", "--junitxml")]
+    result = hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=copies,
+                                        written=written)
+    assert result.status is Status.FAILED
+    assert messages(result) == [
+        ".dockerignore: report.cdx.json (--shipready-report's SBOM) is written into the build "
+        "context and `COPY . .` (line 3) copies it into the image: it changes on every run, "
+        "so every build makes a new layer and a new image",
+        ".dockerignore: out/junit.xml (--junitxml) is written into the build context and "
+        "`COPY . .` (line 3) copies it into the image: it changes on every run, so every "
+        "build makes a new layer and a new image"]
+    assert result.findings[0].hint == ("Add a line `report.cdx.json` to .dockerignore, or "
+                                       "write it outside the build context.")
+    narrow = d.parse("FROM python:3.11-slim\nCOPY app.py /srv/\n")
+    assert hygiene.check_dockerignore(tmp_path, dockerfile, [".git"], df=narrow,
+                                      written=written).status is Status.PASSED
+
+
 def test_dockerignore_fails_on_copied_secret_files(tmp_path: Path) -> None:
     dockerfile = _context(tmp_path, {
         ".env": "TOKEN=x\n", "certs/server.pem": "", "deploy/id_rsa": "",

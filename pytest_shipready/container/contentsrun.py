@@ -20,6 +20,7 @@ from . import contents, contentscache
 
 if TYPE_CHECKING:
     from .build import BuiltImage, DockerRun
+    from .engine import ImageInfo
 
 
 class _CancelledError(Exception):
@@ -50,17 +51,17 @@ class ContentsRun:
         cache = self.run.context.cache
         if cache is None or built.info is None:
             return None
-        image_id = built.info.id
-        if self._looked_up is None or self._looked_up[0] != image_id:
-            self._looked_up = (image_id, contentscache.lookup(
-                cache, self._slot(), contentscache.cache_key(image_id)))
+        key = _layers(built.info)
+        if self._looked_up is None or self._looked_up[0] != key:
+            self._looked_up = (key, contentscache.lookup(
+                cache, self._slot(), contentscache.cache_key(key)))
         return self._looked_up[1]
 
     def _keep(self, built: BuiltImage, scanned: contents.ImageContents) -> None:
         cache = self.run.context.cache
         if cache is not None and built.info is not None:
-            contentscache.store(cache, self._slot(), contentscache.cache_key(built.info.id),
-                                scanned)
+            contentscache.store(cache, self._slot(),
+                                contentscache.cache_key(_layers(built.info)), scanned)
 
     # --- the read, in the background --------------------------------------------------
 
@@ -212,3 +213,9 @@ class ContentsRun:
 
 def _unreadable(exc: BaseException) -> CheckResult:
     return CheckResult.failed("SR220", "cannot read the image's layers", [Finding(str(exc))])
+
+
+def _layers(info: ImageInfo) -> str:
+    """The cache's key for an image: what its layers hold (an engine that gives no layers
+    key: the image ID, which changes with the labels too)."""
+    return info.layers_key or info.id

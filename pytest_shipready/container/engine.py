@@ -8,6 +8,7 @@ engine error becomes :class:`EngineError` with a message meant for the user.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -467,6 +468,10 @@ class ImageInfo:
     ports: tuple[str, ...] = ()  # every EXPOSEd port as "8000/tcp"
     workdir: str = ""  # WORKDIR
     repo_digests: tuple[str, ...] = ()  # "name@sha256:...", when pushed or pulled
+    # What its layers hold, whatever its labels: the layers' digests and the commands
+    # that made them. Two builds that differ only in this plugin's labels (a file the
+    # Dockerfile never copies changed the context hash) have the same layers key.
+    layers_key: str = ""
 
 
 def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
@@ -483,13 +488,19 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
     layers = sorted(((int(h.get("Size", 0)), str(h.get("CreatedBy", ""))) for h in history),
                     reverse=True)
     command = tuple(str(w) for w in [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])])
+    # The classic builder records `--label`s as a LABEL step: not the layers' content.
+    made_by = [str(h.get("CreatedBy", "")) for h in history
+               if "io.pytest-shipready." not in str(h.get("CreatedBy", ""))]
+    diff_ids = (img.attrs.get("RootFS") or {}).get("Layers") or []
+    layers_key = "layers-" + hashlib.sha256(json.dumps([diff_ids, made_by]).encode()
+                                            ).hexdigest()
     return ImageInfo(str(img.id), int(img.attrs.get("Size", 0)), exposed,
                      bool(test) and test[0] != "NONE", str(cfg.get("User") or ""),
                      str(cfg.get("StopSignal") or "SIGTERM"), env, tuple(layers[:5]),
                      command, {str(k): str(v) for k, v in (cfg.get("Labels") or {}).items()},
                      tuple(sorted(str(p) for p in (cfg.get("ExposedPorts") or {}))),
                      str(cfg.get("WorkingDir") or ""),
-                     tuple(str(d) for d in (img.attrs.get("RepoDigests") or [])))
+                     tuple(str(d) for d in (img.attrs.get("RepoDigests") or [])), layers_key)
 
 
 def save_image(client: docker.DockerClient, ref: str) -> Iterator[bytes]:

@@ -39,6 +39,13 @@ def smoke_probe(settings: Settings) -> str | None:
     return None
 
 
+def _inside(context: Path, outputs: tuple[tuple[Path, str], ...]) -> list[tuple[str, str]]:
+    """The run's output files that lie in the build context: (path in it, option)."""
+    root = context.resolve()
+    return [(out.relative_to(root).as_posix(), option) for out, option in outputs
+            if out.is_relative_to(root)]
+
+
 def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.dockerfile
@@ -122,7 +129,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         "SR205": lambda df: hygiene.check_lock_used(df, hygiene.known_locks(settings), target,
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
-            context_dir, path, cfg.dockerignore_required, image.context, df),
+            context_dir, path, cfg.dockerignore_required, image.context, df,
+            written=_inside(context_dir, options.outputs)),
         "SR207": lambda df: command.check_start_command(
             df, df.target(target) or df.stages[-1], shipped(), smoke.command, procfile()),
         "SR208": lambda df: command.check_production_server(

@@ -630,8 +630,8 @@ def _secret_files(context: Path, patterns: list[dockerignore.Pattern], reported:
 
 
 def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[str],
-                       context_display: str = ".", df: Dockerfile | None = None
-                       ) -> CheckResult:
+                       context_display: str = ".", df: Dockerfile | None = None,
+                       written: Iterable[tuple[str, str]] = ()) -> CheckResult:
     """SR206: what exists in the context and should not reach the builder is left out:
     the ``required`` paths and virtualenvs found (a path that is not there needs no
     pattern), and, when the Dockerfile copies from the context, secret-looking files."""
@@ -705,6 +705,18 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
             "into the image: pytest rewrites it on every run, so every build makes a new "
             "layer and a new image (and the image ships it)", shown, None,
             f"Add a line `{volatile}` to {shown}."))
+    # What this run writes there (its report): judged by the patterns, whether or not an
+    # earlier run left it, so that the first run says what the second would.
+    for rel, option in written:
+        copy = next((c for c in copies if c[0].matches_or_parent(rel)), None)
+        if copy is None or dockerignore.excluded(patterns, rel)[0]:
+            continue
+        sent_paths.append(rel)
+        findings.append(Finding(
+            f"{rel} ({option}) is written into the build context and `{copy[2]}` (line "
+            f"{copy[1]}) copies it into the image: it changes on every run, so every build "
+            "makes a new layer and a new image", shown, None,
+            f"Add a line `{rel}` to {shown}, or write it outside the build context."))
     if ignore is None and (sent_paths or copied_secrets):
         lines = "\n  ".join([*sent_paths, *copied_secrets])
         findings.insert(0, Finding(
