@@ -249,3 +249,19 @@ def test_dockerignore_judges_the_context_as_it_is(pytester: pytest.Pytester,
     fixed.assert_outcomes(passed=8)
     fixed.stdout.fnmatch_lines(["*dockerignore PASSED*leaves out .git; .venv, venv not in "
                                 "the context; no secret-looking file copied*"])
+
+
+def test_dockerignore_names_the_runs_own_report_in_the_context(pytester: pytest.Pytester,
+                                                                example: Path) -> None:
+    """--shipready-report into a context that `COPY . .` copies: every run's report (and
+    SBOM) would make a new image; said on the first run already."""
+    edit(example / "Dockerfile", "COPY app/ app/\n", "COPY . .\n")
+    result = run(pytester, example, f"--shipready-report={example / 'out' / 'report.json'}")
+    result.assert_outcomes(passed=7, failed=1)
+    result.stdout.fnmatch_lines([
+        "*SR206 dockerignore: 2 paths not left out of the build context",
+        "*.dockerignore: out/report.json (--shipready-report) is written into the build "
+        "context and `COPY . .` (line *) copies it into the image*",
+        "*.dockerignore: out/report.cdx.json (--shipready-report's SBOM) is written*"])
+    outside = run(pytester, example, f"--shipready-report={pytester.path / 'report.json'}")
+    outside.assert_outcomes(passed=8)
