@@ -83,6 +83,22 @@ def test_waste_counts_deleted_files_and_caches_and_flags_compilers() -> None:
         "/usr/bin/gcc`): /usr/bin/gcc"]
 
 
+def test_virtualenvs_app_data_is_a_cache() -> None:
+    """telescope: Poetry's virtualenv leaves its seed wheels in ~/.cache/virtualenv."""
+    image = contents.scan(saved([
+        ("/bin/sh -c #(nop) ADD file:base in /", {"usr/bin/python3": b"x"}),
+        ("/bin/sh -c poetry install --only main", {
+            "home/app/.cache/virtualenv/wheel/3.11/pip.whl": b"w" * 1_500_000,
+            "root/.local/share/virtualenv/py_info/1/x.json": b"j" * 500_000,
+            "home/app/.cache/pypoetry/virtualenvs/app-py3.11/bin/python": b"p"}),
+    ]))
+    over = contents.check_waste(image, 1, multi_stage=False, own_from=1)
+    assert over.status == Status.FAILED
+    assert [f.message for f in over.findings] == [
+        "virtualenv's app data: 2.0 MB in layer 2 (`RUN poetry install --only main`)"]
+    assert "rm -rf ~/.cache/virtualenv" in over.findings[0].hint
+
+
 # --- SR520/SR521: observability, from the answer and the log lines ---------------------------
 
 

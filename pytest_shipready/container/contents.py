@@ -29,14 +29,21 @@ _CACHES = (
     (re.compile(r"(^|/)\.cache/pip/"), "pip's cache"),
     (re.compile(r"(^|/)\.cache/uv/"), "uv's cache"),
     (re.compile(r"(^|/)\.cache/pypoetry/(cache|artifacts)/"), "Poetry's cache"),
+    # Seed wheels and the zipapp cache that virtualenv (Poetry's, pipx's) keeps.
+    (re.compile(r"(^|/)(\.cache|\.local/share)/virtualenv/"), "virtualenv's app data"),
 )
+_CACHE_FIX = {
+    "virtualenv's app data": "Remove it in the RUN that creates the virtualenv (`rm -rf "
+                             "~/.cache/virtualenv ~/.local/share/virtualenv`), or create the "
+                             "virtualenv in a build stage.",
+}
 _COMPILERS = re.compile(r"^usr/(bin/(gcc|g\+\+|cc|c\+\+|cpp)(-[\d.]+)?$|lib/gcc/|"
                         r"include/python3[\d.]*/)")
 _READ_LIMIT = 64 * 1024  # bytes of a small suspect file read to judge its content
 # What a scan finds, as kept between runs: bump when the scan's rules change (the patterns
 # above, what _scan_layer records, secrets.secret_file_reason / holds_credentials), so
 # that a kept scan of an unchanged image is not judged by the old rules.
-SCAN_VERSION = 1
+SCAN_VERSION = 2
 
 
 @dataclass
@@ -273,9 +280,9 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
             wasted += size
             findings.append(Finding(
                 f"{what}: {_size(size)} in layer {i + 1} (`{made_by}`)", None, None,
-                "Install with --no-cache-dir (pip), UV_NO_CACHE=1 or a "
-                "`RUN --mount=type=cache` (uv, Poetry), so the cache never lands in a "
-                "layer."))
+                _CACHE_FIX.get(what, "Install with --no-cache-dir (pip), UV_NO_CACHE=1 or a "
+                               "`RUN --mount=type=cache` (uv, Poetry), so the cache never "
+                               "lands in a layer.")))
         deleted_size = sum(layer.files[p] for p in gone)  # each file once
         wasted += deleted_size
         if deleted_size:
