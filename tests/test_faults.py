@@ -9,6 +9,7 @@ one) with short budgets in [tool.shipready.smoke], so the set stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -599,10 +600,19 @@ def test_sigkill_during_a_classic_build_the_next_run_removes_its_step_images(
     proc = start_shipready(project, faults.tmp / "out")
     wait_for(lambda: _build_containers(f"{token}-second"), proc, 40, "the second build step")
     # The run records each finished step's id as it reads it from the stream; kill it
-    # only once it has (on a loaded machine that can take a moment).
+    # only once it has recorded this build's first step (on a loaded machine that can
+    # take a moment; other runs in parallel keep records of their own builds).
     records = Path(tempfile.gettempdir()).glob
-    wait_for(lambda: any(p.stat().st_size for p in records("pytest-shipready-*/intermediates")),
-             proc, 30, "the run to record the first step's image")
+
+    def first_step_recorded() -> bool:
+        made = [i.removeprefix("sha256:")[:12] for i in images_made_by(f"{token}-first")]
+        text = ""
+        for record in records("pytest-shipready-*/intermediates"):
+            with contextlib.suppress(OSError):
+                text += record.read_text()
+        return bool(made) and any(i in text for i in made)
+
+    wait_for(first_step_recorded, proc, 30, "the run to record the first step's image")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     wait_for(lambda: not _build_containers(token), None, 20, "the engine to cancel the build")
