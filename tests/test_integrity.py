@@ -298,3 +298,19 @@ def test_declared_files_are_validated_where_they_are_written() -> None:
         parse({"image": {"files": [{"path": "/a", "perm": "0755"}]}})
     with pytest.raises(ConfigError, match=r"integrity\] unknown key 'ignored'"):
         parse({"integrity": {"ignored": ["six"]}})
+
+
+def test_a_lost_stat_line_is_not_a_missing_file() -> None:
+    """The engine can lose a short exec's output: only a path that stat names in an error
+    line is missing; one it says nothing about is asked again."""
+    from pytest_shipready.container.declared import parse_stat, unanswered
+
+    paths = ["/srv/start.sh", "/srv/missing.txt"]
+    full = ("stat: cannot statx '/srv/missing.txt': No such file or directory\n"
+            "755|root|0|root|0|regular file|/srv/start.sh\n")
+    assert unanswered(full, paths, parse_stat(full)) == []
+    lost = "stat: cannot statx '/srv/missing.txt': No such file or directory\n"
+    assert unanswered(lost, paths, parse_stat(lost)) == ["/srv/start.sh"]
+    assert unanswered("", paths, {}) == paths
+    localised = "stat: cannot statx ‘/srv/missing.txt’: No such file or directory\n"
+    assert unanswered(localised, paths[1:], {}) == []

@@ -443,10 +443,13 @@ class IntegrityRun:
                 "[tool.shipready.integrity] modules")
         python = facts.executable or self.run.settings.config.parity.python or "python3"
         spec = json.dumps({"dists": dists, "targets": targets})
-        code, raw = running.container.exec_timed([python, "-c", IMPORTS, spec],
-                                                 cfg.imports_timeout)
-        output = raw.decode("utf-8", "replace")
-        result = parse_imports(output)
+        for _ in range(2):  # once more when the engine lost the output (moby#27289)
+            code, raw = running.container.exec_timed([python, "-c", IMPORTS, spec],
+                                                     cfg.imports_timeout)
+            output = raw.decode("utf-8", "replace")
+            result = parse_imports(output)
+            if code != 0 or MARK in output:  # the script's first line says it ran
+                break
         if code is not None and code == 0 and not result.results:
             names = ", ".join(dists)
             return CheckResult.skipped(

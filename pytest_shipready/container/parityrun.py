@@ -163,13 +163,17 @@ class ParityRun:
         live = parity.running_interpreters(listing) if code == 0 else []
         for python in parity.interpreters(command, {**running.info.env, **running.env},
                                           self.run.settings.config.parity.python, live):
-            code, output = running.exec([python, "-c", parity.PROBE])
-            if code == 0:
+            for _ in range(2):  # once more: the engine can lose a short exec's output
+                code, output = running.exec([python, "-c", parity.PROBE])
+                if code != 0:
+                    break
                 try:
                     return parity.parse_probe(output)
                 except ValueError as exc:
-                    tried.append(f"{python}: {exc}")
-                    continue
+                    error = f"{python}: {exc}"
+            else:
+                tried.append(error)
+                continue
             tried.append(f"{python}: exit code {code}: {output.strip()[-300:]}")
         return CheckResult.failed(
             check_id, "cannot run the image's Python",
