@@ -1,7 +1,8 @@
-"""SR220/SR221's cache: what the read of an image's layers found, kept for that image.
+"""SR220/SR221's cache: what the read of an image's layers found, kept for those layers.
 
-An image ID is the digest of the image's content, so the same ID always has the same
-layers: a kept scan needs no maximum age. The key is the image ID, the scan's rules
+The layers' key (their digests and the commands that made them, ``ImageInfo.layers_key``)
+names their content, so a kept scan needs no maximum age; unlike the image ID, it does
+not change with the labels each build gets. The key is the layers' key, the scan's rules
 (:data:`~.contents.SCAN_VERSION`) and this plugin's version; the verdicts are judged
 again on every run from what was kept (the budget, the Dockerfile's stages and the
 judging rules may have changed). The store is pytest's cache (``--cache-clear`` empties
@@ -20,11 +21,11 @@ from . import contents
 KEY_PREFIX = "shipready/contents/"
 
 
-def cache_key(image_id: str, plugin_version: str | None = None) -> str:
-    """What a kept scan must match: the image, the scan's rules, the plugin's version."""
+def cache_key(layers: str, plugin_version: str | None = None) -> str:
+    """What a kept scan must match: the layers, the scan's rules, the plugin's version."""
     if plugin_version is None:
         from .. import __version__ as plugin_version
-    return f"{image_id} scan-{contents.SCAN_VERSION} pytest-shipready-{plugin_version}"
+    return f"{layers} scan-{contents.SCAN_VERSION} pytest-shipready-{plugin_version}"
 
 
 def slot(display: str, target: str) -> str:

@@ -1,11 +1,11 @@
 """SR220/SR221 for the built image: stream its layers once (``docker save``) and judge
 them with :mod:`pytest_shipready.container.contents`.
 
-The read is kept in pytest's cache per image ID (:mod:`.contentscache`): an unchanged
-image is not read again. When it must be read, it starts in a thread as soon as the image
-is built (``begin``, called by the build and ready items), so that it overlaps the
-session container's start and readiness wait; the two items run after the other
-readiness items and wait for it.
+The read is kept in pytest's cache per set of layers (:mod:`.contentscache`): an image
+with the same layers is not read again. When it must be read, it starts in a thread as
+soon as the image is built (``begin``, called by the build and ready items), so that it
+overlaps the session container's start and readiness wait; the two items run after the
+other readiness items and wait for it.
 """
 
 from __future__ import annotations
