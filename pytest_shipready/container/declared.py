@@ -197,21 +197,21 @@ def check(run: DockerRun, smoke: SmokeRun) -> CheckResult:
             why = gate.summary
         else:
             paths = [f.path for f in cfg.files]
-            for _ in range(3):  # again when the engine lost part of the answer
-                code, output = running.exec(["stat", "-L", "-c", STAT_FORMAT, "--", *paths])
-                if code in (126, 127) and not parse_stat(output):  # no stat in the image
-                    code, output = running.exec(["python3", "-c", STAT_PY, *paths])
-                    if code in (126, 127):
-                        why = ("neither stat nor python3 runs in the container: "
-                               f"{output[-200:]}")
-                        break
-                files = parse_stat(output)
-                lost = unanswered(output, paths, files)
-                if not lost:
-                    break
-            else:
-                files = None
+
+            def answered(code: int | None, output: str) -> bool:
+                return code in (126, 127) or not unanswered(output, paths, parse_stat(output))
+
+            code, output = running.exec_answered(
+                ["stat", "-L", "-c", STAT_FORMAT, "--", *paths], answered, tries=3)
+            if code in (126, 127) and not parse_stat(output):  # no stat in the image
+                code, output = running.exec_answered(["python3", "-c", STAT_PY, *paths],
+                                                     answered, tries=3)
+                if code in (126, 127):
+                    why = f"neither stat nor python3 runs in the container: {output[-200:]}"
+            if not why and (lost := unanswered(output, paths, parse_stat(output))):
                 why = (f"stat gave no answer for {', '.join(lost)} in 3 tries (the engine "
                        "lost the output of the exec); run again")
+            elif not why:
+                files = parse_stat(output)
     return check_declared(cfg, info.labels, info.ports, info.workdir, files, run.display,
                           why)

@@ -194,17 +194,12 @@ class HardenedRun:
     def _stop(self, running: RunningContainer) -> None:
         from . import engine
 
-        cfg = self.run.settings.config.smoke
         try:
-            code, seconds = running.container.stop(cfg.grace_period)
+            result = running.stop_and_judge(self.run.settings.config.smoke)
         except engine.EngineError as exc:
             self._stopped = CheckResult.failed("SR311", "cannot stop the hardened container",
                                                [Finding(str(exc))])
             return
-        running.stopped = True
-        result = verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
-                                           tuple(cfg.stop_exit_codes), running.info.stop_signal,
-                                           running.log_tail())
         self._stopped = CheckResult("SR311", result.status, result.summary + (
             "" if result.status != Status.PASSED else f" under {self._what()}"),
             result.findings, result.figures)

@@ -443,13 +443,11 @@ class IntegrityRun:
                 "[tool.shipready.integrity] modules")
         python = facts.executable or self.run.settings.config.parity.python or "python3"
         spec = json.dumps({"dists": dists, "targets": targets})
-        for _ in range(2):  # once more when the engine lost the output (moby#27289)
-            code, raw = running.container.exec_timed([python, "-c", IMPORTS, spec],
-                                                     cfg.imports_timeout)
-            output = raw.decode("utf-8", "replace")
-            result = parse_imports(output)
-            if code != 0 or MARK in output:  # the script's first line says it ran
-                break
+        # The script's first line (MARK) says it ran; without it, ask once more.
+        code, output = running.exec_answered([python, "-c", IMPORTS, spec],
+                                             lambda c, out: c != 0 or MARK in out,
+                                             timeout=cfg.imports_timeout)
+        result = parse_imports(output)
         if code is not None and code == 0 and not result.results:
             names = ", ".join(dists)
             return CheckResult.skipped(

@@ -163,18 +163,15 @@ class ParityRun:
         live = parity.running_interpreters(listing) if code == 0 else []
         for python in parity.interpreters(command, {**running.info.env, **running.env},
                                           self.run.settings.config.parity.python, live):
-            for _ in range(2):  # once more: the engine can lose a short exec's output
-                code, output = running.exec([python, "-c", parity.PROBE])
-                if code != 0:
-                    break
+            status, output = running.exec_answered([python, "-c", parity.PROBE],
+                                                   lambda c, out: c != 0 or _probed(out))
+            if status == 0:
                 try:
                     return parity.parse_probe(output)
                 except ValueError as exc:
-                    error = f"{python}: {exc}"
-            else:
-                tried.append(error)
-                continue
-            tried.append(f"{python}: exit code {code}: {output.strip()[-300:]}")
+                    tried.append(f"{python}: {exc}")
+                    continue
+            tried.append(f"{python}: exit code {status}: {output.strip()[-300:]}")
         return CheckResult.failed(
             check_id, "cannot run the image's Python",
             [Finding("; ".join(tried), None, None,
@@ -341,3 +338,12 @@ def plan(run: DockerRun, path: Path | None, p: ParityRun | None = None,
         *(before_tests or []),
         PlannedCheck("parity", None, "SR404", "tests", path, p.tests),
     ]
+
+
+def _probed(output: str) -> bool:
+    """The probe's answer is there (its JSON line)."""
+    try:
+        parity.parse_probe(output)
+    except ValueError:
+        return False
+    return True

@@ -13,6 +13,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from . import smoke as verdicts
 from .session import LABEL_ROLE
 
 if TYPE_CHECKING:
+    from ..config import SmokeConfig
     from .build import DockerRun
     from .engine import Container, ImageInfo, Restrictions
 
@@ -76,6 +78,24 @@ class RunningContainer:
         code, output = self.container.exec(argv, env)
         return code, output.decode("utf-8", "replace")
 
+    def exec_answered(self, argv: list[str], answered: Callable[[int | None, str], bool],
+                      tries: int = 2, timeout: float | None = None) -> tuple[int | None, str]:
+        """``exec`` (``exec_timed`` with a ``timeout``: then the code is None when it ran
+        out), run again while ``answered(code, output)`` says the answer is missing: the
+        engine can lose a short exec's output (moby#27289), and a lost answer must not
+        become a verdict. The last attempt's code and output."""
+        code: int | None = None
+        output = ""
+        for _ in range(tries):
+            if timeout is None:
+                code, output = self.exec(argv)
+            else:
+                code, raw = self.container.exec_timed(argv, timeout)
+                output = raw.decode("utf-8", "replace")
+            if answered(code, output):
+                break
+        return code, output
+
     def logs(self) -> str:
         return self.container.logs().decode("utf-8", "replace")
 
@@ -85,6 +105,16 @@ class RunningContainer:
     def log_tail(self) -> bytes:
         """The end of its log, for a verdict (bounded, whatever the log's size)."""
         return self.container.logs(tail=verdicts.LOG_FETCH)
+
+    def stop_and_judge(self, cfg: SmokeConfig) -> CheckResult:
+        """Stop it with its STOPSIGNAL within ``grace_period`` and judge how it went
+        (SR304's verdict; SR311's for the hardened container). Raises EngineError when
+        the engine cannot stop it."""
+        code, seconds = self.container.stop(cfg.grace_period)
+        self.stopped = True
+        return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
+                                         tuple(cfg.stop_exit_codes), self.info.stop_signal,
+                                         self.log_tail())
 
 
 def start(run: DockerRun, image: str, info: ImageInfo,
@@ -315,16 +345,11 @@ class SmokeRun:
             with self.run.context.phases.phase("stop", "stopping the container "
                                                f"({running.info.stop_signal})",
                                                quiet_start=True):
-                code, seconds = running.container.stop(cfg.grace_period)
+                self.stopped_with = running.stop_and_judge(cfg)
         except engine.EngineError as exc:
             return CheckResult.failed("SR304", "cannot stop the container",
                                       [Finding(str(exc))])
-        running.stopped = True
-        logs = running.log_tail()
         self._publish(running, final=True)
-        self.stopped_with = verdicts.shutdown_verdict(
-            code, seconds, cfg.grace_period, tuple(cfg.stop_exit_codes),
-            running.info.stop_signal, logs)
         return self.stopped_with
 
     def through_stop(self) -> None:
