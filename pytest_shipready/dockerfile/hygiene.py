@@ -582,13 +582,19 @@ def _sent_under(context: Path, path: str, patterns: list[dockerignore.Pattern]
 
 
 _REWRITTEN_BY_PYTEST = (".pytest_cache",)
+_Copy = tuple[dockerignore.Pattern, int, str]  # a COPY/ADD's source as a pattern, line, text
 
 
-def _context_copies(df: Dockerfile | None) -> list[tuple[dockerignore.Pattern, int, str]]:
+def _copying(copies: list[_Copy], rel: str) -> _Copy | None:
+    """The first COPY/ADD that takes ``rel`` (a path in the context) into the image."""
+    return next((c for c in copies if c[0].matches_or_parent(rel)), None)
+
+
+def _context_copies(df: Dockerfile | None) -> list[_Copy]:
     """What COPY/ADD take from the build context: (source as a pattern, line, text)."""
     if df is None:
         return []
-    out: list[tuple[dockerignore.Pattern, int, str]] = []
+    out: list[_Copy] = []
     for stage in df.stages:
         for ins in stage.instructions:
             if ins.keyword not in ("COPY", "ADD") or ins.flag("from") is not None:
@@ -677,7 +683,7 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
     secrets = _secret_files(context, patterns, present) if copies else []
     copied_secrets: list[str] = []
     for rel, reason in secrets:
-        copy = next((c for c in copies if c[0].matches_or_parent(rel)), None)
+        copy = _copying(copies, rel)
         if copy is None:
             continue
         copied_secrets.append(rel)
@@ -695,8 +701,7 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
     for volatile in _REWRITTEN_BY_PYTEST:
         sent = _sent_under(context, volatile, patterns) if (context / volatile).is_dir() \
             else None
-        copy = next((c for c in copies if sent is not None and c[0].matches_or_parent(sent)),
-                    None)
+        copy = _copying(copies, sent) if sent is not None else None
         if sent is None or copy is None:
             continue
         sent_paths.append(volatile)
@@ -708,7 +713,7 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
     # What this run writes there (its report): judged by the patterns, whether or not an
     # earlier run left it, so that the first run says what the second would.
     for rel, option in written:
-        copy = next((c for c in copies if c[0].matches_or_parent(rel)), None)
+        copy = _copying(copies, rel)
         if copy is None or dockerignore.excluded(patterns, rel)[0]:
             continue
         sent_paths.append(rel)
