@@ -228,7 +228,7 @@ class ShipreadyState:
         self.secrets = configured_secrets(settings.config.smoke.env,
                                           settings.config.image.build_args)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
-        from .container.build import uses_docker
+        from .container.build.image import uses_docker
         from .container.session import begin
 
         begin(self.context, uses_docker(settings), is_worker=hasattr(config, "workerinput"),

@@ -7,7 +7,7 @@ import json
 import tarfile
 
 from pytest_shipready.checks import Status
-from pytest_shipready.container import contents
+from pytest_shipready.container.inspect import contents
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -103,7 +103,7 @@ def test_virtualenvs_app_data_is_a_cache() -> None:
 
 
 def test_metrics_in_prometheus_text_format() -> None:
-    from pytest_shipready.container import observability
+    from pytest_shipready.container.run import observability
 
     body = ('# HELP app_requests_total Requests.\n# TYPE app_requests_total counter\n'
             'app_requests_total{status="200"} 3\napp_up 1 1700000000000\n')
@@ -120,7 +120,7 @@ def test_metrics_in_prometheus_text_format() -> None:
 
 def test_a_failure_must_be_one_structured_error_event() -> None:
     from pytest_shipready.config import LogsConfig
-    from pytest_shipready.container import observability
+    from pytest_shipready.container.run import observability
 
     cfg = LogsConfig()
     good = [b'{"event": "request_failed", "level": "error", "timestamp": "2026-12-01T00:00:00Z",'

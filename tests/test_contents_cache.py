@@ -18,7 +18,7 @@ from test_contents import KEY, saved
 
 from conftest import REPO, remove_kept_image
 from pytest_shipready.checks import CheckResult, Status
-from pytest_shipready.container import contents, contentscache
+from pytest_shipready.container.inspect import contents, contentscache
 
 FIXTURE = REPO / "tests" / "fixtures" / "layers-cache"
 IMAGE_ID = "sha256:" + "1a2b3c4d5e6f" + "0" * 52
@@ -221,7 +221,7 @@ def _docker_run(tmp_path: Path, ref: str, monkeypatch: pytest.MonkeyPatch) -> An
     """A DockerRun whose image is ``ref`` (as if built), with a real engine client."""
     from pytest_shipready.checks import RunContext
     from pytest_shipready.config import Settings, ShipreadyConfig
-    from pytest_shipready.container.build import BuiltImage, DockerRun
+    from pytest_shipready.container.build.image import BuiltImage, DockerRun
     from pytest_shipready.container.session import ENV_VAR, current
 
     monkeypatch.delenv(ENV_VAR, raising=False)  # current() sets it; restored after
@@ -235,7 +235,7 @@ def _docker_run(tmp_path: Path, ref: str, monkeypatch: pytest.MonkeyPatch) -> An
 @pytest.mark.docker
 def test_a_read_that_fails_in_the_background_fails_both_items(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_shipready.container.contentsrun import ContentsRun
+    from pytest_shipready.container.inspect.contentsrun import ContentsRun
 
     missing = f"pytest-shipready-test/no-such-image:{uuid.uuid4().hex[:8]}"
     run = _docker_run(tmp_path, missing, monkeypatch)
@@ -255,7 +255,7 @@ def test_a_read_that_fails_in_the_background_fails_both_items(
 @pytest.mark.docker
 def test_a_read_past_the_run_budget_fails_and_is_stopped_by_the_cleanups(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_shipready.container.contentsrun import ContentsRun
+    from pytest_shipready.container.inspect.contentsrun import ContentsRun
 
     run = _docker_run(tmp_path, "python:3.11-slim", monkeypatch)
     run.context.budget, run.context.spent = 60.0, 60.0  # nothing left to wait with

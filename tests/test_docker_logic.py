@@ -11,7 +11,9 @@ import pytest
 
 from conftest import EXAMPLE
 from pytest_shipready.checks import Status
-from pytest_shipready.container import build, parity, smoke
+from pytest_shipready.container.build import image as build
+from pytest_shipready.container.inspect import parity
+from pytest_shipready.container.run import smoke
 from pytest_shipready.dockerfile import context as dockerfile
 from pytest_shipready.locks import pipcompile
 
@@ -233,7 +235,7 @@ def _junit(cases: str) -> str:
 
 
 def test_parity_outcomes_compare() -> None:
-    from pytest_shipready.container import testparity
+    from pytest_shipready.container.inspect import testparity
 
     host = testparity.parse_junit(_junit(
         '<testcase classname="tests.t" name="a"/>'
@@ -251,7 +253,7 @@ def test_parity_outcomes_compare() -> None:
 
 
 def test_parity_shows_the_full_explanation_and_whose_it_is() -> None:
-    from pytest_shipready.container import testparity
+    from pytest_shipready.container.inspect import testparity
 
     # pytest cuts the message attribute short; the report text has the E lines in full.
     text = ("def test_file():\n>       assert Path('/srv/x').is_file()\n"
@@ -284,7 +286,7 @@ def test_parity_bundle_brings_pytest(tmp_path: Path) -> None:
     import io
     import tarfile
 
-    from pytest_shipready.container import testparity
+    from pytest_shipready.container.inspect import testparity
 
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_x.py").write_text("def test_x(): pass\n")
@@ -413,7 +415,7 @@ def test_buildkit_error_and_step_belong_together() -> None:
 
 
 def test_hardened_failures_name_what_broke() -> None:
-    from pytest_shipready.container.hardened import causes
+    from pytest_shipready.container.run.hardened import causes
 
     log = ("sh: 1: cannot create /srv/app.pid: Read-only file system\n"
            "PermissionError: [Errno 13] Permission denied: '/app/settings.ini'\n"

@@ -825,5 +825,5 @@ def test_bootstrap_of_the_packaging_tools_is_allowed() -> None:
             "pip install --no-deps -r requirements.txt\n")
     result = lock_used(text)
     assert result.status is Status.PASSED, messages(result)
-    from pytest_shipready.container import parity
+    from pytest_shipready.container.inspect import parity
     assert set(installs.BOOTSTRAP) <= parity.ALWAYS_ALLOWED

@@ -10,7 +10,7 @@ import pytest
 from pytest_shipready import secrets
 from pytest_shipready.checks import CheckResult, Finding, Status
 from pytest_shipready.container import enginehost
-from pytest_shipready.container.smoke import command_verdicts
+from pytest_shipready.container.run.smoke import command_verdicts
 
 MISSING = ("DockerException: Error while fetching server API version: ('Connection aborted.', "
            "FileNotFoundError(2, 'No such file or directory'))")
@@ -207,7 +207,7 @@ def test_load_refuses_before_reading(tmp_path: Path) -> None:
 
 
 def test_log_collector_keeps_the_first_lines_then_counts_and_samples() -> None:
-    from pytest_shipready.container.logcap import LogCollector
+    from pytest_shipready.container.run.logcap import LogCollector
 
     lines = [b"line %06d" % i for i in range(20_000)]  # 11 bytes + newline each
     data = b"".join(x + b"\n" for x in lines)
@@ -232,7 +232,7 @@ def test_log_collector_keeps_the_first_lines_then_counts_and_samples() -> None:
 
 
 def test_log_collector_under_the_cap_is_the_whole_log() -> None:
-    from pytest_shipready.container.logcap import collect
+    from pytest_shipready.container.run.logcap import collect
 
     logs = collect([b"a\r\nb", b"c\n", b"last"], 1000, {})
     assert list(logs.lines) == [b"a", b"bc", b"last"] and not logs.capped
@@ -240,7 +240,7 @@ def test_log_collector_under_the_cap_is_the_whole_log() -> None:
 
 
 def test_log_collector_memory_is_bounded_by_long_lines() -> None:
-    from pytest_shipready.container.logcap import SAMPLE_LINE_MAX, LogCollector
+    from pytest_shipready.container.run.logcap import SAMPLE_LINE_MAX, LogCollector
 
     collector = LogCollector(cap_bytes=100, sample_size=10)
     collector.feed(b"short\n" + b"x" * 5_000_000 + b"\n" + b"y" * 10 + b"\n")
@@ -251,7 +251,7 @@ def test_log_collector_memory_is_bounded_by_long_lines() -> None:
 
 
 def test_any_line_finds_a_pattern_across_chunks() -> None:
-    from pytest_shipready.container.logcap import any_line
+    from pytest_shipready.container.run.logcap import any_line
 
     assert any_line([b"starting\nrea", b"dy on 8000\nmore"], lambda s: s == "ready on 8000")
     assert not any_line([b"starting\n"], lambda s: "ready" in s)

@@ -13,8 +13,8 @@ import pytest
 
 from pytest_shipready.checks import Status
 from pytest_shipready.config import ConfigError, DeclaredFile, ImageConfig, parse
-from pytest_shipready.container import declared, integrity
-from pytest_shipready.container.parity import PROBE, ImageFacts, parse_probe
+from pytest_shipready.container.inspect import declared, integrity
+from pytest_shipready.container.inspect.parity import PROBE, ImageFacts, parse_probe
 
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.2", "sys_platform": "linux",
            "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
@@ -303,7 +303,7 @@ def test_declared_files_are_validated_where_they_are_written() -> None:
 def test_a_lost_stat_line_is_not_a_missing_file() -> None:
     """The engine can lose a short exec's output: only a path that stat names in an error
     line is missing; one it says nothing about is asked again."""
-    from pytest_shipready.container.declared import parse_stat, unanswered
+    from pytest_shipready.container.inspect.declared import parse_stat, unanswered
 
     paths = ["/srv/start.sh", "/srv/missing.txt"]
     full = ("stat: cannot statx '/srv/missing.txt': No such file or directory\n"

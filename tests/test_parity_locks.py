@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_shipready.checks import Status
-from pytest_shipready.container import parity
+from pytest_shipready.container.inspect import parity
 from pytest_shipready.dockerfile.installs import Command, recognise_poetry, recognise_uv
 from pytest_shipready.locks import discover, inputs, model
 from pytest_shipready.locks import selection as lockselect

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import EXAMPLE
 from pytest_shipready.checks import Status
-from pytest_shipready.container import testparity
+from pytest_shipready.container.inspect import testparity
 
 
 @pytest.fixture

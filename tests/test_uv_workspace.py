@@ -17,7 +17,7 @@ from packaging.markers import default_environment
 
 from conftest import uv_executable
 from pytest_shipready.checks import Status
-from pytest_shipready.container import parity
+from pytest_shipready.container.inspect import parity
 from pytest_shipready.locks import discover, model, selection
 from pytest_shipready.locks.target import resolve as resolve_target
 

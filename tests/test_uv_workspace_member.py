@@ -20,7 +20,7 @@ from packaging.markers import default_environment
 
 from conftest import uv_executable
 from pytest_shipready.checks import Status
-from pytest_shipready.container import parity
+from pytest_shipready.container.inspect import parity
 from pytest_shipready.dockerfile import hygiene, parser
 from pytest_shipready.locks import discover, model
 from pytest_shipready.locks import selection as lockselect

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from ..checks import CheckResult, Options, PlannedCheck, RunContext
 from ..config import Settings
-from .build import check_size, docker_run, uses_docker
-from .contentsrun import ContentsRun
-from .hardened import HardenedRun
-from .observerun import ObservabilityRun
+from .build.image import check_size, docker_run, uses_docker
+from .inspect.contentsrun import ContentsRun
+from .run.hardened import HardenedRun
+from .run.observerun import ObservabilityRun
 
 if TYPE_CHECKING:
     pass
@@ -22,7 +22,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     """The image, smoke and parity checks (one planner: they share one DockerRun)."""
     if not uses_docker(settings):
         return []
-    from . import declared, integrity, parityrun, shipped, smokerun
+    from .inspect import declared, integrity, parityrun, shipped
+    from .run import smokerun
 
     run = docker_run(settings, context)
     run.require_engine = options.require_docker

@@ -17,9 +17,9 @@ from ..starter import HEALTH_PATHS, Explored, chosen_dockerfile, missing_env, sm
 def explore(settings: Settings) -> Explored | None:
     """What one run of the image shows, or None when no engine answers."""
     from . import engine
-    from .build import DockerRun
+    from .build.image import DockerRun
+    from .run.smokerun import start
     from .session import LABEL_SESSION, current
-    from .smokerun import start
 
     command, ports, env = smoke_guess(settings.project)
     smoke = settings.config.smoke

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checks import RunContext, Status
 from ..config import Settings
-from .build import BuiltImage, DockerRun, docker_run
+from .build.image import BuiltImage, DockerRun, docker_run
 
 if TYPE_CHECKING:
     pass
@@ -58,7 +58,7 @@ def _fixture_image(settings: Settings, context: RunContext) -> BuiltImage:
 
 
 def fixture_session_container(settings: Settings, context: RunContext) -> Any:
-    from .smokerun import smoke_run
+    from .run.smokerun import smoke_run
 
     fixture_image(settings, context)
     run = docker_run(settings, context)
@@ -75,7 +75,7 @@ def fixture_session_container(settings: Settings, context: RunContext) -> Any:
 
 
 def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
-    from .smokerun import start
+    from .run.smokerun import start
 
     built = fixture_image(settings, context)
     assert built.ref is not None and built.info is not None

@@ -18,13 +18,13 @@ import re
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from ..checks import CheckResult
+from ...checks import CheckResult
 from . import logcap
 from . import smoke as verdicts
 
 if TYPE_CHECKING:
-    from .build import DockerRun
-    from .engine import Container, ImageInfo
+    from ..build.image import DockerRun
+    from ..engine import Container, ImageInfo
 
 
 class RunningContainer(Protocol):
@@ -58,7 +58,7 @@ def _engine_said(health: str | None, interval: float) -> str:
 
 
 def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
-    from . import engine
+    from .. import engine
 
     cfg = run.settings.config.smoke
     c = running.container

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Finding, plural
-from ..config import DeclaredFile, ImageConfig
+from ...checks import CheckResult, Finding, plural
+from ...config import DeclaredFile, ImageConfig
 
 if TYPE_CHECKING:
-    from .build import DockerRun
-    from .smokerun import SmokeRun
+    from ..build.image import DockerRun
+    from ..run.smokerun import SmokeRun
 
 # One line per file: mode (octal), owner, uid, group, gid, type, path (last: it may
 # hold the separator). `stat -L`: a declared path that is a symlink is judged by its target.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from ..checks import CheckResult, Finding, plural
+from ...checks import CheckResult, Finding, plural
 
 MARKER = "shipready_parity"
 JUNIT_MARK = "@@shipready-junit@@"

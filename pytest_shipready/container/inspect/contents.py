@@ -19,8 +19,8 @@ import tarfile
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..checks import CheckResult, Finding
-from ..secrets import holds_credentials, secret_file_reason
+from ...checks import CheckResult, Finding
+from ...secrets import holds_credentials, secret_file_reason
 
 # Not the project's: dependencies' test data and the system's own files.
 _FOREIGN = re.compile(r"(^|/)(site-packages|dist-packages|node_modules)/|^usr/(share|lib)/|"

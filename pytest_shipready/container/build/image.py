@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checks import CheckResult, Finding, PlannedCheck, RunContext, Status
-from ..config import Settings
-from ..dockerfile import context as dockerfile_mod
-from .session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId, owner_record
+from ...checks import CheckResult, Finding, PlannedCheck, RunContext, Status
+from ...config import Settings
+from ...dockerfile import context as dockerfile_mod
+from ..session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId, owner_record
 
 if TYPE_CHECKING:
-    from ..dockerfile.parser import Dockerfile
-    from ..progress import Phase
-    from .engine import ImageInfo
+    from ...dockerfile.parser import Dockerfile
+    from ...progress import Phase
+    from ..engine import ImageInfo
 
 
 SHARED_KEY = "docker"
@@ -66,7 +66,7 @@ def _reap_workdirs(me: SessionId,
     import shutil
     import time
 
-    from .session import STALE_AGE, owner_gone
+    from ..session import STALE_AGE, owner_gone
 
     for path in Path(tempfile.gettempdir()).glob("pytest-shipready-*"):
         with contextlib.suppress(OSError, ValueError):
@@ -125,7 +125,7 @@ class DockerRun:
     def client(self) -> Any:
         """The engine, or None (then :attr:`unavailable` says why)."""
         if self._client is None and self._unavailable is None:
-            from . import engine
+            from .. import engine
 
             try:
                 self._client = engine.connect(self.settings.config.engine_timeout)
@@ -166,7 +166,7 @@ class DockerRun:
             try:
                 return original()
             except Exception as exc:
-                from . import engine
+                from .. import engine
 
                 if not engine.is_engine_failure(exc):
                     raise
@@ -175,8 +175,8 @@ class DockerRun:
         return dataclasses.replace(check, run=run)
 
     def _engine_failed(self, check: PlannedCheck, exc: BaseException) -> CheckResult:
-        from . import engine
-        from .enginehost import lost, slow_call
+        from .. import engine
+        from ..enginehost import lost, slow_call
 
         timeout = self.settings.config.engine_timeout
         what = engine.describe_failure(exc, timeout)
@@ -194,14 +194,14 @@ class DockerRun:
         the session's final sweep says what is left (once)."""
         if self.lost:
             return
-        from . import engine
+        from .. import engine
 
         try:
             container.remove()
         except Exception as exc:
             if not engine.is_engine_failure(exc):
                 raise
-            from .enginehost import lost
+            from ..enginehost import lost
 
             self.context.shared["docker.lost"] = lost(
                 os.environ.get("DOCKER_HOST"),
@@ -212,7 +212,7 @@ class DockerRun:
         """Remove what earlier runs provably left behind; one line per run reaped."""
         import time
 
-        from .session import LABEL_SESSION, stale_sessions
+        from ..session import LABEL_SESSION, stale_sessions
 
         stale = stale_sessions(engine.labelled(self._client, LABEL_SESSION), self.session,
                                time.time())
@@ -235,7 +235,7 @@ class DockerRun:
         """The Dockerfile with the build args, parsed once for the items that read it (an
         unreadable one has problems that say why)."""
         if self._parsed is None:
-            from ..dockerfile import hygiene
+            from ...dockerfile import hygiene
 
             self._parsed = hygiene.load(self.dockerfile, self.display, self.cfg.build_args)
         return self._parsed
@@ -287,7 +287,7 @@ class DockerRun:
                 record.write_text(json.dumps({"result": built.result.to_json(),
                                               "ref": built.ref}), encoding="utf-8")
         if built.ref is not None and built.info is None:
-            from . import engine
+            from .. import engine
 
             try:
                 built.info = engine.inspect_image(client, built.ref)
@@ -297,7 +297,7 @@ class DockerRun:
         return built
 
     def _build(self, client: Any) -> BuiltImage:
-        from . import engine
+        from .. import engine
 
         cfg = self.cfg
         text = self.dockerfile.read_text(encoding="utf-8", errors="replace")
@@ -451,7 +451,7 @@ def secret_build_arg_warning(build_args: dict[str, str]) -> str:
     """What to tell about build arguments that look secret ("" if none): Docker records
     build-arg values in the image history (`docker history`), for anyone who can pull
     the image. The value is never named, only the argument."""
-    from ..secrets import secret_build_args
+    from ...secrets import secret_build_args
 
     found = secret_build_args(build_args)
     if not found:
@@ -476,7 +476,7 @@ def docker_run(settings: Settings, context: RunContext) -> DockerRun:
     existing = context.shared.get(SHARED_KEY)
     if isinstance(existing, DockerRun):
         return existing
-    from .session import current
+    from ..session import current
 
     session = context.shared.get("docker.session")
     if not isinstance(session, SessionId):  # planned without the plugin's begin()

@@ -1,5 +1,5 @@
 """SR220/SR221 for the built image: stream its layers once (``docker save``) and judge
-them with :mod:`pytest_shipready.container.contents`.
+them with :mod:`pytest_shipready.container.inspect.contents`.
 
 The read is kept in pytest's cache per set of layers (:mod:`.contentscache`): an image
 with the same layers is not read again. When it must be read, it starts in a thread as
@@ -15,12 +15,12 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..checks import CheckResult, Finding
+from ...checks import CheckResult, Finding
 from . import contents, contentscache
 
 if TYPE_CHECKING:
-    from .build import BuiltImage, DockerRun
-    from .engine import ImageInfo
+    from ..build.image import BuiltImage, DockerRun
+    from ..engine import ImageInfo
 
 
 class _CancelledError(Exception):
@@ -91,7 +91,7 @@ class ContentsRun:
             self._thread.start()
 
     def _chunks(self, client: Any, ref: str) -> Iterator[bytes]:
-        from . import engine
+        from .. import engine
 
         for chunk in engine.save_image(client, ref):
             if self._cancel.is_set():
@@ -99,7 +99,7 @@ class ContentsRun:
             yield chunk
 
     def _scan_in_thread(self, client: Any, ref: str) -> None:
-        from . import engine
+        from .. import engine
 
         try:
             self._scanned = contents.scan(self._chunks(client, ref))
@@ -153,7 +153,7 @@ class ContentsRun:
         return self._read_result
 
     def _read_once(self) -> contents.ImageContents | CheckResult:
-        from . import engine
+        from .. import engine
 
         built, skip = self.run.need_image("SR220")
         if skip is not None:
@@ -198,7 +198,7 @@ class ContentsRun:
         read = self._gate("SR221")
         if isinstance(read, CheckResult):
             return read
-        from . import engine
+        from .. import engine
 
         df = self.run.parsed()
         stage = df.target(self.run.cfg.target or None)

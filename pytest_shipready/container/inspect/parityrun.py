@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Finding, PlannedCheck
-from ..dockerfile import hygiene
-from ..locks import discover, inputs, model, pipcompile
-from ..locks import selection as lockselect
+from ...checks import CheckResult, Finding, PlannedCheck
+from ...dockerfile import hygiene
+from ...locks import discover, inputs, model, pipcompile
+from ...locks import selection as lockselect
+from ..run.smokerun import smoke_run
 from . import parity, testparity
-from .smokerun import smoke_run
 
 if TYPE_CHECKING:
-    from .build import DockerRun
+    from ..build.image import DockerRun
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ class ParityRun:
             host = found
             if not host.broken and not host.outcomes:
                 return testparity.verdict(host, testparity.TestRun({}))
-        from . import engine
+        from .. import engine
 
         prefix = "shipready-parity"
         try:

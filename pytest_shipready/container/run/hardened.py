@@ -12,11 +12,11 @@ import re
 import threading
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Finding, Status
+from ...checks import CheckResult, Finding, Status
 from . import smoke as verdicts
 
 if TYPE_CHECKING:
-    from .build import DockerRun
+    from ..build.image import DockerRun
     from .smokerun import RunningContainer
 
 # What the log says broke, and what it means under the restrictions.
@@ -72,7 +72,7 @@ class HardenedRun:
         self._wanted = False
 
     def restrictions(self) -> object:
-        from .engine import Restrictions
+        from ..engine import Restrictions
 
         user = f"{self.cfg.uid}:0" if self.cfg.uid else ""
         return Restrictions(tmpfs=tuple(self.cfg.tmpfs), user=user)
@@ -94,7 +94,7 @@ class HardenedRun:
                 self.run.context.add_cleanup(self._thread.join)
 
     def _start(self) -> None:
-        from . import engine
+        from .. import engine
         from .smokerun import start
 
         built = self.run.image()
@@ -192,7 +192,7 @@ class HardenedRun:
         return None
 
     def _stop(self, running: RunningContainer) -> None:
-        from . import engine
+        from .. import engine
 
         try:
             result = running.stop_and_judge(self.run.settings.config.smoke)

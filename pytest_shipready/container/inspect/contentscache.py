@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ..checks import CheckResult, ResultCache, Status
+from ...checks import CheckResult, ResultCache, Status
 from . import contents
 
 KEY_PREFIX = "shipready/contents/"
@@ -24,7 +24,7 @@ KEY_PREFIX = "shipready/contents/"
 def cache_key(layers: str, plugin_version: str | None = None) -> str:
     """What a kept scan must match: the layers, the scan's rules, the plugin's version."""
     if plugin_version is None:
-        from .. import __version__ as plugin_version
+        from ... import __version__ as plugin_version
     return f"{layers} scan-{contents.SCAN_VERSION} pytest-shipready-{plugin_version}"
 
 

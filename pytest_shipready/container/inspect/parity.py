@@ -14,10 +14,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..checks import CheckResult, Finding, plural
-from ..dockerfile.installs import BOOTSTRAP, PYTHON_NAME
-from ..locks import model, pipcompile
-from ..locks.selection import Selection, expected_distributions
+from ...checks import CheckResult, Finding, plural
+from ...dockerfile.installs import BOOTSTRAP, PYTHON_NAME
+from ...locks import model, pipcompile
+from ...locks.selection import Selection, expected_distributions
 
 # Run in the image's interpreter: its version, installed distributions, environment and
 # marker environment (PEP 508), as one JSON line. Standard library only.

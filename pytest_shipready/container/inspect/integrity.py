@@ -24,17 +24,17 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..checks import CheckResult, Finding, PlannedCheck, plural
-from ..dockerfile.installs import BOOTSTRAP, PYTHON_NAME
-from ..locks import model, pipcompile
+from ...checks import CheckResult, Finding, PlannedCheck, plural
+from ...dockerfile.installs import BOOTSTRAP, PYTHON_NAME
+from ...locks import model, pipcompile
 from .parity import ImageFacts
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .build import DockerRun
+    from ..build.image import DockerRun
+    from ..run.smokerun import SmokeRun
     from .parityrun import ParityRun
-    from .smokerun import SmokeRun
 
 _IGNORE_HINT = "or add it to [tool.shipready.integrity] ignore"
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..checks import CheckResult, Finding
-from ..config import LogsConfig
-from ..logs import lines as loglines
+from ...checks import CheckResult, Finding
+from ...config import LogsConfig
+from ...logs import lines as loglines
 
 _METRIC = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _SAMPLE = re.compile(

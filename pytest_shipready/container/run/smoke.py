@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..checks import CheckResult, Finding
+from ...checks import CheckResult, Finding
 
 LOG_TAIL = 20
 # Lines of the log fetched for a verdict (never the whole log: it can be huge). With

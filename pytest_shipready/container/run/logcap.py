@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Mapping
 
-from ..checks import ContainerLogs
+from ...checks import ContainerLogs
 
 SAMPLE_SIZE = 1000  # lines kept from beyond the cap
 SAMPLE_LINE_MAX = 16 * 1024  # bytes: a longer line beyond the cap is only counted

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Finding
+from ...checks import CheckResult, Finding
 from . import observability
 
 if TYPE_CHECKING:
-    from .build import DockerRun
+    from ..build.image import DockerRun
     from .smokerun import RunningContainer
 
 

@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, ContainerLogs, Finding, NoContainerLogs, PlannedCheck, Status
-from ..secrets import MaskedEnv
+from ...checks import CheckResult, ContainerLogs, Finding, NoContainerLogs, PlannedCheck, Status
+from ...secrets import MaskedEnv
+from ..session import LABEL_ROLE
 
 # What the logs area reads: the session container's log, env, and how to finish it.
 from . import logcap
 from . import smoke as verdicts
-from .session import LABEL_ROLE
 
 if TYPE_CHECKING:
-    from ..config import SmokeConfig
-    from .build import DockerRun
-    from .engine import Container, ImageInfo, Restrictions
+    from ...config import SmokeConfig
+    from ..build.image import DockerRun
+    from ..engine import Container, ImageInfo, Restrictions
 
 _POLL = 0.25
 
@@ -122,7 +122,7 @@ def start(run: DockerRun, image: str, info: ImageInfo,
     """Start a container of ``image`` with the smoke settings (under ``restrictions``,
     for the hardened smoke) and wait until ready (its ``ready`` result says how that
     went). Removed at session end in any case."""
-    from . import engine
+    from .. import engine
 
     cfg = run.settings.config.smoke
     client = run.client()
@@ -176,7 +176,7 @@ class SmokeRun:
             return self._still_running(self.current, check_id)
         if self.failure is not None:
             return None, self._gate(check_id)
-        from . import engine
+        from .. import engine
 
         assert built.ref is not None and built.info is not None
         try:
@@ -338,7 +338,7 @@ class SmokeRun:
         if running is None:
             assert gate is not None
             return gate
-        from . import engine
+        from .. import engine
 
         cfg = self.run.settings.config.smoke
         try:
@@ -362,7 +362,7 @@ class SmokeRun:
     def container_logs(self) -> ContainerLogs:
         """The logs area's source: the session container's whole log, start through stop
         (running it through its stop when the smoke items were deselected)."""
-        from . import engine
+        from .. import engine
 
         if self.run.lost:
             raise engine.EngineError(self.run.lost)
@@ -371,7 +371,7 @@ class SmokeRun:
         except Exception as exc:
             if not engine.is_engine_failure(exc):
                 raise
-            from .enginehost import lost
+            from ..enginehost import lost
 
             self.run.context.shared["docker.lost"] = lost(
                 os.environ.get("DOCKER_HOST"),

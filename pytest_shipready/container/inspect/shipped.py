@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from ..dockerfile import hygiene
-from ..locks import pipcompile
+from ...dockerfile import hygiene
+from ...locks import pipcompile
 from .parity import ImageFacts
 
 if TYPE_CHECKING:
-    from .build import DockerRun
+    from ..build.image import DockerRun
     from .parityrun import ParityRun
 
 
@@ -77,7 +77,7 @@ class Inventory:
             section: dict[str, Any] = {"name": name, "id": None, "repo_digests": []}
             client = self.run.client() if name != "scratch" else None
             if client is not None:
-                from . import engine
+                from .. import engine
 
                 # Optional: without it the SBOM names the base image without its id.
                 with contextlib.suppress(Exception):
