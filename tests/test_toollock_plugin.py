@@ -36,8 +36,8 @@ def test_fresh_poetry_lock_passes_every_item(pytester: pytest.Pytester) -> None:
         "pinned by version: helper (editable libs/helper))*",
         "shipready::lockfile::poetry.lock::hashed PASSED*",
         "shipready::lockfile::poetry.lock::covers-inputs PASSED (5 direct requirements "
-        "satisfied for linux/x86_64, Python 3.* (this interpreter; no Dockerfile at "
-        "Dockerfile))*",
+        "satisfied for linux/x86_64, Python 3.11 (poetry.lock ?metadata? python-versions "
+        "'^3.11'; no Dockerfile at Dockerfile))*",
         "shipready::lockfile::poetry.lock::fresh PASSED (content-hash matches "
         "pyproject.toml)*",
         "shipready::lockfile::poetry.lock::portable PASSED*",

@@ -30,12 +30,12 @@ def test_sr100_names_the_requirements_file_it_rejected(ranges_service: Path,
     doc = json.loads((ranges_service / "r.json").read_text())
     (sr100,) = [r for r in doc["results"] if r["check_id"] == "SR100"]
     assert sr100["summary"] == (
-        "no lockfile: found requirements.txt, but it has no pip-compile header: it is not a "
-        "lock (ranges: Django>=6.0,<6.1, whitenoise[brotli]>=6.8)")
+        "no lockfile: found requirements.txt, but it has no pip-compile or uv pip compile "
+        "header: it is not a lock (ranges: Django>=6.0,<6.1, whitenoise[brotli]>=6.8)")
     (finding,) = sr100["findings"]
     assert finding["message"].endswith("for requirements*.txt and requirements/*.txt with a "
-                                       "pip-compile header, poetry.lock, uv.lock or "
-                                       "pylock*.toml")
+                                       "pip-compile or uv pip compile header, poetry.lock, "
+                                       "uv.lock or pylock*.toml")
     assert "requirements.in" in finding["hint"]
 
 

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext, Status
 from ..config import Settings
-from . import discover, model, pipcompile, poetry, toolchecks
+from . import discover, lockpython, model, pipcompile, poetry, toolchecks, uvpip
 from .target import Target
 from .target import resolve as resolve_target
 
@@ -41,12 +41,15 @@ def plan(settings: Settings, options: Options, context: RunContext
     checks: list[PlannedCheck] = []
 
     @functools.cache
-    def target(lock_python: str | None = None) -> Target:
-        """The image's platform, for markers: from the Dockerfile that is built."""
+    def target(lock_python: str | None = None,
+               lock_python_from: str = "the lock's header") -> Target:
+        """The image's platform, for markers: from the Dockerfile that is built, else
+        the Python the lock declares (``lock_python``, from ``lock_python_from``)."""
         image = settings.config.image
         return resolve_target(settings.config.lockfile.platform,
                               dockerfile=project / image.dockerfile, stage=image.target,
-                              build_args=image.build_args, lock_python=lock_python)
+                              build_args=image.build_args, lock_python=lock_python,
+                              lock_python_from=lock_python_from)
 
     for path in paths:
         fmt = discover.sniff_format(path)
@@ -66,14 +69,16 @@ class _Background:
     def __init__(self, context: RunContext, display: str) -> None:
         self.context = context
         self.display = display
+        self.tool = "pip-compile"
         self.thread: threading.Thread | None = None
         self.result: CheckResult | None = None
         self.error: BaseException | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.started = self.finished = 0.0
 
-    def start(self, work: Callable[[], CheckResult]) -> None:
-        self.context.phases.note(f"re-resolving {self.display} with pip-compile, in the "
+    def start(self, work: Callable[[], CheckResult], tool: str = "pip-compile") -> None:
+        self.tool = tool
+        self.context.phases.note(f"re-resolving {self.display} with {self.tool}, in the "
                                  "background ...")
         self.started = time.monotonic()
         self.thread = threading.Thread(target=self._run, args=(work,), daemon=True,
@@ -101,7 +106,7 @@ class _Background:
         assert self.thread is not None
         phases = self.context.phases
         if self.thread.is_alive():
-            with phases.phase("resolve-wait", f"waiting for pip-compile on {self.display}"
+            with phases.phase("resolve-wait", f"waiting for {self.tool} on {self.display}"
                               ) as p:
                 self.thread.join()
                 p.end = (f"re-resolved {self.display} in "
@@ -117,7 +122,7 @@ class _Background:
 
 
 def _lock_checks(path: Path, settings: Settings, options: Options,
-                 target: Callable[[str | None], Target], context: RunContext
+                 target: Callable[[str | None, str], Target], context: RunContext
                  ) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
@@ -136,8 +141,16 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
 
     @functools.cache
     def covers(loaded: pipcompile.PipLock) -> CheckResult:
-        return pipcompile.check_covers_inputs(loaded, inputs(),
-                                              target(loaded.header.python))
+        declared = lockpython.of_project(loaded.path, loaded.display, project)
+        python, where = loaded.header.python, "the lock's header"
+        if python is None and declared is not None:
+            python = lockpython.lowest(declared)
+            where = f"{declared.where} {declared.text!r}"
+        judged = target(python, where)
+        result = pipcompile.check_covers_inputs(loaded, inputs(), judged)
+        if declared is None:
+            return result
+        return lockpython.with_finding(result, lockpython.excludes_image(declared, judged))
 
     def not_fresh_checked(loaded: pipcompile.PipLock) -> CheckResult | None:
         """Why SR104 does not re-resolve, or None."""
@@ -147,19 +160,20 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
         if options.offline:
             return CheckResult.skipped("SR104", "needs the package index; --shipready-offline "
                                        "was given")
-        if "SR103" not in settings.config.disable and covers(loaded).status == Status.FAILED:
-            return CheckResult.skipped(
-                "SR104", "the lock does not cover its inputs (SR103 failed): fix that first; "
-                "re-resolving would only repeat it")
+        # Not skipped when SR103 fails: a re-resolution still checks every other pin.
         return None
 
     @functools.cache
     def cache_key(loaded: pipcompile.PipLock) -> str | None:
-        from .resolve import resolution_key
-
         if context.cache is None or cfg.resolve_max_age <= 0:
             return None
         try:
+            if loaded.header.tool == uvpip.TOOL:
+                from . import uvresolve
+
+                return uvresolve.resolution_key(loaded, inputs(), project, cfg.pip_config)
+            from .resolve import resolution_key
+
             return resolution_key(loaded, inputs(), project, cfg.pip_config)
         except OSError:
             return None
@@ -176,6 +190,11 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
     background = _Background(context, pipcompile.display_path(path, project))
 
     def resolve_now(loaded: pipcompile.PipLock) -> CheckResult:
+        if loaded.header.tool == uvpip.TOOL:
+            from .uvresolve import check_fresh as uv_check_fresh
+
+            return uv_check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
+                                  pip_config=cfg.pip_config, on_start=background.track)
         from .resolve import check_fresh
 
         return check_fresh(loaded, inputs(), project, timeout=cfg.resolve_timeout,
@@ -189,7 +208,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
                 or cached(loaded) is not None:
             return
         inputs()  # read here, not in the thread
-        background.start(lambda: resolve_now(loaded))
+        background.start(lambda: resolve_now(loaded), loaded.header.tool)
 
     def fresh(loaded: pipcompile.PipLock) -> CheckResult:
         skip = not_fresh_checked(loaded)
@@ -202,7 +221,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
             if hit is not None:
                 return hit
             with context.phases.phase("resolve", f"re-resolving {loaded.display} with "
-                                      "pip-compile") as p:
+                                      f"{loaded.header.tool}") as p:
                 result = resolve_now(loaded)
                 p.end = f"re-resolved {loaded.display}"
         key = cache_key(loaded)
@@ -264,7 +283,8 @@ def parse_guarded(load: Callable[[], L], check: Callable[[L], CheckResult], chec
 
 
 def plan_lock(path: Path, fmt: str, settings: Settings, options: Options,
-              target: Callable[[str | None], Target] | None = None) -> list[PlannedCheck]:
+              target: Callable[[str | None, str], Target] | None = None
+              ) -> list[PlannedCheck]:
     project = settings.project
     cfg = settings.config.lockfile
 
@@ -279,8 +299,14 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options,
     # SR103's result, once: SR111 skips when it failed (as SR104 for pip-compile).
     @functools.cache
     def covers(loaded: model.ToolLock) -> CheckResult:
-        return toolchecks.check_covers_inputs(
-            loaded, target(None) if target is not None else None)
+        declared = lockpython.of_toollock(loaded)
+        python = lockpython.lowest(declared) if declared is not None else None
+        judged = target(python, f"{declared.where} {declared.text!r}" if declared
+                        else "the lock") if target is not None else None
+        result = toolchecks.check_covers_inputs(loaded, judged)
+        if declared is None or judged is None:
+            return result
+        return lockpython.with_finding(result, lockpython.excludes_image(declared, judged))
 
     def uv_fresh(loaded: model.ToolLock) -> CheckResult:
         from .uvcheck import check_fresh

@@ -44,6 +44,7 @@ _NETWORK = re.compile(
     r"ReadTimeoutError|ConnectTimeoutError|Could not fetch URL|SSLError|"
     r"No route to host|Connection reset by peer|ConnectionError"
 )
+_NO_PIPTOOLS = re.compile(r"No module named '?piptools")
 _COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".hg", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", "*.egg-info",
@@ -150,10 +151,9 @@ def check_fresh(
     lock: PipLock, inputs: Inputs, project: Path, *, timeout: float, pip_config: str,
     on_start: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> CheckResult:
-    if lock.header.command is None:
-        return CheckResult.skipped(
-            "SR104", f"{lock.display} has no pip-compile header: the command that made it "
-            "is unknown")
+    unknown = unknown_command(lock)
+    if unknown is not None:
+        return unknown
     if inputs.unknown and not inputs.files:
         return CheckResult.skipped(
             "SR104", f"inputs of {lock.display} not found: {', '.join(inputs.unknown)}")
@@ -170,6 +170,19 @@ def check_fresh(
                 return CheckResult.skipped(
                     "SR104", "cannot reach the package index to re-resolve: "
                     + _network_line(output))
+            if _NO_PIPTOOLS.search(output):
+                return CheckResult.skipped(
+                    "SR104", f"pip-compile cannot run here: {_tail(output, 1)} (install "
+                    "pip-tools into this environment)")
+            here = f"{sys.version_info.major}.{sys.version_info.minor}"
+            if lock.header.python and lock.header.python != here:
+                # Not a verdict on the lock: the resolver ran under another Python than
+                # the one the lock was made with, and a requirement may need that one.
+                return CheckResult.skipped(
+                    "SR104", f"pip-compile could not re-resolve {lock.display} with Python "
+                    f"{here}; the lock was made with Python {lock.header.python} (run "
+                    f"pytest under Python {lock.header.python} to re-resolve it). "
+                    f"pip-compile said: {_error_line(output)}")
             return CheckResult.failed(
                 "SR104", f"pip-compile failed to re-resolve {lock.display}",
                 [Finding(_tail(output), lock.display, None,
@@ -179,17 +192,41 @@ def check_fresh(
             resolved = requirements.read(p.output)
         except (OSError, UnicodeDecodeError, requirements.ParseError) as exc:  # pragma: no cover
             return CheckResult.failed("SR104", f"cannot read pip-compile's output: {exc}", [])
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return judge(lock, resolved, elapsed, here)
+
+
+def unknown_command(lock: PipLock) -> CheckResult | None:
+    """SR104's skip when the header does not record the command that made the lock."""
+    header = lock.header
+    if header.command is not None:
+        return None
+    if header.custom is not None:
+        return CheckResult.skipped(
+            "SR104", f"the header of {lock.display} names `{header.custom}` (a custom "
+            f"compile command), not the {header.tool} command line, so the options the "
+            f"lock was made with are unknown: re-resolve it with `{header.custom}` and "
+            "compare, or let the header record the command (unset "
+            "CUSTOM_COMPILE_COMMAND / UV_CUSTOM_COMPILE_COMMAND)")
+    return CheckResult.skipped(
+        "SR104", f"{lock.display} has no pip-compile or uv pip compile header: the "
+        "command that made it is unknown")
+
+
+def judge(lock: PipLock, resolved: requirements.RequirementsFile, elapsed: float,
+          python: str | None) -> CheckResult:
+    """SR104 from a re-resolution's output: its pins and hashes against the lock's.
+    ``python``: the version the resolver ran with, when known."""
     findings = compare(lock, resolved)
     added = upstream_additions(lock, resolved)
     upstream = ""
     if added:
         upstream = (f"; the index offers files published since the lock was made, for "
                     f"{', '.join(added)}: every locked hash is still offered (re-run "
-                    "pip-compile to allow them)")
+                    f"{lock.header.tool} to allow them)")
     note = ""
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if findings and lock.header.python and lock.header.python != here:
-        note = f" (lock made with Python {lock.header.python}, re-resolved with {here})"
+    if findings and python and lock.header.python and lock.header.python != python:
+        note = f" (lock made with Python {lock.header.python}, re-resolved with {python})"
     n = len(lock.data.entries)
     return CheckResult.from_findings(
         "SR104", findings,
@@ -230,6 +267,15 @@ def run_bounded(argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
     return proc.returncode, out
 
 
+def _error_line(output: str) -> str:
+    """The error pip-compile ends with, without its traceback: "DistributionNotFound: No
+    matching distribution found for django<6.1,>=6.0"."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln[:1].isspace()
+             and not ln.startswith(("Traceback", "The above exception"))]
+    last = lines[-1] if lines else "no output"
+    return re.sub(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*: )", "", last)[:300]
+
+
 def _network_line(output: str) -> str:
     for line in output.splitlines():
         if _NETWORK.search(line):
@@ -253,7 +299,8 @@ def compare(lock: PipLock, resolved: requirements.RequirementsFile) -> list[Find
     difference: the lock installs as before (see :func:`upstream_additions`)."""
     ours = {e.name: e for e in lock.data.entries if e.name and not e.editable}
     theirs = {e.name: e for e in resolved.entries if e.name and not e.editable}
-    fix = "Re-run the command in the lockfile's header and commit the result."
+    fix = (f"Re-run `{lock.header.text()}` (the command in the lockfile's header) and "
+           "commit the result.")
     findings: list[Finding] = []
     for name in sorted(theirs.keys() - ours.keys()):
         e = theirs[name]

@@ -55,7 +55,13 @@ def find_uv() -> str | None:
 # UV_* variables that point uv at this machine's indexes (dropped when isolated).
 _LOCAL_UV_ENV = ("UV_INDEX", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL",
                  "UV_FIND_LINKS", "UV_NO_INDEX", "UV_CONFIG_FILE")
-_NO_PYTHON = re.compile(r"No interpreter found|interpreter .* not found|no Python", re.I)
+# uv cannot run for the Python the project requires: none found, one on PATH that does
+# not start (a pyenv shim for a version pyenv does not have enabled), a download that
+# is off or unreachable, or a pinned .python-version outside requires-python.
+_NO_PYTHON = re.compile(
+    r"No interpreter found|interpreter .* not found|no Python|Failed to inspect Python "
+    r"interpreter|Failed to download .*python-build-standalone|incompatible with the "
+    r"project's Python requirement", re.I)
 
 
 def uv_env(pip_config: str = "isolated") -> dict[str, str]:
@@ -85,6 +91,13 @@ def _whole(output: str) -> str:
 def _one_line(output: str) -> str:
     """The whole output on one line, for a summary or a skip reason."""
     return " / ".join(ln.strip() for ln in _whole(output).splitlines())
+
+
+def _first_lines(output: str, n: int = 3) -> str:
+    """uv's error and its first causes, on one line (its stderr dumps left out)."""
+    kept = [ln.strip() for ln in _whole(output).splitlines()
+            if not ln.startswith(("Using ", "Resolved ")) and ln.strip() != "[stderr]"]
+    return " / ".join(kept[:n])
 
 
 def _said(output: str, lock: ToolLock) -> Finding:
@@ -141,11 +154,17 @@ def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
             "SR111", "`uv lock --check --offline` needs the package index; "
             "--shipready-offline was given")
     if _NO_PYTHON.search(output):
-        fallback = check_uv_fresh_offline(lock, f"uv could not check: {_one_line(output)}")
-        if fallback.status.value == "failed":
+        # Not a verdict on the lock: uv did not get to compare it. A stale lock the
+        # offline comparison sees still fails (above).
+        fallback = check_uv_fresh_offline(lock)
+        if fallback.status.value == "failed":  # pragma: no cover - `findings` above
             return CheckResult(fallback.check_id, fallback.status, fallback.summary,
                                (*fallback.findings, _said(output, lock)))
-        return fallback
+        compared = (f"; the offline comparison found no difference ({fallback.summary})"
+                    if fallback.status.value == "passed" else "")
+        return CheckResult.skipped(
+            "SR111", f"{_WHAT} cannot run here for the Python {lock.display} requires: "
+            f"{_first_lines(output)}{compared}")
     if _NETWORK.search(output):
         return CheckResult.skipped("SR111", "cannot reach the package index for `uv lock "
                                    "--check`: " + _one_line(output))
