@@ -60,9 +60,10 @@ def uv_version(uv: str) -> str:
 
 
 def _said(output: str, lines: int = 8) -> str:
+    """uv's error and its first causes, on one line."""
     kept = [ln.strip() for ln in output.strip().splitlines() if ln.strip()
-            and not ln.startswith(("Resolved ", "Using "))]
-    return " / ".join(kept[-lines:])
+            and not ln.startswith(("Resolved ", "Using ")) and ln.strip() != "[stderr]"]
+    return " / ".join(kept[:lines])
 
 
 def not_installed(lock: PipLock) -> CheckResult:
@@ -101,14 +102,14 @@ def check_fresh(
             if _NO_PYTHON.search(output):
                 return CheckResult.skipped(
                     "SR104", f"{WHAT} cannot run here for the Python {lock.display} asks "
-                    f"for: {_said(output)}")
+                    f"for: {_said(output, 3)}")
             if _NETWORK.search(output):
                 return CheckResult.skipped(
                     "SR104", f"cannot reach the package index to re-resolve with {WHAT}: "
-                    + _said(output, 3))
+                    + _said(output, 2))
             return CheckResult.failed(
                 "SR104", f"{WHAT} failed to re-resolve {lock.display}",
-                [Finding(_said(output, 12).replace(" / ", "\n"), lock.display, None,
+                [Finding(_said(output, 16).replace(" / ", "\n"), lock.display, None,
                          f"Run `{lock.header.text()}` to see the whole error.")])
         try:
             resolved = requirements.read(p.output)
