@@ -452,6 +452,28 @@ def _add_to_lock(name: str, locks: list[KnownLock]) -> str:
             "re-compile")
 
 
+def install_fix(lock: KnownLock) -> str:
+    """How to install ``lock`` in the image, as commands that exist and that SR205
+    recognises: Poetry and uv install their own locks (pip cannot read them)."""
+    name = posixpath.basename(lock.path)
+    where = posixpath.dirname(lock.path)
+    if name == "poetry.lock":
+        into = f" --directory {where}" if where else ""
+        return ("Install it with Poetry, after copying pyproject.toml and poetry.lock: "
+                f"`RUN pip install poetry && POETRY_VIRTUALENVS_CREATE=false poetry "
+                f"install{into} --only main --no-root` (Poetry checks the lock's hashes); "
+                "or export it for pip: `RUN pip install poetry poetry-plugin-export && "
+                f"poetry export{into} --only main -f requirements.txt -o "
+                "requirements.lock.txt && pip install --no-deps --require-hashes -r "
+                "requirements.lock.txt`.")
+    if name == "uv.lock":
+        into = f" --project {where}" if where else ""
+        return ("Install it with uv, after copying pyproject.toml and uv.lock: "
+                f"`RUN pip install uv && uv sync{into} --locked --no-dev` (uv checks the "
+                "lock's hashes; add --no-install-project for the dependencies alone).")
+    return f"Install dependencies with `pip install --no-deps --require-hashes -r {lock.path}`."
+
+
 # The installers themselves may be installed by name: they install the lock. So may the
 # packaging tools (installs.BOOTSTRAP: pip, setuptools, wheel), as SR402 allows them.
 INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export", *BOOTSTRAP)
@@ -521,9 +543,7 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                 if steps else "no install command installs from")
         findings.insert(0, Finding(
             f"{what} the lockfile ({known}) in {shipped} or the stages it is built on",
-            df.path, stage.line,
-            "Install dependencies with `pip install --no-deps --require-hashes -r "
-            f"{locks[0].path}`."))
+            df.path, stage.line, install_fix(locks[0])))
     if findings:
         summary = (f"{plural(len(findings), 'problem')} with the dependency install"
                    if used else "the lockfile is not installed")

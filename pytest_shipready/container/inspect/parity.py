@@ -251,6 +251,8 @@ class Expected:
     project: frozenset[str] = frozenset()
     # "a.txt pins x==1, b.txt pins x==2", for several locks installed together.
     conflicts: tuple[tuple[str, str], ...] = ()  # (name, message)
+    # Several locks installed together: each one's (display, tool); empty for one lock.
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 # Tools that install the lock; in the image they are not the app's dependencies.
@@ -331,13 +333,29 @@ def union(expected: list[Expected], project: frozenset[str] = frozenset()) -> Ex
     selection = "; ".join(f"{e.display}: {e.selection}" if len(expected) > 1 else
                           e.selection for e in expected if e.selection)
     return Expected(" + ".join(e.display for e in expected), first.tool, packages,
-                    unselected, selection, local, tuple(conflicts))
+                    unselected, selection, local, tuple(conflicts),
+                    tuple((e.display, e.tool) for e in expected) if len(expected) > 1
+                    else ())
+
+
+def install_command(expected: Expected) -> str:
+    """How to install what ``expected`` comes from, as commands one can run: several
+    pip-compile locks in one pip call (``-r a.txt -r b.txt``), other tools one each."""
+    parts = expected.parts or ((expected.display, expected.tool),)
+    if len(parts) == 1:
+        return _HINTS.get(expected.tool, _HINTS["pip-compile"])[0].format(
+            display=expected.display)
+    if all(tool == "pip-compile" for _, tool in parts):
+        files = " ".join(f"-r {display}" for display, _ in parts)
+        return f"pip install --no-deps --require-hashes {files}"
+    return "; ".join(f"{display}: " + _HINTS.get(tool, _HINTS["pip-compile"])[0].format(
+        display=display) for display, tool in parts)
 
 
 def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str, ...]
                    ) -> CheckResult:
     display = expected.display
-    install, add = _HINTS.get(expected.tool, _HINTS["pip-compile"])
+    _, add = _HINTS.get(expected.tool, _HINTS["pip-compile"])
     python = facts.executable or "the image's Python"
     other_python = (f" If it is installed for another interpreter (a virtualenv), put that "
                     f"first on PATH or set [tool.shipready.parity] python; this looked at "
@@ -356,7 +374,7 @@ def check_packages(facts: ImageFacts, expected: Expected, allow_extra: tuple[str
             findings.append(Finding(f"{name}=={version} is locked but not installed in the "
                                     "image", display, line,
                                     "Install the lock in the image: "
-                                    + install.format(display=display) + "." + other_python))
+                                    + install_command(expected) + "." + other_python))
         elif version and have[1] != version:
             findings.append(Finding(f"{name}: the image has {have[1]}, the lock pins "
                                     f"{version}", display, line,

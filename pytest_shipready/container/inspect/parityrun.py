@@ -245,6 +245,13 @@ class ParityRun:
                 t if t.endswith(".py") else f"{t.rstrip('/')}/ directory" for t in cfg.tests)
                 + " ([tool.shipready.parity] tests = [...] names where the tests marked "
                 "shipready_parity are)")
+        # Before any run: with no file naming the marker, no test is marked (and a
+        # collection error in those files is not "the marked tests cannot be collected").
+        named_in = tuple(testparity.marked_files(paths, project))
+        if not named_in:
+            return testparity.none_marked(", ".join(
+                p.relative_to(project).as_posix() + ("/" if p.is_dir() else "")
+                for p in paths))
         running, gate = smoke_run(self.run).session("SR404")
         if running is None:
             assert gate is not None
@@ -260,7 +267,7 @@ class ParityRun:
                 return found
             host = found
             if not host.broken and not host.outcomes:
-                return testparity.verdict(host, testparity.TestRun({}))
+                return testparity.verdict(host, testparity.TestRun({}), named_in=named_in)
         from .. import engine
 
         prefix = "shipready-parity"
@@ -293,7 +300,7 @@ class ParityRun:
             container = testparity.TestRun(
                 {}, errors[-1][:300] if errors else f"pytest exited {status}: "
                 f"{output.strip()[-300:]}")
-        return testparity.verdict(host, container, host_skipped)
+        return testparity.verdict(host, container, host_skipped, named_in)
 
 
 def _host_outcomes(project: Path, paths: list[Path], timeout: float

@@ -83,12 +83,60 @@ def _indent(text: str) -> str:
     return text.replace("\n", "\n    ")
 
 
-def verdict(host: TestRun | None, container: TestRun, host_skipped: str = "") -> CheckResult:
+_SCAN_LIMIT = 5000  # Python files read looking for the marker's name
+
+
+def marked_files(paths: list[Path], project: Path) -> list[str]:
+    """The Python files under ``paths`` (and the conftest.py files above them, up to
+    the project) that name the marker, relative to the project: where tests marked
+    ``shipready_parity`` can be. Empty: no test is marked, whatever can be collected."""
+    found: list[str] = []
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+        here = path.parent if path.is_file() else path
+        files.append(here / "conftest.py")
+        while here != project and project in here.parents:
+            here = here.parent
+            files.append(here / "conftest.py")
+        files.append(project / "conftest.py")
+    seen: set[Path] = set()
+    for file in files[:_SCAN_LIMIT]:
+        if file in seen or not file.is_file() or "__pycache__" in file.parts:
+            continue
+        seen.add(file)
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if MARKER in text:
+            found.append(file.relative_to(project).as_posix() if project in file.parents
+                         else str(file))
+    return found
+
+
+def none_marked(where: str) -> CheckResult:
+    """SR404 when no file of the tests names the marker: nothing to run in both places."""
+    return CheckResult.skipped(
+        "SR404", f"no test is marked {MARKER}: no file in {where} names the marker (mark "
+        f"the tests to run on the host and in the image with @pytest.mark.{MARKER})")
+
+
+def _none_collected(named_in: tuple[str, ...]) -> str:
+    if not named_in:
+        return f"no tests marked {MARKER}"
+    return (f"no test marked {MARKER} was collected, although {', '.join(named_in[:3])} "
+            "names the marker (are those files collected: python_files, testpaths?)")
+
+
+def verdict(host: TestRun | None, container: TestRun, host_skipped: str = "",
+            named_in: tuple[str, ...] = ()) -> CheckResult:
     """SR404 from the runs in both places; ``host`` None: not run there (``host_skipped``
-    says why), so the container's outcomes alone decide, and the verdict says so."""
+    says why), so the container's outcomes alone decide, and the verdict says so.
+    ``named_in``: the files that name the marker (:func:`marked_files`)."""
     if host is not None and not host.broken:
         if not host.outcomes:
-            return CheckResult.skipped("SR404", f"no tests marked {MARKER}")
+            return CheckResult.skipped("SR404", _none_collected(named_in))
         if container.broken:
             return CheckResult.failed(
                 "SR404", f"{plural(len(host.outcomes), 'marked test')} ran on the host but "
@@ -105,7 +153,7 @@ def verdict(host: TestRun | None, container: TestRun, host_skipped: str = "") ->
             f"({container.broken}) and were not run on the host ({why}); point "
             "[tool.shipready.parity] tests at tests whose imports the image has")
     if not container.outcomes:
-        return CheckResult.skipped("SR404", f"no tests marked {MARKER}")
+        return CheckResult.skipped("SR404", _none_collected(named_in))
     bad = {k: v for k, v in container.outcomes.items() if v[0] in ("failed", "error")}
     findings = [Finding(f"{key}: {outcome} in the container"
                         + (f"\n{_indent(message[:800])}" if message else ""), None, None,
