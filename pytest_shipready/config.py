@@ -37,7 +37,8 @@ class LockfileConfig:
         metadata=_doc(
             "Lockfiles to check, relative to the project directory. Empty: found "
             "automatically (requirements*.txt and requirements/*.txt with a pip-compile "
-            "header, poetry.lock, uv.lock, pylock.toml and pylock.*.toml). The format "
+            "or uv pip compile header, poetry.lock, uv.lock, pylock.toml and "
+            "pylock.*.toml). The format "
             "is recognised by file name, else by content."
         ),
     )
@@ -46,8 +47,9 @@ class LockfileConfig:
     )
     resolve: bool = field(
         default=True,
-        metadata=_doc("SR104 re-resolves with pip-compile and SR111 runs `uv lock "
-                      "--check` (may need the package index)."),
+        metadata=_doc("SR104 re-resolves with pip-compile (or `uv pip compile`, for a "
+                      "lock uv made) and SR111 runs `uv lock --check` (may need the "
+                      "package index)."),
     )
     resolve_max_age: float = field(
         default=86400.0,
@@ -58,7 +60,7 @@ class LockfileConfig:
     )
     resolve_timeout: float = field(
         default=180.0,
-        metadata=_doc("Seconds pip-compile (SR104) or uv (SR111) may take before the "
+        metadata=_doc("Seconds pip-compile or uv (SR104, SR111) may take before the "
                       "check is skipped."),
     )
     platform: Literal["linux/x86_64", "linux/aarch64"] = field(
