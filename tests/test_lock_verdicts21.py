@@ -312,3 +312,17 @@ def test_sr103_keeps_a_requires_python_that_allows_the_images_python(
     covers = one(results, "SR103")
     assert covers["status"] == "passed", covers
     assert "Python 3.11 (FROM python:3.11-slim)" in covers["summary"]
+
+
+def test_pip_compile_missing_skips_with_pythons_words(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # pip-tools installed without its dependencies, or removed: not a verdict on the lock.
+    shutil.copytree(FIXTURES / "pip-unsafe", tmp_path, dirs_exist_ok=True)
+    lock = pipcompile.load(tmp_path / "requirements.txt", tmp_path)
+    said = f"{sys.executable}: No module named piptools\n"
+    monkeypatch.setattr(resolve, "run_bounded", lambda *a, **k: (1, said))
+    result = resolve.check_fresh(lock, pipcompile.read_inputs(lock, tmp_path), tmp_path,
+                                 timeout=60, pip_config="isolated")
+    assert result.status is Status.SKIPPED, result
+    assert result.summary == (f"pip-compile cannot run here: {said.strip()} (install "
+                              "pip-tools into this environment)")
