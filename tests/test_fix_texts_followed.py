@@ -1,4 +1,4 @@
-"""Fixes that work when followed (issue 21): SR205's fix for a Poetry project is a
+"""Fixes that work when followed: SR205's fix for a Poetry project is a
 command that exists, and following it passes SR205 and builds; SR402's fix for several
 pip-compile locks is one runnable pip command.
 
