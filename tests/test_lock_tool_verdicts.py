@@ -1,4 +1,5 @@
-"""Lock verdicts of uv-pip locks, tool failures and the lock's own Python, as users see them (pytester on sample projects):
+"""Lock verdicts of uv-pip locks, tool failures and the lock's own Python, as users
+see them (pytester on sample projects):
 
 - locks made by ``uv pip compile`` are locks: SR100 finds them beside a headerless list
   (tests/fixtures/uv-pip-locks), SR104 re-resolves them with uv, fixes name uv's command;
