@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from .catalog import BY_ID
+from .scope import ProjectScope, refused_message
 
 SECTION = "tool.shipready"
 
@@ -626,6 +627,12 @@ class Settings:
     source: Path | None
     config: ShipreadyConfig
 
+    @property
+    def scope(self) -> ProjectScope:
+        """Which files checks may read: the project's ([tool.shipready]
+        allow_outside_project)."""
+        return ProjectScope(self.project, self.config.allow_outside_project)
+
 
 def load(project: Path) -> Settings:
     """Read and validate ``[tool.shipready]`` from ``project/pyproject.toml``."""
@@ -653,11 +660,6 @@ def load(project: Path) -> Settings:
     return Settings(project, path, config)
 
 
-# Pseudo-filesystems: never a Dockerfile, context or lock (/proc/self/environ is the
-# process environment), whatever allow_outside_project says.
-_PSEUDO = ("/proc", "/sys", "/dev")
-
-
 def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
     """(key, value) of every configured path a check reads."""
     keys = [(f"[{SECTION}.image] dockerfile", config.image.dockerfile),
@@ -671,31 +673,14 @@ def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
 def outside_paths(project: Path, config: ShipreadyConfig) -> list[str]:
     """Why each configured path that leaves the project (symlinks resolved) is refused:
     no check may read, and so echo, a file outside it unless the user allows it. Names
-    the key and value only, never anything read from the path."""
-    root = project.resolve()
+    the key and value only, never anything read from the path. The rule is
+    :class:`~pytest_shipready.scope.ProjectScope`'s, as for the files checks find."""
+    scope = ProjectScope(project, config.allow_outside_project)
     refused: list[str] = []
     for key, value in _configured_paths(config):
-        if not value:
-            continue
-        try:
-            target = (project / value).resolve()
-        except (OSError, RuntimeError):  # a symlink loop
-            refused.append(f"{key} = {value!r} cannot be resolved (a symlink loop?)")
-            continue
-        pseudo = next((p for p in _PSEUDO if target.as_posix() == p
-                       or target.as_posix().startswith(p + "/")), None)
-        if pseudo is not None:
-            refused.append(f"{key} = {value!r} is in {pseudo} ({target}), which holds no "
-                           "project file; name a file of the project")
-            continue
-        if config.allow_outside_project or target == root or target.is_relative_to(root):
-            continue
-        via = "" if Path(value).is_absolute() or ".." in Path(value).parts else \
-            f" (a symlink to {target})"
-        refused.append(
-            f"{key} = {value!r} is outside the project directory {root}{via}; checks "
-            "read only files inside it. Move it into the project, or set "
-            f"[{SECTION}] allow_outside_project = true")
+        why = scope.refusal(value) if value else None
+        if why is not None:
+            refused.append(refused_message(f"{key} = {value!r}", value, why))
     return refused
 
 

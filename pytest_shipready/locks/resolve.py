@@ -136,14 +136,14 @@ def _sources(lock: PipLock, inputs: Inputs, project: Path, cwd: Path) -> list[st
 
 def resolution_key(lock: PipLock, inputs: Inputs, project: Path, pip_config: str) -> str:
     """SR104's cache key: what a re-resolution of ``lock`` depends on (see
-    :mod:`.resolvecache`)."""
+    :mod:`.resolvecache`): every file it reads, its arguments, its environment."""
     from . import resolvecache
 
     out = "<output>"
     argv = build_argv(lock, _sources(lock, inputs, project, lock.path.parent), out)
-    return resolvecache.cache_key(lock.path, inputs.files,
+    return resolvecache.cache_key(lock.path, [*inputs.files, *inputs.also_read],
                                   resolvecache.stable_argv(argv, out, project), project,
-                                  pip_config)
+                                  pip_config, pip_env(pip_config))
 
 
 def check_fresh(
@@ -154,6 +154,12 @@ def check_fresh(
         return CheckResult.skipped(
             "SR104", f"{lock.display} has no pip-compile header: the command that made it "
             "is unknown")
+    if inputs.refused:
+        # pip-compile would read them (and print them in its errors): not run.
+        return CheckResult.failed(
+            "SR104", f"{lock.display} was not re-resolved: it names "
+            f"{plural(len(inputs.refused), 'file')} outside the project",
+            list(inputs.refused))
     if inputs.unknown and not inputs.files:
         return CheckResult.skipped(
             "SR104", f"inputs of {lock.display} not found: {', '.join(inputs.unknown)}")
