@@ -9,7 +9,6 @@ import dataclasses
 import math
 import shutil
 import typing
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,13 +43,11 @@ KEYS = _numeric_keys()
 
 
 def _table(name: str, where: tuple[str, ...], value: object) -> dict[str, Any]:
-    table: dict[str, Any] = {name: value}
+    table: Any = {name: value}
     for part in reversed(where):
-        if part == "[]":
-            table = [{"command": ["true"], **table}]  # type: ignore[assignment]
-        else:
-            table = {part: table}
-    return table
+        # an array of tables (smoke.commands): one, with the command it needs
+        table = [{"command": ["true"], **table}] if part == "[]" else {part: table}
+    return dict(table)
 
 
 def test_the_schema_has_the_numbers_the_issue_names() -> None:
@@ -94,8 +91,8 @@ def test_zero_keeps_its_meaning_where_it_has_one() -> None:
 
 
 def test_an_engine_timeout_below_the_clients_granularity_is_refused() -> None:
-    with pytest.raises(config.ConfigError, match="engine_timeout = 0.001: must be at "
-                                                 "least 1 and at most 3600"):
+    with pytest.raises(config.ConfigError, match=r"engine_timeout = 0\.001: must be at "
+                                                 r"least 1 and at most 3600"):
         config.parse({"engine_timeout": 0.001}, "/p/pyproject.toml")
 
 
