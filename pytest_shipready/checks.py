@@ -187,6 +187,11 @@ class ContainerLogs:
     total_lines: int = 0
     kept: int = 0  # the first lines, in order; lines[kept:] are the sample
     cap_bytes: int = 0
+    # Lines after the first ones too long to hold whole (a first line longer than the cap
+    # too): how many, and the first ``prefix_bytes`` of a sample of them, judged as such.
+    prefixes: Sequence[bytes] = ()
+    long_lines: int = 0
+    prefix_bytes: int = 0
 
     @property
     def capped(self) -> bool:
@@ -198,10 +203,22 @@ class ContainerLogs:
             return ""
         sampled = len(self.lines) - self.kept
         kept_bytes = sum(len(x) + 1 for x in self.lines[:self.kept])
-        return (f"checked the first {self.kept:,} lines ({kept_bytes / 1e6:.1f} MB) and a "
+        text = (f"checked the first {self.kept:,} lines ({kept_bytes / 1e6:.1f} MB) and a "
                 f"sample of {sampled:,} of the {self.total_lines - self.kept:,} lines after "
                 f"them, of {self.total_bytes / 1e6:.1f} MB in all ([tool.shipready.logs] "
                 f"max_log_mb = {self.cap_bytes / 1e6:g})")
+        return text + self.partly_read()
+
+    def partly_read(self) -> str:
+        """"; 3 lines longer than 16 KB ..." when lines were judged by their start only."""
+        if not self.long_lines:
+            return ""
+        size = f"{self.prefix_bytes // 1024} KB"
+        one = self.long_lines == 1
+        judged = "judged by its" if one else f"{len(self.prefixes):,} judged by their"
+        return (f"; {self.long_lines:,} {'line' if one else 'lines'} longer than {size}: "
+                f"{judged} first {size} only (JSON or text, secret shapes; not "
+                f"{'its' if one else 'their'} keys, levels or exceptions)")
 
 
 class NoContainerLogs(Exception):  # noqa: N818 - reads as "raise NoContainerLogs(why)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import tomllib
 import types
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from .catalog import BY_ID
+from .scope import ProjectScope, refused_message
 
 SECTION = "tool.shipready"
 
@@ -628,6 +630,12 @@ class Settings:
     source: Path | None
     config: ShipreadyConfig
 
+    @property
+    def scope(self) -> ProjectScope:
+        """Which files checks may read: the project's ([tool.shipready]
+        allow_outside_project)."""
+        return ProjectScope(self.project, self.config.allow_outside_project)
+
 
 def load(project: Path) -> Settings:
     """Read and validate ``[tool.shipready]`` from ``project/pyproject.toml``."""
@@ -655,11 +663,6 @@ def load(project: Path) -> Settings:
     return Settings(project, path, config)
 
 
-# Pseudo-filesystems: never a Dockerfile, context or lock (/proc/self/environ is the
-# process environment), whatever allow_outside_project says.
-_PSEUDO = ("/proc", "/sys", "/dev")
-
-
 def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
     """(key, value) of every configured path a check reads."""
     keys = [(f"[{SECTION}.image] dockerfile", config.image.dockerfile),
@@ -673,31 +676,14 @@ def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
 def outside_paths(project: Path, config: ShipreadyConfig) -> list[str]:
     """Why each configured path that leaves the project (symlinks resolved) is refused:
     no check may read, and so echo, a file outside it unless the user allows it. Names
-    the key and value only, never anything read from the path."""
-    root = project.resolve()
+    the key and value only, never anything read from the path. The rule is
+    :class:`~pytest_shipready.scope.ProjectScope`'s, as for the files checks find."""
+    scope = ProjectScope(project, config.allow_outside_project)
     refused: list[str] = []
     for key, value in _configured_paths(config):
-        if not value:
-            continue
-        try:
-            target = (project / value).resolve()
-        except (OSError, RuntimeError):  # a symlink loop
-            refused.append(f"{key} = {value!r} cannot be resolved (a symlink loop?)")
-            continue
-        pseudo = next((p for p in _PSEUDO if target.as_posix() == p
-                       or target.as_posix().startswith(p + "/")), None)
-        if pseudo is not None:
-            refused.append(f"{key} = {value!r} is in {pseudo} ({target}), which holds no "
-                           "project file; name a file of the project")
-            continue
-        if config.allow_outside_project or target == root or target.is_relative_to(root):
-            continue
-        via = "" if Path(value).is_absolute() or ".." in Path(value).parts else \
-            f" (a symlink to {target})"
-        refused.append(
-            f"{key} = {value!r} is outside the project directory {root}{via}; checks "
-            "read only files inside it. Move it into the project, or set "
-            f"[{SECTION}] allow_outside_project = true")
+        why = scope.refusal(value) if value else None
+        if why is not None:
+            refused.append(refused_message(f"{key} = {value!r}", value, why))
     return refused
 
 
@@ -807,18 +793,65 @@ def _value(hint: Any, value: object, key: str, path: Path | str) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(key, value, "an integer", path)
-        return value
+        return _in_range(key, value, path)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _type_error(key, value, "a number", path)
-        if value < 0:
-            raise ConfigError(f"{path}: {key} = {value!r}: must not be negative")
-        return float(value)
+        if not math.isfinite(value):  # TOML's nan and inf: no timeout, size or count
+            raise ConfigError(f"{path}: {key} = {value!r}: must be a finite number")
+        return float(_in_range(key, value, path))
     if hint is str:
         if not isinstance(value, str):
             raise _type_error(key, value, "a string", path)
         return value
     raise TypeError(f"unsupported schema type {hint!r} for {key}")  # pragma: no cover
+
+
+_WEEK = 7 * 24 * 3600.0
+# The range of every number, by key name: (lowest, highest, whether lowest is allowed).
+# Timeouts are more than 0 (0 would fail every call, NaN or a huge value would break the
+# engine client or a thread's wait) and at most a week; engine_timeout at least 1 s, the
+# engine client's granularity. ([tool.shipready.logs] threshold has its own rule, 0 to 1.)
+# Sizes and ages may be 0 where 0 has a meaning (no budget,
+# no cache); ports, exit codes and uids are what the system allows.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "timeout": (0, _WEEK, False), "engine_timeout": (1, 3600, True),
+    "resolve_timeout": (0, _WEEK, False), "build_timeout": (0, _WEEK, False),
+    "ready_timeout": (0, _WEEK, False), "tests_timeout": (0, _WEEK, False),
+    "imports_timeout": (0, _WEEK, False), "setup_timeout": (0, _WEEK, False),
+    "resolve_max_age": (0, 10 * 365 * 86400.0, True), "settle": (0, 3600, True),
+    "grace_period": (0, 3600, False), "size_budget_mb": (0, 1e7, True),
+    "wasted_budget_mb": (0, 1e7, True), "max_log_mb": (0, 4096, False),
+    "ports": (1, 65535, True),
+    "stop_exit_codes": (0, 255, True), "exit_code": (0, 255, True),
+    "uid": (0, 2**31 - 1, True), "show_lines": (0, 10_000, True),
+}
+
+
+def range_text(name: str) -> str:
+    """The range of key ``name`` as the reference shows it ("more than 0, at most
+    604800"); empty for a key without one."""
+    if name not in _RANGES:
+        return ""
+    low, high, low_allowed = _RANGES[name]
+    return (f"{'at least' if low_allowed else 'more than'} {_num(low)}, at most "
+            f"{_num(high)}")
+
+
+def _in_range(key: str, value: int | float, path: Path | str) -> int | float:
+    """``value`` when it is in its key's range (:data:`_RANGES`), else a ConfigError."""
+    name = re.sub(r"\[\d+\]$", "", key.rpartition(".")[2])
+    low, high, low_allowed = _RANGES.get(name, (0, math.inf, True))
+    if value < low or (value == low and not low_allowed) or value > high:
+        above = f"at least {_num(low)}" if low_allowed else f"more than {_num(low)}"
+        within = f"{above} and at most {_num(high)}" if high != math.inf else above
+        why = "must not be negative" if value < 0 <= low else f"must be {within}"
+        raise ConfigError(f"{path}: {key} = {value!r}: {why}")
+    return value
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _type_error(key: str, value: object, wanted: str, path: Path | str) -> ConfigError:

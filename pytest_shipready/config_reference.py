@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from .config import SECTION, ShipreadyConfig
+from .config import SECTION, ShipreadyConfig, range_text
 
 BEGIN = "<!-- BEGIN GENERATED: python -m pytest_shipready.config_reference -->"
 END = "<!-- END GENERATED -->"
@@ -62,7 +62,9 @@ def _tables(cls: type[Any], name: str) -> list[tuple[str, list[tuple[str, str, s
             nested.extend(_tables(hint, f"{name}.{f.name}"))
             continue
         doc = f.metadata.get("doc", "").replace("|", "\\|")
-        rows.append((f.name, _type_name(hint), _default(f), doc))
+        limits = range_text(f.name)
+        rows.append((f.name, _type_name(hint) + (f" ({limits})" if limits else ""),
+                     _default(f), doc))
     return ([(name, rows)] if rows else []) + nested
 
 

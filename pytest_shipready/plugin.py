@@ -224,9 +224,10 @@ class ShipreadyState:
         from .secrets import configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
-        # and to the build ([tool.shipready.image] build_args)
+        # and to the build ([tool.shipready.image] build_args), and those of this
+        # process's own environment (a tool that echoes a file or its environment)
         self.secrets = configured_secrets(settings.config.smoke.env,
-                                          settings.config.image.build_args)
+                                          settings.config.image.build_args, os.environ)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin

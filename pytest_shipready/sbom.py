@@ -222,26 +222,75 @@ def describe(changes: Changes, limit: int = 50) -> list[str]:
     return lines
 
 
+_MAX_PREVIOUS_BYTES = 64 * 1024 * 1024  # a report or SBOM is far smaller
+
+
 def previous(path: Path) -> dict[str, Any]:
     """The image section of a previous run, from its JSON report or its CycloneDX SBOM.
-    Raises ValueError saying what is wrong with the file."""
+    Raises ValueError saying what is wrong with the file: not JSON, nested too deeply,
+    too large, or not the shape a report or SBOM has."""
+    give = ("give the JSON report of an earlier run (--shipready-report=report.json) or "
+            "its .cdx.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        text = path.read_text(encoding="utf-8") if size <= _MAX_PREVIOUS_BYTES else ""
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path} is not JSON ({exc}): give the JSON report of an earlier "
-                         "run (--shipready-report=report.json) or its .cdx.json") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not JSON ({exc}): {give}") from None
+    if size > _MAX_PREVIOUS_BYTES:
+        raise ValueError(f"{path} is over {_MAX_PREVIOUS_BYTES // 2**20} MB: not a report; "
+                         f"{give}")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{path} is JSON nested too deeply to be a report; {give}") \
+            from None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not JSON ({exc}): {give}") from None
     if isinstance(data, dict) and data.get("schema") == "pytest-shipready/report":
         image = data.get("image")
         if not isinstance(image, dict):
             raise ValueError(f"{path} has no image section: that run built no image (or "
                              "was written by a pytest-shipready without it)")
-        return image
+        return _checked(image, path, "its image section")
     if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
-        return _from_sbom(data)
+        try:
+            image = _from_sbom(data)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path} is a CycloneDX SBOM of another shape than "
+                             f"pytest-shipready writes ({type(exc).__name__}: {exc})"
+                             ) from None
+        return _checked(image, path, "its components")
     raise ValueError(f"{path} is neither a pytest-shipready JSON report nor a CycloneDX "
                      "SBOM")
+
+
+def _checked(image: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+    """``image`` when it has the shape :func:`compare` reads (a package list of names
+    and versions, a size, an id, a base), else ValueError naming what is wrong."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{path}: {where}: {what}; give the JSON report of an earlier "
+                          "run (--shipready-report=report.json) or its .cdx.json, unedited")
+
+    packages = image.get("packages")
+    if packages is not None:
+        if not isinstance(packages, list):
+            raise bad("packages is not a list")
+        for i, package in enumerate(packages):
+            if not isinstance(package, dict) or not isinstance(package.get("name"), str) \
+                    or not isinstance(package.get("version"), str | int | float) \
+                    or isinstance(package.get("version"), bool):
+                raise bad(f"package {i + 1} has no name and version")
+    size = image.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+        raise bad("size is not a number of bytes")
+    if not isinstance(image.get("id") or "", str):
+        raise bad("id is not a string")
+    base = image.get("base")
+    if base is not None and not isinstance(base, dict):
+        raise bad("base is not an object")
+    return image
 
 
 def _from_sbom(bom: dict[str, Any]) -> dict[str, Any]:

@@ -179,13 +179,20 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted((v for v in found if len(v) >= _MIN_LENGTH), key=len, reverse=True))
 
 
-def configured_secrets(smoke_env: Mapping[str, str], build_args: Mapping[str, str]
-                       ) -> tuple[str, ...]:
+def configured_secrets(smoke_env: Mapping[str, str], build_args: Mapping[str, str],
+                       process_env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Every value this run must never show: secrets in the container's environment
     ([tool.shipready.smoke] env) and in the build arguments ([tool.shipready.image]
-    build_args), which Docker also keeps in the image history (SR211's layer list)."""
+    build_args), which Docker also keeps in the image history (SR211's layer list); and,
+    as a defence in depth, those of pytest's own environment (``process_env``: a
+    CI token, a password a tool echoed), of eight characters or more there, so that
+    a short ordinary word (``SORT_KEY=name``) does not mask the output."""
     values = set(secret_values(smoke_env)) | set(secret_values(build_args))
+    values |= {v for v in secret_values(process_env or {}) if len(v) >= _PROCESS_MIN_LENGTH}
     return tuple(sorted(values, key=len, reverse=True))
+
+
+_PROCESS_MIN_LENGTH = 8
 
 
 def secret_build_args(build_args: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -253,3 +260,73 @@ def redact_result(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
     masked = dataclasses.replace(result, summary=redact_text(result.summary, secrets),
                                  findings=findings, figures=figures)
     return result if masked == result else masked
+
+
+# --- build lines: what `docker build` prints and the image history keeps ----------------
+
+_HISTORY_ARGS = re.compile(r"\|(\d+) ")  # `|2 NAME=value NAME=value /bin/sh -c ...`
+_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_NEXT_ARG = re.compile(r" (?=[A-Za-z_][A-Za-z0-9_]*=)")
+_ENV_OR_ARG = re.compile(r"(?<![A-Za-z0-9_])(ENV|ARG)\s+(.*)$", re.IGNORECASE)
+_PAIR = re.compile(r"""([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)""")
+_LEGACY_ENV = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)\s+(\S.*)$")
+
+
+def mask_build_line(line: str) -> str:
+    """A build step or image history line with its secrets masked (``***``): every value
+    of the build arguments Docker records before a RUN (``|2 TOKEN=... URL=... /bin/sh -c
+    ...``), the values of ENV and ARG instructions whose name or value looks secret
+    (``ENV API_KEY=...``), and the password of any URL. For the ``-v`` build lines and
+    the layer commands kept in pytest's cache (SR220/SR221)."""
+    line = _mask_history_args(line)
+    match = _ENV_OR_ARG.search(line)
+    if match is not None:
+        line = line[:match.start(2)] + _mask_assignments(match.group(2))
+    return redact_text(line, ())
+
+
+def _mask_history_args(line: str) -> str:
+    match = _HISTORY_ARGS.search(line)
+    if match is None:
+        return line
+    out, pos = line[:match.end()], match.end()
+    count = int(match.group(1))
+    for i in range(count):
+        name = _ARG_NAME.match(line, pos)
+        if name is None:
+            break
+        if i < count - 1:  # up to the next NAME=
+            following = _NEXT_ARG.search(line, name.end())
+            end = following.start() if following else len(line)
+        else:  # the last value ends at the command
+            space = line.find(" ", name.end())
+            end = space if space >= 0 else len(line)
+        value = line[name.end():end]
+        out += name.group(0) + (MASK if value else "")
+        out += line[end:end + 1]
+        pos = end + 1
+    return out + line[pos:]
+
+
+def _mask_assignments(text: str) -> str:
+    pairs = list(_PAIR.finditer(text))
+    if not pairs:  # the legacy form: ENV NAME value
+        legacy = _LEGACY_ENV.match(text)
+        if legacy is not None and _looks_secret(legacy.group(1), legacy.group(2)):
+            return text[:legacy.start(2)] + MASK
+        return text
+    out, pos = "", 0
+    for pair in pairs:
+        name, value = pair.group(1), pair.group(2)
+        out += text[pos:pair.start(2)]
+        out += MASK if value and _looks_secret(name, value.strip("\"'")) else value
+        pos = pair.end()
+    return out + text[pos:]
+
+
+def _looks_secret(name: str, value: str) -> bool:
+    return len(value) >= _MIN_LENGTH and value.lower() not in NOT_SECRET_VALUES \
+        and not REDACTED_VALUE.match(value) \
+        and (is_secret_name(name)
+             # a URL keeps its host; redact_text masks its password
+             or secret_value_reason(value) not in (None, "credentials in a URL"))

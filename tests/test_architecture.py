@@ -109,7 +109,8 @@ def test_areas_import_neither_plan_nor_another_family() -> None:
 
 
 def test_core_imports_no_family() -> None:
-    core = ["checks", "catalog", "config", "config_reference", "secrets", "report", "sbom"]
+    core = ["checks", "catalog", "config", "config_reference", "secrets", "report", "sbom",
+            "scope"]
     problems = {c: sorted(d for d in GRAPH[f"pytest_shipready.{c}"]
                           if d.split(".")[1] in FAMILIES)
                 for c in core}

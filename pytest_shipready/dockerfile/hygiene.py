@@ -779,13 +779,14 @@ def known_locks(settings: Settings) -> list[KnownLock]:
     """
     project = settings.project
     locks: list[KnownLock] = []
-    paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
+    paths = discover.find_lockfiles(project, settings.config.lockfile.paths,
+                                   settings.scope)
     for path in sorted(paths, key=lambda p: p.suffix != ".txt"):  # pip-compile's first
         if path.suffix != ".txt":
             # poetry install and uv sync check hashes themselves; pylock records them.
             locks.append(KnownLock(pipcompile.display_path(path, project), True))
             continue
-        lock = pipcompile.load(path, project)
+        lock = pipcompile.load(path, project, settings.scope)
         entries = lock.data.entries
         hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
         locks.append(KnownLock(lock.display, hashed))

@@ -23,7 +23,7 @@ from .target import resolve as resolve_target
 def plan(settings: Settings, options: Options, context: RunContext
          ) -> list[PlannedCheck]:
     project = settings.project
-    paths = discover.find_lockfiles(project, settings.config.lockfile.paths)
+    paths = discover.find_lockfiles(project, settings.config.lockfile.paths, settings.scope)
     if not paths:
         rejected = pipcompile.not_locks(project)
         missing = CheckResult.failed(
@@ -52,7 +52,7 @@ def plan(settings: Settings, options: Options, context: RunContext
                               lock_python_from=lock_python_from)
 
     for path in paths:
-        fmt = discover.sniff_format(path)
+        fmt = discover.sniff_format(path, settings.scope)
         if fmt is not None:  # poetry.lock, uv.lock, pylock.toml
             checks.extend(plan_lock(path, fmt, settings, options, target))
         else:
@@ -129,7 +129,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
 
     @functools.cache
     def lock() -> pipcompile.PipLock:
-        return pipcompile.load(path, project)
+        return pipcompile.load(path, project, settings.scope)
 
     @functools.cache
     def inputs() -> pipcompile.Inputs:
@@ -165,7 +165,7 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
 
     @functools.cache
     def cache_key(loaded: pipcompile.PipLock) -> str | None:
-        if context.cache is None or cfg.resolve_max_age <= 0:
+        if context.cache is None or cfg.resolve_max_age <= 0 or inputs().refused:
             return None
         try:
             if loaded.header.tool == uvpip.TOOL:
@@ -207,7 +207,8 @@ def _lock_checks(path: Path, settings: Settings, options: Options,
         if loaded.error is not None or not_fresh_checked(loaded) is not None \
                 or cached(loaded) is not None:
             return
-        inputs()  # read here, not in the thread
+        if inputs().refused:  # read here, not in the thread; SR104 fails without it
+            return
         background.start(lambda: resolve_now(loaded), loaded.header.tool)
 
     def fresh(loaded: pipcompile.PipLock) -> CheckResult:
@@ -290,7 +291,7 @@ def plan_lock(path: Path, fmt: str, settings: Settings, options: Options,
 
     @functools.cache
     def lock() -> model.ToolLock:
-        return discover.load(path, project, fmt)
+        return discover.load(path, project, fmt, settings.scope)
 
     def guarded(check: Callable[[model.ToolLock], CheckResult], check_id: str
                 ) -> Callable[[], CheckResult]:

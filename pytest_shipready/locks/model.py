@@ -5,6 +5,7 @@ The types every lock format parses into, and the project's pyproject.toml beside
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from ..checks import Finding
+from ..scope import ProjectScope
 
 FORMATS = ("poetry", "uv", "pylock")
 
@@ -77,6 +79,13 @@ class ToolLock:
     generator: str | None = None  # "Poetry 2.5.1", "uv"
     data: Mapping[str, Any] = field(default_factory=dict)
     error: Finding | None = None
+    # The files it may read besides itself (pyproject.toml, workspace members): set by
+    # discover.load; None (a lock made by hand): its own directory.
+    scope: ProjectScope | None = None
+
+    @property
+    def reads(self) -> ProjectScope:
+        return self.scope or ProjectScope(self.path.parent)
 
     def by_name(self) -> dict[str, list[LockedPackage]]:
         out: dict[str, list[LockedPackage]] = {}
@@ -204,8 +213,12 @@ def names(packages: Iterable[LockedPackage]) -> str:
 def read_pyproject(lock: ToolLock, path: Path | None = None
                    ) -> tuple[dict[str, Any] | None, Path, Finding | None]:
     """The pyproject.toml beside the lock (or ``path``, a workspace member's): its data,
-    its path, and a finding when it cannot be read (None, path, None when absent)."""
+    its path, and a finding when it cannot be read (None, path, None when absent). One
+    outside the project (a member `../x`, a symlink out) is refused unread."""
     path = path or lock.path.parent / "pyproject.toml"
+    refused = refused_finding(lock.reads, path, os.path.relpath(path, lock.path.parent))
+    if refused is not None:
+        return None, path, refused
     try:
         return tomllib.loads(path.read_text(encoding="utf-8")), path, None
     except FileNotFoundError:
@@ -213,3 +226,26 @@ def read_pyproject(lock: ToolLock, path: Path | None = None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         shown = display_path(path, lock.path.parent)
         return None, path, Finding(f"cannot read {shown}: {exc}", shown)
+
+
+def refused_finding(scope: ProjectScope, path: Path, shown: str, *, what: str = "",
+                    where: str | None = None, line: int | None = None) -> Finding | None:
+    """A finding when ``scope`` refuses ``path`` (shown as ``shown``: as written), else
+    None: it names the path and the rule, never anything read from it."""
+    from ..scope import refused_message
+
+    why = scope.refusal(path)
+    if why is None:
+        return None
+    label = f"{what} {shown}" if what else shown
+    return Finding(refused_message(label, shown, why),
+                   where if where is not None else shown, line)
+
+
+def refused_inputs(lock: ToolLock) -> list[Finding]:
+    """The files beside the lock it is resolved from (its pyproject.toml, the workspace
+    members') that lie outside the project: a resolver must not be run on them."""
+    paths = [lock.path.parent / "pyproject.toml", *lock.member_pyprojects()]
+    found = (refused_finding(lock.reads, p, os.path.relpath(p, lock.path.parent))
+             for p in paths)
+    return [f for f in found if f is not None]

@@ -7,11 +7,12 @@ subprocess.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker, default_environment
@@ -21,7 +22,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..checks import CheckResult, Finding, plural
+from ..scope import ProjectScope
 from . import requirements, uvpip
+from .model import refused_finding
 from .target import Target
 from .target import resolve as resolve_target
 
@@ -51,13 +54,16 @@ def is_pip_compile_output(path: Path) -> bool:
     return HEADER_MARK in head or uvpip.is_output(head)
 
 
-def discover(project: Path) -> list[Path]:
+def discover(project: Path, scope: ProjectScope | None = None) -> list[Path]:
     """requirements*.txt and requirements/*.txt with a pip-compile (or ``uv pip
-    compile``) header, sorted."""
+    compile``) header, sorted. One that ``scope`` refuses (a symlink out of the project)
+    is listed unread, so that its items say why it is not checked."""
+    scope = scope or ProjectScope(project)
     candidates = sorted(project.glob("requirements*.txt")) + sorted(
         project.glob("requirements/*.txt")
     )
-    return [p for p in candidates if p.is_file() and is_pip_compile_output(p)]
+    return [p for p in candidates if scope.refusal(p) is not None
+            or (p.is_file() and is_pip_compile_output(p))]
 
 
 def where_looked(project: Path) -> str:
@@ -73,7 +79,9 @@ def not_locks(project: Path) -> str:
     Django>=6.0,<6.1)"; empty when there is none."""
     candidates = sorted(project.glob("requirements*.txt")) + sorted(
         project.glob("requirements/*.txt"))
-    found = [p for p in candidates if p.is_file() and not is_pip_compile_output(p)]
+    scope = ProjectScope(project)
+    found = [p for p in candidates if scope.refusal(p) is None and p.is_file()
+             and not is_pip_compile_output(p)]
     if not found:
         return ""
     names = ", ".join(p.relative_to(project).as_posix() for p in found)
@@ -189,10 +197,29 @@ class PipLock:
         default_factory=lambda: requirements.RequirementsFile((), (), ())
     )
     error: Finding | None = None
+    # The files it may read besides itself (inputs, includes): set by load; None (a
+    # lock made by hand): its own directory.
+    scope: ProjectScope | None = None
+
+    @property
+    def reads(self) -> ProjectScope:
+        return self.scope or ProjectScope(self.path.parent)
 
 
-def load(path: Path, project: Path) -> PipLock:
+def load(path: Path, project: Path, scope: ProjectScope | None = None) -> PipLock:
+    """The lock at ``path``; it and the files it names (inputs, their ``-r``/``-c``
+    includes) are read only inside ``scope`` (default: the project)."""
+    scope = scope or ProjectScope(project)
+    lock = _load(path, project, scope)
+    return lock if lock.scope is not None else replace(lock, scope=scope)
+
+
+def _load(path: Path, project: Path, scope: ProjectScope) -> PipLock:
     display = display_path(path, project)
+    refused = refused_finding(scope, path, os.path.relpath(path, project),
+                              what="the lockfile")
+    if refused is not None:
+        return PipLock(path, display, Header(None, None), error=refused, scope=scope)
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
@@ -307,41 +334,109 @@ class Inputs:
     files: tuple[Path, ...]  # every input file read, includes followed
     unknown: tuple[str, ...] = ()  # inputs whose requirements cannot be known offline
     errors: tuple[Finding, ...] = ()
+    # Files outside the project (or in /proc, /sys, /dev) the lock names: not read, and
+    # no resolver may be run on them (it would read them, and echo them in its errors).
+    refused: tuple[Finding, ...] = ()
+    # Other files the resolution reads: constraints (-c, nested), pip-tools'
+    # configuration (.pip-tools.toml, pyproject.toml beside an input), a local package's
+    # metadata. Not requirements; part of what SR104's cached verdict depends on.
+    also_read: tuple[Path, ...] = ()
 
 
-def input_paths(lock: PipLock, project: Path) -> tuple[list[Path], list[str]]:
-    """The lock's input files (found) and the names that could not be found."""
+@dataclass
+class _Located:
+    found: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    refused: list[Finding] = field(default_factory=list)
+
+
+def _locate(lock: PipLock, project: Path) -> _Located:
+    """The lock's input files named in its header (else pip-compile's defaults): found,
+    not found, and refused (outside the project; never read)."""
+    out = _Located()
     names = list(lock.header.sources)
-    found: list[Path] = []
-    missing: list[str] = []
     if not names:
         for default in DEFAULT_INPUTS:
             for base in (lock.path.parent, project):
                 if (base / default).is_file():
-                    return [base / default], []
-        return [], []
+                    out.found.append(base / default)
+                    break
+            if out.found:
+                break
+        out.refused = [f for f in (_refused(lock, project, p, default, what="input")
+                                   for p in out.found) if f is not None]
+        if out.refused:
+            out.found = []
+        return out
     for name in names:
         if name == "-":
-            missing.append("<stdin>")
+            out.missing.append("<stdin>")
             continue
         for base in (lock.path.parent, project):
-            if (base / name).is_file():
-                found.append(base / name)
+            if (base / name).is_file() or (base / name).is_symlink():
+                refused = _refused(lock, project, base / name, name, what="input")
+                if refused is not None:
+                    out.refused.append(refused)
+                elif (base / name).is_file():
+                    out.found.append(base / name)
+                else:
+                    continue
                 break
         else:
-            missing.append(name)
-    return found, missing
+            out.missing.append(name)
+    return out
+
+
+def _refused(lock: PipLock, project: Path, path: Path, name: str, *, what: str,
+             where: str | None = None, line: int | None = None) -> Finding | None:
+    """A finding when the lock's scope refuses ``path`` (written ``name``)."""
+    return refused_finding(lock.reads, path, name, what=what,
+                           where=where if where is not None else lock.display, line=line)
+
+
+def input_paths(lock: PipLock, project: Path) -> tuple[list[Path], list[str]]:
+    """The lock's input files (found, inside the project) and the names that could not
+    be found."""
+    located = _locate(lock, project)
+    return located.found, located.missing
+
+
+# pip-compile options whose value is a file it reads: (option names, what it is).
+_FILE_OPTIONS = ((("-c", "--constraint"), "constraint"), (("--config",), "configuration"))
+
+
+def _option_files(lock: PipLock) -> list[tuple[str, str]]:
+    """(value, kind) of the files the recorded command's options name: ``-c FILE``,
+    ``--config FILE``, and ``-c``/``-r`` inside ``--pip-args``."""
+    out = [(v, kind) for names, kind in _FILE_OPTIONS
+           for v in lock.header.option_values(*names)]
+    for args in lock.header.option_values("--pip-args"):
+        try:
+            words = shlex.split(args)
+        except ValueError:
+            words = args.split()
+        for i, word in enumerate(words):
+            key, eq, value = word.partition("=")
+            if key in ("-c", "--constraint", "-r", "--requirement"):
+                value = value if eq else (words[i + 1] if i + 1 < len(words) else "")
+                if value:
+                    out.append((value, "constraint" if key.startswith(("-c", "--c"))
+                                else "requirements"))
+    return out
 
 
 def read_inputs(lock: PipLock, project: Path) -> Inputs:
-    paths, missing = input_paths(lock, project)
+    located = _locate(lock, project)
     reqs: list[InputRequirement] = []
     files: list[Path] = []
-    unknown = list(missing)
+    also: list[Path] = []
+    unknown = list(located.missing)
     errors: list[Finding] = []
+    refused = list(located.refused)
     extras = set(lock.header.option_values("--extra"))
     all_extras = lock.header.has_flag("--all-extras")
-    for path in paths:
+    walk = _Walk(lock, project, reqs, files, also, errors, refused)
+    for path in located.found:
         if path.name == "pyproject.toml":
             _pyproject_inputs(path, project, extras, all_extras, reqs, unknown, errors)
             files.append(path)
@@ -349,39 +444,99 @@ def read_inputs(lock: PipLock, project: Path) -> Inputs:
             unknown.append(display_path(path, project))
             files.append(path)
         else:
-            _requirements_inputs(path, project, reqs, files, errors, seen=set())
-    return Inputs(tuple(reqs), tuple(files), tuple(unknown), tuple(errors))
+            walk.follow(path, constraint=False)
+    cwd = lock.path.parent
+    for value, kind in _option_files(lock):
+        path = cwd / value
+        refusal = _refused(lock, project, path, value, what=f"the {kind} file")
+        if refusal is not None:
+            refused.append(refusal)
+        elif kind == "configuration":
+            also.append(path)
+        else:
+            walk.follow(path, constraint=kind == "constraint")
+    # pip-tools' own configuration, looked for beside each input (as pip-compile does)
+    for directory in dict.fromkeys(p.parent for p in located.found):
+        for name in (".pip-tools.toml", "pyproject.toml"):
+            candidate = directory / name
+            if candidate.is_file() and candidate not in files and \
+                    lock.reads.refusal(candidate) is None:
+                also.append(candidate)
+    errors = [*errors, *refused]
+    return Inputs(tuple(reqs), tuple(files), tuple(unknown), tuple(errors), tuple(refused),
+                  tuple(dict.fromkeys(p for p in also if p not in files)))
 
 
-def _requirements_inputs(
-    path: Path, project: Path, out: list[InputRequirement], files: list[Path],
-    errors: list[Finding], seen: set[Path],
-) -> None:
-    key = path.resolve()
-    if key in seen:
-        return
-    seen.add(key)
-    files.append(path)
-    display = display_path(path, project)
-    try:
-        data = requirements.read(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(Finding(f"cannot read input {display}: {exc}", display))
-        return
-    except requirements.ParseError as exc:
-        errors.append(Finding(f"malformed input: {exc.message}", display, exc.line))
-        return
-    for opt in data.options:
-        if opt.name == "--requirement":
-            _requirements_inputs(path.parent / opt.value, project, out, files, errors, seen)
-    for e in data.entries:
-        if e.name is None or e.editable or e.local:
-            continue
+@dataclass
+class _Walk:
+    """Follows an input's ``-r``/``-c`` includes (nested, once each), refusing any
+    outside the project before reading it."""
+
+    lock: PipLock
+    project: Path
+    out: list[InputRequirement]
+    files: list[Path]
+    also: list[Path]
+    errors: list[Finding]
+    refused: list[Finding]
+    seen: set[Path] = field(default_factory=set)
+
+    def follow(self, path: Path, *, constraint: bool) -> None:
+        key = path.resolve()
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        (self.also if constraint else self.files).append(path)
+        display = display_path(path, self.project)
         try:
-            req = Requirement(e.text)
-        except InvalidRequirement:  # pragma: no cover - reqfile parsed it already
-            continue
-        out.append(InputRequirement(req, display, e.line))
+            data = requirements.read(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            self.errors.append(Finding(f"cannot read input {display}: "
+                                       f"{getattr(exc, 'strerror', None) or exc}", display))
+            return
+        except requirements.ParseError as exc:
+            self.errors.append(Finding(f"malformed input: {exc.message}", display, exc.line))
+            return
+        for opt in data.options:
+            if opt.name not in ("--requirement", "--constraint"):
+                continue
+            target = path.parent / opt.value
+            kind = "-r" if opt.name == "--requirement" else "-c"
+            refusal = _refused(self.lock, self.project, target, opt.value,
+                               what=kind, where=display, line=opt.line)
+            if refusal is not None:
+                self.refused.append(refusal)
+                continue
+            # a -r inside a constraints file constrains too
+            self.follow(target, constraint=constraint or opt.name == "--constraint")
+        for e in data.entries:
+            if e.local:
+                self._local(path, e, display)
+            if constraint or e.name is None or e.editable or e.local:
+                continue
+            try:
+                req = Requirement(e.text)
+            except InvalidRequirement:  # pragma: no cover - reqfile parsed it already
+                continue
+            self.out.append(InputRequirement(req, display, e.line))
+
+    def _local(self, path: Path, entry: requirements.Entry, display: str) -> None:
+        """A local package (``./lib``, ``-e ../lib``, ``file:...``): pip builds it, so it
+        must be inside the project; its metadata files are read."""
+        target = entry.url if entry.url is not None else entry.text
+        target = target.split("#", 1)[0]
+        if target.startswith("file:"):
+            target = re.sub(r"^file:(//[^/]*)?", "", target)
+        for base in dict.fromkeys((path.parent, self.lock.path.parent)):
+            refusal = _refused(self.lock, self.project, base / target, target,
+                               what="the local package", where=display, line=entry.line)
+            if refusal is not None:
+                self.refused.append(refusal)
+                return
+        directory = path.parent / target
+        for name in ("pyproject.toml", "setup.py", "setup.cfg"):
+            if (directory / name).is_file():
+                self.also.append(directory / name)
 
 
 def _pyproject_inputs(
@@ -429,7 +584,7 @@ def check_covers_inputs(lock: PipLock, inputs: Inputs, target: Target | None = N
                         ) -> CheckResult:
     """SR103. Markers are judged for ``target`` (the image's platform; default Linux
     x86_64 with the lock's Python, see :mod:`~pytest_shipready.locks.target`)."""
-    if not inputs.files and not inputs.unknown:
+    if not inputs.files and not inputs.unknown and not inputs.errors:
         return CheckResult.skipped(
             "SR103", f"{lock.display} names no input file that exists (no pip-compile "
             "or uv pip compile header, or its inputs are elsewhere)")
@@ -483,8 +638,9 @@ def check_covers_inputs(lock: PipLock, inputs: Inputs, target: Target | None = N
     return CheckResult.from_findings(
         "SR103", findings,
         f"{plural(checked, 'input requirement')} satisfied for {target.describe()}{note}",
-        f"{plural(len(findings), 'input requirement')} not satisfied by the lock "
-        f"(markers judged for {target.describe()})", inputs=checked,
+        _not_covered(len(findings) - len(inputs.errors), len(inputs.refused),
+                     len(inputs.errors) - len(inputs.refused), target.describe()),
+        inputs=checked,
         verified=checked, nothing="no input requirement applies here "
         f"(markers judged for {target.describe()}){note}",
     )
@@ -504,6 +660,20 @@ def _left_out_as_unsafe(lock: PipLock, name: str) -> tuple[str, str]:
             f"Re-run `{rerun_with(lock, '--allow-unsafe')}` so that {name} is pinned "
             f"too; or take {name} out of the lock's inputs and install it in the "
             "Dockerfile before the lock.")
+
+
+def _not_covered(unsatisfied: int, refused: int, unreadable: int, markers: str) -> str:
+    """SR103's failure line: "1 file outside the project (not read); 2 input
+    requirements not satisfied by the lock (markers judged for ...)"."""
+    parts = []
+    if refused:
+        parts.append(f"{plural(refused, 'file')} outside the project (not read)")
+    if unreadable:
+        parts.append(f"{plural(unreadable, 'input')} cannot be read")
+    if unsatisfied or not parts:
+        parts.append(f"{plural(unsatisfied, 'input requirement')} not satisfied by the lock "
+                     f"(markers judged for {markers})")
+    return "; ".join(parts)
 
 
 def _command_text(lock: PipLock) -> str:

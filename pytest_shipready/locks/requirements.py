@@ -34,6 +34,17 @@ _PATH_LIKE = re.compile(r"^(\.{1,2}[\\/]|/|~|[A-Za-z]:[\\/]|file:)")
 _URL_LIKE = re.compile(r"^[a-z][a-z0-9+.-]*://|^(git|hg|svn|bzr)\+", re.IGNORECASE)
 
 
+_QUOTED_MAX = 120
+
+
+def _quote(text: str) -> str:
+    """``text`` as a message quotes it: repr'd, at most 120 characters (a malformed line
+    is named, not copied whole into reports)."""
+    if len(text) <= _QUOTED_MAX:
+        return repr(text)
+    return repr(text[:_QUOTED_MAX]) + f" ... ({len(text):,} characters)"
+
+
 class ParseError(Exception):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(f"line {line}: {message}")
@@ -129,7 +140,7 @@ def parse(text: str) -> RequirementsFile:
             try:
                 tokens = shlex.split(line, posix=True)
             except ValueError as exc:
-                raise ParseError(number, f"cannot split {line!r}: {exc}") from None
+                raise ParseError(number, f"cannot split {_quote(line)}: {exc}") from None
             options_here, entry = _option_line(number, tokens)
             options.extend(options_here)
             if entry is not None:
@@ -145,7 +156,7 @@ def _option_line(number: int, tokens: list[str]) -> tuple[list[Option], Entry | 
     if name in _GLOBAL_FLAGS:
         return [Option(name, "", number)], None
     if name not in _GLOBAL_WITH_VALUE:
-        raise ParseError(number, f"unknown option {name!r}")
+        raise ParseError(number, f"unknown option {_quote(name)}")
     canonical = _GLOBAL_WITH_VALUE[name]
     rest = tokens[1:]
     if inline:
@@ -158,7 +169,8 @@ def _option_line(number: int, tokens: list[str]) -> tuple[list[Option], Entry | 
         entry = _requirement(number, " ".join([value, *rest]), editable=True)
         return [Option(canonical, value, number)], entry
     if rest:
-        raise ParseError(number, f"unexpected text after {name} {value}: {' '.join(rest)!r}")
+        raise ParseError(number, f"unexpected text after {name} {_quote(value)}: "
+                         f"{_quote(' '.join(rest))}")
     return [Option(canonical, value, number)], None
 
 
@@ -178,11 +190,11 @@ def _requirement(number: int, text: str, editable: bool = False) -> Entry:
             name, _, value = chunk.partition(" ")
         name, value = name.strip(), value.strip()
         if name != "--hash":
-            raise ParseError(number, f"unknown per-requirement option {name!r}")
+            raise ParseError(number, f"unknown per-requirement option {_quote(name)}")
         if not value:
             raise ParseError(number, "--hash needs a value such as sha256:<hex>")
         if not re.fullmatch(r"[a-z0-9]+:[0-9a-fA-F]+", value):
-            raise ParseError(number, f"malformed hash {value!r} (expected sha256:<hex>)")
+            raise ParseError(number, f"malformed hash {_quote(value)} (expected sha256:<hex>)")
         hashes.append(value.lower())
     if not req_text:
         raise ParseError(number, "--hash without a requirement")
@@ -192,7 +204,8 @@ def _requirement(number: int, text: str, editable: bool = False) -> Entry:
     try:
         req = Requirement(req_text)
     except InvalidRequirement as exc:
-        raise ParseError(number, f"not a valid requirement {req_text!r}: {exc}") from None
+        why = str(exc).splitlines()[0] if str(exc) else "invalid"
+        raise ParseError(number, f"not a valid requirement {_quote(req_text)}: {why}") from None
     return Entry(
         line=number,
         text=req_text,

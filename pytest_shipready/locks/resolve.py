@@ -137,14 +137,24 @@ def _sources(lock: PipLock, inputs: Inputs, project: Path, cwd: Path) -> list[st
 
 def resolution_key(lock: PipLock, inputs: Inputs, project: Path, pip_config: str) -> str:
     """SR104's cache key: what a re-resolution of ``lock`` depends on (see
-    :mod:`.resolvecache`)."""
+    :mod:`.resolvecache`): every file it reads, its arguments, its environment."""
     from . import resolvecache
 
     out = "<output>"
     argv = build_argv(lock, _sources(lock, inputs, project, lock.path.parent), out)
-    return resolvecache.cache_key(lock.path, inputs.files,
+    return resolvecache.cache_key(lock.path, [*inputs.files, *inputs.also_read],
                                   resolvecache.stable_argv(argv, out, project), project,
-                                  pip_config)
+                                  pip_config, pip_env(pip_config))
+
+
+def refused_inputs(lock: PipLock, inputs: Inputs) -> CheckResult | None:
+    """SR104's failure when the lock names files outside the project: the resolver would
+    read them (and print them in its errors), so it is not run."""
+    if not inputs.refused:
+        return None
+    return CheckResult.failed(
+        "SR104", f"{lock.display} was not re-resolved: it names "
+        f"{plural(len(inputs.refused), 'file')} outside the project", list(inputs.refused))
 
 
 def check_fresh(
@@ -154,6 +164,9 @@ def check_fresh(
     unknown = unknown_command(lock)
     if unknown is not None:
         return unknown
+    refused = refused_inputs(lock, inputs)
+    if refused is not None:
+        return refused
     if inputs.unknown and not inputs.files:
         return CheckResult.skipped(
             "SR104", f"inputs of {lock.display} not found: {', '.join(inputs.unknown)}")

@@ -168,8 +168,12 @@ def check_covers_inputs(lock: ToolLock, target: Target | None = None) -> CheckRe
     return CheckResult.from_findings(
         "SR103", findings,
         f"{plural(checked, 'direct requirement')} satisfied for {target.describe()}{note}",
-        f"{plural(len(findings), 'direct requirement')} not satisfied by the lock "
-        f"(markers judged for {target.describe()})", inputs=checked,
+        "; ".join(([f"{plural(len(errors), 'input file')} not read (see below)"]
+                   if errors else [])
+                  + ([f"{plural(len(findings) - len(errors), 'direct requirement')} not "
+                      f"satisfied by the lock (markers judged for {target.describe()})"]
+                     if len(findings) > len(errors) or not errors else [])),
+        inputs=checked,
         verified=checked, nothing=f"no direct requirement applies here (markers judged for "
         f"{target.describe()}){note}")
 

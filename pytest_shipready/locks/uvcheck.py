@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..checks import CheckResult, Finding
-from .model import ToolLock
+from .model import ToolLock, refused_inputs
 from .resolve import _COPY_IGNORE, run_bounded
 from .toolchecks import relock
 from .uv import check_uv_fresh_offline, uv_offline_differences
@@ -111,6 +111,11 @@ NOT_INSTALLED = ("uv is not installed, so `uv lock --check` did not run: install
 
 def check_fresh(lock: ToolLock, project: Path, *, resolve: bool, offline: bool,
                 timeout: float, pip_config: str = "isolated") -> CheckResult:
+    refused = refused_inputs(lock)
+    if refused:  # uv would read them (and print them in its errors): not run
+        return CheckResult.failed(
+            "SR111", f"{lock.display} was not checked: its workspace reads files outside "
+            "the project", refused)
     uv = find_uv() if resolve else None
     if uv is None:
         return check_uv_fresh_offline(

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..checks import CheckResult, Finding
 from . import requirements, uvpip
 from .pipcompile import Inputs, PipLock
-from .resolve import _sources, judge, plan, run_bounded, unknown_command
+from .resolve import _sources, judge, plan, refused_inputs, run_bounded, unknown_command
 from .uvcheck import find_uv, uv_env
 
 WHAT = "`uv pip compile`"
@@ -76,7 +76,7 @@ def check_fresh(
     lock: PipLock, inputs: Inputs, project: Path, *, timeout: float, pip_config: str,
     on_start: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> CheckResult:
-    unknown = unknown_command(lock)
+    unknown = unknown_command(lock) or refused_inputs(lock, inputs)
     if unknown is not None:
         return unknown
     if inputs.unknown and not inputs.files:

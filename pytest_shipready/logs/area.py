@@ -53,13 +53,15 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
     cfg = settings.config.logs
 
     @functools.cache
-    def analysis() -> tuple[lines.Analysis, str] | str:
+    def analysis() -> tuple[lines.Analysis, str, str] | str:
         try:
             logs = source()
         except NoContainerLogs as exc:
             return f"no container logs: {exc}"
-        # A log over max_log_mb is its first part and a sample: the line says so.
-        return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE), logs.coverage()
+        # A log over max_log_mb is its first part and a sample (and the starts of
+        # lines too long to keep): the line says so.
+        return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE,
+                             starts=logs.prefixes), logs.coverage(), logs.partly_read()
 
     def container_check(check_id: str) -> Callable[[], CheckResult]:
         def run() -> CheckResult:
@@ -70,6 +72,8 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
             if result[1] and verdict.status != Status.SKIPPED:
                 verdict = dataclasses.replace(verdict, summary=f"{verdict.summary}; "
                                               f"{result[1]}")
+            elif result[2]:  # a skip: what was not read, too
+                verdict = dataclasses.replace(verdict, summary=verdict.summary + result[2])
             return verdict
         return run
 

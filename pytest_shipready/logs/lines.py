@@ -339,6 +339,9 @@ class Line:
     traceback: bool = False
     secrets: list[SecretHit] = field(default_factory=list)
     shown: str = ""  # redacted, truncated, printable
+    # Only the start of a line too long to keep (a capped log): judged by that start
+    # (JSON or text, secret shapes), never parsed for keys.
+    truncated: bool = False
 
     @property
     def blank(self) -> bool:
@@ -368,12 +371,19 @@ def analyse(
     config: LogsConfig | None = None,
     env: Mapping[str, str] | None = None,
     source: str = "log",
+    starts: Sequence[bytes] = (),
 ) -> Analysis:
+    """Every line parsed once. ``starts``: the first bytes of lines too long to keep
+    (:class:`~pytest_shipready.checks.ContainerLogs` ``prefixes``), judged by them."""
     cfg = config or LogsConfig()
     env_secrets = secret_env_values(env or {}, cfg.secret_env)
     secret_forms = {form for value in env_secrets.values() for form in _escaped_forms(value)}
     result: list[Line] = []
-    for number, raw in enumerate(_normalise(lines), start=1):
+    whole = _normalise(lines)
+    for number, raw in enumerate([*whole, *starts], start=1):
+        if number > len(whole):
+            result.append(_start_of_line(number, raw, cfg, env_secrets, secret_forms))
+            continue
         try:
             text: str | None = raw.decode("utf-8")
             decode_error = ""
@@ -396,6 +406,37 @@ def analyse(
     for index in traceback_lines([ln.text if ln.fields is None else None for ln in result]):
         result[index].traceback = True
     return Analysis(source, cfg, result, env_secrets)
+
+
+_STARTS_AS_PAIR = re.compile(r"\s*[A-Za-z_@][A-Za-z0-9_.@/:\-\[\]]*=")
+
+
+def _start_of_line(number: int, raw: bytes, cfg: LogsConfig, env_secrets: dict[str, str],
+                   secret_forms: set[str]) -> Line:
+    """The start of a line too long to keep: decoded (a character cut at the end is
+    dropped), looked at for secrets, and judged by how it starts: a JSON object opens
+    with ``{``, a logfmt or key=value line with ``key=``."""
+    try:
+        text: str | None = raw.decode("utf-8")
+        decode_error = ""
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3:  # a character cut by the prefix's end
+            text, decode_error = raw[:exc.start].decode("utf-8", "replace"), ""
+        else:
+            text = None
+            decode_error = (f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+                            f"{exc.start})")
+    line = Line(number, raw, text, decode_error, truncated=True)
+    readable = text if text is not None else raw.decode("utf-8", "replace")
+    line.secrets = find_secrets(readable, env_secrets, cfg.secret_shapes)
+    line.shown = excerpt(redact(readable, line.secrets), secrets=secret_forms)
+    if text is not None and text.strip():
+        opens = text.lstrip().startswith("{") if cfg.format == "json" \
+            else bool(_STARTS_AS_PAIR.match(text))
+        if not opens:
+            line.parse_error = (f"a line of {len(raw):,}+ bytes that does not start as "
+                                f"{'a JSON object' if cfg.format == 'json' else 'key=value'}")
+    return line
 
 
 # --- the checks -----------------------------------------------------------------------------
@@ -463,7 +504,7 @@ def check_structured(analysis: Analysis) -> CheckResult:
             problems.append((ln, ln.decode_error))
         elif ln.traceback:
             problems.append((ln, "part of a raw traceback"))
-        elif ln.fields is None:
+        elif ln.fields is None and (ln.parse_error or not ln.truncated):
             problems.append((ln, ln.parse_error))
     name = _FORMAT_NAMES[cfg.format]
     hint = (f"Render every log line with structlog's {_renderer(cfg.format)} and route "

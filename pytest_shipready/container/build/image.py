@@ -384,14 +384,19 @@ class DockerRun:
 
     def _progress(self) -> Callable[[str], None] | None:
         """Where build steps go as they happen: the phase's status (the heartbeat lines
-        show the current step) and, under -v, the terminal."""
+        show the current step) and, under -v, the terminal; secrets masked first
+        (``ENV API_KEY=...``, build-arg values: secrets.mask_build_line)."""
+        from ...secrets import mask_build_line
+
         verbose = self.context.progress
         phase = getattr(self, "_phase", None)
-        if phase is None:
-            return verbose
+        if phase is None and verbose is None:
+            return None
 
         def step(line: str) -> None:
-            phase.status(line)
+            line = mask_build_line(line)
+            if phase is not None:
+                phase.status(line)
             if verbose is not None:
                 verbose(line)
         return step

@@ -88,22 +88,46 @@ def to_json(contents: ImageContents) -> dict[str, object]:
 
 
 def from_json(data: object) -> ImageContents:
-    """What :func:`to_json` wrote; ValueError when it is not that."""
+    """What :func:`to_json` wrote; ValueError when it is not exactly that (a hand-made or
+    damaged entry: wrong types, missing keys, no layers, a command per layer missing)."""
+    def strings(value: object) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("not a list of strings")
+        return value
+
+    def sizes(value: object) -> dict[str, int]:
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and _count(v) for k, v in value.items()):
+            raise ValueError("not a table of sizes")
+        return dict(value)
+
     if not isinstance(data, dict):
         raise ValueError(f"not a kept scan of an image: {type(data).__name__}")
     try:
-        layers = [LayerFacts(
-            secrets=[(str(path), str(why)) for path, why in raw["secrets"]],
-            caches={str(k): int(v) for k, v in raw["caches"].items()},
-            compilers=[str(p) for p in raw["compilers"]],
-            files={str(k): int(v) for k, v in raw["files"].items()},
-            deleted=[str(p) for p in raw["deleted"]],
-            git_dirs={str(p) for p in raw["git_dirs"]},
-            pycache=int(raw["pycache"])) for raw in data["layers"]]
-        created = [str(c) for c in data["created_by"]]
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raw_layers, created = data["layers"], strings(data["created_by"])
+        if not isinstance(raw_layers, list) or not raw_layers \
+                or len(raw_layers) != len(created):
+            raise ValueError("no layers, or not one command per layer")
+        layers = []
+        for raw in raw_layers:
+            secrets = raw["secrets"]
+            if not isinstance(secrets, list) or not all(
+                    isinstance(s, list) and len(s) == 2 for s in secrets):
+                raise ValueError("secrets: not (path, why) pairs")
+            if not _count(raw["pycache"]):
+                raise ValueError("pycache: not a size")
+            layers.append(LayerFacts(
+                secrets=[(path, why) for path, why in (strings(s) for s in secrets)],
+                caches=sizes(raw["caches"]), compilers=strings(raw["compilers"]),
+                files=sizes(raw["files"]), deleted=strings(raw["deleted"]),
+                git_dirs=set(strings(raw["git_dirs"])), pycache=raw["pycache"]))
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a kept scan of an image: {exc!r}") from None
     return ImageContents(layers, created)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class _ChunkReader(io.RawIOBase):

@@ -13,9 +13,11 @@ per Dockerfile and target: a new image replaces the old entry. Pure: no pytest, 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from ...checks import CheckResult, ResultCache, Status
+from ...secrets import mask_build_line
 from . import contents
 
 KEY_PREFIX = "shipready/contents/"
@@ -38,25 +40,46 @@ def short_id(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def lookup(cache: ResultCache | None, where: str, key: str) -> contents.ImageContents | None:
+def lookup(cache: ResultCache | None, where: str, key: str, layers: int | None = None
+           ) -> contents.ImageContents | None:
     """The scan kept for ``key`` in slot ``where``; None when there is none, it is for
-    another image, rules or version, or unreadable."""
+    another image, rules or version, or it is not exactly what :func:`store` wrote (a
+    hand-made or damaged entry: wrong types, a digest that does not match, not
+    ``layers`` layers, the image's count)."""
     if cache is None:
         return None
     entry = cache.get(where, None)
-    if not isinstance(entry, dict) or entry.get("key") != key:
+    if not isinstance(entry, dict) or entry.get("key") != key \
+            or entry.get("digest") != _digest(key, entry.get("contents")):
         return None
     try:
-        return contents.from_json(entry.get("contents"))
+        kept = contents.from_json(entry.get("contents"))
     except ValueError:
         return None
+    if layers is not None and len(kept.layers) != layers:
+        return None
+    return kept
+
+
+def _digest(key: str, data: object) -> str:
+    """What an entry's digest must be: of its key and contents, so that an entry made or
+    edited by hand is not taken for a scan."""
+    try:
+        text = json.dumps([key, data], sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return ""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def store(cache: ResultCache | None, where: str, key: str,
           scanned: contents.ImageContents) -> None:
+    """Keep a scan; the layers' commands with their secrets masked first (the build-arg
+    values Docker records, ``ENV API_KEY=...``): nothing secret is written to the cache."""
     if cache is None:
         return
-    entry: dict[str, Any] = {"key": key, "contents": contents.to_json(scanned)}
+    data = contents.to_json(scanned)
+    data["created_by"] = [mask_build_line(c) for c in scanned.created_by]
+    entry: dict[str, Any] = {"key": key, "contents": data, "digest": _digest(key, data)}
     cache.set(where, entry)
 
 

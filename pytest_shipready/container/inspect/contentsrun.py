@@ -48,13 +48,19 @@ class ContentsRun:
 
     def _kept(self, built: BuiltImage) -> contents.ImageContents | None:
         """The scan kept for this image by an earlier run (looked up once)."""
+        from .. import engine
+
         cache = self.run.context.cache
-        if cache is None or built.info is None:
+        if cache is None or built.info is None or built.ref is None:
             return None
         key = _layers(built.info)
         if self._looked_up is None or self._looked_up[0] != key:
-            self._looked_up = (key, contentscache.lookup(
-                cache, self._slot(), contentscache.cache_key(key)))
+            client = self.run.client()
+            # A kept scan must have the image's number of layers (a hand-made one with
+            # none would pass SR220 over layers never read).
+            count = engine.layer_count(client, built.ref) if client is not None else None
+            self._looked_up = (key, None if count is None else contentscache.lookup(
+                cache, self._slot(), contentscache.cache_key(key), count))
         return self._looked_up[1]
 
     def _keep(self, built: BuiltImage, scanned: contents.ImageContents) -> None:

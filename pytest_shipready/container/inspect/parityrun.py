@@ -88,7 +88,7 @@ def _lock(run: DockerRun) -> list[ImageLock] | str:
         paths = [project / p for p in used]
     found: list[ImageLock] = []
     for path in paths:
-        lock = discover.load_any(path, project)
+        lock = discover.load_any(path, project, run.settings.scope)
         if lock.error is not None:
             return f"{lock.display} cannot be parsed (see shipready::lockfile)"
         if isinstance(lock, pipcompile.PipLock):
