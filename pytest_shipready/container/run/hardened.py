@@ -95,6 +95,7 @@ class HardenedRun:
 
     def _start(self) -> None:
         from .. import engine
+        from .services import ServicesNotReadyError
         from .smokerun import start
 
         built = self.run.image()
@@ -104,6 +105,8 @@ class HardenedRun:
             restrictions = self.restrictions()
             assert isinstance(restrictions, engine.Restrictions)
             self._running = start(self.run, built.ref, built.info, restrictions)
+        except ServicesNotReadyError:
+            return  # the session container's gate says why (SR310 skips)
         except engine.EngineError as exc:
             self._result = CheckResult.failed(
                 "SR310", "the hardened container did not start", [Finding(str(exc))])
