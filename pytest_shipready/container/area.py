@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Options, PlannedCheck, RunContext
+from ..checks import CheckResult, Options, PlannedCheck, RunContext, Status
 from ..config import Settings
 from .build.image import check_size, docker_run, uses_docker
 from .inspect.contentsrun import ContentsRun
@@ -70,7 +70,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
             # Both containers share the services: the hardened one starts once the
             # session container is ready, so they never race on first-start side effects.
             result = ready.run()
-            hardened.begin(early=True)
+            if result.status == Status.PASSED:
+                hardened.begin(early=True)
             return result
         hardened.begin(early=True)  # its readiness wait overlaps the session container's
         return ready.run()

@@ -85,7 +85,9 @@ class HardenedRun:
         """Start it in the background (idempotent); the items wait for it. ``early``
         (from SR301) only when one of them will run, so nobody starts an unjudged one."""
         with self._lock:
-            if self._thread is None and self.cfg.enabled and (self._wanted or not early):
+            # Once the session container failed, SR310 skips: no container to judge.
+            if self._thread is None and self.cfg.enabled and (self._wanted or not early) \
+                    and not self._session_failed():
                 self._thread = threading.Thread(target=self._start, daemon=True,
                                                 name="shipready-hardened")
                 self._thread.start()
