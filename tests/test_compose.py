@@ -240,7 +240,7 @@ services:
         "OVERRIDDEN": "env", "QUOTED": "a b", "PLAIN": "x", "SINGLE": "$NOT",
         "FROM_SHELL": "yes"}
     (project / "compose.yaml").write_text("services:\n  web: {build: ., env_file: nope.env}\n")
-    with pytest.raises(ComposeError, match="env_file: cannot read nope.env"):
+    with pytest.raises(ComposeError, match=r"env_file: cannot read nope\.env"):
         _load(project)
 
 

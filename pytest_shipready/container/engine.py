@@ -170,7 +170,7 @@ def labelled(client: docker.DockerClient, label: str) -> list[tuple[dict[str, st
     for obj in [*client.containers.list(all=True, filters={"label": label}),
                 *client.networks.list(filters={"label": label}),
                 *client.images.list(filters={"label": label})]:
-        labels = (obj.labels if hasattr(obj, "labels") else {}) or {}
+        labels = getattr(obj, "labels", None) or obj.attrs.get("Labels") or {}  # networks
         found.append((dict(labels), _created(str(obj.attrs.get("Created", "")))))
     return found
 
