@@ -331,3 +331,26 @@ def test_a_killed_runs_network_is_reaped_by_the_next(pytester: pytest.Pytester,
     assert any(x.startswith("network") for x in leftovers(project))
     run(pytester, project, "-k", "build")
     assert leftovers(project) == []
+
+
+def test_init_scripts_bind_mounted_from_the_project_are_copied_in(
+        pytester: pytest.Pytester, sample: Callable[[str], Path]) -> None:
+    """The official images run /docker-entrypoint-initdb.d at first start: a bind mount
+    of the project's scripts there is copied in, so a role they create exists."""
+    project = sample("pg-service")
+    (project / "initdb").mkdir()
+    (project / "initdb" / "10-reader.sql").write_text(
+        "CREATE ROLE reader LOGIN PASSWORD 'reader-pw-31';\n")
+    compose = project / "compose.yaml"
+    text = compose.read_text().replace(
+        "      - pgdata:/var/lib/postgresql/data\n",
+        "      - pgdata:/var/lib/postgresql/data\n"
+        "      - ./initdb:/docker-entrypoint-initdb.d:ro\n").replace(
+        "postgresql://app:${DB_PASSWORD:-pg-secret-4711}@db:5432/app",
+        "postgresql://reader:reader-pw-31@db:5432/app")
+    compose.write_text(text)
+    result, results = run(pytester, project, "-k", "SR320 or SR301")
+    assert status(results, "smoke::services") == "passed", result.stdout.str()
+    assert status(results, "smoke::ready") == "passed", result.stdout.str()
+    assert "bind mount ./initdb" not in summary(results, "smoke::services")
+    assert leftovers(project) == []

@@ -809,63 +809,61 @@ def start_service(client: docker.DockerClient, image: str, *, env: dict[str, str
                   aliases: Iterable[str], labels: dict[str, str],
                   copies: Iterable[tuple[Path, str]] = (),
                   engine_timeout: float = 120.0) -> Container:
-    """Start a backing service with testcontainers' generic DockerContainer: on
-    ``network`` under ``aliases``, nothing published, ``copies`` (project files:
-    init scripts, config) copied in before it starts. It is not waited for here: the
-    caller watches its readiness, its exit and its log, within its own time."""
+    """Start a backing service, described with testcontainers' generic DockerContainer:
+    on ``network`` under ``aliases``, nothing published, ``copies`` (project files:
+    init scripts, config) copied in before it starts, as bind mounts would show them. It
+    is not waited for here (nor is testcontainers' reaper, Ryuk, started: the plugin
+    removes its own containers): the caller watches its readiness, its exit and its log,
+    within its own time."""
     from testcontainers.core.container import DockerContainer as TcContainer
 
-    class Service(TcContainer):
-        """DockerContainer.start() without testcontainers' reaper (Ryuk: the plugin
-        removes its own containers, and Ryuk's image cannot always be pulled) and without
-        a blocking wait."""
-
-        def start(self) -> Service:
-            kwargs: dict[str, Any] = {"network": network_name, "networking_config": {
-                network_name: client.api.create_endpoint_config(aliases=list(aliases))}}
-            self._container = self.get_docker_client().create(
-                self.image, command=self._command, environment=self.env, labels=labels,
-                **kwargs, **self._kwargs)
-            for spec in self._transferable_specs:
-                self._transfer_into_container(*spec)
-            self.get_docker_client().start(self._container)
-            return self
-
-    network_name = network
-    service = Service(image, docker_client_kw={"timeout": max(1, round(engine_timeout))})
+    service = TcContainer(image, docker_client_kw={"timeout": max(1, round(engine_timeout))})
     service.with_envs(**env)
     if command:
         service.with_command(list(command))
-    if entrypoint:
-        service.with_kwargs(entrypoint=list(entrypoint))
-    for source, target in copies:
-        service.with_copy_into_container(source, target)
+    service.with_network_aliases(*aliases)
+    docker_client = service.get_docker_client().client
+    pulled = ""
     try:
-        client.images.get(image)
-        local = True
+        docker_client.images.get(image)
     except docker.errors.ImageNotFound:
-        local = False  # testcontainers pulls it
+        try:
+            docker_client.images.pull(image)
+        except docker.errors.DockerException as exc:
+            pulled = str(getattr(exc, "explanation", None) or exc)
     except docker.errors.DockerException:
-        local = True
+        pass
+    if pulled:
+        raise EngineError(f"the image {image} is not in the engine, and pulling it failed: "
+                          f"{pulled}")
+    wrapped = None
     try:
-        service.start()
-    except docker.errors.DockerException as exc:
-        _remove_started(service)
+        wrapped = docker_client.containers.create(
+            service.image, command=service._command, environment=service.env,
+            entrypoint=list(entrypoint) or None, labels=labels, detach=True,
+            network=network, networking_config={network: client.api.create_endpoint_config(
+                aliases=list(aliases))})
+        for source, target in copies:
+            wrapped.put_archive("/", _bind_tar(source, target))
+        wrapped.start()
+    except (docker.errors.DockerException, OSError) as exc:
+        if wrapped is not None:
+            with contextlib.suppress(docker.errors.DockerException):
+                wrapped.remove(force=True, v=True)
         explanation = getattr(exc, "explanation", None) or exc
-        if not local:
-            raise EngineError(f"the image {image} is not in the engine, and pulling it "
-                              f"failed: {explanation}") from None
         raise EngineError(f"cannot start a container of {image}: {explanation}") from None
-    except OSError as exc:  # a copy into it failed
-        _remove_started(service)
-        raise EngineError(f"cannot copy into the container of {image}: {exc}") from None
-    container = Container(service.get_wrapped_container())
+    container = Container(wrapped)
     container.state()
     return container
 
 
-def _remove_started(service: Any) -> None:
-    wrapped = getattr(service, "_container", None)
-    if wrapped is not None:
-        with contextlib.suppress(docker.errors.DockerException):
-            wrapped.remove(force=True, v=True)
+def _bind_tar(source: Path, target: str) -> bytes:
+    """A tar that puts ``source`` at ``target`` as a bind mount shows it: a file at that
+    path, a directory's entries in that directory; permission bits kept."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(str(source), arcname=target.lstrip("/") or ".")
+    return buffer.getvalue()
