@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, EngineEvents
 
 pytestmark = pytest.mark.docker
 
@@ -138,9 +138,11 @@ def test_compose_database_without_any_config_is_ready(pytester: pytest.Pytester,
         assert status(results, node) == "passed", (node, out)
     # The user's test reached the app, whose /health queried the database.
     result.stdout.fnmatch_lines(["PASSED *test_uses_db.py::test_health_queried_postgres"])
+    # The services start first, and become ready while the image builds.
     result.stdout.fnmatch_lines([
         "shipready: starting the backing services db (postgres:15) from compose.yaml "
-        "(service web)", "READY: * passed, * skipped*"])
+        "(service web)", "shipready: building the image (Dockerfile) ...",
+        "READY: * passed, * skipped*"])
     assert result.ret == 0
     # The database password of the file is a secret: never shown.
     assert "pg-secret-4711" not in out + (project / "report.json").read_text()
@@ -176,8 +178,22 @@ def test_release_migrates_a_fresh_database_twice_in_a_row(pytester: pytest.Pytes
                                                           sample: Callable) -> None:
     project = sample("migrate-service")
     for _ in range(2):
-        result, results = run(pytester, project)
+        with EngineEvents("type=container", "event=create",
+                          f"label={LABEL_PROJECT}={_key(project)}",
+                          "label=io.pytest-shipready.session",  # not the build's
+                          fmt='{{.TimeNano}} {{index .Actor.Attributes '
+                              '"io.pytest-shipready.role"}}') as events:
+            result, results = run(pytester, project)
         out = result.stdout.str()
+        # One release container, then the session container; the hardened one only once
+        # the session container was ready (they share the database).
+        created = [(int(line.split()[0]) / 1e9, (line.split()[1:] or [""])[0])
+                   for line in events.lines]
+        roles = [role for _, role in created if not role.startswith("service")]
+        assert roles == ["release", "", "hardened"], created
+        at = {role: t for t, role in created}
+        ready_after = float(results["smoke::ready"]["figures"]["seconds"])  # type: ignore[index]
+        assert at["hardened"] - at[""] >= ready_after - 0.05, (created, ready_after)
         assert status(results, "smoke::services") == "passed", out
         assert summary(results, "smoke::services").endswith(
             "from [tool.shipready.services]")
@@ -353,4 +369,23 @@ def test_init_scripts_bind_mounted_from_the_project_are_copied_in(
     assert status(results, "smoke::services") == "passed", result.stdout.str()
     assert status(results, "smoke::ready") == "passed", result.stdout.str()
     assert "bind mount ./initdb" not in summary(results, "smoke::services")
+    assert leftovers(project) == []
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare")
+def test_services_work_with_an_engine_whose_ports_this_process_cannot_reach(
+        sample: Callable[[str], Path]) -> None:
+    """A remote engine, simulated exactly: pytest in its own network namespace reaches
+    the engine through its socket only. The services are started, judged and reached by
+    the app through the engine and the run's network."""
+    project = sample("pg-service")
+    report = project / "report.json"
+    inner = (f"ip link set lo up; DOCKER_HOST=unix:///var/run/docker.sock {sys.executable} "
+             "-m pytest --shipready --shipready-offline -p no:cacheprovider -q "
+             f"--shipready-report={report} -k 'SR320 or SR301'")
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", inner], cwd=project,
+                          capture_output=True, text=True, timeout=600)
+    results = {r["nodeid"]: r for r in json.loads(report.read_text())["results"]}
+    assert results["shipready::smoke::services"]["status"] == "passed", proc.stdout
+    assert results["shipready::smoke::ready"]["status"] == "passed", proc.stdout
     assert leftovers(project) == []
