@@ -278,3 +278,15 @@ def test_healthcheck_forms() -> None:
 def test_dotenv_values() -> None:
     assert parse_dotenv('A=1\nB="x\\ny"\n C = spaced \n=bad\nnot a line\n') == {
         "A": "1", "B": "x\ny", "C": "spaced"}
+
+
+def test_what_is_not_followed_is_said(tmp_path: Path) -> None:
+    project = _project(tmp_path, """
+include: [other.yaml]
+services:
+  web: {build: ., extends: {file: base.yaml, service: app}, depends_on: [db]}
+  db: {image: postgres:15}
+""")
+    notes = _load(project).notes
+    assert "compose.yaml: `include` is not followed (only this file is read)" in notes
+    assert "web: `extends` is not followed (its base's settings are not used)" in notes

@@ -414,8 +414,20 @@ def load(path: Path, project: Path, dockerfile: Path, *, environ: Mapping[str, s
         return environ[name] if name in environ else dotenv.get(name)
 
     services: dict[str, Any] = data["services"]
-    return _model(display, services, base, project, dockerfile, lookup, environ, service,
-                  [n for n in OVERRIDE_NAMES if (base / n).is_file()])
+    model = _model(display, services, base, project, dockerfile, lookup, environ, service,
+                   [n for n in OVERRIDE_NAMES if (base / n).is_file()])
+    # Not followed: say so, since what they hold is missing from the model.
+    unread = [f"{display}: `include` is not followed (only this file is read)"] \
+        if data.get("include") else []
+    used = [model.app.name] if model.app is not None else []
+    used += [s.name for s in model.services]
+    unread += [f"{name}: `extends` is not followed (its base's settings are not used)"
+               for name in used if isinstance(services.get(name), dict)
+               and "extends" in services[name]]
+    if not unread:
+        return model
+    return ComposeModel(model.file, model.app, model.services, (*model.notes, *unread),
+                        model.candidates)
 
 
 def _model(display: str, services: Mapping[str, Any], base: Path, project: Path,

@@ -212,9 +212,16 @@ class ServicesRun:
         try:
             engine.remove_network(client, name)
         except Exception as exc:
-            if engine.is_engine_failure(exc):
-                raise
-            # Still in use (a container being removed): the final sweep removes it.
+            if not engine.is_engine_failure(exc):
+                return  # still in use (a container being removed): the final sweep's
+            from ..enginehost import lost
+
+            # As for a container: the final sweep says once what is left, and the next
+            # run removes it.
+            self.run.context.shared["docker.lost"] = lost(
+                os.environ.get("DOCKER_HOST"),
+                engine.describe_failure(exc, self.run.settings.config.engine_timeout),
+                "the cleanup")
 
     def _check(self, s: _Started) -> backing.Outcome | None:
         """The service's outcome once known, else None (still waiting)."""
