@@ -389,3 +389,27 @@ def test_services_work_with_an_engine_whose_ports_this_process_cannot_reach(
     assert results["shipready::smoke::services"]["status"] == "passed", proc.stdout
     assert results["shipready::smoke::ready"]["status"] == "passed", proc.stdout
     assert leftovers(project) == []
+
+
+def test_init_runs_the_image_with_its_services(pytester: pytest.Pytester,
+                                               sample: Callable[[str], Path]) -> None:
+    """--shipready-init with an engine runs the image once to propose the smoke settings:
+    with the Compose file's services started, so /health (which queries the database)
+    answers; a service that cannot start is said, not a traceback."""
+    project = sample("pg-service")
+    result = pytester.run(sys.executable, "-m", "pytest", "--shipready-init",
+                          f"--rootdir={project}", "-c", str(project / "pyproject.toml"),
+                          timeout=600)
+    out = result.stdout.str()
+    assert "# Backing services: compose.yaml (service web) depends on db (postgres:15)." in out
+    assert "# health paths tried: /health 200" in out, out
+    compose = project / "compose.yaml"
+    compose.write_text(compose.read_text().replace("      POSTGRES_PASSWORD: pg-secret-4711\n",
+                                                   ""))
+    result = pytester.run(sys.executable, "-m", "pytest", "--shipready-init",
+                          f"--rootdir={project}", "-c", str(project / "pyproject.toml"),
+                          timeout=600)
+    assert result.ret == 0, result.stderr.str()
+    result.stdout.fnmatch_lines(["# could not start *: a backing service did not become "
+                                 "ready: service db did not become ready; from compose.yaml*"])
+    assert leftovers(project) == []
