@@ -250,6 +250,24 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Make shutdown need nothing but memory and the tmpfs paths.",
     ),
     CheckSpec(
+        "SR320", "smoke", "services",
+        "The backing services start and become ready",
+        "Most services do not become ready without their database, cache or broker: the "
+        "smoke, parity and log checks only mean something with them running, and a service "
+        "that does not start from its declared image and settings fails the deploy too.",
+        "Read the service's log shown; fix its image, environment or command in "
+        "[tool.shipready.services.<name>] or the Compose file, or raise its ready_timeout.",
+    ),
+    CheckSpec(
+        "SR321", "smoke", "release",
+        "The release phase (migrations) succeeds on fresh services",
+        "A deploy runs its release command (database migrations, collectstatic) before the "
+        "new containers take traffic; one that fails on a fresh database fails the first "
+        "deploy of every new environment.",
+        "Read the output shown and fix the command or the migrations; the command is "
+        "[tool.shipready.smoke] release.",
+    ),
+    CheckSpec(
         "SR520", "smoke", "metrics", "The metrics endpoint answers in Prometheus format",
         "Dashboards and alerts read it: a path that 404s or serves something else is "
         "discovered when the first incident has no graph.",

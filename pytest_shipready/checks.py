@@ -264,6 +264,9 @@ class RunContext:
         # What the image ships (set by the container area; plain JSON, read after each
         # item): the report's "image" section and its SBOM (sbom.py); None until known.
         self.image_inventory: Callable[[], dict[str, Any] | None] | None = None
+        # Secret values areas find at planning (the environments of a Compose file and
+        # of backing services): masked like the configured ones.
+        self.secrets: list[str] = []
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""

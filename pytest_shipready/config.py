@@ -22,6 +22,7 @@ from .catalog import BY_ID
 from .scope import ProjectScope, refused_message
 
 SECTION = "tool.shipready"
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class ConfigError(Exception):
@@ -279,6 +280,90 @@ class SmokeConfig:
                       "`exit_code` (default 0), `output` (a regular expression) and `timeout` "
                       "(seconds, default 60)."),
     )
+    release: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("SR321: the release phase, run once in a container of the image after "
+                      "the backing services are ready and before the smoke containers start "
+                      '(e.g. ["python", "manage.py", "migrate"]); it must exit 0. Empty: none.'),
+    )
+    release_timeout: float = field(
+        default=300.0, metadata=_doc("SR321: seconds the release phase may take.")
+    )
+
+# --- [tool.shipready.services.<name>] and [tool.shipready.compose] ---------------------
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """A backing service (database, cache, broker) started for the smoke run, on a Docker
+    network of the run where the app reaches it by its name."""
+
+    image: str = field(
+        default="", metadata=_doc('The image (required), e.g. "postgres:15".')
+    )
+    env: dict[str, str] = field(
+        default_factory=dict, repr=False,  # values may be secret: never in a repr
+        metadata=_doc("Its environment variables (secret values are masked everywhere)."),
+    )
+    command: tuple[str, ...] = field(
+        default=(), metadata=_doc("Its command; empty: the image's CMD.")
+    )
+    ports: tuple[int, ...] = field(
+        default=(),
+        metadata=_doc("Ports it listens on (on the run's network; nothing is published): "
+                      "ready once one of them listens, when no healthcheck or ready_log is "
+                      "given."),
+    )
+    healthcheck: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc('A command run in it (docker exec) that exits 0 once it is ready, '
+                      'e.g. ["pg_isready", "-h", "127.0.0.1"].'),
+    )
+    ready_log: str = field(
+        default="",
+        metadata=_doc("A regular expression for the log line that says it is ready."),
+    )
+    ready_timeout: float = field(
+        default=60.0, metadata=_doc("Seconds it has to become ready (SR320).")
+    )
+    aliases: tuple[str, ...] = field(
+        default=(), metadata=_doc("Other names the app reaches it by on the network.")
+    )
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    """Backing services and the app's environment read from a Compose file, when no
+    [tool.shipready.services] table is given (see docs/services.md)."""
+
+    enabled: bool = field(
+        default=True,
+        metadata=_doc("Read the Compose file; false: it is ignored."),
+    )
+    file: str = field(
+        default="",
+        metadata=_doc("The Compose file, relative to the project; empty: compose.yaml, "
+                      "compose.yml, docker-compose.yaml or docker-compose.yml, as "
+                      "`docker compose` looks for them."),
+    )
+    service: str = field(
+        default="",
+        metadata=_doc("The Compose service that is the app; empty: the one that builds "
+                      "[tool.shipready.image] dockerfile (the one publishing ports when "
+                      "several do)."),
+    )
+    use_command: bool = field(
+        default=False,
+        metadata=_doc("Run the app with the Compose service's `command` instead of the "
+                      "image's CMD (a command that reloads, such as `--reload` or "
+                      "`runserver`, is never used)."),
+    )
+    ready_timeout: float = field(
+        default=60.0,
+        metadata=_doc("Seconds each service from the Compose file has to become ready "
+                      "(SR320)."),
+    )
+
 
 # --- [tool.shipready.observability] --------------------------------------------------
 
@@ -620,6 +705,12 @@ class ShipreadyConfig:
     parity: ParityConfig = field(default_factory=ParityConfig)
     integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
+    services: dict[str, ServiceConfig] = field(
+        default_factory=dict,
+        metadata=_doc("Backing services by name, as [tool.shipready.services.<name>] "
+                      "tables (see docs/services.md); given, the Compose file is not read."),
+    )
+    compose: ComposeConfig = field(default_factory=ComposeConfig)
 
 
 @dataclass(frozen=True)
@@ -670,6 +761,8 @@ def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
     keys += [(f"[{SECTION}.lockfile] paths", p) for p in config.lockfile.paths]
     keys += [(f"[{SECTION}.parity] lockfile", p) for p in config.parity.lockfiles]
     keys += [(f"[{SECTION}.parity] tests", p) for p in config.parity.tests]
+    if config.compose.file:
+        keys.append((f"[{SECTION}.compose] file", config.compose.file))
     return keys
 
 
@@ -690,6 +783,16 @@ def outside_paths(project: Path, config: ShipreadyConfig) -> list[str]:
 def parse(table: object, path: Path | str = "pyproject.toml") -> ShipreadyConfig:
     """Validate a ``[tool.shipready]`` table (as tomllib gives it)."""
     config: ShipreadyConfig = _build(ShipreadyConfig, table, SECTION, path)
+    for name, service in config.services.items():
+        where = f"{path}: [{SECTION}.services.{name}]"
+        if not _SERVICE_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: {name!r} is not a valid service name (the app "
+                              "reaches it by this name): letters, digits, '-', '_', '.'")
+        if not service.image.strip():
+            raise ConfigError(f'{where}: image is required, e.g. image = "postgres:15"')
+        for alias in service.aliases:
+            if not _SERVICE_NAME.fullmatch(alias):
+                raise ConfigError(f"{where}: aliases: {alias!r} is not a valid host name")
     for check_id, reason in config.disable.items():
         if check_id not in BY_ID:
             known = ", ".join(sorted(BY_ID))

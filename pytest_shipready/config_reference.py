@@ -61,6 +61,10 @@ def _tables(cls: type[Any], name: str) -> list[tuple[str, list[tuple[str, str, s
         if dataclasses.is_dataclass(hint) and isinstance(hint, type):
             nested.extend(_tables(hint, f"{name}.{f.name}"))
             continue
+        item = get_args(hint)[1] if get_origin(hint) is dict else None
+        if dataclasses.is_dataclass(item) and isinstance(item, type):  # a table per name
+            nested.extend(_tables(item, f"{name}.{f.name}.<name>"))
+            continue
         doc = f.metadata.get("doc", "").replace("|", "\\|")
         limits = range_text(f.name)
         rows.append((f.name, _type_name(hint) + (f" ({limits})" if limits else ""),

@@ -226,8 +226,9 @@ class ShipreadyState:
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         # and to the build ([tool.shipready.image] build_args), and those of this
         # process's own environment (a tool that echoes a file or its environment)
-        self.secrets = configured_secrets(settings.config.smoke.env,
-                                          settings.config.image.build_args, os.environ)
+        self._configured_secrets = configured_secrets(settings.config.smoke.env,
+                                                      settings.config.image.build_args,
+                                                      os.environ)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin
@@ -243,6 +244,16 @@ class ShipreadyState:
         self.phase_totals: dict[str, float] = {}  # phases outside the readiness items
         # pytest's cache (.pytest_cache; absent under -p no:cacheprovider): SR104's PASS
         self.context.cache = getattr(config, "cache", None)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value never shown: the configured ones and those the areas found at
+        planning (backing services' and Compose environments)."""
+        extra = self.context.secrets
+        if not extra:
+            return self._configured_secrets
+        return tuple(sorted(set(self._configured_secrets) | set(extra), key=len,
+                            reverse=True))
 
     def _write_progress(self, line: str) -> None:
         self._write_line(f"  build: {line}")

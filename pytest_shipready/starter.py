@@ -100,7 +100,9 @@ def starter(project: Path, explored: Explored | None = None) -> str:
     out.append("")
     out += _lockfile_section(project)
     out += _dockerfile_section(project)
-    out += _smoke_section(project, explored)
+    services, app_env = _services_section(project)
+    out += _smoke_section(project, explored, app_env)
+    out += services
     out += [
         "[tool.shipready.disable]",
         '# SR105 = "why this check does not apply here"',
@@ -199,7 +201,8 @@ def _dockerfile_section(project: Path) -> list[str]:
     return image + lines
 
 
-def _smoke_section(project: Path, explored: Explored | None) -> list[str]:
+def _smoke_section(project: Path, explored: Explored | None,
+                   app_env: dict[str, str] | None = None) -> list[str]:
     lines = ["[tool.shipready.smoke]"]
     _, parsed = _parse(project)
     stage = parsed.target() if parsed is not None else None
@@ -254,10 +257,103 @@ def _smoke_section(project: Path, explored: Explored | None) -> list[str]:
     else:
         lines.append(f"# probe_path = \"/health\"   # with a Docker engine, --shipready-init "
                      f"tries {', '.join(HEALTH_PATHS)}")
+    for name, value in (app_env or {}).items():
+        env.setdefault(name, value)
     if env:
         lines.append("env = { " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items())
                      + " }")
+    if (project / "manage.py").is_file():
+        lines.append('# release = ["python", "manage.py", "migrate", "--noinput"]   # run once '
+                     "before the app starts (SR321)")
     return [*lines, ""]
+
+
+# Variables an app reads that name a backing service: the service to start for each
+# (name, image, its environment) and the value the app gets. The images are the ones
+# testcontainers has modules for; the credentials are test values.
+_Proposal = tuple[str, str, dict[str, str], str]
+_PG: _Proposal = ("db", "postgres:15", {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "change-me",
+                             "POSTGRES_DB": "app"}, "postgresql://app:change-me@db:5432/app")
+_REDIS: _Proposal = ("cache", "redis:7", {}, "redis://cache:6379/0")
+_AMQP: _Proposal = ("broker", "rabbitmq:3", {"RABBITMQ_DEFAULT_USER": "app",
+                                  "RABBITMQ_DEFAULT_PASS": "change-me"},
+         "amqp://app:change-me@broker:5672/%2F")
+SERVICE_VARIABLES: dict[str, _Proposal] = {
+    "DATABASE_URL": _PG, "POSTGRES_URL": _PG, "POSTGRES_DSN": _PG, "PG_DSN": _PG,
+    "REDIS_URL": _REDIS, "CACHE_URL": _REDIS, "CELERY_RESULT_BACKEND": _REDIS,
+    "CELERY_BROKER_URL": _AMQP, "BROKER_URL": _AMQP, "AMQP_URL": _AMQP,
+    "RABBITMQ_URL": _AMQP, "CLOUDAMQP_URL": _AMQP,
+}
+_MAX_SOURCES = 400  # files read for the variables (the first ones, by path)
+
+
+def service_variables(project: Path) -> list[str]:
+    """The variables of :data:`SERVICE_VARIABLES` the project's Python code, settings and
+    .env templates name (as a string or a settings field), in that table's order."""
+    words = re.compile(r"\b(" + "|".join(SERVICE_VARIABLES) + r")\b", re.IGNORECASE)
+    found: set[str] = set()
+    read = 0
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if _SKIP_DIRS.intersection(rel.parts[:-1]) or "tests" in rel.parts[:-1]:
+            continue
+        if not (path.suffix == ".py" or path.name.startswith(".env.")
+                or path.name in ("settings.toml", "app.json")) or not path.is_file():
+            continue
+        read += 1
+        if read > _MAX_SOURCES:
+            break
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")[:200_000]
+        except OSError:
+            continue
+        found.update(m.group(1).upper() for m in words.finditer(text))
+    return [name for name in SERVICE_VARIABLES if name in found]
+
+
+def _services_section(project: Path) -> tuple[list[str], dict[str, str]]:
+    """Backing services: what the Compose file gives with no configuration, else tables
+    proposed from the variables the app reads; and the app's env for them."""
+    from .deploy import compose
+
+    chosen = chosen_dockerfile(project) or "Dockerfile"
+    path = compose.find(project)
+    if path is not None:
+        try:
+            model = compose.load(path, project, project / chosen, environ={})
+        except compose.ComposeError as exc:
+            return [f"# {exc}", "# Fix it to start its services, or describe them in "
+                    "[tool.shipready.services.<name>] tables (docs/services.md)", ""], {}
+        if model.app is not None:
+            names = ", ".join(f"{s.name} ({s.image})" for s in model.services) or "none"
+            lines = [f"# Backing services: {model.file} (service {model.app.name}) depends "
+                     f"on {names}.",
+                     "# They start for the smoke run with no configuration, and the app gets "
+                     "that service's environment"
+                     + (f" ({', '.join(model.app.env)})" if model.app.env else "") + ".",
+                     *(f"# {note}" for note in model.notes)]
+            if model.app.command and not model.app.dev_command:
+                lines.append("# [tool.shipready.compose] use_command = true   # run its "
+                             f"`{' '.join(model.app.command)}` instead of the image's CMD")
+            return [*lines, ""], {}
+    variables = service_variables(project)
+    if not variables:
+        return [], {}
+    lines = [f"# The app reads {', '.join(variables)}: start what they name for the smoke "
+             "run (test credentials; docs/services.md)."]
+    env: dict[str, str] = {}
+    proposed: set[str] = set()
+    for name in variables:
+        service, image, service_env, value = SERVICE_VARIABLES[name]
+        env[name] = value
+        if service in proposed:
+            continue
+        proposed.add(service)
+        lines += ["", f"[tool.shipready.services.{service}]", f'image = "{image}"']
+        if service_env:
+            lines.append("env = { " + ", ".join(f"{k} = {json.dumps(v)}"
+                                                for k, v in service_env.items()) + " }")
+    return [*lines, ""], env
 
 
 def smoke_guess(project: Path) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]:

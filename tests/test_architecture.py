@@ -76,7 +76,7 @@ def _pure(module: str) -> bool:
         return False
     if parts[1] == "container":  # the area's own run modules drive the engine
         return parts[-1] in ("smoke", "parity", "testparity", "enginehost", "contents",
-                             "contentscache")
+                             "contentscache", "backing")
     return len(parts) == 3 and parts[2] not in ("area", "capture")
 
 
@@ -115,3 +115,15 @@ def test_core_imports_no_family() -> None:
                           if d.split(".")[1] in FAMILIES)
                 for c in core}
     assert {c: d for c, d in problems.items() if d} == {}
+
+
+def test_deployment_readers_are_pure() -> None:
+    """deploy/ reads manifests (Compose): plain data in and out, no pytest, no engine."""
+    readers = [m for m in MODULES if m.startswith("pytest_shipready.deploy.")]
+    assert readers
+    offenders = {m: sorted(i for i in _imports(MODULES[m])
+                           if i.split(".")[0] in ("pytest", "_pytest", "docker",
+                                                  "testcontainers")
+                           or i.startswith("pytest_shipready.container"))
+                 for m in readers}
+    assert {m: bad for m, bad in offenders.items() if bad} == {}

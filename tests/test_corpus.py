@@ -80,6 +80,8 @@ SR305 smoke::commands                                S P S S S S S S S S S
 SR304 smoke::graceful-shutdown                       S P P P P S P P P P P
 SR310 smoke::hardened-ready                          S P P P P S P P F P P
 SR311 smoke::hardened-shutdown                       S P P P P S P P S P P
+SR320 smoke::services                                S S S S S S S S S S S
+SR321 smoke::release                                 S S S S S S S S S S S
 SR520 smoke::metrics                                 S S P P P S S S P S F
 SR521 smoke::error-event                             S S P P P S S S P S F
 SR401 parity::python                                 S P P P P S P P P P P
@@ -176,6 +178,8 @@ PASSES_ELSEWHERE = {
     "SR100": "it only ever fails (no lockfile); tests/test_plugin.py",
     "SR104": "re-resolution needs the index; test_plugin.py (network)",
     "SR106": "the index's hashes; tests/test_index_hashes.py (network)",
+    "SR320": "backing services: tests/test_services.py (docker)",
+    "SR321": "the release phase: tests/test_services.py (docker)",
 }
 
 

@@ -133,3 +133,42 @@ def test_init_with_an_engine_tries_health_paths_and_names_missing_env(
                            f"{pytester.path.name.lower()}"],
                           capture_output=True, text=True).stdout.split()
     assert left == []
+
+
+# --- backing services -------------------------------------------------------------------
+
+
+def test_starter_proposes_services_from_the_variables_the_app_reads(example: Path) -> None:
+    (example / "app" / "settings.py").write_text(
+        'import os\nDATABASES = {"default": env.db("DATABASE_URL")}\n'
+        'CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]\n')
+    (example / "manage.py").write_text("# Django\n")
+    (example / "tests" / "test_x.py").write_text('REDIS_URL = "only in a test"\n')
+    text = starter(example)
+    table = tomllib.loads(text)["tool"]["shipready"]
+    config.parse(table, "starter")  # the strict schema accepts it
+    assert "# The app reads DATABASE_URL, CELERY_BROKER_URL: start what they name" in text
+    assert table["services"] == {
+        "db": {"image": "postgres:15", "env": {"POSTGRES_USER": "app", "POSTGRES_PASSWORD":
+                                               "change-me", "POSTGRES_DB": "app"}},
+        "broker": {"image": "rabbitmq:3", "env": {"RABBITMQ_DEFAULT_USER": "app",
+                                                  "RABBITMQ_DEFAULT_PASS": "change-me"}}}
+    assert table["smoke"]["env"] == {
+        "DATABASE_URL": "postgresql://app:change-me@db:5432/app",
+        "CELERY_BROKER_URL": "amqp://app:change-me@broker:5672/%2F"}
+    assert '# release = ["python", "manage.py", "migrate", "--noinput"]' in text
+
+
+def test_starter_says_the_compose_services_need_no_configuration(example: Path) -> None:
+    (example / "compose.yaml").write_text(
+        "services:\n  web:\n    build: .\n    command: gunicorn app:app\n"
+        "    environment: {DATABASE_URL: 'postgresql://u:p@db/x'}\n"
+        "    depends_on: [db]\n  db: {image: postgres:15}\n")
+    text = starter(example)
+    config.parse(tomllib.loads(text)["tool"]["shipready"], "starter")
+    assert "# Backing services: compose.yaml (service web) depends on db (postgres:15)." in text
+    assert "app gets that service's environment (DATABASE_URL)" in text
+    assert "[tool.shipready.services" not in text
+    assert "# [tool.shipready.compose] use_command = true   # run its `gunicorn app:app`" in text
+    (example / "compose.yaml").write_text("services: [\n")
+    assert "# compose.yaml: not valid YAML" in starter(example)

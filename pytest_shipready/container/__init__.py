@@ -2,7 +2,8 @@
 container, in three rooms by what their data goes through:
 
 - ``build/``: the builders and the docker session the others share (``image.DockerRun``);
-- ``run/``: the session and hardened containers, readiness, the smoke verdicts (``smoke``
+- ``run/``: the session and hardened containers, the backing services and release phase
+  (``backing`` is pure), readiness, the smoke verdicts (``smoke``
   is pure), the container's log and the probes that reach it;
 - ``inspect/``: what the image holds: parity (``parity`` and ``testparity`` are pure),
   integrity, layer contents (``contents`` is pure), declared facts, what it ships.

@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Options, PlannedCheck, RunContext
+from ..checks import CheckResult, Options, PlannedCheck, RunContext, Status
 from ..config import Settings
 from .build.image import check_size, docker_run, uses_docker
 from .inspect.contentsrun import ContentsRun
 from .run.hardened import HardenedRun
 from .run.observerun import ObservabilityRun
+from .run.services import services_run
 
 if TYPE_CHECKING:
     pass
@@ -39,6 +40,10 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     # The layers are read in the background from the build on (or taken from the cache):
     # their items run after the other readiness items, which overlap with the read.
+    # The backing services start when the run starts (SR320's prefetch), so that they
+    # become ready while the image builds; their secret values are masked from now on.
+    services = services_run(run)
+    context.secrets.extend(services.secrets())
     checks = [
         PlannedCheck("image", None, "SR210", "build", path, build),
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
@@ -46,6 +51,9 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
                      deferred=True, prefetch=contents.prefetch),
         PlannedCheck("image", None, "SR221", "contents-waste", path, contents.waste,
                      deferred=True, prefetch=contents.prefetch),
+        PlannedCheck("smoke", None, "SR320", "services", path, services.item,
+                     prefetch=services.begin),
+        PlannedCheck("smoke", None, "SR321", "release", path, services.release_item),
         PlannedCheck("image", None, "SR230", "declared-facts", path,
                      lambda: declared.check(run, smoke)),
     ]
@@ -58,6 +66,13 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     def ready_and_harden() -> CheckResult:
         run.image()  # built here if the build item did not run (-k), before the threads
         contents.begin()  # the layers' read, if the build item did not start it
+        if services.active:
+            # Both containers share the services: the hardened one starts once the
+            # session container is ready, so they never race on first-start side effects.
+            result = ready.run()
+            if result.status == Status.PASSED:
+                hardened.begin(early=True)
+            return result
         hardened.begin(early=True)  # its readiness wait overlaps the session container's
         return ready.run()
 

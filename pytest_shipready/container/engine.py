@@ -136,7 +136,8 @@ def _bounded(chunks: Iterable[Any], idle: float, what: str) -> Iterator[Any]:
 
 
 def sweep(client: docker.DockerClient, label: str, value: str) -> list[str]:
-    """Remove every container, then every image, labelled ``label=value``."""
+    """Remove every container, then every network and volume, then every image,
+    labelled ``label=value``."""
     removed: list[str] = []
     flt = {"label": f"{label}={value}"}
     for c in client.containers.list(all=True, filters=flt):
@@ -145,6 +146,14 @@ def sweep(client: docker.DockerClient, label: str, value: str) -> list[str]:
             removed.append(f"container {c.short_id}")
         except docker.errors.NotFound:
             pass
+    for net in client.networks.list(filters=flt):
+        with contextlib.suppress(docker.errors.NotFound):
+            net.remove()
+            removed.append(f"network {net.name}")
+    for volume in client.volumes.list(filters=flt):
+        with contextlib.suppress(docker.errors.NotFound):
+            volume.remove(force=True)
+            removed.append(f"volume {volume.short_id}")
     for img in client.images.list(filters=flt):
         try:
             client.images.remove(img.id, force=True)
@@ -159,8 +168,9 @@ def labelled(client: docker.DockerClient, label: str) -> list[tuple[dict[str, st
     carries ``label``: what the session module judges stale."""
     found: list[tuple[dict[str, str], float]] = []
     for obj in [*client.containers.list(all=True, filters={"label": label}),
+                *client.networks.list(filters={"label": label}),
                 *client.images.list(filters={"label": label})]:
-        labels = (obj.labels if hasattr(obj, "labels") else {}) or {}
+        labels = getattr(obj, "labels", None) or obj.attrs.get("Labels") or {}  # networks
         found.append((dict(labels), _created(str(obj.attrs.get("Created", "")))))
     return found
 
@@ -692,7 +702,10 @@ class Restrictions:
 
 def run_container(client: docker.DockerClient, image: str, *, command: list[str] | None,
                   env: dict[str, str], ports: Iterable[int], labels: dict[str, str],
-                  restrictions: Restrictions | None = None) -> Container:
+                  restrictions: Restrictions | None = None,
+                  network: str | None = None) -> Container:
+    """Start a container of ``image``; ``network``: on that network of the run (where the
+    backing services are reached by name) besides publishing ``ports`` on 127.0.0.1."""
     extra: dict[str, Any] = {}
     if restrictions is not None:
         extra = {"read_only": restrictions.read_only,
@@ -702,6 +715,8 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
                                   else None)}
         if restrictions.user:
             extra["user"] = restrictions.user
+    if network is not None:
+        extra["network"] = network
     try:
         wrapped = client.containers.run(
             image, command=command or None, environment=env, labels=labels, detach=True,
@@ -751,3 +766,104 @@ def healthcheck_of(container: Container) -> Healthcheck | None:
 
     return Healthcheck(argv, seconds("Timeout", 30.0), seconds("Interval", 30.0),
                        seconds("StartPeriod", 0.0), int(config.get("Retries") or 3))
+
+
+# --- backing services: a network of the run, and containers on it ---------------------
+
+
+def create_network(client: docker.DockerClient, name: str, labels: dict[str, str],
+                   engine_timeout: float) -> str:
+    """A bridge network of this run (testcontainers' Network), labelled like its
+    containers; returns its name."""
+    from testcontainers.core.network import Network
+
+    network = Network(docker_client_kw={"timeout": max(1, round(engine_timeout))},
+                      docker_network_kw={"labels": dict(labels), "driver": "bridge"})
+    network.name = name
+    try:
+        network.create()
+    except docker.errors.DockerException as exc:
+        explanation = getattr(exc, "explanation", None) or exc
+        raise EngineError(f"cannot create the network {name}: {explanation}") from None
+    return name
+
+
+def remove_network(client: docker.DockerClient, name: str, wait: float = 10.0) -> None:
+    """Remove a network of this run once its containers are gone (retried for ``wait``
+    s while the engine still detaches them)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            client.networks.get(name).remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
+
+
+def start_service(client: docker.DockerClient, image: str, *, env: dict[str, str],
+                  command: list[str], entrypoint: list[str], network: str,
+                  aliases: Iterable[str], labels: dict[str, str],
+                  copies: Iterable[tuple[Path, str]] = (),
+                  engine_timeout: float = 120.0) -> Container:
+    """Start a backing service, described with testcontainers' generic DockerContainer:
+    on ``network`` under ``aliases``, nothing published, ``copies`` (project files:
+    init scripts, config) copied in before it starts, as bind mounts would show them. It
+    is not waited for here (nor is testcontainers' reaper, Ryuk, started: the plugin
+    removes its own containers): the caller watches its readiness, its exit and its log,
+    within its own time."""
+    from testcontainers.core.container import DockerContainer as TcContainer
+
+    service = TcContainer(image, docker_client_kw={"timeout": max(1, round(engine_timeout))})
+    service.with_envs(**env)
+    if command:
+        service.with_command(list(command))
+    service.with_network_aliases(*aliases)
+    docker_client = service.get_docker_client().client
+    pulled = ""
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            docker_client.images.pull(image)
+        except docker.errors.DockerException as exc:
+            pulled = str(getattr(exc, "explanation", None) or exc)
+    except docker.errors.DockerException:
+        pass
+    if pulled:
+        raise EngineError(f"the image {image} is not in the engine, and pulling it failed: "
+                          f"{pulled}")
+    wrapped = None
+    try:
+        wrapped = docker_client.containers.create(
+            service.image, command=service._command, environment=service.env,
+            entrypoint=list(entrypoint) or None, labels=labels, detach=True,
+            network=network, networking_config={network: client.api.create_endpoint_config(
+                aliases=list(aliases))})
+        for source, target in copies:
+            wrapped.put_archive("/", _bind_tar(source, target))
+        wrapped.start()
+    except (docker.errors.DockerException, OSError) as exc:
+        if wrapped is not None:
+            with contextlib.suppress(docker.errors.DockerException):
+                wrapped.remove(force=True, v=True)
+        explanation = getattr(exc, "explanation", None) or exc
+        raise EngineError(f"cannot start a container of {image}: {explanation}") from None
+    container = Container(wrapped)
+    container.state()
+    return container
+
+
+def _bind_tar(source: Path, target: str) -> bytes:
+    """A tar that puts ``source`` at ``target`` as a bind mount shows it: a file at that
+    path, a directory's entries in that directory; permission bits kept."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(str(source), arcname=target.lstrip("/") or ".")
+    return buffer.getvalue()

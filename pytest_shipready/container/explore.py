@@ -41,8 +41,12 @@ def explore(settings: Settings) -> Explored | None:
         if built.ref is None or built.info is None:
             return Explored(f"could not build {run.display}: {built.result.summary}")
         started = time.monotonic()
+        from .run.services import ServicesNotReadyError
+
         try:
             running = start(run, built.ref, built.info)
+        except ServicesNotReadyError as exc:  # a backing service or the release failed
+            return Explored(f"could not start {built.ref}: {exc.result.summary}")
         except engine.EngineError as exc:
             return Explored(f"could not start {built.ref}: {exc}")
         answered: dict[str, int] = {}

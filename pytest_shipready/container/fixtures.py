@@ -75,6 +75,7 @@ def fixture_session_container(settings: Settings, context: RunContext) -> Any:
 
 
 def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
+    from .run.services import ServicesNotReadyError
     from .run.smokerun import start
 
     built = fixture_image(settings, context)
@@ -82,6 +83,10 @@ def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
     run = docker_run(settings, context)
     try:
         running = start(run, built.ref, built.info)
+    except ServicesNotReadyError as exc:
+        raise FixtureUnavailableError(
+            f"pytest-shipready: the container is not started: {exc.result.summary}",
+            exc.result.status == Status.SKIPPED) from None
     except Exception as exc:
         raise _engine_lost(run, "shipready_fresh_container", exc) from None
     if running.ready is not None and running.ready.status == Status.FAILED:

@@ -85,7 +85,9 @@ class HardenedRun:
         """Start it in the background (idempotent); the items wait for it. ``early``
         (from SR301) only when one of them will run, so nobody starts an unjudged one."""
         with self._lock:
-            if self._thread is None and self.cfg.enabled and (self._wanted or not early):
+            # Once the session container failed, SR310 skips: no container to judge.
+            if self._thread is None and self.cfg.enabled and (self._wanted or not early) \
+                    and not self._session_failed():
                 self._thread = threading.Thread(target=self._start, daemon=True,
                                                 name="shipready-hardened")
                 self._thread.start()
@@ -95,6 +97,7 @@ class HardenedRun:
 
     def _start(self) -> None:
         from .. import engine
+        from .services import ServicesNotReadyError
         from .smokerun import start
 
         built = self.run.image()
@@ -104,6 +107,8 @@ class HardenedRun:
             restrictions = self.restrictions()
             assert isinstance(restrictions, engine.Restrictions)
             self._running = start(self.run, built.ref, built.info, restrictions)
+        except ServicesNotReadyError:
+            return  # the session container's gate says why (SR310 skips)
         except engine.EngineError as exc:
             self._result = CheckResult.failed(
                 "SR310", "the hardened container did not start", [Finding(str(exc))])

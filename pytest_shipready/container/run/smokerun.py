@@ -123,20 +123,29 @@ def start(run: DockerRun, image: str, info: ImageInfo,
     for the hardened smoke) and wait until ready (its ``ready`` result says how that
     went). Removed at session end in any case."""
     from .. import engine
+    from .services import ServicesNotReadyError, services_run
 
     cfg = run.settings.config.smoke
     client = run.client()
     assert client is not None
     ports = tuple(cfg.ports) or info.exposed
-    container = engine.run_container(client, image, command=list(cfg.command) or None,
-                                     env=dict(cfg.env), ports=ports,
+    # The backing services ready and the release phase done, or no container of the app.
+    services = services_run(run)
+    gate = services.app_gate("SR301")
+    if gate is not None:
+        raise ServicesNotReadyError(gate)
+    env = services.app_env()
+    container = engine.run_container(client, image, command=services.app_command(),
+                                     env=env, ports=ports,
                                      labels={**run.labels(), **(
                                          {LABEL_ROLE: "hardened"} if restrictions else {})},
-                                     restrictions=restrictions)
+                                     restrictions=restrictions, network=services.network)
     run.created(f"container {container.short_id}")
     run.context.add_cleanup(lambda: run.remove_container(container))
-    running = RunningContainer(container, info, MaskedEnv(cfg.env), ports)
+    running = RunningContainer(container, info, MaskedEnv(env), ports)
     running.ready = _wait_ready(running, run)
+    if running.ready.status == Status.FAILED:
+        running.ready = services.explain(running.ready)
     return running
 
 
@@ -177,10 +186,20 @@ class SmokeRun:
         if self.failure is not None:
             return None, self._gate(check_id)
         from .. import engine
+        from .services import ServicesNotReadyError
 
         assert built.ref is not None and built.info is not None
         try:
             running = start(self.run, built.ref, built.info)
+        except ServicesNotReadyError as exc:
+            self.failure = exc.result
+            self.skip_reason = self.skip_reason or exc.result.summary
+            if check_id == "SR301":
+                return None, exc.result
+            return None, CheckResult.skipped(check_id, exc.result.summary if
+                                             exc.result.status == Status.SKIPPED else
+                                             "the container did not start (see "
+                                             "shipready::smoke::ready)")
         except engine.EngineError as exc:
             self.failure = CheckResult.failed("SR301", "the container did not start",
                                               [Finding(str(exc))])
