@@ -75,7 +75,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     @functools.cache
     def parsed() -> Dockerfile:
-        return hygiene.load(path, display)
+        # with the build args, as built: they decide the RUNs' shell conditions (SR205)
+        return hygiene.load(path, display, image.build_args)
 
     # Other areas (image build, smoke) read EXPOSE, HEALTHCHECK, STOPSIGNAL, USER and the
     # BuildKit features from the same parse: context.shared[SHARED_KEY]() -> Dockerfile.

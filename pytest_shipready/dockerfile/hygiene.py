@@ -8,6 +8,7 @@ stages it is built on. Pure: no pytest, no docker.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import posixpath
 import re
@@ -421,7 +422,8 @@ def lock_installs(df: Dockerfile, locks: list[KnownLock], target: str | None = N
                   ) -> list[LockInstall]:
     """The installs from known locks in the shipped stage and the stages it needs."""
     stages = df.needed(_stage(df, target))
-    steps = install_steps(df, stages)
+    # what a shell condition keeps from running in this build is not installed
+    steps = [s for s in install_steps(df, stages) if s.runs is not False]
     aliases = _aliases(df, stages)
     exported = _exported(steps, locks, aliases)
     found: list[LockInstall] = []
@@ -465,7 +467,11 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
         return CheckResult.skipped("SR205", "no lockfile is known to check the install "
                                    "against (see the lockfile checks, SR100)")
     stages = df.needed(stage)
-    steps = install_steps(df, stages)
+    every = install_steps(df, stages)
+    # Installs a shell condition keeps from running in this build are not judged; those
+    # whose condition cannot be decided are, saying so.
+    steps = [s for s in every if s.runs is not False]
+    note = not_run_note(every)
     aliases = _aliases(df, stages)
     allow = {canonicalize_name(a) for a in (*allowed, *INSTALLERS)}
     known = ", ".join(lk.path for lk in locks)
@@ -473,6 +479,7 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
     used: list[tuple[KnownLock, InstallStep]] = []
     exported = _exported(steps, locks, aliases)
     for step in steps:
+        before = len(findings)
         if step.problem:
             findings.append(Finding(step.problem, df.path, step.line,
                                     "Install exactly what the lock says: add --locked "
@@ -516,6 +523,10 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                 f"`{step.text}` installs {name} outside the lock", df.path, step.line,
                 f"{_add_to_lock(name, locks)} and drop this install; or allow it in "
                 "[tool.shipready.dockerfile] allowed_installs."))
+        if step.runs is None:  # say so, never guess
+            findings[before:] = [dataclasses.replace(
+                f, message=f"{f.message} (if it runs: {step.condition})")
+                for f in findings[before:]]
     if not used:
         what = (f"{plural(len(steps), 'install command')} found, none from"
                 if steps else "no install command installs from")
@@ -532,10 +543,21 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
             summary = f"{plural(len(extras), 'package')} installed outside the lock"
             if len(findings) > len(extras):
                 summary += f" (and {plural(len(findings) - len(extras), 'other problem')})"
-        return CheckResult.failed("SR205", summary, findings)
+        return CheckResult.failed("SR205", summary + note, findings)
     lock, step = used[0]
     return CheckResult.passed("SR205", f"{step.tool} installs {lock.path} with hashes "
-                              f"(line {step.line})", installs=len(steps))
+                              f"(line {step.line}){note}", installs=len(steps))
+
+
+def not_run_note(steps: Iterable[InstallStep]) -> str:
+    """"; not run in this build: `pip install -r dev.txt` (line 9), as `[ "$DEVEL" =
+    "yes" ]` (line 9) is false: DEVEL=no (ARG default, line 3)" for the installs a shell
+    condition keeps from running; empty when there is none."""
+    skipped = [s for s in steps if s.runs is False]
+    if not skipped:
+        return ""
+    told = [f"`{s.text}` (line {s.line}), as {s.condition}" for s in skipped]
+    return "; not run in this build: " + "; ".join(dict.fromkeys(told))
 
 
 # --- SR206 dockerignore -----------------------------------------------------------------
