@@ -128,7 +128,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
             context_dir, path, cfg.dockerignore_required, image.context, df,
-            written=_inside(context_dir, options.outputs)),
+            written=_inside(context_dir, options.outputs), target=target or None),
         "SR207": lambda df: command.check_start_command(
             df, df.target(target) or df.stages[-1], shipped(), smoke.command, procfile(),
             read),

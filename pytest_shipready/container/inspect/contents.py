@@ -227,7 +227,15 @@ def _deleted(path: str, whiteouts: Collection[str]) -> bool:
     return any("/".join(parts[:n]) in whiteouts for n in range(1, len(parts) + 1))
 
 
-def check_secrets(contents: ImageContents) -> CheckResult:
+def check_secrets(contents: ImageContents, builders: str = "") -> CheckResult:
+    """SR220. ``builders``: the stages that do not ship but take the whole build context
+    ("stage 'build' (`COPY . .` (line 5))"): leaving a path out of the context would take
+    it from them too, so the fix says to narrow the image's own COPY instead."""
+    narrow = (f" If {builders} needs it from the build context (setuptools_scm reads "
+              ".git, tests read their fixtures), copy only what the image needs into the "
+              "stage that ships (`COPY src/ src/`, or `COPY --from=` the builder's output) "
+              "instead of the whole context: .dockerignore would take it from that stage "
+              "too.") if builders else ""
     findings: list[Finding] = []
     layers = len(contents.layers)
     for i, layer in enumerate(contents.layers):
@@ -242,12 +250,12 @@ def check_secrets(contents: ImageContents) -> CheckResult:
                 f"(`{made_by}`){gone}", None, None,
                 "Keep it out of the build context (.dockerignore) or out of the image: use "
                 "`RUN --mount=type=secret` for build-time secrets and the orchestrator's "
-                "secrets at run time."))
+                "secrets at run time." + narrow))
         for root in sorted(layer.git_dirs):
             findings.append(Finding(
                 f"/{root} (a git directory: the whole history) is in layer {i + 1} of "
                 f"{layers} (`{made_by}`)", None, None,
-                "Leave .git out of the build context (.dockerignore)."))
+                "Leave .git out of the build context (.dockerignore)." + narrow))
     return CheckResult.from_findings(
         "SR220", findings, f"no private keys, credential files, .env or .git in the "
         f"{layers} layers of the image",
