@@ -31,11 +31,22 @@ _CACHES = (
     (re.compile(r"(^|/)\.cache/pypoetry/(cache|artifacts)/"), "Poetry's cache"),
     # Seed wheels and the zipapp cache that virtualenv (Poetry's, pipx's) keeps.
     (re.compile(r"(^|/)(\.cache|\.local/share)/virtualenv/"), "virtualenv's app data"),
+    # What `apt-get update` / `apt-get install` leave: only the image's own layers count.
+    (re.compile(r"^var/lib/apt/lists/"), "apt's package lists"),
+    (re.compile(r"^var/cache/apt/"), "apt's cache"),
 )
+_APT = frozenset({"apt's package lists", "apt's cache"})
+_APT_FIX = ("Clean up in the RUN that installs: `apt-get update && apt-get install -y "
+            "--no-install-recommends ... && rm -rf /var/lib/apt/lists/*` (with `apt-get "
+            "clean` for /var/cache/apt); or keep them out of the layers with `RUN "
+            "--mount=type=cache,target=/var/cache/apt --mount=type=cache,target="
+            "/var/lib/apt`.")
 _CACHE_FIX = {
     "virtualenv's app data": "Remove it in the RUN that creates the virtualenv (`rm -rf "
                              "~/.cache/virtualenv ~/.local/share/virtualenv`), or create the "
                              "virtualenv in a build stage.",
+    "apt's package lists": _APT_FIX,
+    "apt's cache": _APT_FIX,
 }
 _COMPILERS = re.compile(r"^usr/(bin/(gcc|g\+\+|cc|c\+\+|cpp)(-[\d.]+)?$|lib/gcc/|"
                         r"include/python3[\d.]*/)")
@@ -43,7 +54,7 @@ _READ_LIMIT = 64 * 1024  # bytes of a small suspect file read to judge its conte
 # What a scan finds, as kept between runs: bump when the scan's rules change (the patterns
 # above, what _scan_layer records, secrets.secret_file_reason / holds_credentials), so
 # that a kept scan of an unchanged image is not judged by the old rules.
-SCAN_VERSION = 2
+SCAN_VERSION = 3
 
 
 @dataclass
@@ -283,7 +294,7 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
                 if pattern.search(path) and what in caches:
                     caches[what] -= layer.files[path]
         for what, size in sorted(caches.items()):
-            if size <= 0:
+            if size <= 0 or (what in _APT and i < own_from):  # the base image's: not ours
                 continue
             wasted += size
             findings.append(Finding(
