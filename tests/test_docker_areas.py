@@ -343,7 +343,7 @@ def test_pid1_ignoring_sigterm_fails_graceful_shutdown(pytester: pytest.Pytester
     result, results = run(pytester, svc)
     assert status(results, "smoke::ready") == "passed"
     assert status(results, "smoke::graceful-shutdown") == "failed"
-    assert "ignored SIGTERM, killed after the 3 s grace period" in str(
+    assert "ignored SIGTERM: PID 1 is a shell, killed after the 3 s grace period" in str(
         results["smoke::graceful-shutdown"]["summary"])
     result.stdout.fnmatch_lines(["*exit code 137*"])
     assert leftovers(svc) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext
 from ..config import Settings
 from ..locks import pipcompile
-from . import command, hygiene
+from . import command, hygiene, locate
 from .parser import Dockerfile
 
 SHARED_KEY = "dockerfile.parsed"
@@ -59,9 +59,13 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         where = f"looked for {path} ([tool.shipready.image] dockerfile = " \
             f"{image.dockerfile!r})"
         if not cfg.required:
+            found = locate.find_dockerfiles(project, image.dockerfile)
             reason = (f"no Dockerfile at {display}: the project does not seem to ship a "
                       "container image (set [tool.shipready.image] dockerfile to check one, "
-                      "or required = true to fail instead)")
+                      "or required = true to fail instead)") if not found.all else (
+                f"no Dockerfile at {display}, but the project has {found.told()}: set "
+                f"[tool.shipready.image] dockerfile = \"{found.all[0]}\" to check and "
+                "build the one that ships")
             planned = [_fixed(display, path, check_id, name,
                               CheckResult.skipped(check_id, reason))
                        for check_id, name in CHECKS if check_id not in ("SR208", "SR209")]
