@@ -581,12 +581,22 @@ def _installed_in_image(df: Dockerfile, target: str | None, stage: Stage,
 def not_run_note(steps: Iterable[InstallStep]) -> str:
     """"; not run in this build: `pip install -r dev.txt` (line 9), as `[ "$DEVEL" =
     "yes" ]` (line 9) is false: DEVEL=no (ARG default, line 3)" for the installs a shell
-    condition keeps from running; empty when there is none."""
+    condition keeps from running, and "; taken to run: ..." for those whose condition
+    cannot be decided; empty when there is none."""
+    steps = list(steps)
+    out = ""
     skipped = [s for s in steps if s.runs is False]
-    if not skipped:
-        return ""
-    told = [f"`{s.text}` (line {s.line}), as {s.condition}" for s in skipped]
-    return "; not run in this build: " + "; ".join(dict.fromkeys(told))
+    if skipped:
+        told = [f"`{' '.join(s.text.split())}` (line {s.line}), as {s.condition}"
+                for s in skipped]
+        out += "; not run in this build: " + "; ".join(dict.fromkeys(told))
+    # An install whose condition cannot be decided is judged as if it ran: said so.
+    undecided = [s for s in steps if s.runs is None and (s.files or s.packages)]
+    if undecided:
+        told = [f"`{' '.join(s.text.split())}` (line {s.line}), as {s.condition}"
+                for s in undecided]
+        out += "; taken to run: " + "; ".join(dict.fromkeys(told))
+    return out
 
 
 # --- SR206 dockerignore -----------------------------------------------------------------
