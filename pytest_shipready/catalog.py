@@ -163,6 +163,15 @@ CHECKS: tuple[CheckSpec, ...] = (
         "virtualenv's program directly (or `uv run --no-sync`).",
     ),
     CheckSpec(
+        "SR209", "dockerfile", "no-migrate-on-start",
+        "The start command does not run schema migrations",
+        "A start command that migrates (manage.py migrate, alembic upgrade, flask db "
+        "upgrade) runs in every replica at every start: replicas race each other at each "
+        "deploy, and the new code may serve before or after the schema changes.",
+        "Run migrations once per release in a release phase (a Kubernetes Job, Heroku's "
+        "`release:` process, [tool.shipready.smoke] release) and start only the server.",
+    ),
+    CheckSpec(
         "SR210", "image", "build", "The image builds",
         "The image that will be deployed must be built, from this commit, before it can be "
         "exercised; a build that only works on one machine is not ready.",

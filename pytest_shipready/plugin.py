@@ -186,6 +186,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-shipready: {exc}") from None
     state = ShipreadyState(config, settings)
+    state.not_checked = _no_image(config, settings)
     compare = config.getoption("shipready_compare", None)
     if compare and not hasattr(config, "workerinput"):
         from .sbom import previous
@@ -196,6 +197,33 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--shipready-compare: {exc}") from None
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "shipready-state")
+
+
+def _no_image(config: pytest.Config, settings: Settings) -> str:
+    """Why no image will be judged (no Dockerfile selected), naming the Dockerfiles found
+    elsewhere in the project; "" when one is. When the image is required (CI, see
+    checks.docker_requirement), Dockerfiles found but none selected is a usage error."""
+    from .container.build.image import uses_docker
+
+    if uses_docker(settings):
+        return ""
+    from .checks import docker_requirement
+    from .dockerfile.locate import find_dockerfiles
+
+    selected = settings.config.image.dockerfile
+    found = find_dockerfiles(settings.project, selected)
+    if not found.all:
+        return "no Dockerfile"
+    required, why = docker_requirement(bool(config.getoption("shipready_require_docker")),
+                                       settings.config.require_docker, os.environ)
+    if required and found.images:
+        source = settings.source.name if settings.source else "pyproject.toml"
+        raise pytest.UsageError(
+            f"pytest-shipready: no Dockerfile at {selected}, but the project has "
+            f"{found.told()}; the image must be judged here ({why}). Set "
+            f"[tool.shipready.image] dockerfile = \"{found.images[0]}\" in {source} to "
+            "build and check the one that ships.")
+    return f"no Dockerfile selected; found {found.told()}"
 
 
 class ShipreadyState:
@@ -221,6 +249,7 @@ class ShipreadyState:
         self.image_sent = ""  # in this process: the last one attached to a report
         self.previous_image: dict[str, Any] | None = None
         self.sbom_note = ""
+        self.not_checked = ""  # why no image is judged (see _no_image)
         from .secrets import configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
@@ -337,7 +366,8 @@ class ShipreadyState:
         return report.build(self.settings, self.sorted_results(), interrupted=interrupted,
                             not_run=not_run, deselected=min(self.deselected, not_run),
                             stopped_early=self.stopped_early, marked=self.marked,
-                            phases=self.phase_totals, image=self.image)
+                            phases=self.phase_totals, image=self.image,
+                            not_checked=self.not_checked)
 
     def sorted_results(self) -> list[dict[str, Any]]:
         """By check ID (so by area), then node id: stable whatever order items ran in."""

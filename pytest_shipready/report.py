@@ -24,7 +24,7 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
           interrupted: bool = False, not_run: int = 0, deselected: int = 0,
           stopped_early: str = "", marked: dict[str, str] | None = None,
           phases: dict[str, float] | None = None,
-          image: dict[str, Any] | None = None) -> dict[str, Any]:
+          image: dict[str, Any] | None = None, not_checked: str = "") -> dict[str, Any]:
     """The report document, and its one verdict.
 
     Not ready when a check failed or ended in an error, when a test marked
@@ -34,7 +34,9 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
     deselected on purpose (-k, -m) and the rest not reached. ``phases``: seconds spent
     in phases outside the readiness items (a build a fixture asked for); the document's
     ``phases`` adds those of the items (each result's own ``phases``). ``image``: what
-    the image ships (see :mod:`pytest_shipready.sbom`), when it was built."""
+    the image ships (see :mod:`pytest_shipready.sbom`), when it was built.
+    ``not_checked``: why no image was judged at all ("no Dockerfile selected; found
+    dockerfiles/django/Dockerfile"), which the verdict line says."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped", "error")}
     marked = dict(sorted((marked or {}).items()))
@@ -58,6 +60,7 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
         "results": results,
         **({"phases": total} if (total := _phase_totals(results, phases)) else {}),
         **({"image": image} if image is not None else {}),
+        **({"not_checked": not_checked} if not_checked else {}),
     }
 
 
@@ -81,7 +84,10 @@ def verdict_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:
         return [(f"NOT READY: the run was interrupted ({len(report['results'])} checks "
                  f"ran: {ran})", True)]
     if report["verdict"] == "ready":
-        line = f"READY: {c['passed']} passed, {c['skipped']} skipped"
+        head = "READY"
+        if report.get("not_checked"):  # no image judged: say what the READY covers
+            head = f"READY ({_checked(report)} only: {report['not_checked']})"
+        line = f"{head}: {c['passed']} passed, {c['skipped']} skipped"
         if tests.get("passed"):
             line += f"; {tests['passed']} marked readiness tests passed"
         return [(line, False)]
@@ -104,6 +110,19 @@ def verdict_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:
              True)]
 
 
+_AREAS = {"lockfile": "lockfiles", "dockerfile": "Dockerfile", "image": "image",
+          "smoke": "smoke", "parity": "parity", "logs": "logging setup"}
+
+
+def _checked(report: dict[str, Any]) -> str:
+    """The areas with a passed check: "lockfiles and logging setup"."""
+    areas = list(dict.fromkeys(_AREAS.get(r.get("area") or "", r.get("area") or "")
+                               for r in report["results"] if r["status"] == "passed"))
+    if not areas:
+        return "nothing checked"
+    return areas[0] if len(areas) == 1 else ", ".join(areas[:-1]) + " and " + areas[-1]
+
+
 def caveat(report: dict[str, Any]) -> list[str]:
     """What a verdict does not cover: checks deselected (-k/-m) or not reached, and an
     image that was not built (no engine, say), so that nothing that needs it ran."""
@@ -120,6 +139,8 @@ def caveat(report: dict[str, Any]) -> list[str]:
         how = (f"the run stopped early ({report['stopped_early']})"
                if report.get("stopped_early") else "they were not reached")
         notes.append(f"{unreached} of {total} readiness checks did not run: {how}")
+    if report.get("not_checked") and report["verdict"] != "ready":
+        notes.append(f"no image was judged: {report['not_checked']}")
     for r in results:
         if r["check_id"] == "SR210" and r["status"] == "skipped":
             notes.append("the image was not built, so the image, smoke, parity and "

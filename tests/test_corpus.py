@@ -68,6 +68,7 @@ SR205 dockerfile::Dockerfile::lock-used              P P P P P P P P P P P
 SR206 dockerfile::Dockerfile::dockerignore           P P P P P P P P P F P
 SR207 dockerfile::Dockerfile::start-command          F P P P P P P P P P P
 SR208 dockerfile::Dockerfile::production-server      S P P P P F P P P P P
+SR209 dockerfile::Dockerfile::no-migrate-on-start    S P P P P P P P P P P
 SR210 image::build                                   P P P P P P P P P P P
 SR211 image::size                                    S P S S S S S S S S S
 SR220 image::contents-secrets                        P P P P P P P P P F P
@@ -142,6 +143,7 @@ PASS_SAYS = {
     "SR206": r"(leaves out|not in the context)",
     "SR207": r"starts `.+` \((CMD|ENTRYPOINT)|declared in \[tool\.shipready\.smoke\] command",
     "SR208": r"^no development server or auto-reload in \S",
+    "SR209": r"^no schema migration at start in \S",
     "SR210": r" built in [\d.]+ s \(.+\), \d+ MB$",
     "SR211": r"^\d+ MB of \d+ MB$",
     "SR220": r"^no private keys, credential files, \.env or \.git in the \d+ layers",

@@ -343,7 +343,7 @@ def test_pid1_ignoring_sigterm_fails_graceful_shutdown(pytester: pytest.Pytester
     result, results = run(pytester, svc)
     assert status(results, "smoke::ready") == "passed"
     assert status(results, "smoke::graceful-shutdown") == "failed"
-    assert "ignored SIGTERM, killed after the 3 s grace period" in str(
+    assert "ignored SIGTERM: PID 1 is a shell, killed after the 3 s grace period" in str(
         results["smoke::graceful-shutdown"]["summary"])
     result.stdout.fnmatch_lines(["*exit code 137*"])
     assert leftovers(svc) == []
@@ -551,12 +551,20 @@ def test_two_pip_compile_locks_installed_are_compared_with_their_union(
                  "parity::python", "parity::packages"):
         assert status(results, node) == "passed", (node, result.stdout.str())
     assert results["dockerfile::Dockerfile::lock-used"]["summary"] == (
-        "pip installs requirements/main.txt with hashes (line 13)")
+        "pip installs requirements/main.txt with hashes (line 14); taken to run: `pip "
+        "install --no-cache-dir --no-deps --require-hashes -r requirements/main.txt -r "
+        "requirements/deploy.txt` (line 14), as `[ -f requirements/deploy.txt ]` (line 13) "
+        "cannot be decided from the Dockerfile: `-f requirements/deploy.txt` tests the "
+        "image's files")
     python = str(results["parity::python"]["summary"])
     assert python.startswith("Python 3.11.") and python.endswith(
         " matches requirements/main.txt 3.11 and requirements/deploy.txt 3.11"), python
     assert results["parity::packages"]["summary"] == (
-        "2 locked packages installed at the locked versions")
+        "2 locked packages installed at the locked versions; taken to run: `pip install "
+        "--no-cache-dir --no-deps --require-hashes -r requirements/main.txt -r "
+        "requirements/deploy.txt` (line 14), as `[ -f requirements/deploy.txt ]` (line 13) "
+        "cannot be decided from the Dockerfile: `-f requirements/deploy.txt` tests the "
+        "image's files")
     assert leftovers(project) == []
 
     # Naming one of them: the other's package is a stranger, said of that lock.

@@ -16,6 +16,7 @@ NODES = [
     "shipready::dockerfile::Dockerfile::dockerignore",
     "shipready::dockerfile::Dockerfile::start-command",
     "shipready::dockerfile::Dockerfile::production-server",
+    "shipready::dockerfile::Dockerfile::no-migrate-on-start",
 ]
 
 
@@ -36,7 +37,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def test_example_passes_every_item(pytester: pytest.Pytester, example: Path) -> None:
     result = run(pytester, example, "-v")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
     for node in NODES:
         result.stdout.fnmatch_lines([f"{node} PASSED*"])
     result.stdout.fnmatch_lines([
@@ -48,7 +49,7 @@ def test_example_passes_every_item(pytester: pytest.Pytester, example: Path) -> 
 def test_user_line_removed_fails_sr202(pytester: pytest.Pytester, example: Path) -> None:
     edit(example / "Dockerfile", "USER app\n", "")
     result = run(pytester, example)
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines([
         "*SR202 non-root-user: no USER in the final stage: it runs as root",
         "*Dockerfile:1: the final stage (stage 0, built on python:3.11-slim) never sets USER, "
@@ -63,7 +64,7 @@ def test_extra_pip_install_fails_sr205(pytester: pytest.Pytester, example: Path)
     edit(dockerfile, "COPY app/ app/\n", "COPY app/ app/\nRUN pip install requests\n")
     line = dockerfile.read_text().splitlines().index("RUN pip install requests") + 1
     result = run(pytester, example)
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines([
         "*SR205 lock-used: 1 package installed outside the lock",
         f"*Dockerfile:{line}: `pip install requests` installs requests outside the lock",
@@ -73,7 +74,7 @@ def test_extra_pip_install_fails_sr205(pytester: pytest.Pytester, example: Path)
 def test_latest_base_fails_sr201(pytester: pytest.Pytester, example: Path) -> None:
     edit(example / "Dockerfile", "FROM python:3.11-slim", "FROM python:latest")
     result = run(pytester, example)
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines([
         "*SR201 base-pinned: 1 of 1 base image not pinned",
         "*Dockerfile:1: FROM python:latest uses :latest*",
@@ -85,7 +86,7 @@ def test_secret_env_fails_sr204_without_its_value(pytester: pytest.Pytester, exa
     edit(example / "Dockerfile", "WORKDIR /srv\n", "WORKDIR /srv\nENV API_TOKEN=abc\n")
     report = pytester.path / "report.json"
     result = run(pytester, example, f"--shipready-report={report}")
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines([
         "*SR204 no-secrets: 1 secret-looking name in ARG/ENV",
         "*Dockerfile:8: ENV API_TOKEN looks like a secret (TOKEN)*",
@@ -98,7 +99,7 @@ def test_secret_env_fails_sr204_without_its_value(pytester: pytest.Pytester, exa
 def test_no_dockerfile_skips_with_the_reason(pytester: pytest.Pytester, example: Path) -> None:
     (example / "Dockerfile").unlink()
     result = run(pytester, example)
-    result.assert_outcomes(skipped=8)
+    result.assert_outcomes(skipped=9)
     result.stdout.fnmatch_lines([
         "SKIPPED *no Dockerfile at Dockerfile: the project does not seem to ship a container "
         "image*",
@@ -112,7 +113,7 @@ def test_required_dockerfile_missing_fails_once(pytester: pytest.Pytester, examp
         fh.write('\n[tool.shipready.dockerfile]\nrequired = true\n'
                  '[tool.shipready.image]\ndockerfile = "docker/Dockerfile"\n')
     result = run(pytester, example)
-    result.assert_outcomes(failed=1, skipped=7)
+    result.assert_outcomes(failed=1, skipped=8)
     result.stdout.fnmatch_lines([
         "*SR201 base-pinned: no Dockerfile",
         f"*looked for {example / 'docker' / 'Dockerfile'}*",
@@ -124,11 +125,11 @@ def test_config_digest_and_target(pytester: pytest.Pytester, example: Path) -> N
         fh.write('\n[tool.shipready.dockerfile]\npin = "digest"\n'
                  '[tool.shipready.image]\ntarget = "prod"\n')
     result = run(pytester, example)
-    result.assert_outcomes(failed=1, skipped=7)
+    result.assert_outcomes(failed=1, skipped=8)
     result.stdout.fnmatch_lines(["*target stage 'prod' is not in the Dockerfile*"])
     edit(example / "Dockerfile", "FROM python:3.11-slim", "FROM python:3.11-slim AS prod")
     result = run(pytester, example)
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines(['*FROM python:3.11-slim is pinned by tag only*'])
 
 
@@ -146,7 +147,7 @@ def test_unparsable_dockerfile_fails_base_pinned_only(pytester: pytest.Pytester,
                                                       example: Path) -> None:
     edit(example / "Dockerfile", "WORKDIR /srv", "WORKDIRR /srv")
     result = run(pytester, example)
-    result.assert_outcomes(failed=1, skipped=7)
+    result.assert_outcomes(failed=1, skipped=8)
     result.stdout.fnmatch_lines([
         "*SR201 base-pinned: Dockerfile cannot be used as it is",
         "*Dockerfile:7: unknown instruction 'WORKDIRR'*",
@@ -155,11 +156,11 @@ def test_unparsable_dockerfile_fails_base_pinned_only(pytester: pytest.Pytester,
 
 def test_report_has_the_dockerfile_results(pytester: pytest.Pytester, example: Path) -> None:
     report = pytester.path / "r.json"
-    run(pytester, example, f"--shipready-report={report}").assert_outcomes(passed=8)
+    run(pytester, example, f"--shipready-report={report}").assert_outcomes(passed=9)
     data = json.loads(report.read_text())
     ours = [r for r in data["results"] if r["area"] == "dockerfile"]
     assert [r["check_id"] for r in ours] == [
-        "SR201", "SR202", "SR203", "SR204", "SR205", "SR206", "SR207", "SR208"]
+        "SR201", "SR202", "SR203", "SR204", "SR205", "SR206", "SR207", "SR208", "SR209"]
 
 
 MULTI_STAGE = """\
@@ -189,14 +190,14 @@ CMD ["/venv/bin/python", "-m", "app"]
 
 def test_multi_stage_buildkit_dockerfile(pytester: pytest.Pytester, example: Path) -> None:
     (example / "Dockerfile").write_text(MULTI_STAGE)
-    run(pytester, example).assert_outcomes(passed=8)
+    run(pytester, example).assert_outcomes(passed=9)
     # The test stage installs pytest outside the lock and runs as root: as the target, it
     # fails both.
     with (example / "pyproject.toml").open("a") as fh:
         fh.write('\n[tool.shipready.image]\ntarget = "test"\n')
     result = run(pytester, example)
-    # It has no CMD either (SR207), so there is no start command for SR208 to check.
-    result.assert_outcomes(passed=3, failed=4, skipped=1)
+    # It has no CMD either (SR207), so there is no start command for SR208/SR209 to check.
+    result.assert_outcomes(passed=3, failed=4, skipped=2)
     result.stdout.fnmatch_lines([
         "*SR207 start-command: no CMD or ENTRYPOINT in target stage 'test': it runs "
         "python:3.11-slim's"])
@@ -232,7 +233,7 @@ def test_dockerignore_judges_the_context_as_it_is(pytester: pytest.Pytester,
     (example / "deploy").mkdir()
     (example / "deploy" / "server.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
     result = run(pytester, example)
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     line = (example / "Dockerfile").read_text().splitlines().index("COPY . .") + 1
     result.stdout.fnmatch_lines([
         "*SR206 dockerignore: 2 paths not left out of the build context",
@@ -246,7 +247,7 @@ def test_dockerignore_judges_the_context_as_it_is(pytester: pytest.Pytester,
     assert "venv" not in result.stdout.str().split("SR206", 1)[1].split("\n")[0]
     (example / ".dockerignore").write_text(".git/\n**/.env\n**/*.pem\n")
     fixed = run(pytester, example, "-v")
-    fixed.assert_outcomes(passed=8)
+    fixed.assert_outcomes(passed=9)
     fixed.stdout.fnmatch_lines(["*dockerignore PASSED*leaves out .git; .venv, venv not in "
                                 "the context; no secret-looking file copied*"])
 
@@ -257,11 +258,11 @@ def test_dockerignore_names_the_runs_own_report_in_the_context(pytester: pytest.
     SBOM) would make a new image; said on the first run already."""
     edit(example / "Dockerfile", "COPY app/ app/\n", "COPY . .\n")
     result = run(pytester, example, f"--shipready-report={example / 'out' / 'report.json'}")
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines([
         "*SR206 dockerignore: 2 paths not left out of the build context",
         "*.dockerignore: out/report.json (--shipready-report) is written into the build "
         "context and `COPY . .` (line *) copies it into the image*",
         "*.dockerignore: out/report.cdx.json (--shipready-report's SBOM) is written*"])
     outside = run(pytester, example, f"--shipready-report={pytester.path / 'report.json'}")
-    outside.assert_outcomes(passed=8)
+    outside.assert_outcomes(passed=9)

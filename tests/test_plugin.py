@@ -13,8 +13,8 @@ from conftest import EXAMPLE
 
 LOCK_ITEMS = ["pinned", "hashed", "covers-inputs", "fresh", "portable", "hashes-match-index"]
 PREFIX = "shipready::lockfile::requirements.txt::"
-# The example's Dockerfile items (SR201-SR208), which pass on it.
-DOCKERFILE_ITEMS = 8
+# The example's Dockerfile items (SR201-SR209), which pass on it.
+DOCKERFILE_ITEMS = 9
 # The logs area: SR510 passes on the example; the 5 container-log items skip (no container).
 LOGS_PASSED, LOGS_SKIPPED = 1, 5
 # The image, smoke and parity items: skipped here, where no engine is reachable (the

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..checks import CheckResult, Finding, Options, PlannedCheck, RunContext
 from ..config import Settings
 from ..locks import pipcompile
-from . import command, hygiene
+from . import command, hygiene, locate
 from .parser import Dockerfile
 
 SHARED_KEY = "dockerfile.parsed"
@@ -29,6 +29,7 @@ CHECKS = (
     ("SR206", "dockerignore"),
     ("SR207", "start-command"),
     ("SR208", "production-server"),
+    ("SR209", "no-migrate-on-start"),
 )
 
 
@@ -58,13 +59,17 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         where = f"looked for {path} ([tool.shipready.image] dockerfile = " \
             f"{image.dockerfile!r})"
         if not cfg.required:
+            found = locate.find_dockerfiles(project, image.dockerfile)
             reason = (f"no Dockerfile at {display}: the project does not seem to ship a "
                       "container image (set [tool.shipready.image] dockerfile to check one, "
-                      "or required = true to fail instead)")
+                      "or required = true to fail instead)") if not found.all else (
+                f"no Dockerfile at {display}, but the project has {found.told()}: set "
+                f"[tool.shipready.image] dockerfile = \"{found.all[0]}\" to check and "
+                "build the one that ships")
             planned = [_fixed(display, path, check_id, name,
                               CheckResult.skipped(check_id, reason))
-                       for check_id, name in CHECKS if check_id != "SR208"]
-            return [*planned, _procfile_server(settings, display, path, reason)]
+                       for check_id, name in CHECKS if check_id not in ("SR208", "SR209")]
+            return [*planned, *_procfile_checks(settings, display, path, reason)]
         missing = CheckResult.failed("SR201", "no Dockerfile", [Finding(
             where, str(path), None,
             "Create the Dockerfile or point [tool.shipready.image] dockerfile at it.")])
@@ -75,7 +80,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     @functools.cache
     def parsed() -> Dockerfile:
-        return hygiene.load(path, display)
+        # with the build args, as built: they decide the RUNs' shell conditions (SR205)
+        return hygiene.load(path, display, image.build_args)
 
     # Other areas (image build, smoke) read EXPOSE, HEALTHCHECK, STOPSIGNAL, USER and the
     # BuildKit features from the same parse: context.shared[SHARED_KEY]() -> Dockerfile.
@@ -104,22 +110,18 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         return "the final stage" if not target else f"target stage {target!r}"
 
     @functools.cache
+    def processes() -> dict[str, str]:
+        return _procfile(project)
+
     def procfile() -> str | None:
-        try:
-            return command.procfile_web((project / "Procfile").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            return None
+        return processes().get("web")
 
     def start_commands(df: Dockerfile) -> list[command.StartCommand]:
         found = command.image_command(df, df.target(target) or df.stages[-1])
         commands = [found] if found is not None else []
-        if procfile():
-            commands.append(command.StartCommand(str(procfile()), "the Procfile's web process",
-                                                 "Procfile"))
-        if smoke.command:
-            commands.append(command.StartCommand(" ".join(smoke.command),
-                                                 "[tool.shipready.smoke] command"))
-        return commands
+        return [*commands, *_platform_commands(settings, processes())]
+
+    read = command.project_reader(project, context_dir)
     checks: dict[str, Callable[[Dockerfile], CheckResult]] = {
         "SR201": lambda df: hygiene.check_base_pinned(df, cfg.pin),
         "SR202": lambda df: hygiene.check_non_root(df, target),
@@ -130,40 +132,68 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
                                                     cfg.allowed_installs),
         "SR206": lambda df: hygiene.check_dockerignore(
             context_dir, path, cfg.dockerignore_required, image.context, df,
-            written=_inside(context_dir, options.outputs)),
+            written=_inside(context_dir, options.outputs), target=target or None),
         "SR207": lambda df: command.check_start_command(
-            df, df.target(target) or df.stages[-1], shipped(), smoke.command, procfile()),
+            df, df.target(target) or df.stages[-1], shipped(), smoke.command, procfile(),
+            read),
         "SR208": lambda df: command.check_production_server(
-            start_commands(df), df.variables(df.target(target) or df.stages[-1]),
-            command.project_reader(project, context_dir)),
+            start_commands(df), df.variables(df.target(target) or df.stages[-1]), read),
+        "SR209": lambda df: command.check_start_migrations(
+            start_commands(df), read, processes().get("release")),
     }
     return [PlannedCheck("dockerfile", display, check_id, name, path,
                          guarded(check_id, checks[check_id]))
             for check_id, name in CHECKS]
 
 
-def _procfile_server(settings: Settings, display: str, path: Path, no_dockerfile: str
-                     ) -> PlannedCheck:
-    """SR208 without a Dockerfile: a Procfile service (buildpacks) still has a start
-    command to check, the Procfile's web process (and the smoke command)."""
+def _procfile(project: Path) -> dict[str, str]:
+    try:
+        return command.procfile((project / "Procfile").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def _platform_commands(settings: Settings, processes: dict[str, str]
+                       ) -> list[command.StartCommand]:
+    """The start commands a platform gives: the Procfile's web process and
+    [tool.shipready.smoke] command."""
+    found: list[command.StartCommand] = []
+    if processes.get("web"):
+        found.append(command.StartCommand(processes["web"], "the Procfile's web process",
+                                          "Procfile"))
+    smoke = settings.config.smoke.command
+    if smoke:
+        found.append(command.StartCommand(" ".join(smoke), "[tool.shipready.smoke] command",
+                                          argv=tuple(smoke)))
+    return found
+
+
+def _procfile_checks(settings: Settings, display: str, path: Path, no_dockerfile: str
+                     ) -> list[PlannedCheck]:
+    """SR208 and SR209 without a Dockerfile: a Procfile service (buildpacks) still has a
+    start command to check, the Procfile's web process (and the smoke command)."""
     project = settings.project
+    read = command.project_reader(project, project)
 
-    def run() -> CheckResult:
-        try:
-            web = command.procfile_web((project / "Procfile").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            web = None
-        commands = [command.StartCommand(web, "the Procfile's web process", "Procfile")
-                    ] if web else []
-        if settings.config.smoke.command:
-            commands.append(command.StartCommand(" ".join(settings.config.smoke.command),
-                                                 "[tool.shipready.smoke] command"))
-        if not commands:
+    def commands() -> tuple[list[command.StartCommand], dict[str, str]]:
+        processes = _procfile(project)
+        return _platform_commands(settings, processes), processes
+
+    def server() -> CheckResult:
+        found, _ = commands()
+        if not found:
             return CheckResult.skipped("SR208", no_dockerfile)
-        return command.check_production_server(commands, {},
-                                               command.project_reader(project, project))
+        return command.check_production_server(found, {}, read)
 
-    return PlannedCheck("dockerfile", display, "SR208", "production-server", path, run)
+    def migrations() -> CheckResult:
+        found, processes = commands()
+        if not found:
+            return CheckResult.skipped("SR209", no_dockerfile)
+        return command.check_start_migrations(found, read, processes.get("release"))
+
+    return [PlannedCheck("dockerfile", display, "SR208", "production-server", path, server),
+            PlannedCheck("dockerfile", display, "SR209", "no-migrate-on-start", path,
+                         migrations)]
 
 
 def _fixed(display: str, path: Path, check_id: str, name: str, result: CheckResult

@@ -40,6 +40,11 @@ class StartCommand:
     where: str  # "CMD (line 12)", "Procfile web:", "[tool.shipready.smoke] command"
     path: str | None = None
     line: int | None = None
+    argv: tuple[str, ...] = ()  # as the container gets it; () -> a shell runs ``text``
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.argv or ("/bin/sh", "-c", self.text)
 
 
 def _argv(ins: Instruction) -> list[str]:
@@ -57,16 +62,127 @@ def image_command(df: Dockerfile, stage: Stage) -> StartCommand | None:
     shown = entry or cmd
     assert shown is not None
     where = " + ".join(f"{i.keyword} (line {i.line})" for i in (entry, cmd) if i is not None)
-    return StartCommand(shlex.join(argv), where, df.path, shown.line)
+    return StartCommand(shlex.join(argv), where, df.path, shown.line, tuple(argv))
 
 
 def procfile_web(text: str) -> str | None:
     """The ``web:`` process of a Procfile (Heroku, Dokku, honcho), or None."""
+    return procfile(text).get("web")
+
+
+def procfile(text: str) -> dict[str, str]:
+    """Every process of a Procfile, by name: ``{"web": "gunicorn app:app", ...}``."""
+    found: dict[str, str] = {}
     for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
         name, sep, command = line.partition(":")
-        if sep and name.strip() == "web" and command.strip():
-            return command.strip()
+        if sep and re.fullmatch(r"[A-Za-z0-9_-]+", name.strip()) and command.strip():
+            found.setdefault(name.strip(), command.strip())
+    return found
+
+
+# --- what a start command runs, through shells and scripts --------------------------------
+
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh"})
+# Commands of a start script that only set it up: not part of the chain shown.
+_SETUP = frozenset({"set", "echo", "printf", "export", "cd", "true", ":", "[", "test",
+                    "umask", "trap", "shift", "source", ".", "unset", "wait", "sleep"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One program a start command runs: through ``sh -c``, a start script, ``exec``."""
+
+    words: tuple[str, ...]
+    where: str  # "the command", "start.sh, line 4"
+    replaces: bool = False  # run with `exec`: it takes the shell's place (and PID)
+
+    @property
+    def text(self) -> str:
+        return shlex.join(self.words)
+
+
+def _words_of(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``env``, ``VAR=value`` prefixes and ``exec``."""
+    words = list(argv)
+    while words and (re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0])
+                     or words[0].rsplit("/", 1)[-1] in ("env", "exec", "nohup")):
+        words.pop(0)
+        while words and words[0].startswith("-") and words[0] not in ("-",):
+            words.pop(0)  # env -i, exec -a NAME (rare): options
+    return words
+
+
+def _is_script(word: str, read: Callable[[str], str | None]) -> str | None:
+    """The text of a shell script ``word`` names (``/entrypoint.sh``, ``./start``), or
+    None: a ``.sh`` file, or a file whose ``#!`` line names a shell."""
+    if "/" not in word and not word.endswith(".sh"):
+        return None
+    body = read(word)
+    if body is None:
+        return None
+    first = body.split("\n", 1)[0]
+    if word.endswith(".sh") or (first.startswith("#!") and any(
+            re.search(rf"\b{s}\b", first) for s in SHELLS)):
+        return body
     return None
+
+
+def start_steps(argv: Sequence[str], read: Callable[[str], str | None],
+                where: str = "the command", depth: int = 0) -> list[Step]:
+    """The programs ``argv`` runs: ``sh -c "a && b"`` opened, a start script
+    (``/entrypoint.sh``, ``sh start.sh``) read with ``read`` and its commands followed,
+    ``exec "$@"`` replaced by the arguments it was given (the CMD after an ENTRYPOINT
+    script). Setup commands (``set -e``, ``echo``, ``cd``) are left out."""
+    from .installs import split_commands
+
+    words = _words_of(argv)
+    replaces = len(words) != len(argv) and "exec" in [w.rsplit("/", 1)[-1]
+                                                     for w in argv[:len(argv) - len(words)]]
+    if not words:
+        return []
+    name = words[0].rsplit("/", 1)[-1]
+    script: str | None = None
+    args: list[str] = []
+    shown = where
+    if name in SHELLS and depth < 4:
+        i = 1
+        while i < len(words) and words[i].startswith("-") and words[i] != "-":
+            if not words[i].startswith("--") and "c" in words[i][1:]:
+                script = words[i + 1] if i + 1 < len(words) else ""
+                args = words[i + 3:]  # after the script: $0, then $1...
+                break
+            i += 1
+        if script is None and i < len(words):
+            script = read(words[i])
+            args = words[i + 1:]
+            shown = f"{words[i].rsplit('/', 1)[-1]}"
+    elif depth < 4:
+        script = _is_script(words[0], read)
+        args = words[1:]
+        shown = words[0].rsplit("/", 1)[-1] if script is not None else where
+    if script is None:
+        return [Step(tuple(words), where, replaces)]
+    out: list[Step] = []
+    for c in split_commands(script):
+        inner = list(c.words)
+        while inner and inner[0] in ("if", "then", "else", "elif", "do", "while", "until",
+                                     "!", "{", "}", "fi", "done", "esac"):
+            inner.pop(0)
+        inner = [a for w in inner for a in (args if w == "$@" else [w])]
+        if not inner or inner[0].rsplit("/", 1)[-1] in _SETUP \
+                or (re.match(r"[A-Za-z_][A-Za-z0-9_]*=", inner[0]) and len(inner) == 1):
+            continue
+        line = f"{shown}, line {c.line}" if shown != where else where
+        out.extend(start_steps(inner, read, line, depth + 1))
+    return out
+
+
+def chain(steps: Sequence[Step]) -> str:
+    """"`python -m app.migrate`, then `python -m app.server`" (``exec``: said)."""
+    return ", then ".join(f"`{_short(s.text, 80)}`" + (" (exec)" if s.replaces else "")
+                          for s in steps)
 
 
 def inherited(base: str) -> str:
@@ -77,13 +193,19 @@ def inherited(base: str) -> str:
 
 
 def check_start_command(df: Dockerfile, stage: Stage, shipped: str,
-                        smoke_command: Sequence[str], procfile: str | None
+                        smoke_command: Sequence[str], procfile: str | None,
+                        read: Callable[[str], str | None] = lambda name: None
                         ) -> CheckResult:
-    """SR207: the image says what it runs."""
+    """SR207: the image says what it runs (and, through a shell or a start script that
+    ``read`` finds, the programs it runs in turn)."""
     own = image_command(df, stage)
     if own is not None:
+        steps = start_steps(own.args, read)
+        runs = ""
+        if len(steps) > 1 or any(s.where != "the command" for s in steps):
+            runs = f", which runs {chain(steps)}"
         return CheckResult.passed("SR207", f"{shipped} starts `{_short(own.text)}` "
-                                  f"({own.where})")
+                                  f"({own.where}){runs}")
     root = df.root(stage)
     base = root.base if root.external else root.label
     if smoke_command:
@@ -217,3 +339,64 @@ def project_reader(project: Path, context: Path) -> Callable[[str], str | None]:
 
 def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- SR209: migrations at every start ----------------------------------------------------
+
+
+def _migrates(words: Sequence[str]) -> bool:
+    """``manage.py migrate`` / ``django-admin migrate``, ``alembic upgrade``, ``flask db
+    upgrade`` (also through ``python -m``)."""
+    names = [w.rsplit("/", 1)[-1] for w in words]
+    rest = [w for w in names if not w.startswith("-")]
+    for i, word in enumerate(rest):
+        after = rest[i + 1:]
+        if word in ("manage.py", "django-admin", "django-admin.py") and after[:1] == ["migrate"]:
+            return True
+        if word == "alembic" and "upgrade" in after:
+            return True
+        if word == "flask" and "db" in after and "upgrade" in after[after.index("db"):]:
+            return True
+    return False
+
+
+def check_start_migrations(commands: Sequence[StartCommand],
+                           read: Callable[[str], str | None],
+                           release: str | None = None) -> CheckResult:
+    """SR209: no start command runs schema migrations (each replica would, at every
+    start). ``release``: the Procfile's release process, said in the PASS when it
+    migrates."""
+    if not commands:
+        return CheckResult.skipped(
+            "SR209", "no start command to check: no CMD/ENTRYPOINT, Procfile web process or "
+            "[tool.shipready.smoke] command (see start-command)")
+    findings: list[Finding] = []
+    looked: list[str] = []
+    for c in commands:
+        looked.append(c.where)
+        steps = start_steps(c.args, read)
+        looked.extend(s.where.partition(",")[0] for s in steps if s.where != "the command")
+        for step in steps:
+            if not _migrates(step.words):
+                continue
+            inside = "" if step.where == "the command" else f" ({step.where})"
+            findings.append(Finding(
+                f"{c.where} `{_short(c.text)}` runs `{_short(step.text)}`{inside} at every "
+                "start: with more than one replica each one migrates as it starts, so they "
+                "race at every deploy (and the new code may serve before the schema is "
+                "ready)", c.path, c.line,
+                "Run migrations once per release, before the new version starts, and "
+                "start only the server: a release phase such as a Kubernetes Job (a Helm "
+                "pre-upgrade hook), Heroku's `release:` process in the Procfile, or your "
+                "platform's equivalent; [tool.shipready.smoke] release runs it before the "
+                "smoke checks. A single replica by design: [tool.shipready.disable] SR209 = "
+                "\"<why>\"."))
+    looked_at = ", ".join(dict.fromkeys(looked))
+    released = ""
+    if release and any(_migrates(s.words) for s in start_steps(("/bin/sh", "-c", release),
+                                                              read)):
+        released = f" (the Procfile's release process migrates: `{_short(release)}`)"
+    return CheckResult.from_findings(
+        "SR209", findings, f"no schema migration at start in {looked_at}{released}",
+        f"{len(findings)} start command{'s run' if len(findings) > 1 else ' runs'} "
+        "schema migrations at every start")

@@ -8,6 +8,7 @@ stages it is built on. Pure: no pytest, no docker.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import posixpath
 import re
@@ -23,7 +24,7 @@ from ..config import Settings
 from ..locks import discover, pipcompile
 from ..secrets import REDACTED_VALUE, SHAPES, holds_credentials, secret_file_reason, secret_reason
 from . import ignore as dockerignore
-from . import parser
+from . import parser, scope
 from .installs import BOOTSTRAP, InstallStep, install_steps
 from .parser import Dockerfile, Stage
 
@@ -421,7 +422,8 @@ def lock_installs(df: Dockerfile, locks: list[KnownLock], target: str | None = N
                   ) -> list[LockInstall]:
     """The installs from known locks in the shipped stage and the stages it needs."""
     stages = df.needed(_stage(df, target))
-    steps = install_steps(df, stages)
+    # what a shell condition keeps from running in this build is not installed
+    steps = [s for s in install_steps(df, stages) if s.runs is not False]
     aliases = _aliases(df, stages)
     exported = _exported(steps, locks, aliases)
     found: list[LockInstall] = []
@@ -487,14 +489,25 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
         return CheckResult.skipped("SR205", "no lockfile is known to check the install "
                                    "against (see the lockfile checks, SR100)")
     stages = df.needed(stage)
-    steps = install_steps(df, stages)
+    by_stage = [(st, step) for st in stages for step in install_steps(df, [st])]
+    every = [step for _, step in by_stage]
+    # Installs a shell condition keeps from running in this build are not judged; those
+    # whose condition cannot be decided are, saying so.
+    steps = [s for s in every if s.runs is not False]
+    note = not_run_note(every)
+    # What a builder stage installs by name and the image does not copy over (a build
+    # backend, setuptools_scm) is not in the image: said, not judged.
+    kept_out = {id(step): st for st, step in by_stage
+                if step.packages and not _installed_in_image(df, target, st, step)}
     aliases = _aliases(df, stages)
     allow = {canonicalize_name(a) for a in (*allowed, *INSTALLERS)}
     known = ", ".join(lk.path for lk in locks)
     findings: list[Finding] = []
     used: list[tuple[KnownLock, InstallStep]] = []
+    builder_only: list[str] = []
     exported = _exported(steps, locks, aliases)
     for step in steps:
+        before = len(findings)
         if step.problem:
             findings.append(Finding(step.problem, df.path, step.line,
                                     "Install exactly what the lock says: add --locked "
@@ -534,10 +547,20 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
             name = _package_name(spec)
             if name in allow:
                 continue
+            if id(step) in kept_out:
+                builder_only.append(f"{name} ({kept_out[id(step)].label}, line {step.line})")
+                continue
             findings.append(Finding(
                 f"`{step.text}` installs {name} outside the lock", df.path, step.line,
                 f"{_add_to_lock(name, locks)} and drop this install; or allow it in "
                 "[tool.shipready.dockerfile] allowed_installs."))
+        if step.runs is None:  # say so, never guess
+            findings[before:] = [dataclasses.replace(
+                f, message=f"{f.message} (if it runs: {step.condition})")
+                for f in findings[before:]]
+    if builder_only:
+        note += ("; installed by name only in a stage the image does not copy them from: "
+                 + ", ".join(dict.fromkeys(builder_only)))
     if not used:
         what = (f"{plural(len(steps), 'install command')} found, none from"
                 if steps else "no install command installs from")
@@ -552,10 +575,48 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
             summary = f"{plural(len(extras), 'package')} installed outside the lock"
             if len(findings) > len(extras):
                 summary += f" (and {plural(len(findings) - len(extras), 'other problem')})"
-        return CheckResult.failed("SR205", summary, findings)
+        return CheckResult.failed("SR205", summary + note, findings)
     lock, step = used[0]
     return CheckResult.passed("SR205", f"{step.tool} installs {lock.path} with hashes "
-                              f"(line {step.line})", installs=len(steps))
+                              f"(line {step.line}){note}", installs=len(steps))
+
+
+def _installed_in_image(df: Dockerfile, target: str | None, stage: Stage,
+                        step: InstallStep) -> bool:
+    """What ``step`` installs reaches the image that ships: its stage ships, or a
+    ``COPY --from`` takes (part of) where it installs. Taken to reach when where it
+    installs cannot be told (Poetry, uv, a variable)."""
+    if stage in scope.shipped(df, target):
+        return True
+    if step.tool != "pip":
+        return True
+    words = parser.words(step.text, df.escape)
+    where = scope.install_location(words, df.variables(stage, step.line),
+                                   df.workdir(stage, step.line))
+    return not where or scope.reaches(df, target, stage, where, part=True) or any(
+        scope.reaches(df, target, stage, w, part=True)
+        for w in ("/usr/local", "/usr/lib") if where == "/usr")
+
+
+def not_run_note(steps: Iterable[InstallStep]) -> str:
+    """"; not run in this build: `pip install -r dev.txt` (line 9), as `[ "$DEVEL" =
+    "yes" ]` (line 9) is false: DEVEL=no (ARG default, line 3)" for the installs a shell
+    condition keeps from running, and "; taken to run: ..." for those whose condition
+    cannot be decided; empty when there is none."""
+    steps = list(steps)
+    out = ""
+    skipped = [s for s in steps if s.runs is False]
+    if skipped:
+        told = [f"`{' '.join(s.text.split())}` (line {s.line}), as {s.condition}"
+                for s in skipped]
+        out += "; not run in this build: " + "; ".join(dict.fromkeys(told))
+    # An install whose condition cannot be decided is judged as if it ran: said so.
+    undecided = [s for s in steps if s.runs is None and (s.files or s.packages)]
+    if undecided:
+        told = [f"`{' '.join(s.text.split())}` (line {s.line}), as {s.condition}"
+                for s in undecided]
+        out += "; taken to run: " + "; ".join(dict.fromkeys(told))
+    return out
 
 
 # --- SR206 dockerignore -----------------------------------------------------------------
@@ -602,36 +663,6 @@ def _sent_under(context: Path, path: str, patterns: list[dockerignore.Pattern]
 
 
 _REWRITTEN_BY_PYTEST = (".pytest_cache",)
-_Copy = tuple[dockerignore.Pattern, int, str]  # a COPY/ADD's source as a pattern, line, text
-
-
-def _copying(copies: list[_Copy], rel: str) -> _Copy | None:
-    """The first COPY/ADD that takes ``rel`` (a path in the context) into the image."""
-    return next((c for c in copies if c[0].matches_or_parent(rel)), None)
-
-
-def _context_copies(df: Dockerfile | None) -> list[_Copy]:
-    """What COPY/ADD take from the build context: (source as a pattern, line, text)."""
-    if df is None:
-        return []
-    out: list[_Copy] = []
-    for stage in df.stages:
-        for ins in stage.instructions:
-            if ins.keyword not in ("COPY", "ADD") or ins.flag("from") is not None:
-                continue
-            parts = list(ins.exec_form or parser.words(ins.rest, df.escape))
-            if ins.heredocs or len(parts) < 2:
-                continue
-            scope = df.variables(stage, ins.line)
-            for source in parts[:-1]:
-                source = parser.expand(source, scope, df.escape)[0]
-                if "://" in source:
-                    continue  # ADD <url>
-                cleaned = posixpath.normpath(source).lstrip("/") or "."
-                text = " ".join(f"{ins.keyword} {ins.rest}".split())
-                for pattern in dockerignore.parse("**" if cleaned == "." else cleaned):
-                    out.append((pattern, ins.line, text))
-    return out
 
 
 def _secret_files(context: Path, patterns: list[dockerignore.Pattern], reported: list[str]
@@ -657,10 +688,16 @@ def _secret_files(context: Path, patterns: list[dockerignore.Pattern], reported:
 
 def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[str],
                        context_display: str = ".", df: Dockerfile | None = None,
-                       written: Iterable[tuple[str, str]] = ()) -> CheckResult:
+                       written: Iterable[tuple[str, str]] = (),
+                       target: str | None = None) -> CheckResult:
     """SR206: what exists in the context and should not reach the builder is left out:
     the ``required`` paths and virtualenvs found (a path that is not there needs no
-    pattern), and, when the Dockerfile copies from the context, secret-looking files."""
+    pattern), and, when the Dockerfile copies from the context, secret-looking files.
+
+    Multi-stage builds are judged by what reaches the image that ships (``target``, else
+    the last stage; see :mod:`.scope`): a path that only a builder stage takes (a `.git`
+    setuptools_scm reads, test fixtures) is a note, not a failure whose fix would break
+    that stage."""
     ignore, own = dockerignore.ignore_file(context, dockerfile_path)
     note = " (BuildKit only: the classic builder reads .dockerignore)" if own else ""
     if ignore is None:
@@ -684,78 +721,126 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
     absent = [p for p in wanted if p not in present]
     findings: list[Finding] = []
     sent_paths: list[str] = []
+    notes: list[str] = []
+    builder_only: list[str] = []  # required paths only a stage that does not ship takes
+    copies = scope.context_copies(df) if df is not None else []
+    into: list[scope.ContextCopy] = []  # the copies into the image of what is listed
+
+    def taking(rel: str) -> scope.Taken:
+        if df is None or not copies:
+            return scope.Taken((), ())
+        return scope.taken(df, target, rel, copies)
+
     for path in present:
         sent = _sent_under(context, path, patterns)
         if sent is None:
             continue
-        sent_paths.append(path)
+        took = taking(path)
         deciding = dockerignore.excluded(patterns, sent)[1]
+        if took.builders and not took.shipped:
+            # Only a builder stage takes it: not in the image, and leaving it out of the
+            # context would break that stage if it needs it (setuptools_scm and .git).
+            builder_only.append(path)
+            notes.append(f"{path} is sent to the builder and taken only by "
+                         f"{took.builders_told()}, not into the image that ships (a cost "
+                         "in context transfer; leave it if that stage needs it)")
+            continue
+        sent_paths.append(path)
+        into.extend(took.shipped)
+        copied = (f"; {took.shipped[0].told} copies it into the image" if took.shipped
+                  else "")
+        # Also taken by a builder stage: narrowing the image's COPY keeps that stage whole.
+        fix_more = (f" If {took.builders_told()} needs it, copy only what the image needs "
+                    f"instead of {took.shipped[0].told} (e.g. `COPY src/ src/`, or `COPY "
+                    "--from=` the builder's output), as .dockerignore would take it from "
+                    "that stage too.") if took.shipped and took.builders else ""
         if deciding is not None and not deciding.exclude:
             findings.append(Finding(
-                f"{sent} is sent to the builder: `!{deciding.text}` re-includes it",
+                f"{sent} is sent to the builder: `!{deciding.text}` re-includes it{copied}",
                 shown, deciding.line, f"Remove the exception or narrow it, so that "
-                f"{path} stays out."))
+                f"{path} stays out.{fix_more}"))
         elif ignore is not None:
             findings.append(Finding(
-                f"{path} is not left out: no pattern matches it", shown, None,
-                f"Add a line `{path}` to {shown}."))
-    copies = _context_copies(df)
+                f"{path} is not left out: no pattern matches it{copied}", shown, None,
+                f"Add a line `{path}` to {shown}.{fix_more}"))
     secrets = _secret_files(context, patterns, present) if copies else []
     copied_secrets: list[str] = []
+    builder_secrets: list[str] = []
     for rel, reason in secrets:
-        copy = _copying(copies, rel)
-        if copy is None:
+        took = taking(rel)
+        if not took.shipped:
+            if took.builders:
+                builder_secrets.append(f"{rel} ({took.builders_told()})")
             continue
+        copy = took.shipped[0]
+        into.append(copy)
         copied_secrets.append(rel)
         deciding = dockerignore.excluded(patterns, rel)[1]
         why = (f": `!{deciding.text}` re-includes it" if deciding is not None
                and not deciding.exclude else "")
         findings.append(Finding(
             f"{rel} looks like a secret ({reason}) and is sent to the builder{why}; "
-            f"`{copy[2]}` (line {copy[1]}) copies it into the image", shown,
+            f"{copy.told} copies it into the image", shown,
             deciding.line if why and deciding is not None else None,
             f"Add a line `{rel}` (or `**/{posixpath.basename(rel)}`) to {shown}; give "
-            "the build a secret with `RUN --mount=type=secret` instead."))
+            "the build a secret with `RUN --mount=type=secret` instead."
+            + (f" If {took.builders_told()} needs it (test fixtures), copy only what the "
+               f"image needs instead of {copy.told}." if took.builders else "")))
+    if builder_secrets:
+        notes.append(f"{plural(len(builder_secrets), 'secret-looking file')} taken only by "
+                     f"a stage that does not ship: {', '.join(builder_secrets[:3])}"
+                     + (" ..." if len(builder_secrets) > 3 else ""))
     # pytest's cache changes on every run (this plugin's run included): copied into the
-    # image, it makes every build a new layer and a new image, and ships with it.
-    for volatile in _REWRITTEN_BY_PYTEST:
-        sent = _sent_under(context, volatile, patterns) if (context / volatile).is_dir() \
-            else None
-        copy = _copying(copies, sent) if sent is not None else None
-        if sent is None or copy is None:
+    # image, it makes every build a new layer and a new image, and ships with it; copied
+    # into a builder stage, it makes every build run that stage again from there.
+    volatile_sent = [(v, _sent_under(context, v, patterns)) for v in _REWRITTEN_BY_PYTEST
+                     if (context / v).is_dir()]
+    for volatile, sent in volatile_sent:
+        took = taking(sent) if sent is not None else scope.Taken((), ())
+        if sent is None or not took.any:
             continue
         sent_paths.append(volatile)
+        into.extend(took.shipped)
+        what = (f"{took.shipped[0].told} copies it into the image" if took.shipped else
+                f"{took.builders_told()} copies it")
         findings.append(Finding(
-            f"{volatile} is sent to the builder and `{copy[2]}` (line {copy[1]}) copies it "
-            "into the image: pytest rewrites it on every run, so every build makes a new "
-            "layer and a new image (and the image ships it)", shown, None,
+            f"{volatile} is sent to the builder and {what}: pytest rewrites it on every "
+            "run, so every build makes a new layer"
+            + (" and a new image (and the image ships it)" if took.shipped
+               else " and runs that stage again from there"), shown, None,
             f"Add a line `{volatile}` to {shown}."))
     # What this run writes there (its report): judged by the patterns, whether or not an
     # earlier run left it, so that the first run says what the second would.
     for rel, option in written:
-        copy = _copying(copies, rel)
-        if copy is None or dockerignore.excluded(patterns, rel)[0]:
+        took = taking(rel)
+        if not took.any or dockerignore.excluded(patterns, rel)[0]:
             continue
         sent_paths.append(rel)
+        into.extend(took.shipped)
+        what = (f"{took.shipped[0].told} copies it into the image" if took.shipped else
+                f"{took.builders_told()} copies it")
         findings.append(Finding(
-            f"{rel} ({option}) is written into the build context and `{copy[2]}` (line "
-            f"{copy[1]}) copies it into the image: it changes on every run, so every build "
-            "makes a new layer and a new image", shown, None,
+            f"{rel} ({option}) is written into the build context and {what}: it changes "
+            "on every run, so every build makes a new layer"
+            + (" and a new image" if took.shipped else " and runs that stage again"),
+            shown, None,
             f"Add a line `{rel}` to {shown}, or write it outside the build context."))
     if ignore is None and (sent_paths or copied_secrets):
         lines = "\n  ".join([*sent_paths, *copied_secrets])
         findings.insert(0, Finding(
             f"the build context {context} has no .dockerignore: everything in it is "
             "sent to the builder"
-            + (f", and `{copies[0][2]}` (line {copies[0][1]}) copies it into the image"
-               if copies else ""), shown, None,
-            f"Create {shown} with at least:\n  {lines}"))
+            + (f", and {into[0].told} copies it into the image" if into else ""), shown,
+            None, f"Create {shown} with at least:\n  {lines}"))
+    noted = f"; note: {'; '.join(notes)}" if notes else ""
     if ignore is None and not findings:
-        checked = ", ".join(wanted) or "nothing required"
+        checked = ", ".join(absent) if absent else ""
         return CheckResult.passed(
-            "SR206", f"no .dockerignore, and none is needed: {checked} not in the context"
-            f"{', no secret-looking file copied' if copies else ''}")
-    kept = [p for p in present if p not in sent_paths]
+            "SR206", "no .dockerignore, and none is needed"
+            + (f": {checked} not in the context" if checked else "")
+            + (", no secret-looking file copied into the image" if copies else "")
+            + noted)
+    kept = [p for p in present if p not in sent_paths and p not in builder_only]
     parts = []
     if kept:
         parts.append(f"leaves out {', '.join(kept)}")
@@ -766,8 +851,8 @@ def check_dockerignore(context: Path, dockerfile_path: Path, required: Iterable[
         parts.append("no secret-looking file copied" if not n else
                      f"{plural(n, 'secret-looking file')} sent but not copied")
     return CheckResult.from_findings(
-        "SR206", findings, f"{'; '.join(parts) or 'nothing to leave out'}{note}",
-        f"{plural(len(findings), 'path')} not left out of the build context")
+        "SR206", findings, f"{'; '.join(parts) or 'nothing to leave out'}{note}{noted}",
+        f"{plural(len(findings), 'path')} not left out of the build context{noted}")
 
 
 def known_locks(settings: Settings) -> list[KnownLock]:

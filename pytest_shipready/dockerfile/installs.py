@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 
 from ..locks.requirements import positional
 from ..locks.selection import option_values
+from . import conditions
+from .conditions import Guard
 from .parser import VARIABLE, Dockerfile, Instruction, Stage
 
 _SEPARATORS = ("&&", "||", ";;", ";", "|", "&", "(", ")", "\n")
@@ -45,6 +47,10 @@ class Command:
     # The directory it runs in: the stage's WORKDIR, changed by a `cd` earlier in the
     # same RUN; empty when not known.
     cwd: str = ""
+    # The separators between the command before it and this one ("&&", ";", "(" ...).
+    ops: tuple[str, ...] = ()
+    # The shell conditions it runs under (conditions.runs(guard): True, False, None).
+    guard: Guard = ()
 
 
 def _expand(chunk: str, values: Mapping[str, str]) -> str:
@@ -86,25 +92,47 @@ def split_commands(text: str, first_line: int = 1,
     commands: list[Command] = []
     words: list[str] = []
     buf: list[str] = []
+    ops: list[str] = []  # the separators since the last command
+    word_at: list[int] = []  # where each word of the command starts
     in_word = False
+    double = False  # inside bash's [[ ... ]], where && and || are the test's own
     start: int | None = None
     i = 0
     n = len(text)
 
     def end_word() -> None:
-        nonlocal buf, in_word
+        nonlocal buf, in_word, double
         if in_word:
             words.append("".join(buf))
+            if words[-1] == "[[" and len(words) == 1:
+                double = True
+            elif words[-1] == "]]":
+                double = False
         buf = []
         in_word = False
 
-    def end_command(at: int) -> None:
-        nonlocal words, start
+    def mark(at: int) -> bool:
+        """A word goes on at ``at``: record where it started, if it starts here."""
+        if not in_word:
+            word_at.append(at)
+        return True
+
+    def end_command(at: int, sep: str | None = None) -> None:
+        nonlocal words, start, ops, double
         end_word()
         if words and start is not None:
-            commands.append(Command(tuple(words), where(start), text[start:at].strip()))
+            # its line: that of its first word after the keywords (`then \` pip ...)
+            k = next((k for k, w in enumerate(words) if w not in _KEYWORDS), 0)
+            at_word = word_at[k] if k < len(word_at) else start
+            commands.append(Command(tuple(words), where(at_word), text[start:at].strip(),
+                                    ops=tuple(ops)))
+            ops = []
+        if sep is not None:
+            ops.append(sep)
         words = []
+        word_at.clear()
         start = None
+        double = False
 
     while i < n:
         ch = text[i]
@@ -113,7 +141,7 @@ def split_commands(text: str, first_line: int = 1,
         if ch == "\\" and i + 1 < n:
             if text[i + 1] != "\n":
                 buf.append(text[i + 1])
-                in_word = True
+                in_word = mark(i)
             i += 2
             continue
         if ch in "'\"":
@@ -126,7 +154,7 @@ def split_commands(text: str, first_line: int = 1,
                 chunk = _expand(chunk, known)
                 chunk = re.sub(r'\\([$`"\\])', r"\1", chunk)
             buf.append(chunk)
-            in_word = True
+            in_word = mark(i)
             i = close + 1
             continue
         if ch == "#" and not in_word:
@@ -134,22 +162,28 @@ def split_commands(text: str, first_line: int = 1,
             i = n if newline < 0 else newline
             continue
         sep = next((s for s in _SEPARATORS if text.startswith(s, i)), None)
+        if sep in ("&&", "||") and double:
+            end_word()
+            word_at.append(i)
+            words.append(sep)
+            i += 2
+            continue
         if sep is not None:
-            end_command(i)
+            end_command(i, sep)
             i += len(sep)
             continue
         if ch == "$" and known:
             m = VARIABLE.match(text, i)
             if m is not None:
                 buf.append(_expand(m.group(0), known))
-                in_word = True
+                in_word = mark(i)
                 i = m.end()
                 continue
         if ch.isspace():
             end_word()
         else:
             buf.append(ch)
-            in_word = True
+            in_word = mark(i)
         i += 1
     end_command(n)
     return commands
@@ -177,13 +211,17 @@ def _cd(cwd: str, words: list[str]) -> str:
 
 
 def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0,
-            cwd: str = "") -> list[Command]:
+            cwd: str = "", shell: conditions.Scope | None = None,
+            outer: Guard = ()) -> list[Command]:
     """The commands with shell keywords dropped (``if pip install ...; then``), ``sh -c
-    "..."`` opened, and the environment each runs with (``export``s carry over), and the
-    directory (``cd`` carries over)."""
+    "..."`` opened, and the environment each runs with (``export``s carry over), the
+    directory (``cd`` carries over) and the conditions each runs under (``shell``: where
+    the values come from; ``outer``: the conditions of the ``sh -c`` that runs them)."""
     scope = dict(env)
     out: list[Command] = []
+    flow = conditions.Flow(shell or conditions.Scope(), outer)
     for command in commands:
+        guard = flow.step(command, scope)
         words = list(command.words)
         while words and words[0] in _KEYWORDS:
             words.pop(0)
@@ -205,9 +243,14 @@ def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0,
                            if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
             if script is not None:
                 inner = split_commands(script, command.line, values=scope)
-                out.extend(_simple(inner, scope, depth + 1, cwd))
+                base = shell or conditions.Scope()
+                out.extend(_simple(inner, scope, depth + 1, cwd,
+                                   replace(base, bash=name in ("bash", "zsh")), guard))
                 continue
-        out.append(replace(command, words=tuple(words), env=dict(scope), cwd=cwd))
+        text = command.text if words[0] == command.words[0] \
+            else conditions.without_keywords(command.text)
+        out.append(replace(command, words=tuple(words), text=text, env=dict(scope), cwd=cwd,
+                           guard=guard))
         if name in ("cd", "pushd"):
             cwd = _cd(cwd, words)
     return out
@@ -216,12 +259,14 @@ def _simple(commands: list[Command], env: Mapping[str, str], depth: int = 0,
 def run_commands(df: Dockerfile, ins: Instruction, stage: Stage | None = None
                  ) -> list[Command]:
     """The commands a RUN executes: its shell text, its exec form, or its heredoc script,
-    each with the environment it runs with (the ``stage``'s ENV and ARG in scope)."""
+    each with the environment it runs with (the ``stage``'s ENV and ARG in scope) and
+    the shell conditions it runs under."""
     env = df.variables(stage, ins.line) if stage is not None else {}
     cwd = df.workdir(stage, ins.line) if stage is not None else ""
+    shell = conditions.scope(df, stage, ins.line) if stage is not None else None
     if ins.exec_form is not None:
         command = Command(ins.exec_form, ins.line, " ".join(ins.exec_form), env)
-        return _simple([command], env, cwd=cwd)
+        return _simple([command], env, cwd=cwd, shell=shell)
     commands = split_commands(ins.rest, ins.line, ins.line_at, env)
     for doc in ins.heredocs:
         # RUN <<EOF (the script itself) or RUN sh/bash <<EOF: the body is shell.
@@ -230,7 +275,7 @@ def run_commands(df: Dockerfile, ins: Instruction, stage: Stage | None = None
         if not outer or outer[0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "ash"):
             commands = [c for c in commands if not any(w.startswith("<<") for w in c.words)]
             commands.extend(split_commands(doc.body, doc.line, values=env))
-    return _simple(commands, env, cwd=cwd)
+    return _simple(commands, env, cwd=cwd, shell=shell)
 
 
 def stage_commands(df: Dockerfile, stage: Stage) -> Iterator[Command]:
@@ -265,6 +310,19 @@ class InstallStep:
     # directory, then --directory / UV_WORKING_DIR, then --project / UV_PROJECT); empty
     # when not known
     workdir: str = ""
+    # The shell conditions it runs under (``if [ "$DEVEL" = yes ]; then ...``).
+    guard: Guard = ()
+
+    @property
+    def runs(self) -> bool | None:
+        """True: it runs in this build; False: a condition keeps it from running (with
+        the build args and ARG defaults); None: that cannot be decided."""
+        return conditions.runs(self.guard)
+
+    @property
+    def condition(self) -> str:
+        """The conditions that decide whether it runs, told; empty without any."""
+        return conditions.explained(self.guard) if self.guard else ""
 
     @property
     def described(self) -> str:
@@ -598,6 +656,6 @@ def install_steps(df: Dockerfile, stages: list[Stage]) -> list[InstallStep]:
             for recognise in RECOGNISERS:
                 step = recognise(command)
                 if step is not None:
-                    steps.append(step)
+                    steps.append(replace(step, guard=command.guard))
                     break
     return steps

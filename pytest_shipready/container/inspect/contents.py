@@ -31,11 +31,22 @@ _CACHES = (
     (re.compile(r"(^|/)\.cache/pypoetry/(cache|artifacts)/"), "Poetry's cache"),
     # Seed wheels and the zipapp cache that virtualenv (Poetry's, pipx's) keeps.
     (re.compile(r"(^|/)(\.cache|\.local/share)/virtualenv/"), "virtualenv's app data"),
+    # What `apt-get update` / `apt-get install` leave: only the image's own layers count.
+    (re.compile(r"^var/lib/apt/lists/"), "apt's package lists"),
+    (re.compile(r"^var/cache/apt/"), "apt's cache"),
 )
+_APT = frozenset({"apt's package lists", "apt's cache"})
+_APT_FIX = ("Clean up in the RUN that installs: `apt-get update && apt-get install -y "
+            "--no-install-recommends ... && rm -rf /var/lib/apt/lists/*` (with `apt-get "
+            "clean` for /var/cache/apt); or keep them out of the layers with `RUN "
+            "--mount=type=cache,target=/var/cache/apt --mount=type=cache,target="
+            "/var/lib/apt`.")
 _CACHE_FIX = {
     "virtualenv's app data": "Remove it in the RUN that creates the virtualenv (`rm -rf "
                              "~/.cache/virtualenv ~/.local/share/virtualenv`), or create the "
                              "virtualenv in a build stage.",
+    "apt's package lists": _APT_FIX,
+    "apt's cache": _APT_FIX,
 }
 _COMPILERS = re.compile(r"^usr/(bin/(gcc|g\+\+|cc|c\+\+|cpp)(-[\d.]+)?$|lib/gcc/|"
                         r"include/python3[\d.]*/)")
@@ -43,7 +54,7 @@ _READ_LIMIT = 64 * 1024  # bytes of a small suspect file read to judge its conte
 # What a scan finds, as kept between runs: bump when the scan's rules change (the patterns
 # above, what _scan_layer records, secrets.secret_file_reason / holds_credentials), so
 # that a kept scan of an unchanged image is not judged by the old rules.
-SCAN_VERSION = 2
+SCAN_VERSION = 3
 
 
 @dataclass
@@ -251,7 +262,15 @@ def _deleted(path: str, whiteouts: Collection[str]) -> bool:
     return any("/".join(parts[:n]) in whiteouts for n in range(1, len(parts) + 1))
 
 
-def check_secrets(contents: ImageContents) -> CheckResult:
+def check_secrets(contents: ImageContents, builders: str = "") -> CheckResult:
+    """SR220. ``builders``: the stages that do not ship but take the whole build context
+    ("stage 'build' (`COPY . .` (line 5))"): leaving a path out of the context would take
+    it from them too, so the fix says to narrow the image's own COPY instead."""
+    narrow = (f" If {builders} needs it from the build context (setuptools_scm reads "
+              ".git, tests read their fixtures), copy only what the image needs into the "
+              "stage that ships (`COPY src/ src/`, or `COPY --from=` the builder's output) "
+              "instead of the whole context: .dockerignore would take it from that stage "
+              "too.") if builders else ""
     findings: list[Finding] = []
     layers = len(contents.layers)
     for i, layer in enumerate(contents.layers):
@@ -266,12 +285,12 @@ def check_secrets(contents: ImageContents) -> CheckResult:
                 f"(`{made_by}`){gone}", None, None,
                 "Keep it out of the build context (.dockerignore) or out of the image: use "
                 "`RUN --mount=type=secret` for build-time secrets and the orchestrator's "
-                "secrets at run time."))
+                "secrets at run time." + narrow))
         for root in sorted(layer.git_dirs):
             findings.append(Finding(
                 f"/{root} (a git directory: the whole history) is in layer {i + 1} of "
                 f"{layers} (`{made_by}`)", None, None,
-                "Leave .git out of the build context (.dockerignore)."))
+                "Leave .git out of the build context (.dockerignore)." + narrow))
     return CheckResult.from_findings(
         "SR220", findings, f"no private keys, credential files, .env or .git in the "
         f"{layers} layers of the image",
@@ -299,7 +318,7 @@ def check_waste(contents: ImageContents, budget_mb: float, multi_stage: bool,
                 if pattern.search(path) and what in caches:
                     caches[what] -= layer.files[path]
         for what, size in sorted(caches.items()):
-            if size <= 0:
+            if size <= 0 or (what in _APT and i < own_from):  # the base image's: not ours
                 continue
             wasted += size
             findings.append(Finding(

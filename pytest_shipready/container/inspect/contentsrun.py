@@ -197,8 +197,15 @@ class ContentsRun:
 
     def secrets(self) -> CheckResult:
         read = self._gate("SR220")
-        return read if isinstance(read, CheckResult) else \
-            self._said(contents.check_secrets(read))
+        if isinstance(read, CheckResult):
+            return read
+        from ...dockerfile import scope
+
+        # Stages that do not ship but take the whole context (and may need .git in it).
+        df = self.run.parsed()
+        target = self.run.cfg.target or None
+        builders = "" if df.problems else scope.taken(df, target, ".").builders_told()
+        return self._said(contents.check_secrets(read, builders))
 
     def waste(self) -> CheckResult:
         read = self._gate("SR221")

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ...checks import CheckResult, Finding, PlannedCheck, plural
+from ...dockerfile import command as start
 from ...dockerfile.installs import BOOTSTRAP, PYTHON_NAME
 from ...locks import model, pipcompile
 from .parity import ImageFacts
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..build.image import DockerRun
-    from ..run.smokerun import SmokeRun
+    from ..run.smokerun import RunningContainer, SmokeRun
     from .parityrun import ParityRun
 
 _IGNORE_HINT = "or add it to [tool.shipready.integrity] ignore"
@@ -219,7 +219,8 @@ def tops(d, name):
             found.append(parts[0])
     found = [t for t in dict.fromkeys(found) if t.isidentifier()]
     return found or editable(d, name)
-targets = [tuple(t) for t in spec["targets"]]
+given = [tuple(t) for t in spec["targets"]]  # (target, origin[, "run"])
+targets = []
 seen = set()
 for d in md.distributions():
     name = d.metadata["Name"]
@@ -238,17 +239,33 @@ for d in md.distributions():
         emit({"target": name, "origin": "metadata of %s" % name, "ok": False, "error": error,
               "where": ""})
 emit({"found": sorted(seen), "cwd": os.getcwd()})
+targets += given  # after the distributions': a module both name is told by its package
 done = set()
-for target, origin in targets:
+for entry in targets:
+    target, origin, runs = entry[0], entry[1], len(entry) > 2
     m = re.match(r"\s*([\w.]+)\s*(?::\s*([\w.]+))?", target)
     key = m.group(0).strip() if m else target
-    if key in done:
+    if (key, runs) in done:
         continue
-    done.add(key)
+    done.add((key, runs))
     emit({"start": key})
     try:
         if not m:
             raise ValueError("not a module or module:object reference")
+        if runs:
+            # `python -m key`: found and compiled (parents imported), never run
+            import importlib.util
+            found = importlib.util.find_spec(key)
+            if found is not None and found.submodule_search_locations is not None:
+                found = importlib.util.find_spec(key + ".__main__")
+                if found is None:
+                    raise ImportError("%s is a package without __main__" % key)
+            if found is None or found.loader is None:
+                raise ModuleNotFoundError("No module named %r" % key)
+            if hasattr(found.loader, "get_code"):
+                found.loader.get_code(found.name)
+            emit({"target": key, "origin": origin, "ok": True})
+            continue
         obj = importlib.import_module(m.group(1))
         for part in (m.group(2) or "").split(".") if m.group(2) else []:
             obj = getattr(obj, part)
@@ -286,38 +303,60 @@ def own_distributions(project: Collection[str],
 # Programs that take the app as a `module:object` argument.
 _SERVERS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "granian", "waitress-serve"})
 _APP_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
+# Server options whose value is not the app (gunicorn -c python:conf, -k worker ...).
+_SERVER_VALUES = frozenset({"-c", "--config", "-k", "--worker-class", "-b", "--bind",
+                            "--paste", "--log-config", "--env-file", "--interface"})
 
 
-def command_targets(command: Sequence[str]) -> list[str]:
-    """What the image's command imports: the top-level package of ``python -m pkg.mod``
-    (never the module itself: its ``__main__`` would start the service) and the app of
-    ``gunicorn app.wsgi:application`` (uvicorn, hypercorn, daphne, granian, waitress).
-    ``sh -c "..."`` is read as the shell would split it."""
-    words = list(command)
-    if len(words) >= 3 and words[0].rpartition("/")[2] in ("sh", "bash", "dash") \
-            and words[1] == "-c":
-        try:
-            words = shlex.split(words[2])
-        except ValueError:
-            return []
-    found: list[str] = []
+def _scan(words: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(what one simple command imports, the modules it runs with ``python -m``)."""
+    imports: list[str] = []
+    programs: list[str] = []
     python = server = False
+    skip = False
     for i, word in enumerate(words):
         name = word.rpartition("/")[2]
-        if PYTHON_NAME.match(name):
+        if skip:
+            skip = False
+        elif PYTHON_NAME.match(name):
             python, server = True, False
         elif name in _SERVERS:
             server = True
-        elif word in ("&&", "||", ";", "|"):
-            python = server = False
         elif python and word == "-m" and i + 1 < len(words):
             module = words[i + 1]
-            found.append(module.partition(".")[0])
+            imports.append(module.partition(".")[0])
+            if module not in _SERVERS and module != "pip":
+                programs.append(module)
             server = module in _SERVERS
             python = False
+        elif server and word in _SERVER_VALUES:
+            skip = True
         elif server and _APP_REF.match(word):
-            found.append(word.partition("(")[0])
+            imports.append(word.partition("(")[0])
             server = False
+    return imports, programs
+
+
+def _steps(command: Sequence[str], read: Callable[[str], str | None]
+           ) -> list[start.Step]:
+    return start.start_steps(command, read)
+
+
+def command_targets(command: Sequence[str],
+                    read: Callable[[str], str | None] = lambda name: None) -> list[str]:
+    """What the image's command imports: the top-level package of ``python -m pkg.mod``
+    and the app of ``gunicorn app.wsgi:application`` (uvicorn, hypercorn, daphne,
+    granian, waitress), through ``sh -c "..."`` and the start scripts ``read`` finds
+    (an ENTRYPOINT script, ``exec "$@"``)."""
+    found = [t for step in _steps(command, read) for t in _scan(step.words)[0]]
+    return list(dict.fromkeys(found))
+
+
+def command_programs(command: Sequence[str],
+                     read: Callable[[str], str | None] = lambda name: None) -> list[str]:
+    """The modules the command runs with ``python -m`` (``app.server``, ``app``): found
+    and compiled by SR406, never run (their ``__main__`` is the service)."""
+    found = [m for step in _steps(command, read) for m in _scan(step.words)[1]]
     return list(dict.fromkeys(found))
 
 
@@ -414,6 +453,25 @@ class IntegrityRun:
             return facts
         return check_single_install(facts, self.run.settings.config.integrity.ignore)
 
+    def _command_targets(self, command: Sequence[str], running: RunningContainer
+                         ) -> list[list[str]]:
+        """What the image's command and the Procfile's processes import and run with
+        `python -m`, through shells and the start scripts in the image."""
+        read = _in_image(running)
+        commands: list[tuple[Sequence[str], str]] = [(command, "the image's command")]
+        try:
+            procfile = (self.run.settings.project / "Procfile").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            procfile = ""
+        commands += [(("/bin/sh", "-c", text), f"the Procfile's {name} process")
+                     for name, text in start.procfile(procfile).items()]
+        targets: list[list[str]] = []
+        for argv, origin in commands:
+            targets += [[t, origin] for t in command_targets(argv, read)]
+            targets += [[m, f"`python -m {m}` in {origin}: found and compiled, not run",
+                         "run"] for m in command_programs(argv, read)]
+        return targets
+
     def imports(self) -> CheckResult:
         from .parityrun import _project_names
 
@@ -434,7 +492,7 @@ class IntegrityRun:
                                       [item.lock for item in found]
                                       if not isinstance(found, str) else [])
             command = tuple(self.run.settings.config.smoke.command) or running.info.command
-            targets = [[t, "the image's command"] for t in command_targets(command)]
+            targets = self._command_targets(command, running)
         if not dists and not targets:
             return CheckResult.skipped(
                 "SR406", "nothing to import: the project names no distribution (pyproject."
@@ -456,6 +514,19 @@ class IntegrityRun:
                 "set [tool.shipready.integrity] modules")
         return check_imports(result, python,
                              cfg.imports_timeout if code is None else None, code, output)
+
+
+def _in_image(running: RunningContainer) -> Callable[[str], str | None]:
+    """Read a start script as the image has it (in the session container: a bare name is
+    looked up on its PATH, a relative path in its working directory); None when it is
+    not there."""
+    def read(path: str) -> str | None:
+        code, out = running.exec(["sh", "-c", _READ_SCRIPT, "sh", path])
+        return out if code == 0 else None
+    return read
+
+
+_READ_SCRIPT = 'p=$(command -v -- "$1" 2>/dev/null) || p="$1"; exec head -c 200000 -- "$p"'
 
 
 def plan(run: DockerRun, parity: ParityRun, smoke: SmokeRun, path: Path | None

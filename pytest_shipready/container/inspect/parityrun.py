@@ -6,6 +6,7 @@ the comparison itself is :mod:`pytest_shipready.parity`.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -35,10 +36,24 @@ def _installs(run: DockerRun, known: list[hygiene.KnownLock]) -> list[hygiene.Lo
     """The image's installs from known locks, read off its Dockerfile."""
     if not run.dockerfile.is_file():
         return []
-    df = hygiene.load(run.dockerfile, run.display)
+    df = run.parsed()  # with the build args: they decide the shell conditions
     if hygiene.problems(df, run.cfg.target):
         return []  # SR201 / the build report it
     return hygiene.lock_installs(df, known, run.cfg.target)
+
+
+def _not_run(run: DockerRun) -> str:
+    """The installs a shell condition keeps from running in this build, told (see
+    hygiene.not_run_note); empty when there is none."""
+    if not run.dockerfile.is_file():
+        return ""
+    df = run.parsed()
+    if hygiene.problems(df, run.cfg.target):
+        return ""
+    from ...dockerfile.installs import install_steps
+
+    return hygiene.not_run_note(install_steps(df, df.needed(df.target(
+        run.cfg.target or None) or df.stages[-1])))
 
 
 def _selection(run: DockerRun, lock: model.ToolLock,
@@ -223,8 +238,11 @@ class ParityRun:
                 return CheckResult.skipped("SR402", f"cannot tell what the image should "
                                            f"hold: {exc.message}")
         expected = parity.union(each, _project_names(self.run.settings.project))
-        return parity.check_packages(facts, expected,
-                                     self.run.settings.config.parity.allow_extra)
+        result = parity.check_packages(facts, expected,
+                                       self.run.settings.config.parity.allow_extra)
+        note = _not_run(self.run)
+        return dataclasses.replace(result, summary=result.summary + note) if note \
+            else result
 
     def environment(self) -> CheckResult:
         required = self.run.settings.config.parity.required_env

@@ -7,6 +7,7 @@ the observation means.
 from __future__ import annotations
 
 import re
+import shlex
 
 from ...checks import CheckResult, Finding
 
@@ -110,20 +111,45 @@ def _root(message: str) -> CheckResult:
                  "`USER app` (or `USER 10001`).")])
 
 
+_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
+
+
 def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[int, ...],
-                     signal_name: str, logs: bytes) -> CheckResult:
+                     signal_name: str, logs: bytes, pid1: tuple[str, ...] = ()
+                     ) -> CheckResult:
+    """``pid1``: the command line of the container's PID 1 before the stop, when known
+    (a shell there neither handles the signal nor passes it on)."""
     figures: dict[str, int | float | str] = {"exit_code": code, "seconds": round(seconds, 2)}
     if code in accepted:
         return CheckResult.passed(
             "SR304", f"{signal_name}: exited {code} in {seconds:.1f} s", **figures)
     if code == 137 and seconds >= grace - 0.5:
+        shown = shlex.join(pid1)
+        shown = shown if len(shown) <= 160 else shown[:157] + "..."
+        if pid1 and pid1[0].rsplit("/", 1)[-1] in _SHELLS:
+            return CheckResult.failed(
+                "SR304", f"ignored {signal_name}: PID 1 is a shell, killed after the "
+                f"{grace:.0f} s grace period",
+                [Finding(f"PID 1 is a shell (`{shown}`): it does not pass {signal_name} on "
+                         "to the program it started, and as PID 1 ignores it itself; "
+                         f"Docker killed it after {grace:.0f} s (exit code 137). "
+                         + tail(logs, 10), None, None,
+                         "Make the program take the shell's place, so that it is PID 1 and "
+                         f"gets {signal_name}: start it with `exec` (`sh -c '... && exec "
+                         "python -m app.server'`; an entrypoint script ends with `exec "
+                         "\"$@\"` or `exec gunicorn ...`); or run under an init that "
+                         "forwards signals (tini as the ENTRYPOINT, `docker run --init`).")],
+                **figures)
+        who = f"PID 1 (`{shown}`)" if pid1 else "PID 1"
         return CheckResult.failed(
             "SR304", f"ignored {signal_name}, killed after the {grace:.0f} s grace period",
-            [Finding(f"PID 1 did not exit on {signal_name}; Docker killed it after "
+            [Finding(f"{who} did not exit on {signal_name}; Docker killed it after "
                      f"{grace:.0f} s (exit code 137). " + tail(logs, 10), None, None,
-                     "Handle SIGTERM in PID 1: use the exec form of CMD "
-                     '(CMD ["python", "-m", "app"]), install a signal handler, or run '
-                     "with an init such as tini.")], **figures)
+                     f"Handle {signal_name} in PID 1: install a signal handler that shuts "
+                     "the program down (as PID 1, a signal without a handler is ignored), "
+                     'use the exec form of CMD (CMD ["python", "-m", "app"]) rather than '
+                     "a shell, or run with an init such as tini (`docker run --init`).")],
+            **figures)
     return CheckResult.failed(
         "SR304", f"{signal_name}: {exit_meaning(code)} (expected "
         f"{', '.join(map(str, accepted))})",

@@ -110,11 +110,19 @@ class RunningContainer:
         """Stop it with its STOPSIGNAL within ``grace_period`` and judge how it went
         (SR304's verdict; SR311's for the hardened container). Raises EngineError when
         the engine cannot stop it."""
+        pid1 = self.pid1()
         code, seconds = self.container.stop(cfg.grace_period)
         self.stopped = True
         return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
                                          tuple(cfg.stop_exit_codes), self.info.stop_signal,
-                                         self.log_tail())
+                                         self.log_tail(), pid1)
+
+    def pid1(self) -> tuple[str, ...]:
+        """The command line of the container's PID 1 (/proc/1/cmdline): which process
+        the stop signal reaches; () when it cannot be read (no `cat`, it exited)."""
+        code, out = self.exec_answered(["cat", "/proc/1/cmdline"],
+                                       lambda c, text: c != 0 or bool(text))
+        return tuple(w for w in out.split("\0") if w) if code == 0 else ()
 
 
 def start(run: DockerRun, image: str, info: ImageInfo,
