@@ -225,8 +225,8 @@ class ShipreadyState:
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         # and to the build ([tool.shipready.image] build_args)
-        self.secrets = configured_secrets(settings.config.smoke.env,
-                                          settings.config.image.build_args)
+        self.configured_secrets = configured_secrets(settings.config.smoke.env,
+                                                     settings.config.image.build_args)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin
@@ -242,6 +242,15 @@ class ShipreadyState:
         self.phase_totals: dict[str, float] = {}  # phases outside the readiness items
         # pytest's cache (.pytest_cache; absent under -p no:cacheprovider): SR104's PASS
         self.context.cache = getattr(config, "cache", None)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value never shown: the configured ones, and those the run found (the
+        image's own ENV), longest first."""
+        if not self.context.secrets:
+            return self.configured_secrets
+        found = set(self.configured_secrets) | self.context.secrets
+        return tuple(sorted(found, key=len, reverse=True))
 
     def _write_progress(self, line: str) -> None:
         self._write_line(f"  build: {line}")
