@@ -185,3 +185,79 @@ def step_output(log_lines: list[str], error: str, count: int = 25) -> list[str]:
     kept = [ln for ln in lines if ln.strip() and not _NOISE.match(ln)
             and ln.strip() != error.strip()]
     return kept[-count:]
+
+
+# --- which Dockerfile: every one of the project, and the one to check --------------------
+
+_FINDER_SKIP = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox",
+                          "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+# Words of a path that say the Dockerfile is not what ships: an editor's dev container, a
+# development, test or CI image.
+_DEVELOPMENT = frozenset({".devcontainer", "dev", "develop", "development",
+                          "local", "test", "tests", "testing", "ci", "debug", "docs",
+                          "example", "examples", "sample", "samples"})
+_PRODUCTION = frozenset({"prod", "production", "release", "deploy", "deployment", "live"})
+
+
+def is_dockerfile_name(name: str) -> bool:
+    """``Dockerfile``, ``Dockerfile.prod``, ``prod.Dockerfile``, ``web.dockerfile``."""
+    return name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(
+        (".Dockerfile", ".dockerfile"))
+
+
+def find_dockerfiles(project: Path, max_depth: int = 4) -> list[str]:
+    """Every Dockerfile of the project (posix paths relative to it, up to ``max_depth``
+    directories down, virtualenvs, caches and build output left out), sorted by path."""
+    found: list[str] = []
+    for directory, dirs, files in os.walk(project):
+        rel_dir = Path(directory).relative_to(project)
+        depth = len(rel_dir.parts)
+        dirs[:] = sorted(d for d in dirs if d not in _FINDER_SKIP and depth < max_depth)
+        found += [(rel_dir / name).as_posix() for name in files if is_dockerfile_name(name)]
+    return sorted(found)
+
+
+def _words(path: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", path.lower()) if w} | {
+        part.lower() for part in path.split("/")[:-1]}
+
+
+def development_words(path: str) -> list[str]:
+    """The words of ``path`` that say it is for development or tests (``.devcontainer``,
+    ``dev``, ``test``...), sorted; empty for one that may ship."""
+    return sorted(_DEVELOPMENT & _words(path))
+
+
+def choose_dockerfile(found: list[str]) -> tuple[str, str] | None:
+    """The Dockerfile to check among ``found`` and why: the root's ``Dockerfile``; else
+    one whose path says production (``Dockerfile.prod``, ``deploy/Dockerfile``); else the
+    shallowest that is not for development or tests (``.devcontainer/``, ``dev``,
+    ``test``...); else, when all are, the shallowest of them, saying so."""
+    if not found:
+        return None
+    if "Dockerfile" in found:
+        return "Dockerfile", "the root's Dockerfile, what `docker build .` uses"
+    shipping = [p for p in found if not development_words(p)]
+
+    def rank(path: str) -> tuple[int, str]:
+        return path.count("/"), path
+
+    production = sorted((p for p in shipping if _PRODUCTION & _words(p)), key=rank)
+    if production:
+        words = sorted(_PRODUCTION & _words(production[0]))
+        return production[0], f"its path says it ships ({', '.join(words)})"
+    if shipping:
+        chosen = min(shipping, key=rank)
+        others = [p for p in found if p != chosen]
+        if not others:
+            return chosen, "the only Dockerfile"
+        left = [p for p in others if development_words(p)]
+        why = "the shallowest"
+        if left:
+            why += (" that is not for development or tests (left out: "
+                    + ", ".join(f"{p} ({'/'.join(development_words(p))})" for p in left)
+                    + ")")
+        return chosen, why
+    chosen = min(found, key=rank)
+    return chosen, (f"the shallowest, though every Dockerfile found looks like one for "
+                    f"development or tests ({', '.join(development_words(chosen))})")
