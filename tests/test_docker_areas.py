@@ -667,7 +667,7 @@ def test_secret_env_value_logged_in_the_container_fails_unseen(pytester: pytest.
     assert status(results, "logs::no-secrets") == "failed"
     result.stdout.fnmatch_lines([
         "*SR505 no-secrets:*",
-        "*container log:1: contains *the value of $DATABASE_PASSWORD: "
+        "*container log:1: contains *the value of $DATABASE_PASSWORD (from app): "
         "*postgres://app:[[]REDACTED]@db/app*"])
     outputs = {"terminal": result.stdout.str() + result.stderr.str(),
                "json report": (svc / "report.json").read_text(),

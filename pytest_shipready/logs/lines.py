@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
+import functools
 import json
 import math
 import re
@@ -355,6 +356,7 @@ _SERVER_EVENT = (
 _STDLIB_DEFAULT = re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):([A-Za-z_][\w.]*):")
 
 
+@functools.lru_cache(maxsize=256)
 def is_server_logger(name: str) -> bool:
     return any(name == s or name.startswith(s + ".") for s in SERVER_LOGGERS)
 
