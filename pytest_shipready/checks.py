@@ -8,7 +8,7 @@ are also what pytest-xdist workers would share through a file).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -177,7 +177,8 @@ def docker_requirement(flag: bool, configured: bool | None,
 @dataclass(frozen=True)
 class ContainerLogs:
     """What the session container wrote (stdout and stderr lines, start through stop) and
-    the environment it was given: what the container area hands the logs area."""
+    the environment it ran with (the image's ENV, the smoke env): what the container area
+    hands the logs area."""
 
     lines: Sequence[bytes]
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -228,6 +229,23 @@ class NoContainerLogs(Exception):  # noqa: N818 - reads as "raise NoContainerLog
 LogSource = Callable[[], ContainerLogs]
 
 
+@dataclass(frozen=True)
+class ImageRun:
+    """What a Python program wrote when run in the session container, with the
+    container's environment (SR510 runs the app's logging setup there)."""
+
+    code: int | None  # None: it did not finish within the timeout
+    output: bytes  # stdout and stderr together
+    where: str  # "in the session container (/opt/venv/bin/python)"
+    # The variables the container sets that the host has not (or not so): names only.
+    environment: tuple[str, ...] = ()
+
+
+# Runs ``python <args>`` in the session container within ``timeout`` seconds; raises
+# NoContainerLogs (the message: why) when there is no container to run it in.
+ImageRunner = Callable[[Sequence[str], float], ImageRun]
+
+
 class ResultCache(Protocol):
     """Values kept between runs (pytest's cache: ``--cache-clear`` empties it); keys are
     "/"-separated, values JSON."""
@@ -264,9 +282,12 @@ class RunContext:
         # What the image ships (set by the container area; plain JSON, read after each
         # item): the report's "image" section and its SBOM (sbom.py); None until known.
         self.image_inventory: Callable[[], dict[str, Any] | None] | None = None
-        # Secret values areas find at planning (the environments of a Compose file and
-        # of backing services): masked like the configured ones.
-        self.secrets: list[str] = []
+        # Secret values found at planning and while the run goes (the environments of a
+        # Compose file and of backing services, the image's own ENV): masked in what the
+        # plugin shows and writes, as the configured ones are (``add_secrets``).
+        self.secrets: set[str] = set()
+        # Runs Python in the session container (set by the container area): SR510.
+        self.run_in_image: ImageRunner | None = None
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""
@@ -274,6 +295,9 @@ class RunContext:
 
     def add_cleanup(self, fn: Callable[[], None]) -> None:
         self.cleanups.append(fn)
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        self.secrets.update(values)
 
     def close(self) -> list[BaseException]:
         """Run cleanups, newest first; return the errors instead of raising the first."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -107,9 +108,11 @@ def _enclosing_project(start: Path, rootpath: Path) -> Path:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
                                   args: list[str]) -> None:
-    """--shipready-only: import no conftest.py and drop the ini file's addopts, which
-    configure the project's test run (coverage, plugins) and not this one."""
-    if not getattr(early_config.known_args_namespace, "shipready_only", False):
+    """--shipready-only and --shipready-init: import no conftest.py and drop the ini
+    file's addopts, which configure the project's test run (coverage, plugins) and not
+    this one."""
+    known = early_config.known_args_namespace
+    if not (getattr(known, "shipready_only", False) or getattr(known, "shipready_init", False)):
         return
     addopts = list(early_config.getini("addopts"))
     for start in range(len(args) - len(addopts) + 1) if addopts else ():
@@ -155,6 +158,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     from .starter import chosen_dockerfile, starter
 
     project = _project_dir(config)
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:  # progress lines as they happen, not when pytest exits
+        capture.suspend_global_capture(in_=True)
     explored = None
     try:
         settings = load(project)
@@ -163,7 +169,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if settings is not None and chosen_dockerfile(project) is not None:
         from .container.explore import explore
 
-        explored = explore(settings)
+        def say(line: str) -> None:  # progress on stderr: stdout is the starter's TOML
+            print(line, file=sys.stderr, flush=True)
+
+        explored = explore(settings, say)
     print(starter(project, explored), end="")
     return 0
 
@@ -255,9 +264,9 @@ class ShipreadyState:
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         # and to the build ([tool.shipready.image] build_args), and those of this
         # process's own environment (a tool that echoes a file or its environment)
-        self._configured_secrets = configured_secrets(settings.config.smoke.env,
-                                                      settings.config.image.build_args,
-                                                      os.environ)
+        self.configured_secrets = configured_secrets(settings.config.smoke.env,
+                                                     settings.config.image.build_args,
+                                                     os.environ)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin
@@ -276,13 +285,13 @@ class ShipreadyState:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every value never shown: the configured ones and those the areas found at
-        planning (backing services' and Compose environments)."""
-        extra = self.context.secrets
-        if not extra:
-            return self._configured_secrets
-        return tuple(sorted(set(self._configured_secrets) | set(extra), key=len,
-                            reverse=True))
+        """Every value never shown: the configured ones, and those the run found (the
+        environments of a Compose file and of backing services, the image's own ENV),
+        longest first."""
+        if not self.context.secrets:
+            return self.configured_secrets
+        found = set(self.configured_secrets) | self.context.secrets
+        return tuple(sorted(found, key=len, reverse=True))
 
     def _write_progress(self, line: str) -> None:
         self._write_line(f"  build: {line}")

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from .dockerfile import command as start_command
 from .dockerfile import parser
+from .dockerfile.locate import choose_dockerfile, find_dockerfiles
 from .locks import discover, pipcompile
 
 HEALTH_PATHS = ("/health", "/healthz", "/_health/", "/__lbheartbeat__", "/")
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"}
 
 
 @dataclass(frozen=True)
@@ -33,33 +33,38 @@ class Explored:
     answered: dict[str, int] = field(default_factory=dict)  # probe path -> HTTP status
     missing_env: tuple[str, ...] = ()  # variables the app stopped on at start
     exited: str = ""  # "exited 1 after 0.4 s", when it did
+    # The TCP ports the container listened on (None: not known, e.g. it exited first).
+    listening: tuple[int, ...] | None = None
+    cause: tuple[str, ...] = ()  # why the trial build failed, or the end of a failed log
+    build_failed: bool = False
+    watched: float = 0.0  # seconds from the start to the look at its ports
 
 
 def dockerfiles(project: Path) -> list[str]:
     """Every Dockerfile of the project (posix paths), the root's first, then by depth."""
-    found: list[str] = []
-    for path in sorted(project.rglob("*")):
-        rel = path.relative_to(project)
-        if len(rel.parts) > 4 or _SKIP_DIRS.intersection(rel.parts[:-1]):
-            continue
-        name = path.name
-        if path.is_file() and (name == "Dockerfile" or name.startswith("Dockerfile.")
-                               or name.endswith((".Dockerfile", ".dockerfile"))):
-            found.append(rel.as_posix())
-    return sorted(found, key=lambda p: (p != "Dockerfile", p.count("/"), p))
+    return sorted(find_dockerfiles(project, selected="").all,
+                  key=lambda p: (p != "Dockerfile", p.count("/"), p))
 
 
-def chosen_dockerfile(project: Path) -> str | None:
-    """The configured Dockerfile, else the root's, else the shallowest one found."""
+def dockerfile_choice(project: Path) -> tuple[str, str] | None:
+    """The Dockerfile the starter uses and why: the configured one, else the one
+    :func:`~pytest_shipready.dockerfile.locate.choose_dockerfile` picks (never a
+    ``.devcontainer/`` or test one over one that ships)."""
     try:
         data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
         configured = data["tool"]["shipready"]["image"]["dockerfile"]
         if isinstance(configured, str):
-            return configured
+            return configured, "[tool.shipready.image] dockerfile"
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
         pass
-    found = dockerfiles(project)
-    return found[0] if found else None
+    return choose_dockerfile(list(find_dockerfiles(project, selected="").all))
+
+
+def chosen_dockerfile(project: Path) -> str | None:
+    """The configured Dockerfile, else the root's, else the one that ships (see
+    :func:`dockerfile_choice`)."""
+    choice = dockerfile_choice(project)
+    return choice[0] if choice else None
 
 
 _BIND = re.compile(r"(?:--bind|-b|--port|-p|--listen)[= ](?:[\w.\[\]:]*:)?(\$\{?PORT\}?|\d+)"
@@ -73,11 +78,17 @@ def command_port(command: str) -> str | None:
 
 
 _MISSING_ENV = (
-    re.compile(r"KeyError: '([A-Z][A-Z0-9_]+)'"),
-    re.compile(r"(?i)environment variable '?\$?([A-Z][A-Z0-9_]+)'? (?:is )?(?:not set|"
-               r"missing|required)"),
-    re.compile(r"(?m)^([A-Z][A-Z0-9_]+)\s*\n\s*Field required"),  # pydantic-settings
+    re.compile(r"KeyError: ['\"]([A-Z][A-Z0-9_]+)['\"]"),  # os.environ["X"]
+    re.compile(r"(?i)environment variable ['\"]?\$?([A-Z][A-Z0-9_]+)['\"]? (?:is )?(?:not "
+               r"set|missing|required|undefined)"),  # environs, hand-written checks
+    re.compile(r"\b([A-Z][A-Z0-9_]{2,}) environment variable (?:is )?(?:not set|missing|"
+               r"required|must be set|undefined)"),
+    re.compile(r"Set the ([A-Z][A-Z0-9_]+) environment variable"),  # django-environ
+    re.compile(r"\b([A-Z][A-Z0-9_]+) not found\. Declare it as envvar"),  # decouple
+    re.compile(r"(?i)missing (?:required )?environment variables?:? ['\"]?([A-Z][A-Z0-9_]+)"),
 )
+# pydantic-settings: "1 validation error for Settings\ndatabase_url\n  Field required"
+_PYDANTIC_MISSING = re.compile(r"(?m)^([A-Za-z][A-Za-z0-9_]*)\s*\n\s*Field required")
 
 
 def missing_env(log: str) -> tuple[str, ...]:
@@ -85,7 +96,47 @@ def missing_env(log: str) -> tuple[str, ...]:
     names: list[str] = []
     for pattern in _MISSING_ENV:
         names += pattern.findall(log)
+    names += [name.upper() for name in _PYDANTIC_MISSING.findall(log)]
     return tuple(dict.fromkeys(names))
+
+
+def listening_ports(proc_net_tcp: str) -> tuple[int, ...]:
+    """The TCP ports listened on, from ``/proc/net/tcp`` and ``tcp6`` (state 0A)."""
+    ports: set[int] = set()
+    for row in proc_net_tcp.splitlines():
+        cols = row.split()
+        if len(cols) > 3 and cols[3] == "0A" and ":" in cols[1]:
+            try:
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+            except ValueError:
+                continue
+    return tuple(sorted(ports))
+
+
+# Start commands of processes that serve no port: task queues, schedulers, consumers.
+_WORKER = re.compile(r"(?:^|[\s/'\"])(?:celery|rq|dramatiq|arq|huey_consumer\S*|faust)"
+                     r"(?:[\s'\"]|$)"
+                     r"|\b(?:worker|consumer|scheduler|beat|cron)\b", re.IGNORECASE)
+
+
+def looks_like_worker(command: str) -> bool:
+    """Whether a start command runs a process that opens no port (``celery -A app
+    worker``, ``rq worker``, ``python -m app.consumer``)."""
+    return bool(_WORKER.search(command + " "))
+
+
+def unset_args(df: parser.Dockerfile, build_args: dict[str, str], stage: parser.Stage
+               ) -> list[str]:
+    """ARGs the build of ``stage`` uses without a usable value: declared without a
+    default (or with an empty one) and not given in build_args."""
+    declared: dict[str, str | None] = dict(df.global_args)
+    for s in df.chain(stage):
+        for ins in s.of("ARG"):
+            declared.update(parser.arg_pairs(ins, df.escape))
+    text = "\n".join(ins.raw for ins in df.instructions if ins.keyword != "ARG")
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text))
+    return sorted(name for name, value in declared.items()
+                  if not value and name not in build_args and name in used)
 
 
 def starter(project: Path, explored: Explored | None = None) -> str:
@@ -170,7 +221,9 @@ def _dockerfile_section(project: Path) -> list[str]:
         return [*image, "# No readable Dockerfile in the project: the Dockerfile and "
                 "image checks are skipped.", '# dockerfile = "docker/Dockerfile"', ""]
     if len(found) > 1 or chosen != "Dockerfile":
-        image.append(f"# Dockerfiles found: {', '.join(found)}; chose {chosen}")
+        why = dockerfile_choice(project)
+        image.append(f"# Dockerfiles found: {', '.join(found) or '(none)'}")
+        image.append(f"# chose {chosen}: {why[1] if why else 'configured'}")
         image.append(f'dockerfile = "{chosen}"' if chosen != "Dockerfile"
                      else '# dockerfile = "Dockerfile"')
     stage = parsed.target()
@@ -225,6 +278,9 @@ def _smoke_section(project: Path, explored: Explored | None,
                      'command = ["gunicorn", "app:app"]')
     exposed = [p for p, proto in parsed.exposed(stage) if proto == "tcp"]
     bound = command_port(text) if text else None
+    ran = explored is not None and explored.listening is not None and not explored.exited
+    listening = explored.listening if explored is not None and ran else None
+    serves = True
     if exposed:
         lines.append(f"# ports = {json.dumps(exposed)}   # EXPOSEd")
     elif bound is not None:
@@ -232,29 +288,37 @@ def _smoke_section(project: Path, explored: Explored | None,
         lines.append(f"ports = [{port}]   # the start command binds it")
         if not bound.isdigit():
             env["PORT"] = str(port)
+    elif listening == ():
+        serves = False
+        watched = f" in {explored.watched:.0f} s" if explored and explored.watched else ""
+        lines.append(f"# the trial run opened no port{watched}: no ports and no HTTP probe; "
+                     "the container counts as ready while it runs, or set ready_log to a "
+                     "line it logs when ready")
+    elif listening:
+        lines.append(f"ports = [{listening[0]}]   # it listened on {listening[0]} in the "
+                     "trial run")
+        if listening[0] == 8000:  # the trial run gave it PORT=8000
+            env["PORT"] = "8000"
+    elif text and looks_like_worker(text):
+        serves = False
+        lines.append("# the start command runs a worker, which serves no port: no ports and "
+                     "no HTTP probe; the container counts as ready while it runs, or set "
+                     "ready_log to a line it logs when ready")
     else:
         answered = explored is not None and bool(explored.answered)
         lines.append("ports = [8000]   # no EXPOSE and no bind option: "
                      + ("8000 answered" if answered else "a guess, check it"))
         env["PORT"] = "8000"
     if explored is not None:
-        lines.append(f"# {explored.ran}")
-        if explored.exited:
-            lines.append(f"# the container {explored.exited}")
-        good = [p for p, code in explored.answered.items() if 200 <= code < 400]
-        if explored.answered:
-            tried = ", ".join(f"{p} {c}" for p, c in explored.answered.items())
-            lines.append(f"# health paths tried: {tried}")
-        if good and good[0] != "/health":
-            lines.append(f'probe_path = "{good[0]}"')
-        elif good:
-            lines.append('# probe_path = "/health"   # answers')
-        for name in explored.missing_env:
-            env.setdefault(name, "change-me")
-        if explored.missing_env:
-            lines.append(f"# the app stopped on missing {', '.join(explored.missing_env)}: "
-                         "give it test values")
-    else:
+        lines += _explored_lines(explored, serves, env)
+        unset = unset_args(parsed, _build_args(project), stage) if explored.build_failed \
+            else []
+        if unset:
+            given = ", ".join(f'{name} = "..."' for name in unset)
+            lines.append(f"# the Dockerfile has ARG {', '.join(unset)} without a usable "
+                         f"default: give the build values under [tool.shipready.image]: "
+                         f"build_args = {{ {given} }}")
+    elif serves:
         lines.append(f"# probe_path = \"/health\"   # with a Docker engine, --shipready-init "
                      f"tries {', '.join(HEALTH_PATHS)}")
     for name, value in (app_env or {}).items():
@@ -284,6 +348,7 @@ SERVICE_VARIABLES: dict[str, _Proposal] = {
     "CELERY_BROKER_URL": _AMQP, "BROKER_URL": _AMQP, "AMQP_URL": _AMQP,
     "RABBITMQ_URL": _AMQP, "CLOUDAMQP_URL": _AMQP,
 }
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist"}
 _MAX_SOURCES = 400  # files read for the variables (the first ones, by path)
 
 
@@ -356,6 +421,47 @@ def _services_section(project: Path) -> tuple[list[str], dict[str, str]]:
     return [*lines, ""], env
 
 
+def _build_args(project: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        args = data["tool"]["shipready"]["image"]["build_args"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return {}
+    return {str(k): str(v) for k, v in args.items()} if isinstance(args, dict) else {}
+
+
+def _explored_lines(explored: Explored, serves: bool, env: dict[str, str]) -> list[str]:
+    """What the trial run showed, as comments and keys (``env`` gets the variables the app
+    stopped on)."""
+    lines = [f"# {explored.ran}"]
+    if explored.exited:
+        lines.append(f"# the container {explored.exited}")
+    good = [p for p, code in explored.answered.items() if 200 <= code < 400]
+    failing = {p: c for p, c in explored.answered.items() if c >= 500}
+    if explored.answered:
+        tried = ", ".join(f"{p} {c}" for p, c in explored.answered.items())
+        lines.append(f"# health paths tried: {tried}")
+    if serves and good and good[0] != "/health":
+        lines.append(f'probe_path = "{good[0]}"')
+    elif serves and good:
+        lines.append('# probe_path = "/health"   # answers')
+    for name in explored.missing_env:
+        env.setdefault(name, "change-me")
+    trouble = ("exited" if explored.exited else "answered " + ", ".join(
+        sorted({str(c) for c in failing.values()})) if failing else "")
+    if explored.missing_env:
+        what = ("stopped on" if explored.exited else
+                f"{trouble} for" if failing else "logged")
+        lines.append(f"# the app {what} missing {', '.join(explored.missing_env)}: "
+                     "give it test values")
+    elif trouble:
+        lines.append(f"# the app {trouble}, and its log names no missing environment "
+                     "variable" + ("; its last lines:" if explored.cause else ""))
+    if not explored.missing_env:  # the cause: a failed build's step, a failed start's log
+        lines += [f"#   {line}" for line in explored.cause]
+    return lines
+
+
 def smoke_guess(project: Path) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]:
     """The command (when the image has no CMD), ports and env a first smoke run needs."""
     _, parsed = _parse(project)
@@ -372,6 +478,8 @@ def smoke_guess(project: Path) -> tuple[tuple[str, ...], tuple[int, ...], dict[s
     if parsed.exposed(stage):
         return command, (), {}
     bound = command_port(text) if text else None
+    if bound is None and text and looks_like_worker(text):
+        return command, (), {}  # a worker opens no port: nothing to publish or probe
     if bound is None:  # nothing says: try the usual port, and say it was a guess
         return command, (8000,), {"PORT": "8000"}
     if bound.isdigit():

@@ -183,7 +183,9 @@ def test_the_session_container_serves_me(shipready_container):
     shared = json.loads((svc / "shared-log.json").read_text())
     assert shared["events"][0] == "listening", shared
     assert shared["events"][-2:] == ["stopping", "stopped"], shared
-    assert "/from-a-user-test" in shared["paths"] and shared["env"] == {}
+    # The log's environment is the container's: the image's ENV (no smoke env here).
+    assert "/from-a-user-test" in shared["paths"]
+    assert shared["env"]["PORT"] == "8000" and "PATH" in shared["env"], shared["env"]
     assert leftovers(svc) == []
 
 
@@ -617,7 +619,7 @@ def test_plain_text_output_in_the_container_fails_structured(pytester: pytest.Py
     assert " of " in summary and "lines checked are not JSON objects" in summary, summary
     result.stdout.fnmatch_lines([
         "*SR501 structured: * of * lines checked are not JSON objects*",
-        '*container log:*: not a JSON object: *"GET /health HTTP/1.1" 200 -*'])
+        '*container log:*: not a JSON object (from access log): *"GET /health HTTP/1.1" 200 -*'])
     assert result.ret == 1
     assert leftovers(svc) == []
 
@@ -673,7 +675,7 @@ def test_secret_env_value_logged_in_the_container_fails_unseen(pytester: pytest.
     assert status(results, "logs::no-secrets") == "failed"
     result.stdout.fnmatch_lines([
         "*SR505 no-secrets:*",
-        "*container log:1: contains *the value of $DATABASE_PASSWORD: "
+        "*container log:1: contains *the value of $DATABASE_PASSWORD (from app): "
         "*postgres://app:[[]REDACTED]@db/app*"])
     outputs = {"terminal": result.stdout.str() + result.stderr.str(),
                "json report": (svc / "report.json").read_text(),

@@ -395,24 +395,26 @@ GCP = [
 ]
 
 
-@pytest.mark.parametrize(("preset", "lines", "keys"), [
-    ("mozlog", MOZLOG, "Type, Severity, Timestamp"),
-    ("ecs", ECS, "message, log.level, @timestamp"),
-    ("gcp", GCP, "message, severity, time/timestamp/timestampSeconds"),
+@pytest.mark.parametrize(("preset", "lines", "keys", "origin"), [
+    ("mozlog", MOZLOG, "Type, Severity, Timestamp", "; from svc (2)"),
+    ("ecs", ECS, "message, log.level, @timestamp", "; from app (2)"),
+    ("gcp", GCP, "message, severity, time/timestamp/timestampSeconds", ""),
 ])
-def test_presets_accept_their_schemas(preset: str, lines: list[bytes], keys: str) -> None:
+def test_presets_accept_their_schemas(preset: str, lines: list[bytes], keys: str,
+                                      origin: str) -> None:
     cfg = parse({"logs": {"preset": preset}}).logs
     assert cfg == LogsConfig.from_preset(preset)
     got = results(lines, cfg)
     assert {k: r.status for k, r in got.items()} == dict.fromkeys(CHECKS, Status.PASSED), {
         k: r.summary for k, r in got.items()}
     n = len(lines)
+    # The logger each schema names (MozLog's Logger, ECS's log.logger); GCP's has none.
     assert got["SR502"].summary == (f"{n} lines with event, level and timestamp "
-                                    f"(keys: {keys})")
+                                    f"(keys: {keys}){origin}")
     scheme = "names or syslog 0-7" if preset == "mozlog" else "names"
     when = {"mozlog": "epoch", "ecs": "ISO 8601", "gcp": "ISO 8601 or epoch"}[preset]
     assert got["SR503"].summary == (f"{n} levels ({scheme}) and {n} timestamps ({when}) "
-                                    f"valid in {n} lines")
+                                    f"valid in {n} lines{origin}")
     assert got["SR504"].summary.startswith("1 exception logged inside structured lines")
 
 
@@ -422,7 +424,7 @@ def test_without_the_preset_each_schema_fails_and_the_hint_names_it() -> None:
     assert got["SR503"].status == Status.FAILED
     assert got["SR503"].findings[0].message.startswith(
         "level 6 is a number, not a level name; timestamp 1777636800123456789 is a number, "
-        "not an ISO 8601 string: ")
+        "not an ISO 8601 string (from svc): ")
     assert 'numeric_levels = "syslog"' in got["SR503"].findings[0].hint
     assert 'preset = "mozlog"' in got["SR503"].findings[0].hint
     assert "no event key (event/message/msg)" in got["SR502"].findings[0].message
@@ -664,3 +666,84 @@ def test_stdlib_logging_module_is_untouched() -> None:
     before = list(logging.getLogger().handlers)
     check_all([line()])
     assert logging.getLogger().handlers == before
+
+
+# --- where the lines came from (SR501-SR503) ------------------------------------------------
+
+GUNICORN_PLAIN = [
+    b"[2026-05-01 12:00:00 +0000] [1] [INFO] Starting gunicorn 23.0.0",
+    b"[2026-05-01 12:00:00 +0000] [7] [INFO] Booting worker with pid: 7",
+    b'172.17.0.1 - - [01/May/2026:12:00:01 +0000] "GET /health HTTP/1.1" 200 2 "-" '
+    b'"python-urllib/3.11"',
+]
+UVICORN_PLAIN = [b"INFO:     Started server process [1]",
+                 b'INFO:     172.17.0.1:40412 - "GET /health HTTP/1.1" 200 OK']
+
+
+def test_passes_name_the_loggers_their_lines_came_from() -> None:
+    lines = [line(logger="gunicorn.error"), line(logger="gunicorn.access"),
+             line(logger="gunicorn.access"), line(logger="app.views"), line()]
+    got = results(lines)
+    origin = "gunicorn.access (2), app.views (1), gunicorn.error (1), no logger named (1)"
+    assert got["SR501"].summary == f"5 lines, all JSON objects; from {origin}"
+    assert got["SR502"].summary.endswith(f"(keys: event, level, timestamp); from {origin}")
+    assert got["SR503"].summary.endswith(f"valid in 5 lines; from {origin}")
+    # No line names its logger: nothing is claimed about where they came from.
+    assert results([line(), line()])["SR501"].summary == "2 lines, all JSON objects"
+
+
+@pytest.mark.parametrize("logger_key", ["logger", "logger_name", "name", "log.logger"])
+def test_only_server_lines_pass_saying_the_apps_own_log_was_not_seen(logger_key: str) -> None:
+    def named(name: str, event: str) -> bytes:
+        if logger_key == "log.logger":
+            return line(event=event, log={"logger": name})
+        return line(event=event, **{logger_key: name})
+
+    lines = [named("gunicorn.error", "Starting gunicorn 23.0.0"),
+             named("gunicorn.access", '172.17.0.1 - - "GET /health HTTP/1.1" 200 2'),
+             named("uvicorn.error", "Application startup complete.")]
+    got = results(lines)
+    assert all(r.status == Status.PASSED for k, r in got.items() if k != "SR504")
+    assert got["SR501"].summary == (
+        "3 lines, all JSON objects; but every line came from the server (its startup and "
+        "access lines: gunicorn.access (1), gunicorn.error (1), uvicorn.error (1)), none "
+        "from the app's own loggers, so how the app's own log calls render was not seen: "
+        "make the smoke run reach a path where the app logs ([tool.shipready.logs] "
+        "requests); SR510 checks the app's logging setup")
+    for check_id in ("SR502", "SR503"):
+        assert got[check_id].summary.endswith(
+            "but every line came from the server (its startup and access lines: "
+            "gunicorn.access (1), gunicorn.error (1), uvicorn.error (1)), none from the "
+            "app's own loggers (see SR501)")
+    # One line of the app's own logger: an ordinary PASS.
+    mixed = results([*lines, named("app", "order placed")])["SR501"].summary
+    assert mixed.startswith("4 lines, all JSON objects; from app (1), ")
+
+
+def test_server_lines_without_a_logger_name_are_told_by_what_they_say() -> None:
+    # A structlog chain that drops the logger name: uvicorn's and gunicorn's own
+    # messages still show where they came from.
+    lines = [line(event="Started server process [1]"), line(event="Uvicorn running on "
+             "http://0.0.0.0:8000 (Press CTRL+C to quit)"),
+             line(event='127.0.0.1:5000 - "GET /health HTTP/1.1" 200')]
+    summary = results(lines)["SR501"].summary
+    assert "but every line came from the server (its startup and access lines: uvicorn (2)" \
+        ", access log (1))" in summary, summary
+    assert "; but every line" not in results([*lines, line(event="order placed")]
+                                              )["SR501"].summary
+
+
+def test_failures_say_which_server_or_logger_wrote_each_plain_line() -> None:
+    lines = [*GUNICORN_PLAIN, *UVICORN_PLAIN, b"WARNING:app.db:slow query",
+             b"plain words", line(logger="app")]
+    got = results(lines, LogsConfig(show_lines=10))["SR501"]
+    assert got.status == Status.FAILED
+    assert got.summary == ("7 of 8 lines checked are not JSON objects; failing lines from "
+                           "gunicorn (2), uvicorn (2), access log (1), app.db (1), no "
+                           "logger named (1)")
+    messages = [f.message for f in got.findings]
+    assert messages[0].startswith("not a JSON object (from gunicorn): [2026-05-01 ")
+    assert messages[2].startswith("not a JSON object (from access log): 172.17.0.1 - - ")
+    assert messages[3].startswith("not a JSON object (from uvicorn): INFO:     Started")
+    assert messages[5].startswith("not a JSON object (from app.db): WARNING:app.db:")
+    assert messages[6].startswith("not a JSON object: plain words")

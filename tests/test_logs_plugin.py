@@ -21,7 +21,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> Path:
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example, with no Docker engine: SR510 runs the setup on the host
+    only (in the session container too where an engine answers: test_logs_in_image)."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     return pytester.path
@@ -165,7 +168,8 @@ def test_configured_setup_that_does_not_import_fails(pytester: pytest.Pytester,
     result = pytester.runpytest("--shipready", "-k", "SR510")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*the logging setup app.nolog:configure cannot be imported",
+        "*the logging setup app.nolog:configure cannot be imported; run on the host "
+        "only: no Docker engine*",
         "*ModuleNotFoundError: No module named 'app.nolog'",
     ])
 

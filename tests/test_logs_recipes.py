@@ -124,15 +124,56 @@ def test_documented_server_logging_passes_in_the_container(
         assert own in messages, (own, messages)
     assert {e["logger"] for e in events} >= {ACCESS_LOGGER[server], "app"}
     summaries = {node: r["summary"] for node, r in results.items()}
-    assert summaries["structured"] == f"{n} lines, all JSON objects"
+    # Each says which loggers its lines came from: the server's and the app's own.
+    loggers = {str(e["logger"]) for e in events}
+    origin = summaries["structured"].removeprefix(f"{n} lines, all JSON objects; from ")
+    assert origin != summaries["structured"], summaries["structured"]
+    assert f"{ACCESS_LOGGER[server]} (" in origin and "app (" in origin, origin
+    assert set(re.findall(r"([\w.]+) \(\d+\)", origin)) <= loggers, origin
     assert summaries["required-keys"] == (f"{n} lines with event, level and timestamp "
-                                          "(keys: event, level, timestamp)")
+                                          f"(keys: event, level, timestamp); from {origin}")
     assert summaries["levels-and-timestamps"] == (
-        f"{n} levels (names) and {n} timestamps (ISO 8601) valid in {n} lines")
+        f"{n} levels (names) and {n} timestamps (ISO 8601) valid in {n} lines; "
+        f"from {origin}")
     # /fail raised: the server logged the exception inside one JSON line.
     assert summaries["exceptions-structured"] == (
         f"1 exception logged inside structured lines, no raw tracebacks in {n} lines")
     assert result.ret == 0
+    assert _leftovers(servers) == []
+
+
+@pytest.mark.docker
+def test_only_server_lines_pass_saying_the_apps_own_log_was_not_seen(
+    pytester: pytest.Pytester, servers: Path
+) -> None:
+    # No request reaches a path where the app logs (the app logs only on 404s and
+    # errors): every line is gunicorn's own (startup, access log of /health, shutdown),
+    # JSON through the recipe. The PASS must say so rather than "all JSON objects".
+    pyproject = servers / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'requests = ["/shipready-not-found", "/fail"]', "requests = []"))
+    report = servers / "report.json"
+    result = pytester.runpytest_subprocess(
+        "--shipready", "--shipready-offline", "-p", "no:cacheprovider", "-rA",
+        f"--rootdir={servers}", f"--shipready-project={servers}",
+        f"--shipready-report={report}", "-c", str(pyproject),
+        "-k", "SR501 or SR502 or SR503 or test_server_log", str(servers / "tests"),
+        timeout=600)
+    result.assert_outcomes(passed=4)
+    events = json.loads((servers / "server-log.json").read_text())
+    assert {e["logger"] for e in events} == {"gunicorn.error", "gunicorn.access"}
+    summaries = {str(r["nodeid"]).removeprefix("shipready::logs::"): r["summary"]
+                 for r in json.loads(report.read_text())["results"]}
+    n = len(events)
+    assert summaries["structured"].startswith(
+        f"{n} lines, all JSON objects; but every line came from the server (its startup "
+        "and access lines: gunicorn.error ("), summaries["structured"]
+    assert ("none from the app's own loggers, so how the app's own log calls render was "
+            "not seen: make the smoke run reach a path where the app logs "
+            "([tool.shipready.logs] requests)") in summaries["structured"]
+    for node in ("required-keys", "levels-and-timestamps"):
+        assert summaries[node].endswith("none from the app's own loggers (see SR501)"), \
+            summaries[node]
     assert _leftovers(servers) == []
 
 

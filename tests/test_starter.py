@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import tomllib
@@ -97,10 +98,37 @@ def test_starter_lists_every_dockerfile_and_says_which_it_chose(example: Path) -
     shutil.move(example / "Dockerfile", example / "docker" / "Dockerfile")
     (example / "docker" / "dev.Dockerfile").write_text(NO_CMD)
     text = starter(example)
-    assert "# Dockerfiles found: docker/Dockerfile, docker/dev.Dockerfile; chose " \
-           "docker/Dockerfile" in text
+    assert "# Dockerfiles found: docker/Dockerfile, docker/dev.Dockerfile\n# chose " \
+           "docker/Dockerfile: the shallowest that is not for development or tests " \
+           "(left out: docker/dev.Dockerfile (dev))" in text
     assert tomllib.loads(text)["tool"]["shipready"]["image"] == {
         "dockerfile": "docker/Dockerfile"}
+
+
+def test_starter_never_picks_a_devcontainer_dockerfile_over_one_that_ships(
+        example: Path) -> None:
+    # The shape seen on a Django service: .devcontainer/Dockerfile is shallower than
+    # the production one, and was picked.
+    (example / "compose" / "production" / "django").mkdir(parents=True)
+    shutil.move(example / "Dockerfile", example / "compose" / "production" / "django" /
+                "Dockerfile")
+    (example / ".devcontainer").mkdir()
+    (example / ".devcontainer" / "Dockerfile").write_text(NO_CMD)
+    (example / "compose" / "local").mkdir()
+    (example / "compose" / "local" / "Dockerfile").write_text(NO_CMD)
+    text = starter(example)
+    assert ("# Dockerfiles found: .devcontainer/Dockerfile, compose/local/Dockerfile, "
+            "compose/production/django/Dockerfile\n# chose compose/production/django/"
+            "Dockerfile: its path says it ships (production)") in text, text
+    assert tomllib.loads(text)["tool"]["shipready"]["image"] == {
+        "dockerfile": "compose/production/django/Dockerfile"}
+    # Without a production word: the shallowest that is not for development, saying
+    # which were left out and why.
+    shutil.move(example / "compose" / "production", example / "compose" / "web")
+    text = starter(example)
+    assert ("# chose compose/web/django/Dockerfile: the shallowest that is not for "
+            "development or tests (left out: .devcontainer/Dockerfile (.devcontainer), "
+            "compose/local/Dockerfile (local))") in text, text
 
 
 def test_missing_environment_variables_are_read_off_the_start_log() -> None:
@@ -109,6 +137,62 @@ def test_missing_environment_variables_are_read_off_the_start_log() -> None:
     log = ('Traceback (most recent call last):\n  ...\nKeyError: \'DATABASE_URL\'\n'
            "settings\nSECRET_KEY\n  Field required [type=missing]\n")
     assert missing_env(log) == ("DATABASE_URL", "SECRET_KEY")
+    # django-environ, python-decouple, environs, pydantic-settings' lower-case fields
+    log = ("django.core.exceptions.ImproperlyConfigured: Set the DJANGO_SECRET_KEY "
+           "environment variable\n"
+           "decouple.UndefinedValueError: REDIS_URL not found. Declare it as envvar or "
+           "define a default value.\n"
+           'environs.EnvError: Environment variable "SENTRY_DSN" not set\n'
+           "1 validation error for Settings\nbroker_url\n  Field required [type=missing]\n"
+           "KeyError: \"API_TOKEN\"\n")
+    assert missing_env(log) == ("API_TOKEN", "SENTRY_DSN", "DJANGO_SECRET_KEY", "REDIS_URL",
+                                "BROKER_URL")
+
+
+def test_listening_ports_are_read_off_proc_net_tcp() -> None:
+    from pytest_shipready.starter import listening_ports
+
+    tcp = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt\n"
+           "   0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000\n"
+           "   1: 0100007F:1F40 0100007F:9C40 01 00000000:00000000 00:00000000 00000000\n")
+    tcp6 = ("  sl  local_address                         remote_address  st\n"
+            "   0: 00000000000000000000000000000000:1388 0000000000000000000000000000000"
+            "0:0000 0A 00000000:00000000\n")
+    assert listening_ports(tcp + tcp6) == (5000, 8000)
+    assert listening_ports(tcp.splitlines()[0]) == ()
+
+
+@pytest.mark.parametrize(("command", "worker"), [
+    ("celery -A proj worker -l info", True), ("rq worker high default", True),
+    ("python -m app.consumer", True), ("dramatiq app.tasks", True),
+    ("celery -A proj beat", True), ("gunicorn app.wsgi:app", False),
+    ("python -m app", False), ("uvicorn app.main:app --port 8000", False)])
+def test_worker_commands_get_no_port_guess(example: Path, command: str, worker: bool
+                                           ) -> None:
+    from pytest_shipready.starter import looks_like_worker
+
+    assert looks_like_worker(command) is worker
+    (example / "Dockerfile").write_text(NO_CMD + f"CMD {command}\n")
+    smoke = _smoke(starter(example))
+    if worker:
+        assert smoke == {}, smoke
+        assert "runs a worker, which serves no port: no ports and no HTTP probe" in \
+            starter(example)
+    else:
+        assert "ports" in smoke
+
+
+def test_an_arg_without_a_usable_default_is_named() -> None:
+    from pytest_shipready.dockerfile import parser
+    from pytest_shipready.starter import unset_args
+
+    df = parser.parse("ARG BASE\nFROM python:${BASE}-slim\nARG APP_VERSION\nARG UNUSED\n"
+                      "ARG EMPTY=\"\"\nARG SET=1\nRUN echo $APP_VERSION $EMPTY $SET\n",
+                      "Dockerfile")
+    stage = df.target()
+    assert stage is not None
+    assert unset_args(df, {}, stage) == ["APP_VERSION", "BASE", "EMPTY"]
+    assert unset_args(df, {"BASE": "3.11"}, stage) == ["APP_VERSION", "EMPTY"]
 
 
 @pytest.mark.docker
@@ -172,3 +256,122 @@ def test_starter_says_the_compose_services_need_no_configuration(example: Path) 
     assert "# [tool.shipready.compose] use_command = true   # run its `gunicorn app:app`" in text
     (example / "compose.yaml").write_text("services: [\n")
     assert "# compose.yaml: not valid YAML" in starter(example)
+
+
+# --- the trial run, as users run it (a real engine) -------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _init_timed(project: Path) -> tuple[int, str, list[tuple[float, str]]]:
+    """``pytest --shipready-init`` in ``project``: exit code, stdout, and each stderr line
+    with the second it arrived (from the start), the exit last."""
+    import os
+    import sys
+    import threading
+    import time
+
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--shipready-init", "-p", "no:cacheprovider"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"})
+    lines: list[tuple[float, str]] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append((time.monotonic() - started, line.rstrip("\n")))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert proc.stdout is not None
+    out = proc.stdout.read()  # not communicate(): it would read stderr too
+    proc.wait(timeout=600)
+    reader.join()
+    lines.append((time.monotonic() - started, "(exit)"))
+    return proc.returncode, out, lines
+
+
+def _copy_fixture(tmp_path: Path, name: str) -> Path:
+    import uuid
+
+    project = tmp_path / f"{name}-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(FIXTURES / name, project, ignore=shutil.ignore_patterns("__pycache__"))
+    return project
+
+
+def _leftover_containers(project: Path) -> list[str]:
+    return subprocess.run(["docker", "ps", "-aq", "--filter",
+                           f"label=io.pytest-shipready.project=pytest-shipready/"
+                           f"{project.name.lower()}"],
+                          capture_output=True, text=True).stdout.split()
+
+
+@pytest.mark.docker
+def test_init_on_a_worker_imports_no_conftest_shows_progress_and_proposes_no_port(
+        tmp_path: Path) -> None:
+    from conftest import remove_kept_image
+
+    project = _copy_fixture(tmp_path, "init-worker")
+    try:
+        code, out, err = _init_timed(project)
+    finally:
+        remove_kept_image(project)
+    # The conftest imports a package that is not installed, and addopts name options of
+    # a plugin that is not either: neither is applied, as under --shipready-only.
+    assert code == 0, (out, err)
+    table = tomllib.loads(out)["tool"]["shipready"]
+    config.parse(table, "starter")
+    # It opened no port: nothing to publish, no HTTP probe, no PORT.
+    assert table.get("smoke", {}) == {}, table
+    assert "# the trial run opened no port in " in out
+    assert "probe_path" not in out and "health paths tried" not in out
+    # Progress on stderr (stdout is the TOML): never silent for more than 5 s.
+    texts = [text for _, text in err]
+    assert "shipready: building Dockerfile and running it once to see what it does" in texts
+    assert any(t.startswith("shipready: building the image") for t in texts), texts
+    stamps = [0.0, *(when for when, _ in err)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
+    assert max(gaps) <= 5.0, err
+    assert _leftover_containers(project) == []
+
+
+@pytest.mark.docker
+def test_init_names_the_variable_a_500_asks_for(tmp_path: Path) -> None:
+    from conftest import remove_kept_image
+
+    project = _copy_fixture(tmp_path, "init-web-env")
+    try:
+        code, out, err = _init_timed(project)
+    finally:
+        remove_kept_image(project)
+    assert code == 0, (out, err)
+    assert "# health paths tried: /health 500, " in out
+    assert "# the app answered 500 for missing DATABASE_URL: give it test values" in out
+    smoke = _smoke(out)
+    assert smoke["ports"] == [8000]
+    assert smoke["env"] == {"PORT": "8000", "DATABASE_URL": "change-me"}
+
+
+@pytest.mark.docker
+def test_init_says_why_its_trial_build_failed_and_names_the_arg_it_needs(
+        tmp_path: Path) -> None:
+    from conftest import remove_kept_image
+
+    project = _copy_fixture(tmp_path, "init-web-env")
+    (project / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nARG APP_VERSION\nWORKDIR /srv\n"
+        'RUN test -n "$APP_VERSION" || (echo "APP_VERSION must be given" >&2; exit 1)\n'
+        'COPY app/ app/\nCMD ["python", "-m", "app"]\n')
+    try:
+        code, out, err = _init_timed(project)
+    finally:
+        remove_kept_image(project)
+    assert code == 0, (out, err)
+    assert "# could not build Dockerfile: the build failed (" in out
+    assert '#   step `RUN test -n "$APP_VERSION" ||' in out
+    assert "#   APP_VERSION must be given" in out
+    assert ("# the Dockerfile has ARG APP_VERSION without a usable default: give the build "
+            'values under [tool.shipready.image]: build_args = { APP_VERSION = "..." }') in out
+    config.parse(tomllib.loads(out)["tool"]["shipready"], "starter")

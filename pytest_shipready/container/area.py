@@ -23,7 +23,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     """The image, smoke and parity checks (one planner: they share one DockerRun)."""
     if not uses_docker(settings):
         return []
-    from .inspect import declared, integrity, parityrun, shipped
+    from .inspect import declared, inimage, integrity, parityrun, shipped
     from .run import smokerun
 
     run = docker_run(settings, context)
@@ -43,7 +43,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     # The backing services start when the run starts (SR320's prefetch), so that they
     # become ready while the image builds; their secret values are masked from now on.
     services = services_run(run)
-    context.secrets.extend(services.secrets())
+    context.add_secrets(services.secrets())
     checks = [
         PlannedCheck("image", None, "SR210", "build", path, build),
         PlannedCheck("image", None, "SR211", "size", path, lambda: check_size(run)),
@@ -101,6 +101,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     parity_checks = parityrun.plan(run, path, parity, integrity.plan(run, parity, smoke, path))
     # What the image ships, for the report's SBOM (read when the run ends).
     context.image_inventory = shipped.Inventory(run, parity)
+    # SR510 runs the app's logging setup in the session container too.
+    context.run_in_image = inimage.runner(run, parity, smoke)
     # graceful-shutdown stops the session container: run it after parity.
     checks += smoke_checks[:-1] + parity_checks + late_checks + smoke_checks[-1:] + [
         hardened_stop]

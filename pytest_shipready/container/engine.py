@@ -607,6 +607,12 @@ class Container:
                 return int(binding["HostPort"])
         return None
 
+    def environment(self) -> dict[str, str]:
+        """The environment it was created with, as the engine reports it: the image's
+        ENV with the run's variables over it."""
+        config = self._c.attrs.get("Config") or {}
+        return dict(str(e).split("=", 1) for e in (config.get("Env") or []) if "=" in str(e))
+
     def logs(self, tail: int | None = None) -> bytes:
         """Its output (the last ``tail`` lines, or all of it: mind the size)."""
         try:

@@ -82,3 +82,57 @@ def find_dockerfiles(project: Path, selected: str = "Dockerfile") -> Found:
     walk(project, "", 0, 2)
     found.sort(key=lambda p: (p.count("/"), "/Dockerfile" not in f"/{p}", p))
     return Found(tuple(found), tuple(dev))
+
+# Words of a path that say the Dockerfile is not what ships: an editor's dev container, a
+# development, test or CI image.
+_DEVELOPMENT = frozenset({".devcontainer", "dev", "develop", "development",
+                          "local", "test", "tests", "testing", "ci", "debug", "docs",
+                          "example", "examples", "sample", "samples"})
+_PRODUCTION = frozenset({"prod", "production", "release", "deploy", "deployment", "live"})
+
+
+def _words(path: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", path.lower()) if w} | {
+        part.lower() for part in path.split("/")[:-1]}
+
+
+def development_words(path: str) -> list[str]:
+    """The words of ``path`` that say it is for development or tests (``.devcontainer``,
+    ``dev``, ``test``...), sorted; empty for one that may ship."""
+    return sorted(_DEVELOPMENT & _words(path))
+
+
+def choose_dockerfile(found: list[str]) -> tuple[str, str] | None:
+    """The Dockerfile to check among ``found`` and why: the root's ``Dockerfile``; else
+    one whose path says production (``Dockerfile.prod``, ``deploy/Dockerfile``); else the
+    shallowest that is not for development or tests (``.devcontainer/``, ``dev``,
+    ``test``...); else, when all are, the shallowest of them, saying so."""
+    if not found:
+        return None
+    found = sorted(found)
+    if "Dockerfile" in found:
+        return "Dockerfile", "the root's Dockerfile, what `docker build .` uses"
+    shipping = [p for p in found if not development_words(p)]
+
+    def rank(path: str) -> tuple[int, str]:
+        return path.count("/"), path
+
+    production = sorted((p for p in shipping if _PRODUCTION & _words(p)), key=rank)
+    if production:
+        words = sorted(_PRODUCTION & _words(production[0]))
+        return production[0], f"its path says it ships ({', '.join(words)})"
+    if shipping:
+        chosen = min(shipping, key=rank)
+        others = [p for p in found if p != chosen]
+        if not others:
+            return chosen, "the only Dockerfile"
+        left = [p for p in others if development_words(p)]
+        why = "the shallowest"
+        if left:
+            why += (" that is not for development or tests (left out: "
+                    + ", ".join(f"{p} ({'/'.join(development_words(p))})" for p in left)
+                    + ")")
+        return chosen, why
+    chosen = min(found, key=rank)
+    return chosen, (f"the shallowest, though every Dockerfile found looks like one for "
+                    f"development or tests ({', '.join(development_words(chosen))})")

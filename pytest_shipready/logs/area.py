@@ -17,6 +17,7 @@ from collections.abc import Callable
 from ..checks import (
     CheckResult,
     ContainerLogs,
+    ImageRunner,
     LogSource,
     NoContainerLogs,
     Options,
@@ -46,10 +47,12 @@ def from_context(context: RunContext) -> LogSource:
 
 
 def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
-    return plan_with(settings, from_context(context))
+    return plan_with(settings, from_context(context), lambda: context.run_in_image)
 
 
-def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
+def plan_with(settings: Settings, source: LogSource,
+              in_image: Callable[[], ImageRunner | None] = lambda: None
+              ) -> list[PlannedCheck]:
     cfg = settings.config.logs
 
     @functools.cache
@@ -80,7 +83,7 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
     def setup() -> CheckResult:
         from .setup import check_setup
 
-        return check_setup(settings.project, cfg)
+        return check_setup(settings.project, cfg, in_image())
 
     names = [("SR501", "structured"), ("SR502", "required-keys"),
              ("SR503", "levels-and-timestamps"), ("SR504", "exceptions-structured"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
+import functools
 import json
 import math
 import re
@@ -325,6 +326,112 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS, secrets: Iterable[str] = ()) 
     return shown
 
 
+# --- where a line came from ---------------------------------------------------------------------
+
+# Keys that name the logger in a structured line (structlog's add_logger_name, stdlib's
+# %(name)s in python-json-logger, ECS, MozLog).
+LOGGER_KEYS = ("logger", "logger_name", "name", "log.logger", "Logger", "loggerName")
+# Loggers of the servers themselves (startup, worker and access lines), not of the app.
+SERVER_LOGGERS = ("gunicorn", "uvicorn", "hypercorn", "daphne", "waitress", "werkzeug",
+                  "granian", "django.server", "aiohttp.access", "aiohttp.server",
+                  "tornado.access", "sanic.access", "sanic.server")
+# Lines a server writes in its own plain format (defaults of gunicorn, uvicorn, werkzeug).
+_SERVER_TEXT = (
+    (re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d+)? [+-]\d{4}\] \[\d+\] \[[A-Z]+\] "),
+     "gunicorn"),
+    (re.compile(r"^(?:TRACE|DEBUG|INFO|WARNING|ERROR|CRITICAL):\s{2,}\S"), "uvicorn"),
+    (re.compile(r'^\S+ \S+ \S+ \[[^\]]+\] "[A-Z]+ \S+ HTTP/[\d.]+" \d{3} '), "access log"),
+    (re.compile(r"^ \* (?:Serving Flask app|Debug mode|Running on|Restarting with)"),
+     "werkzeug"),
+)
+# What servers say when their lines are structured but name no logger.
+_SERVER_EVENT = (
+    (re.compile(r"^(?:Starting gunicorn|Listening at: |Using worker: |Booting worker with "
+                r"pid|Handling signal: |Worker exiting|Shutting down: Master)"), "gunicorn"),
+    (re.compile(r"^(?:Started server process|Waiting for application (?:startup|shutdown)"
+                r"|Application (?:startup|shutdown) complete|Uvicorn running on |Finished "
+                r"server process)"), "uvicorn"),
+    (re.compile(r'"[A-Z]+ \S+ HTTP/[\d.]+" \d{3}\b'), "access log"),
+)
+_STDLIB_DEFAULT = re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):([A-Za-z_][\w.]*):")
+
+
+@functools.lru_cache(maxsize=256)
+def is_server_logger(name: str) -> bool:
+    return any(name == s or name.startswith(s + ".") for s in SERVER_LOGGERS)
+
+
+def line_origin(text: str | None, fields: Mapping[str, Any] | None,
+                event_keys: Sequence[str] = ("event", "message", "msg")
+                ) -> tuple[str | None, bool]:
+    """(where a line came from, whether that is the server itself rather than the app):
+    the logger a structured line names, else the server whose startup or access line it
+    is; for plain text, the server whose default format it has, or the logger of
+    logging's default format (``WARNING:app.db:...``). (None, False) when it cannot be
+    told."""
+    if fields is not None:
+        for key in LOGGER_KEYS:
+            value = lookup(fields, key)
+            if isinstance(value, str) and value.strip():
+                name = value.strip()
+                return name, is_server_logger(name)
+        event = next((v for k in event_keys
+                      if isinstance(v := lookup(fields, k), str)), "")
+        for pattern, server in _SERVER_EVENT:
+            if pattern.search(event):
+                return server, True
+        return None, False
+    if not text:
+        return None, False
+    for pattern, server in _SERVER_TEXT:
+        if pattern.search(text):
+            return server, True
+    m = _STDLIB_DEFAULT.match(text)
+    if m:
+        return m.group(1), is_server_logger(m.group(1))
+    return None, False
+
+
+def origins(lines: Sequence[Line], limit: int = 4) -> str:
+    """``gunicorn.access (9), app (3), no logger named (2)``: where ``lines`` came from,
+    most first; "" when none can be told."""
+    counts: dict[str, int] = {}
+    unnamed = 0
+    for ln in lines:
+        if ln.origin is None:
+            unnamed += 1
+        else:
+            counts[ln.origin] = counts.get(ln.origin, 0) + 1
+    if not counts:
+        return ""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = [f"{name} ({count})" for name, count in ranked[:limit]]
+    if len(ranked) > limit:
+        rest = ranked[limit:]
+        shown.append(f"{len(rest)} other loggers ({sum(c for _, c in rest)})")
+    if unnamed:
+        shown.append(f"no logger named ({unnamed})")
+    return ", ".join(shown)
+
+
+def from_where(lines: Sequence[Line], full: bool = True) -> str:
+    """What a PASS adds about where its lines came from: "" when no line can be placed;
+    the loggers and processes otherwise, saying so when every line came from the server
+    (its startup and access lines) and none from the app's own loggers."""
+    found = origins(lines)
+    if not found:
+        return ""
+    if lines and all(ln.server for ln in lines):
+        note = (f"; but every line came from the server (its startup and access lines: "
+                f"{found}), none from the app's own loggers")
+        if not full:
+            return note + " (see SR501)"
+        return (note + ", so how the app's own log calls render was not seen: make the "
+                "smoke run reach a path where the app logs ([tool.shipready.logs] "
+                "requests); SR510 checks the app's logging setup")
+    return f"; from {found}"
+
+
 # --- the analysis -----------------------------------------------------------------------------
 
 
@@ -342,6 +449,8 @@ class Line:
     # Only the start of a line too long to keep (a capped log): judged by that start
     # (JSON or text, secret shapes), never parsed for keys.
     truncated: bool = False
+    origin: str | None = None  # the logger or server it came from, when it says
+    server: bool = False  # written by the server (gunicorn, uvicorn...), not the app
 
     @property
     def blank(self) -> bool:
@@ -405,6 +514,9 @@ def analyse(
         result.append(line)
     for index in traceback_lines([ln.text if ln.fields is None else None for ln in result]):
         result[index].traceback = True
+    for line in result:
+        if not line.traceback and not line.blank:
+            line.origin, line.server = line_origin(line.text, line.fields, cfg.event_keys)
     return Analysis(source, cfg, result, env_secrets)
 
 
@@ -465,13 +577,20 @@ def _verdict(
             f"{ok}; {failed} of {total} lines fail, within threshold {limit:g}")
         return CheckResult.passed(check_id, summary, **figures)
     shown = problems[: cfg.show_lines] if cfg.show_lines else []
-    findings = [Finding(f"{_safe_reason(why, line)}: {line.shown}", analysis.source,
-                        line.number, hint) for line, why in shown]
+    findings = [Finding(f"{_safe_reason(why, line)}{_from(line)}: {line.shown}",
+                        analysis.source, line.number, hint) for line, why in shown]
     more = f" (first {len(shown)} shown)" if len(shown) < failed else ""
     summary = f"{failed} of {plural(total, 'line')} checked {bad}{more}"
+    failing = origins(list({ln.number: ln for ln, _ in problems}.values()))
+    if failing:
+        summary += f"; failing lines from {failing}"
     if limit < 1:
         summary += f"; threshold {limit:g} needs at least {math.ceil(limit * total)} passing"
     return CheckResult.failed(check_id, summary, findings, **figures)
+
+
+def _from(line: Line) -> str:
+    return f" (from {line.origin})" if line.origin else ""
 
 
 def _safe_reason(why: str, line: Line) -> str:
@@ -510,8 +629,9 @@ def check_structured(analysis: Analysis) -> CheckResult:
     hint = (f"Render every log line with structlog's {_renderer(cfg.format)} and route "
             "stdlib logging, warnings and uncaught exceptions through it (see docs/logs.md).")
     result = _verdict(
-        analysis, "SR501", lines, problems, f"{plural(len(lines), 'line')}, all {name}",
-        f"are not {name}", hint)
+        analysis, "SR501", lines, problems,
+        f"{plural(len(lines), 'line')}, all {name}{from_where(lines)}", f"are not {name}",
+        hint)
     other = other_format(analysis, [ln for ln, _ in problems])
     if result.status != Status.FAILED or other is None:
         return result
@@ -607,7 +727,8 @@ def check_required_keys(analysis: Analysis) -> CheckResult:
     used = ", ".join("/".join(sorted(keys)) for keys in found.values() if keys)
     return _verdict(
         analysis, "SR502", lines, problems,
-        f"{plural(len(lines), 'line')} with event, level and timestamp (keys: {used})",
+        f"{plural(len(lines), 'line')} with event, level and timestamp (keys: {used})"
+        f"{from_where(lines, full=False)}",
         "lack a required key",
         "Add structlog.stdlib.add_log_level (or add_log_level) and "
         "TimeStamper(fmt='iso', utc=True) to the processors, also to "
@@ -736,6 +857,7 @@ def check_levels_and_timestamps(analysis: Analysis) -> CheckResult:
         what, keys = (("level", cfg.level_keys) if not levels
                       else ("timestamp", cfg.timestamp_keys))
         ok += f"; no line has a {what} key ({'/'.join(keys)})"
+    ok += from_where(checked, full=False)
     return _verdict(
         analysis, "SR503", checked, problems, ok,
         "have a bad level or timestamp",

@@ -13,6 +13,7 @@ No pytest, no docker, no structlog import here (the subprocess imports the app's
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checks import CheckResult, Finding, Status, plural
+from ..checks import CheckResult, Finding, ImageRunner, NoContainerLogs, Status, plural
 from ..config import LogsConfig
 from .lines import CHECKS as LOG_CHECKS
 from .lines import Analysis, analyse, split_lines
@@ -30,6 +31,7 @@ MODULE_NAMES = ("logconfig", "logging_config", "log_config", "logsetup", "loggin
 FUNCTION_NAMES = ("configure", "configure_logging", "setup_logging")
 STRUCTLOG_EVENT = "shipready-probe-structlog"
 STDLIB_MESSAGE = "shipready-probe-stdlib record"
+RESULT_MARK = b"@@shipready-setup-result@@"
 
 # Runs as ``python -c PROBE module function result.json`` in the project directory.
 PROBE = r'''
@@ -37,6 +39,15 @@ import importlib, json, logging, sys, traceback
 module_name, function_name, result_path = sys.argv[1:4]
 
 def report(**data):
+    if result_path == "-":  # in the container: after the output, behind a marker
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        import os
+        os.write(1, ("\n" + "@@shipready-setup-result@@" + json.dumps(data) + "\n").encode())
+        return
     with open(result_path, "w", encoding="utf-8") as f:
         json.dump(data, f)
 
@@ -166,40 +177,100 @@ def _tail(data: bytes, lines: int = 5) -> str:
     return "\n".join(text) or "(nothing)"
 
 
-def check_setup(project: Path, cfg: LogsConfig) -> CheckResult:
-    """SR510 on ``project``: run its logging setup in a subprocess and check the output."""
+def run_in_image(in_image: ImageRunner, target: str, timeout: float
+                 ) -> tuple[SetupRun, tuple[str, ...]] | str:
+    """The probe run in the session container, with the container's environment; or why
+    it could not run there (no container, no Python, the setup not in the image)."""
+    module, _, function = target.partition(":")
+    try:
+        ran = in_image(["-B", "-W", "ignore", "-c", PROBE, module.strip(), function.strip(),
+                        "-"], timeout)
+    except NoContainerLogs as exc:
+        return str(exc)
+    output, mark, tail = ran.output.rpartition(RESULT_MARK)
+    if not mark:
+        output = ran.output
+    try:
+        result = json.loads(tail.decode("utf-8", "replace")) if mark else {}
+    except ValueError:
+        result = {}
+    if not isinstance(result, dict):
+        result = {}
+    if ran.code is not None and not result and ran.code in (126, 127):
+        return f"the image's Python did not start: {_tail(ran.output, 2)}"
+    if result.get("stage") == "import":
+        return f"{module} cannot be imported in the image ({result.get('error')})"
+    return SetupRun(output.removesuffix(b"\n"), b"", result, ran.code), ran.environment
+
+
+def check_setup(project: Path, cfg: LogsConfig, in_image: ImageRunner | None = None
+                ) -> CheckResult:
+    """SR510 on ``project``: run its logging setup in a subprocess and check the output;
+    with ``in_image``, also in the session container, whose verdict is the one that
+    counts (the image runs the app with the container's environment)."""
     setup = resolve(project, cfg)
     if setup is None:
         return CheckResult.skipped(
             "SR510", f"no logging setup found ({where_looked()}); name it in "
             '[tool.shipready.logs] setup = "module:function"')
+    host = judge(run_setup(project, setup.target, cfg.setup_timeout), setup, cfg,
+                 str(project), "output")
+    if in_image is None:
+        return host
+    ran = run_in_image(in_image, setup.target, cfg.setup_timeout)
+    if isinstance(ran, str):
+        return dataclasses.replace(host, summary=f"{host.summary}; run on the host only: "
+                                   f"{ran}")
+    inside_run, names = ran
+    where = " in the session container" + (
+        f" (with its environment: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+        if names else ", with its environment")
+    inside = judge(inside_run, setup, cfg, "the session container", "output in the container",
+                   where)
+    if host.status == inside.status:
+        return inside
+    shown = host.summary.removeprefix(f"{setup.target}: ").split("; ")[0]
+    return dataclasses.replace(inside, summary=(
+        f"{inside.summary}; on the host, without that environment, it "
+        f"{_VERB[host.status]}: {shown}"))
+
+
+_VERB = {Status.PASSED: "passes", Status.FAILED: "fails", Status.SKIPPED: "is skipped"}
+
+
+def judge(run: SetupRun, setup: Setup, cfg: LogsConfig, path: str, output: str,
+          where: str = "") -> CheckResult:
+    """SR510's verdict on one run of the probe (``path``: where it ran, for findings;
+    ``where``: the same, for the summary)."""
     hint_target = f"setup = {setup.target!r} ({setup.how})"
-    run = run_setup(project, setup.target, cfg.setup_timeout)
     stage = run.result.get("stage")
     if run.returncode is None:
-        return CheckResult.failed("SR510", f"{setup.target} did not finish within "
+        return CheckResult.failed("SR510", f"{setup.target}{where} did not finish within "
                                   f"{cfg.setup_timeout:g} s", [Finding(
                                       f"output so far:\n{_tail(run.stdout + run.stderr)}",
-                                      str(project), None,
+                                      path, None,
                                       "The setup function must configure logging and "
                                       "return, not start the service.")])
     if stage in ("import", "call") or stage != "done":
         what = {"import": "cannot be imported", "call": "raised"}.get(
             str(stage), f"crashed (exit status {run.returncode})")
-        error = str(run.result.get("error") or _tail(run.stderr))
-        return CheckResult.failed("SR510", f"the logging setup {setup.target} {what}", [
-            Finding(error, str(project), None,
+        error = str(run.result.get("error") or _tail(run.stderr or run.stdout))
+        return CheckResult.failed("SR510", f"the logging setup {setup.target} {what}{where}", [
+            Finding(error, path, None,
                     f"{hint_target}: it must be importable from the project directory "
                     "and callable without arguments; fix it or set "
                     "[tool.shipready.logs] setup.")])
     lines = split_lines(run.stdout) + split_lines(run.stderr)
-    analysis = analyse(lines, cfg, {}, source=f"{setup.target} output")
+    analysis = analyse(lines, cfg, {}, source=f"{setup.target} {output}")
+    for line in analysis.lines:  # the probe's own loggers: where they came from is known
+        line.origin, line.server = None, False
     return evaluate(analysis, setup, with_structlog=bool(run.result.get("structlog")),
-                    structlog_configured=bool(run.result.get("configured", True)))
+                    structlog_configured=bool(run.result.get("configured", True)),
+                    where=where)
 
 
 def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool,
-             structlog_configured: bool = True) -> CheckResult:
+             structlog_configured: bool = True, where: str = "") -> CheckResult:
     """SR510's verdict on the probe output: the probes appear, structured, and pass.
     ``with_structlog``: the setup imported structlog, so its event was probed too."""
     findings: list[Finding] = []
@@ -252,14 +323,14 @@ def evaluate(analysis: Analysis, setup: Setup, with_structlog: bool,
     total = len(analysis.content)
     if findings:
         summary = "; ".join(problems + failed_checks) or "output not structured"
-        return CheckResult.failed("SR510", f"{setup.target}: {summary}", findings,
+        return CheckResult.failed("SR510", f"{setup.target}{where}: {summary}", findings,
                                   lines=total)
     kinds = "structlog and stdlib records" if with_structlog else "stdlib records"
     not_probed = "" if with_structlog else (
         "; structlog not probed: the setup does not import it")
     return CheckResult.passed(
         "SR510", f"{setup.target}: {kinds} render structured ({plural(total, 'line')})"
-        f"{not_probed}", lines=total)
+        f"{where}{not_probed}", lines=total)
 
 
 _RENDERERS = {"json": "JSONRenderer()", "logfmt": "LogfmtRenderer()",

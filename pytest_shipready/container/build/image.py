@@ -249,7 +249,20 @@ class DockerRun:
 
     def image(self) -> BuiltImage:
         if self._image is None:
+            from ...secrets import secret_values
+
+            # The image's own ENV is never shown either: as the Dockerfile declares it
+            # (the build's steps show it), then as the built image has it.
+            if self.dockerfile.is_file():
+                from ...dockerfile.parser import env_pairs
+
+                df = self.parsed()
+                self.context.add_secrets(secret_values(dict(
+                    pair for ins in df.instructions if ins.keyword == "ENV"
+                    for pair in env_pairs(ins, df.escape))))
             self._image = self._get_image()
+            if self._image.info is not None:
+                self.context.add_secrets(secret_values(self._image.info.env))
         return self._image
 
     def _get_image(self) -> BuiltImage:

@@ -277,7 +277,7 @@ class SmokeRun:
             running = self._log_of
             self.published = logcap.collect(
                 running.container.log_chunks(settings.engine_timeout),
-                int(settings.logs.max_log_mb * 1e6), dict(running.env))
+                int(settings.logs.max_log_mb * 1e6), container_env(running))
         return self.published
 
     # --- the checks -------------------------------------------------------------------
@@ -418,6 +418,12 @@ class SmokeRun:
                                   f"({self.skip_reason or 'no smoke area in this run'})")
         return published
 
+
+
+def container_env(running: RunningContainer) -> dict[str, str]:
+    """The environment the container ran with, for SR505: the image's own ENV, what the
+    engine reports of the container, and the smoke env (its values may be secret)."""
+    return MaskedEnv({**running.info.env, **running.container.environment(), **running.env})
 
 
 def _ready_at(running: RunningContainer) -> float:
