@@ -247,6 +247,9 @@ class RunContext:
         # What the image ships (set by the container area; plain JSON, read after each
         # item): the report's "image" section and its SBOM (sbom.py); None until known.
         self.image_inventory: Callable[[], dict[str, Any] | None] | None = None
+        # A collected test takes the shipready_container fixture (set by the plugin):
+        # the session container then publishes its ports for that test's own clients.
+        self.publish_session_ports = False
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""

@@ -54,7 +54,11 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
     if found is not None:
         os.environ["DOCKER_HOST"], os.environ[CONTEXT_ENV] = found
     try:
-        client = docker.from_env(timeout=max(1, round(timeout)))
+        # As testcontainers does for ssh:// (paramiko's own client trips over pytest's
+        # captured stdin): the `ssh` command, with the user's ssh config and agent.
+        ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+        client = docker.from_env(timeout=max(1, round(timeout)),
+                                 **({"use_ssh_client": True} if ssh else {}))
         client.ping()
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
         from .enginehost import unreachable
@@ -590,6 +594,15 @@ class Container:
         return State(str(st.get("Status", "")), health, int(st.get("ExitCode", 0)),
                      bool(st.get("OOMKilled", False)), probe)
 
+    def address(self) -> str:
+        """Its own IP address on its first network, as its peers reach it ("" with no
+        network of its own: ``none``, ``host`` or another container's namespace)."""
+        settings = self._c.attrs.get("NetworkSettings") or {}
+        for network in (settings.get("Networks") or {}).values():
+            if isinstance(network, dict) and network.get("IPAddress"):
+                return str(network["IPAddress"])
+        return str(settings.get("IPAddress") or "")
+
     def host_port(self, port: int) -> int | None:
         ports = (self._c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
         for binding in ports.get(f"{port}/tcp") or []:
@@ -655,6 +668,45 @@ class Container:
             return None, b"".join(chunks)
         return box.get("code", -1), b"".join(chunks)
 
+    def exec_apart(self, argv: list[str], timeout: float, limit: int = 64 << 20
+                   ) -> tuple[int | None, bytes, bytes]:
+        """Like :meth:`exec_timed`, with stdout and stderr apart (a probe's answer is
+        its stdout alone): (exit code or None when ``timeout`` ran out, stdout, stderr).
+        At most ``limit`` bytes of each are kept. An exec the engine refuses (no such
+        executable, the container is not running) gives code 126 or 127 and the
+        engine's words on stderr."""
+        api = self._c.client.api
+        out: list[bytes] = []
+        err: list[bytes] = []
+        box: dict[str, int] = {}
+        done = threading.Event()
+
+        def keep(into: list[bytes], data: bytes | None) -> None:
+            if data and sum(map(len, into)) < limit:
+                into.append(bytes(data))
+
+        def pump() -> None:
+            try:
+                exec_id = api.exec_create(self.id, argv)["Id"]
+                for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+                    keep(out, stdout)
+                    keep(err, stderr)
+                code = api.exec_inspect(exec_id).get("ExitCode")
+                box["code"] = int(code) if code is not None else -1
+            except docker.errors.APIError as exc:
+                err.append(str(exc.explanation or exc).encode())
+                box["code"] = 126
+            except Exception as exc:  # the connection broke (requests, OSError)
+                err.append(f"{type(exc).__name__}: {exc}".encode())
+                box["code"] = -1
+            finally:
+                done.set()
+
+        threading.Thread(target=pump, name=f"exec {argv[:1]}", daemon=True).start()
+        if not done.wait(timeout):
+            return None, b"".join(out), b"".join(err)
+        return box.get("code", -1), b"".join(out), b"".join(err)
+
     def put_archive(self, path: str, data: bytes) -> None:
         try:
             self._c.put_archive(path, data)
@@ -692,7 +744,10 @@ class Restrictions:
 
 def run_container(client: docker.DockerClient, image: str, *, command: list[str] | None,
                   env: dict[str, str], ports: Iterable[int], labels: dict[str, str],
-                  restrictions: Restrictions | None = None) -> Container:
+                  restrictions: Restrictions | None = None,
+                  publish_on: str | None = "127.0.0.1") -> Container:
+    """Start a container of ``image``; its ``ports`` are published on the engine host's
+    ``publish_on`` address (see :func:`published_address`), or not at all with None."""
     extra: dict[str, Any] = {}
     if restrictions is not None:
         extra = {"read_only": restrictions.read_only,
@@ -705,7 +760,8 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
     try:
         wrapped = client.containers.run(
             image, command=command or None, environment=env, labels=labels, detach=True,
-            ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports}, **extra,
+            ports=({f"{p}/tcp": (publish_on, None) for p in ports}
+                   if publish_on is not None else {}), **extra,
         )
     except docker.errors.DockerException as exc:
         explanation = getattr(exc, "explanation", None) or exc
@@ -751,3 +807,51 @@ def healthcheck_of(container: Container) -> Healthcheck | None:
 
     return Healthcheck(argv, seconds("Timeout", 30.0), seconds("Interval", 30.0),
                        seconds("StartPeriod", 0.0), int(config.get("Retries") or 3))
+
+
+# --- probes from inside the engine --------------------------------------------------------
+
+
+def published_address() -> tuple[str, str]:
+    """Where a user's own test reaches a published port and the engine-side address to
+    publish it on: see :func:`.enginehost.published_host` (the override is read as
+    testcontainers reads it, TC_HOST or TESTCONTAINERS_HOST_OVERRIDE)."""
+    from testcontainers.core.config import testcontainers_config
+
+    from .enginehost import published_host
+
+    override = str(getattr(testcontainers_config, "tc_host_override", "") or "")
+    return published_host(os.environ.get("DOCKER_HOST"), override)
+
+
+def python_images(client: docker.DockerClient) -> list[str]:
+    """The engine's own images with Python (tagged ``python:*``), newest first: what a
+    probe container can run when the image under test has no Python."""
+    found: list[tuple[str, str]] = []
+    try:
+        images = client.images.list()
+    except docker.errors.DockerException:
+        return []
+    for img in images:
+        for tag in img.tags or []:
+            name = tag.rsplit(":", 1)[0].rsplit("/", 1)[-1]
+            if name == "python":
+                found.append((str(img.attrs.get("Created", "")), str(tag)))
+    return [tag for _, tag in sorted(found, reverse=True)]
+
+
+def start_probe_container(client: docker.DockerClient, image: str, beside: Container,
+                          labels: dict[str, str]) -> Container:
+    """A container of ``image`` in ``beside``'s network namespace, idle until removed:
+    probes exec'd in it reach ``beside``'s ports as its neighbours do."""
+    try:
+        wrapped = client.containers.run(
+            image, entrypoint=["python3", "-c", "import signal; signal.pause()"],
+            command=[], network_mode=f"container:{beside.id}", labels=labels, detach=True)
+    except docker.errors.DockerException as exc:
+        explanation = getattr(exc, "explanation", None) or exc
+        raise EngineError(f"cannot start a probe container of {image}: {explanation}"
+                          ) from None
+    probe = Container(wrapped)
+    probe.state()
+    return probe

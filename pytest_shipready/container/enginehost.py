@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -121,3 +122,34 @@ def not_removed(what: list[str], why: str, session: str) -> str:
             "them when it reaches the engine, or now: docker rm -f $(docker ps -aq "
             f"--filter label=io.pytest-shipready.session={session}), then docker rmi "
             f"$(docker images -q --filter label=io.pytest-shipready.session={session})")
+
+
+_LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\])$", re.I)
+
+
+def published_host(docker_host: str | None, override: str = "") -> tuple[str, str]:
+    """(host, bind): where the test process reaches a port the engine publishes, and
+    the engine host's address to publish it on. As testcontainers: the override
+    (TESTCONTAINERS_HOST_OVERRIDE), else the host named in DOCKER_HOST (``tcp://``,
+    ``ssh://``, ``http(s)://``), else this machine. Unlike testcontainers, a unix socket
+    seen from inside a container does not mean "the default gateway": the engine may
+    run in this very container (as on CI machines that start their own); a socket
+    mounted from the host needs the override. Published on 127.0.0.1 when that host is
+    a loopback name, else on every interface of the engine host (its loopback is out of
+    the test process's reach)."""
+    host = override.strip()
+    if not host and docker_host and not docker_host.startswith(("unix:", "npipe:", "fd:")):
+        try:
+            host = urllib.parse.urlparse(docker_host).hostname or ""
+        except ValueError:
+            host = ""
+    host = host or "127.0.0.1"
+    bind = "127.0.0.1" if _LOOPBACK.match(host) else "0.0.0.0"
+    return ("127.0.0.1" if host.lower() == "localhost" else host), bind
+
+
+def route_of(environ_host: str | None, route: str) -> str:
+    """A probe failure's tail: the route taken and the engine, so that a remote-engine
+    problem reads as one ("... probed with docker exec of python3 in the container, on
+    the engine at tcp://docker:2375 (from DOCKER_HOST)")."""
+    return f"probed {route}, on the engine at {describe_host(environ_host)}"

@@ -81,7 +81,7 @@ def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
     assert built.ref is not None and built.info is not None
     run = docker_run(settings, context)
     try:
-        running = start(run, built.ref, built.info)
+        running = start(run, built.ref, built.info, publish=True)
     except Exception as exc:
         raise _engine_lost(run, "shipready_fresh_container", exc) from None
     if running.ready is not None and running.ready.status == Status.FAILED:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...checks import CheckResult, Finding
 from . import observability
+from .probe import ProbeUnavailableError
 
 if TYPE_CHECKING:
     from ..build.image import DockerRun
@@ -42,6 +43,8 @@ class ObservabilityRun:
             return running
         try:
             status, body = running.http(path, timeout=5.0)
+        except ProbeUnavailableError as exc:
+            return CheckResult.skipped("SR520", f"cannot request {path}: {exc}")
         except (OSError, LookupError, ValueError) as exc:
             return CheckResult.failed("SR520", f"{path} did not answer",
                                       [Finding(f"{path}: {exc}")])
@@ -55,6 +58,8 @@ class ObservabilityRun:
         before = running.log_tail().splitlines()
         try:
             status, _ = running.http(path, timeout=5.0)
+        except ProbeUnavailableError as exc:
+            return CheckResult.skipped("SR521", f"cannot request {path}: {exc}")
         except (OSError, LookupError, ValueError) as exc:
             return CheckResult.failed("SR521", f"{path} did not answer",
                                       [Finding(f"{path}: {exc}")])

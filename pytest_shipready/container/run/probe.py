@@ -1,0 +1,168 @@
+"""HTTP requests to a container of this run, made from inside the engine.
+
+The test process may not reach the engine host's ports at all (GitLab's docker:dind, a
+``tcp://`` or ``ssh://`` engine, a CI runner's remote engine), so a probe never goes
+through a published port: it runs in the container's own network namespace and connects
+to the container's address there (:mod:`.httpprobe`). Routes, chosen once per container,
+in order:
+
+1. ``docker exec`` of the image's own Python in the container (the image is a Python
+   service; its interpreter is found as the parity probe finds it);
+2. when the container has no Python: a probe container of a Python image the engine
+   already has, in the container's network namespace (``--network container:<id>``),
+   started once and removed with the run; the probes are exec'd in it.
+
+Without either, a request raises :class:`ProbeUnavailableError`, saying what was tried.
+Each failure names the route and the engine (DOCKER_HOST).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import httpprobe
+
+if TYPE_CHECKING:
+    from ..engine import Container
+
+BODY_CAP = 16 << 20  # bytes of a response body kept (a metrics page is a few MB at most)
+ENGINE_SLACK = 10.0  # seconds the engine gets beyond the requests' own timeouts
+
+
+class ProbeError(OSError):
+    """A request through the engine got no HTTP answer; the message says why, the route
+    and the engine."""
+
+
+class ProbeUnavailableError(ProbeError):
+    """No route into the container's network: no Python in it, none on the engine."""
+
+
+class Route:
+    """Where the probe runs: ``target`` (the container itself, or a probe container in
+    its network namespace) with ``python``; ``what`` for messages."""
+
+    def __init__(self, target: Container, python: str, what: str) -> None:
+        self.target = target
+        self.python = python
+        self.what = what
+
+
+class Prober:
+    """The probe of one container. ``interpreters`` are tried in order; ``spawn`` starts
+    a probe container in its network namespace (registered for removal by the caller),
+    or None when the run cannot start one."""
+
+    def __init__(self, container: Container, interpreters: list[str],
+                 spawn: Callable[[], tuple[Container, str] | None] | None = None) -> None:
+        self.container = container
+        self.interpreters = interpreters
+        self.spawn = spawn
+        self.route: Route | None = None
+        self._unavailable: str | None = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """The route, once known, for messages ("docker exec of python3 in the
+        container")."""
+        return self.route.what if self.route is not None else \
+            "docker exec in the container (no request made yet)"
+
+    def _fail(self, message: str, cls: type[ProbeError] = ProbeError) -> ProbeError:
+        from ..enginehost import route_of
+
+        return cls(f"{message} ({route_of(os.environ.get('DOCKER_HOST'), self.describe())})")
+
+    def get(self, paths: list[str], port: int, timeout: float = 5.0
+            ) -> list[httpprobe.Answer]:
+        """GET each of ``paths`` on ``port`` of the container, one after the other, in
+        one exec; an answer per path (a status and body, or the socket's error)."""
+        host = self.container.address() or "127.0.0.1"
+        bound = timeout * len(paths) + ENGINE_SLACK
+        with self._lock:  # one route choice; concurrent requests then share it
+            route = self.route
+            if route is None:
+                return self._first(host, port, paths, timeout, bound)
+        return self._run(route, host, port, paths, timeout, bound)
+
+    def _run(self, route: Route, host: str, port: int, paths: list[str], timeout: float,
+             bound: float) -> list[httpprobe.Answer]:
+        argv = httpprobe.argv(route.python, host, port, paths, timeout, BODY_CAP)
+        answers: list[httpprobe.Answer] | None = None
+        for _ in range(2):  # the engine can lose a short exec's output (moby#27289)
+            code, out, err = route.target.exec_apart(argv, bound, 2 * BODY_CAP)
+            if code is None:
+                raise self._fail(f"the engine gave no answer to the probe within "
+                                 f"{bound:.0f} s")
+            answers = httpprobe.parse(out, len(paths))
+            if answers is not None:
+                return answers
+            if out or err:
+                break
+        text = (err or out).decode("utf-8", "replace").strip()[-300:]
+        raise self._fail(f"the probe did not run: exit code {code}: {text or 'no output'}")
+
+    def _first(self, host: str, port: int, paths: list[str], timeout: float, bound: float
+               ) -> list[httpprobe.Answer]:
+        """The first request: find the route with it (no extra exec in the common case)."""
+        if self._unavailable is not None:
+            raise ProbeUnavailableError(self._unavailable)
+        tried: list[str] = []
+        for python in self.interpreters:
+            route = Route(self.container, python, f"with docker exec of {python} in the "
+                          "container")
+            argv = httpprobe.argv(python, host, port, paths, timeout, BODY_CAP)
+            code, out, err = self.container.exec_apart(argv, bound, 2 * BODY_CAP)
+            answers = httpprobe.parse(out, len(paths))
+            if answers is not None:
+                self.route = route
+                return answers
+            text = (err or out).decode("utf-8", "replace").strip()
+            if code is None:
+                self.route = route
+                raise self._fail(f"the engine gave no answer to the probe within "
+                                 f"{bound:.0f} s")
+            if "is not running" in text or "is paused" in text:
+                raise self._fail(f"the container is not running: {text[-200:]}")
+            if not httpprobe.missing_interpreter(code, text):
+                # It ran and said something else: the output may have been lost; the
+                # route stands, and the next request runs it again.
+                self.route = route
+                return self._run(route, host, port, paths, timeout, bound)
+            tried.append(f"{python}: {text.splitlines()[-1][-160:] if text else code}")
+        spawned = None
+        if self.spawn is not None:
+            try:
+                spawned = self.spawn()
+            except Exception as exc:  # EngineError: the engine refused the container
+                tried.append(str(exc))
+        if spawned is not None:
+            target, image = spawned
+            self.route = Route(target, "python3", "with docker exec of python3 in a probe "
+                               f"container of {image} sharing the container's network")
+            return self._run(self.route, host, port, paths, timeout, bound)
+        from ..enginehost import describe_host
+
+        self._unavailable = (
+            "cannot probe the container over HTTP from inside the engine: it has no "
+            f"Python ({'; '.join(tried)}) and the engine at "
+            f"{describe_host(os.environ.get('DOCKER_HOST'))} has no python:* image for a "
+            "probe container beside it. Set [tool.shipready.parity] python to the "
+            "image's interpreter, or make a python image available on the engine "
+            "(`docker pull python:3.12-slim`)")
+        raise ProbeUnavailableError(self._unavailable)
+
+    def http(self, path: str, port: int, timeout: float = 5.0) -> tuple[int, bytes]:
+        """One GET: (status, body); raises :class:`ProbeError` without an HTTP answer."""
+        answer = self.get([path], port, timeout)[0]
+        if answer.status is None:
+            raise self._fail(f"no HTTP answer from {self._where(port)}{path}: "
+                             f"{answer.error}")
+        return answer.status, answer.body
+
+    def _where(self, port: int) -> str:
+        host = self.container.address() or "127.0.0.1"
+        return f"{host}:{port}"
