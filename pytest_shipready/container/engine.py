@@ -54,11 +54,7 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
     if found is not None:
         os.environ["DOCKER_HOST"], os.environ[CONTEXT_ENV] = found
     try:
-        # As testcontainers does for ssh:// (paramiko's own client trips over pytest's
-        # captured stdin): the `ssh` command, with the user's ssh config and agent.
-        ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
-        client = docker.from_env(timeout=max(1, round(timeout)),
-                                 **({"use_ssh_client": True} if ssh else {}))
+        client = _from_env(timeout)
         client.ping()
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
         from .enginehost import unreachable
@@ -72,6 +68,36 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
         raise EngineUnavailableError(
             unreachable(os.environ.get("DOCKER_HOST"), detail)) from None
     return client
+
+
+def _from_env(timeout: float) -> docker.DockerClient:
+    """docker-py's client of DOCKER_HOST. For ``ssh://``: paramiko first (one ssh
+    connection for every call: plain calls take milliseconds), else the ``ssh`` command
+    (the user's whole ssh config and agent, as testcontainers uses it; but a new ssh
+    process for every call, ~0.5 s each); the error of both when neither connects."""
+    seconds = max(1, round(timeout))
+    if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+        return docker.from_env(timeout=seconds)
+    try:
+        # docker-py keeps a connection pool per URL, and over paramiko each pooled
+        # connection is an ssh channel: with its defaults (25 pools) a run opens more
+        # than the 10 sessions sshd allows per connection (MaxSessions), and calls fail
+        # with "ChannelException(2, 'Connect failed')" (docker/compose#6463). Two pools
+        # of two connections stay well under it.
+        client = docker.DockerClient(timeout=seconds, num_pools=2, max_pool_size=2,
+                                     **docker.utils.kwargs_from_env())
+        client.ping()
+        return client
+    except Exception as exc:  # paramiko: unknown host key, no key it can find, ...
+        first = f"{type(exc).__name__}: {exc}"
+    try:
+        client = docker.from_env(timeout=seconds, use_ssh_client=True)
+        client.ping()
+        return client
+    except Exception as exc:
+        raise docker.errors.DockerException(
+            f"through paramiko: {first}; through the ssh command: "
+            f"{type(exc).__name__}: {exc}") from None
 
 
 def is_engine_failure(exc: BaseException) -> bool:
@@ -563,6 +589,17 @@ def remove_intermediates(client: docker.DockerClient, ids: Iterable[str],
 # --- containers ------------------------------------------------------------------------
 
 
+def _close(sock: Any) -> None:
+    """Close an exec's hijacked connection (a socket, a SocketIO, an ssh channel) and
+    the HTTP response it came from."""
+    response = getattr(sock, "_response", None)
+    with contextlib.suppress(Exception):
+        sock.close()
+    if response is not None:
+        with contextlib.suppress(Exception):
+            response.close()
+
+
 @dataclass(frozen=True)
 class State:
     status: str  # created, running, exited, ...
@@ -630,43 +667,48 @@ class Container:
 
     def exec(self, argv: list[str], env: dict[str, str] | None = None,
              user: str = "") -> tuple[int, bytes]:
+        chunks: list[bytes] = []  # stdout and stderr in the order they came
         try:
-            result = self._c.exec_run(argv, environment=env, user=user, demux=False)
+            code = self._exec(argv, env, user, sink=lambda _, data: chunks.append(data))[0]
         except docker.errors.APIError as exc:
             return 126, str(exc.explanation or exc).encode()
-        return int(result.exit_code if result.exit_code is not None else -1), \
-            bytes(result.output or b"")
+        return code, b"".join(chunks)
+
+    def _exec(self, argv: list[str], env: dict[str, str] | None = None, user: str = "",
+              sink: Callable[[int, bytes], None] | None = None, limit: int = 1 << 62
+              ) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` in the container: (exit code, stdout, stderr), or each chunk
+        handed to ``sink(stream, data)`` (1 stdout, 2 stderr) as it comes. The exec's
+        connection is closed as soon as it ends: over ``ssh://`` each one is an ssh
+        channel, and sshd allows 10 per connection (MaxSessions). At most ``limit``
+        bytes of each stream are kept."""
+        from docker.utils.socket import frames_iter  # type: ignore[import-untyped]
+
+        api = self._c.client.api
+        exec_id = api.exec_create(self.id, argv, environment=env, user=user)["Id"]
+        sock = api.exec_start(exec_id, socket=True)
+        kept: dict[int, list[bytes]] = {1: [], 2: []}
+        sizes = {1: 0, 2: 0}
+        try:
+            for stream, data in frames_iter(sock, False):
+                if sink is not None:
+                    sink(stream, bytes(data))
+                elif stream in kept and sizes[stream] < limit:
+                    kept[stream].append(bytes(data))
+                    sizes[stream] += len(data)
+        finally:
+            _close(sock)
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        return (int(code) if code is not None else -1, b"".join(kept[1]),
+                b"".join(kept[2]))
 
     def exec_timed(self, argv: list[str], timeout: float) -> tuple[int | None, bytes]:
         """Like :meth:`exec`, but give up after ``timeout`` s: then the exit code is None
         and the output is what the command wrote so far (the process itself ends with the
         container). The output is streamed by a daemon thread, so a hung command cannot
         hang the run."""
-        api = self._c.client.api
-        chunks: list[bytes] = []
-        box: dict[str, int] = {}
-        done = threading.Event()
-
-        def pump() -> None:
-            try:
-                exec_id = api.exec_create(self.id, argv)["Id"]
-                for chunk in api.exec_start(exec_id, stream=True):
-                    chunks.append(bytes(chunk))
-                code = api.exec_inspect(exec_id).get("ExitCode")
-                box["code"] = int(code) if code is not None else -1
-            except docker.errors.APIError as exc:
-                chunks.append(str(exc.explanation or exc).encode())
-                box["code"] = 126
-            except Exception as exc:  # the connection broke (requests, OSError)
-                chunks.append(f"{type(exc).__name__}: {exc}".encode())
-                box["code"] = -1
-            finally:
-                done.set()
-
-        threading.Thread(target=pump, name=f"exec {argv[:1]}", daemon=True).start()
-        if not done.wait(timeout):
-            return None, b"".join(chunks)
-        return box.get("code", -1), b"".join(chunks)
+        code, out, _ = self._exec_bounded(argv, timeout, merged=True)
+        return code, out
 
     def exec_apart(self, argv: list[str], timeout: float, limit: int = 64 << 20
                    ) -> tuple[int | None, bytes, bytes]:
@@ -675,24 +717,24 @@ class Container:
         At most ``limit`` bytes of each are kept. An exec the engine refuses (no such
         executable, the container is not running) gives code 126 or 127 and the
         engine's words on stderr."""
-        api = self._c.client.api
+        return self._exec_bounded(argv, timeout, limit=limit)
+
+    def _exec_bounded(self, argv: list[str], timeout: float, merged: bool = False,
+                      limit: int = 1 << 62) -> tuple[int | None, bytes, bytes]:
         out: list[bytes] = []
         err: list[bytes] = []
+        size = [0]
         box: dict[str, int] = {}
         done = threading.Event()
 
-        def keep(into: list[bytes], data: bytes | None) -> None:
-            if data and sum(map(len, into)) < limit:
-                into.append(bytes(data))
+        def sink(stream: int, data: bytes) -> None:
+            if size[0] < limit:
+                (out if merged or stream == 1 else err).append(data)
+                size[0] += len(data) if merged or stream == 1 else 0
 
         def pump() -> None:
             try:
-                exec_id = api.exec_create(self.id, argv)["Id"]
-                for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
-                    keep(out, stdout)
-                    keep(err, stderr)
-                code = api.exec_inspect(exec_id).get("ExitCode")
-                box["code"] = int(code) if code is not None else -1
+                box["code"] = self._exec(argv, sink=sink)[0]
             except docker.errors.APIError as exc:
                 err.append(str(exc.explanation or exc).encode())
                 box["code"] = 126
@@ -704,8 +746,12 @@ class Container:
 
         threading.Thread(target=pump, name=f"exec {argv[:1]}", daemon=True).start()
         if not done.wait(timeout):
-            return None, b"".join(out), b"".join(err)
-        return box.get("code", -1), b"".join(out), b"".join(err)
+            code: int | None = None
+        else:
+            code = box.get("code", -1)
+        if merged:
+            return code, b"".join([*out, *err]), b""
+        return code, b"".join(out), b"".join(err)
 
     def put_archive(self, path: str, data: bytes) -> None:
         try:

@@ -143,9 +143,9 @@ def published_host(docker_host: str | None, override: str = "") -> tuple[str, st
             host = urllib.parse.urlparse(docker_host).hostname or ""
         except ValueError:
             host = ""
-    host = host or "127.0.0.1"
-    bind = "127.0.0.1" if _LOOPBACK.match(host) else "0.0.0.0"
-    return ("127.0.0.1" if host.lower() == "localhost" else host), bind
+    if not host or _LOOPBACK.match(host):  # published on IPv4's loopback: asked there
+        return "127.0.0.1", "127.0.0.1"
+    return host, "0.0.0.0"
 
 
 def route_of(environ_host: str | None, route: str) -> str:
