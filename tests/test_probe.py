@@ -20,7 +20,7 @@ from pytest_shipready.container.run import httpprobe
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         if self.path == "/big":
             body = b"x" * 5000
         elif self.path == "/fail":
