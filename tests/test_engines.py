@@ -69,14 +69,14 @@ def sample(tmp_path: Path, name: str) -> Path:
 
 
 def run(project: Path, *args: str, env: dict[str, str] | None = None,
-        wrap: Any = None, offline: bool = True) -> tuple[subprocess.CompletedProcess[str],
-                                                          dict[str, dict[str, Any]]]:
-    """``pytest --shipready`` on ``project`` in a subprocess (wrapped by ``wrap``, e.g.
-    :func:`netns`); the report's results by check ID."""
+        wrap: Any = None, offline: bool = True, argv0: list[str] | None = None
+        ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]]]:
+    """``pytest --shipready`` (or ``argv0``) on ``project`` in a subprocess (wrapped by
+    ``wrap``, e.g. :func:`netns`); the report's results by check ID."""
     report = project / "report.json"
-    argv = [sys.executable, "-m", "pytest", "--shipready", "-p", "no:cacheprovider", "-rA",
-            f"--shipready-report={report}", *(["--shipready-offline"] if offline else []),
-            *args]
+    argv = [*(argv0 or [sys.executable, "-m", "pytest", "--shipready"]), "-p",
+            "no:cacheprovider", "-rA", f"--shipready-report={report}",
+            *(["--shipready-offline"] if offline else []), *args]
     full = {**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true", **(env or {})}
     full.pop("CI", None)
     proc = subprocess.run(wrap(argv) if wrap else argv, cwd=project, env=full,
@@ -144,6 +144,47 @@ def test_probes_never_use_the_users_proxy_and_index_requests_still_do(
     assert "port=9" in text_of(results["SR104"]), text_of(results["SR104"])
     assert results["SR106"]["status"] == "skipped"
     assert "Connection refused" in text_of(results["SR106"]), text_of(results["SR106"])
+    assert left_behind(project) == []
+
+
+def gitlab_job() -> dict[str, Any]:
+    """The GitLab CI job of docs/recipes.md."""
+    import re
+
+    import yaml
+
+    text = (REPO / "docs" / "recipes.md").read_text()
+    for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
+        doc = yaml.safe_load(block)
+        if isinstance(doc, dict) and "shipready" in doc and "services" in doc["shipready"]:
+            return dict(doc["shipready"])
+    raise AssertionError("no GitLab job in docs/recipes.md")
+
+
+@needs_netns
+def test_gitlab_dind_recipe_shape_with_pytest_in_its_own_network_namespace(
+        project: Path, tmp_path: Path) -> None:
+    # The recipe's job reaches docker:dind only at DOCKER_HOST=tcp://docker:2375. Here:
+    # the same engine through a TCP relay on the namespace's own loopback (the relay
+    # reaches the engine's socket), and the job's pytest command as written.
+    job = gitlab_job()
+    assert job["services"] == ["docker:dind"]
+    assert job["variables"]["DOCKER_HOST"].startswith("tcp://")
+    [command] = [c for c in job["script"] if c.startswith("pytest ")]
+    args = [a for a in command.split()[1:] if not a.startswith("--shipready-report=")]
+    port = tmp_path / "relay-port"
+    script = (
+        "ip link set lo up || exit 1; "
+        f"{sys.executable} {REPO / 'tests' / 'faultutil.py'} forward "
+        f"{DOCKER_SOCKET.removeprefix('unix://')} >{port} 2>&1 </dev/null & relay=$!; "
+        f"for _ in $(seq 100); do [ -s {port} ] && break; sleep 0.1; done; "
+        f'DOCKER_HOST=tcp://127.0.0.1:$(cat {port}) "$@"; code=$?; '
+        'kill $relay; exit $code')
+    env = {k: v for k, v in job["variables"].items() if k != "DOCKER_HOST"}
+    proc, results = run(project, env=env, argv0=[sys.executable, "-m", "pytest", *args],
+                        wrap=lambda argv: ["unshare", "-n", "sh", "-c", script, "sh", *argv])
+    assert_ready(proc, results, HTTP_CHECKS)
+    assert (project / "report.xml").is_file()
     assert left_behind(project) == []
 
 
