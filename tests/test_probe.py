@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -86,10 +87,7 @@ def test_probe_reaches_only_what_listens_on_the_address_asked(server: int) -> No
 
 
 def test_probe_ignores_a_shadowing_http_module_in_the_working_directory(
-        server: int, tmp_path: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
+        server: int, tmp_path: Path) -> None:
     (tmp_path / "http").mkdir()
     (tmp_path / "http" / "__init__.py").write_text("raise SystemExit('shadowed')\n")
     argv = httpprobe.argv(sys.executable, "127.0.0.1", server, ["/x"], 5.0, 100)
@@ -142,3 +140,25 @@ def test_a_probe_failure_names_the_route_and_the_engine(
     text = route_of("tcp://docker:2375", "with docker exec of python3 in the container")
     assert text == ("probed with docker exec of python3 in the container, on the engine "
                     "at tcp://docker:2375 (from DOCKER_HOST)")
+
+
+def test_a_docker_contexts_tls_material_goes_with_its_host(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    from pytest_shipready.container.enginehost import context_tls
+
+    config = tmp_path / ".docker"
+    env = {"DOCKER_CONFIG": str(config)}
+    assert context_tls(env, tmp_path, "remote") is None  # no TLS material: plain TCP
+    digest = hashlib.sha256(b"remote").hexdigest()
+    tls = config / "contexts" / "tls" / digest / "docker"
+    tls.mkdir(parents=True)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tls / name).write_text("-----BEGIN-----\n")
+    assert context_tls(env, tmp_path, "remote") == (str(tls), True)
+    meta = config / "contexts" / "meta" / digest
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({"Name": "remote", "Endpoints": {
+        "docker": {"Host": "tcp://builder:2376", "SkipTLSVerify": True}}}))
+    assert context_tls(env, tmp_path, "remote") == (str(tls), False)

@@ -48,11 +48,16 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
     DOCKER_HOST so that docker-py, testcontainers and a BuildKit CLI reach the same one."""
     from pathlib import Path
 
-    from .enginehost import CONTEXT_ENV, context_host
+    from .enginehost import CONTEXT_ENV, context_host, context_tls
 
     found = context_host(os.environ, Path.home())
     if found is not None:
         os.environ["DOCKER_HOST"], os.environ[CONTEXT_ENV] = found
+        tls = context_tls(os.environ, Path.home(), found[1])
+        if tls is not None and not os.environ.get("DOCKER_CERT_PATH"):
+            os.environ["DOCKER_CERT_PATH"] = tls[0]
+            if tls[1]:
+                os.environ["DOCKER_TLS_VERIFY"] = "1"
     try:
         client = _from_env(timeout)
         client.ping()

@@ -45,6 +45,26 @@ def context_host(environ: Mapping[str, str], home: Path) -> tuple[str, str] | No
         return None
     return (str(host), name) if host else None
 
+def context_tls(environ: Mapping[str, str], home: Path, name: str) -> tuple[str, bool] | None:
+    """The TLS material of docker context ``name`` (``docker context create --docker
+    host=tcp://...,ca=...,cert=...,key=...`` keeps it in contexts/tls/<hash>/docker as
+    ca.pem, cert.pem and key.pem), as (DOCKER_CERT_PATH, verify); None without any.
+    Exported with the context's host, so that docker-py, testcontainers and a BuildKit
+    CLI speak TLS to it as the docker CLI does."""
+    config_dir = Path(environ.get("DOCKER_CONFIG") or home / ".docker")
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    tls = config_dir / "contexts" / "tls" / digest / "docker"
+    if not any((tls / f).is_file() for f in ("ca.pem", "cert.pem", "key.pem")):
+        return None
+    skip = False
+    try:
+        meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json")
+                          .read_text(encoding="utf-8"))
+        skip = bool(meta["Endpoints"]["docker"].get("SkipTLSVerify"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return str(tls), not skip
+
 # "[Errno 111] Connection refused" or "FileNotFoundError(2, 'No such file or directory')"
 _ERRNO = re.compile(r"\[Errno (\d+)\] ([^\"')\]]+)|\w+Error\((\d+), '([^']+)'\)")
 
