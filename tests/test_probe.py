@@ -162,3 +162,17 @@ def test_a_docker_contexts_tls_material_goes_with_its_host(tmp_path: Path) -> No
     (meta / "meta.json").write_text(json.dumps({"Name": "remote", "Endpoints": {
         "docker": {"Host": "tcp://builder:2376", "SkipTLSVerify": True}}}))
     assert context_tls(env, tmp_path, "remote") == (str(tls), False)
+
+
+def test_ssh_engine_advice_says_what_to_install_or_trust() -> None:
+    from pytest_shipready.container.enginehost import unreachable
+
+    msg = unreachable("ssh://deploy@builder", "DockerException: Install paramiko package "
+                      "to enable ssh:// support")
+    assert "pip install 'pytest-shipready[ssh]'" in msg
+    assert "Start that engine" not in msg
+    msg = unreachable("ssh://deploy@builder:2222", "DockerException: through paramiko: "
+                      "SSHException: Server '[builder]:2222' not found in known_hosts; "
+                      "through the ssh command: ...")
+    assert "`ssh -p 2222 deploy@builder docker version` must work" in msg
+    assert "known_hosts" in msg

@@ -95,6 +95,8 @@ def _from_env(timeout: float) -> docker.DockerClient:
         return client
     except Exception as exc:  # paramiko: unknown host key, no key it can find, ...
         first = f"{type(exc).__name__}: {exc}"
+        if "install paramiko" in first.lower():  # the ssh command needs it as well
+            raise
     try:
         client = docker.from_env(timeout=seconds, use_ssh_client=True)
         client.ping()

@@ -91,6 +91,19 @@ def cause(detail: str) -> str:
 def advice(host: str, reason: str) -> str:
     """How to fix it, for the cause at hand."""
     socket = host.removeprefix("unix://") if host.startswith("unix://") else ""
+    if "install paramiko" in reason.lower() and host.startswith("ssh://"):
+        return ("docker-py's ssh:// transport needs paramiko: pip install "
+                "'pytest-shipready[ssh]' (or paramiko) in this environment")
+    if host.startswith("ssh://") and ("known_hosts" in reason or "verification" in reason
+                                      or "Authentication" in reason
+                                      or "Permission denied" in reason):
+        url = urllib.parse.urlparse(host)
+        target = f"{url.username}@{url.hostname}" if url.username else str(url.hostname)
+        port = f"-p {url.port} " if url.port else ""
+        return (f"`ssh {port}{target} docker version` must work in the same shell without "
+                "a prompt: add the host's key to "
+                "~/.ssh/known_hosts and make your key available (~/.ssh/config "
+                "IdentityFile, ssh-agent)")
     if "No such file" in reason and socket:
         what = f"there is no socket at {socket}: Docker is not running on this machine, " \
             "or listens elsewhere"
