@@ -303,6 +303,64 @@ def bench_xdist_builds(project: Path, network: bool) -> Row:
             f"run took {seconds:.2f} s", "1 build")
 
 
+def bench_probe(repeat: int) -> list[Row]:
+    """What an HTTP request to a container costs when made from inside the engine (the
+    plugin's probe, issue 22) against one through a port published on 127.0.0.1 (what
+    the plugin did before, and what only works with a local engine): the example's
+    image, GET /health, medians."""
+    import urllib.request
+
+    from pytest_shipready.container import engine
+    from pytest_shipready.container.run import httpprobe
+    from pytest_shipready.container.run.probe import BODY_CAP, Prober
+
+    tag = f"shipready-bench-probe:{os.urandom(4).hex()}"
+    docker("build", "-q", "--label", f"{BENCH_LABEL}=probe", "-t", tag, str(EXAMPLE))
+    client = engine.connect(60)
+    container = engine.run_container(client, tag, command=None, env={}, ports=[8000],
+                                     labels={BENCH_LABEL: "probe"})
+    try:
+        port = container.host_port(8000)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        url = f"http://127.0.0.1:{port}/health"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                opener.open(url, timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        direct = median_time(lambda: opener.open(url, timeout=5).read(), repeat * 5)
+        argv = httpprobe.argv("python3", container.address(), 8000, ["/health"], 5.0,
+                              BODY_CAP)
+        one_exec = median_time(lambda: container.exec_apart(argv, 30), repeat * 3)
+        starts = []
+        for _ in range(repeat):
+            prober = Prober(container, ["python3"])
+            starts.append(timed(lambda: prober.get(["/health"], 8000)))  # noqa: B023
+            prober.close()
+        prober = Prober(container, ["python3"])
+        prober.get(["/health"], 8000)
+        served = median_time(lambda: prober.get(["/health"], 8000), repeat * 5)
+        prober.close()
+    finally:
+        container.remove()
+        docker("rmi", "-f", tag)
+    start = statistics.median(starts)
+    return [
+        ("probe: GET through a published port on 127.0.0.1 (local engines only)",
+         f"{direct * 1000:.1f} ms", "", "(information)"),
+        ("probe: first request (opens the probe's exec session)", f"{start * 1000:.0f} ms",
+         "", "(information)"),
+        ("probe: each later request (the session's round trip)", f"{served * 1000:.1f} ms",
+         f"{served / direct:.1f}x a published port", "(information)"),
+        ("probe: one exec per request (the fallback)", f"{one_exec * 1000:.0f} ms", "",
+         "(information)"),
+    ]
+
+
 # --- a realistic service, default configuration, vs the same work by hand ------------------
 
 REALISTIC = Path(__file__).resolve().parent / "realistic-service"
@@ -483,6 +541,7 @@ def main() -> int:
         rows += bench_resolution(max(3, repeat // 2))
     if not args.no_docker:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        rows += bench_probe(repeat)
         if not args.no_network:
             rows += bench_realistic(args.rounds)
         rows += bench_example(args.rounds, network=not args.no_network)

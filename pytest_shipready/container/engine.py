@@ -783,6 +783,51 @@ class Container:
             self._c.remove(force=True, v=True)
 
 
+class ExecSession:
+    """A process exec'd in a container with its stdin attached, kept for many
+    exchanges: :meth:`send` writes to its stdin; a daemon thread hands its output to
+    ``on_output(stream, data)`` (1 stdout, 2 stderr) and calls ``on_end()`` when it ends
+    (the process exited, the container stopped, the connection broke). One exec for
+    many requests: a probe's round trip then costs no exec at all."""
+
+    def __init__(self, container: Container, argv: list[str],
+                 on_output: Callable[[int, bytes], None], on_end: Callable[[], None]
+                 ) -> None:
+        from docker.utils.socket import frames_iter
+
+        api = container._c.client.api
+        try:
+            exec_id = api.exec_create(container.id, argv, stdin=True)["Id"]
+            self._sock = api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:
+            raise EngineError(str(exc.explanation or exc)) from None
+
+        def pump() -> None:
+            try:
+                for stream, data in frames_iter(self._sock, False):
+                    on_output(int(stream), bytes(data))
+            except Exception:  # the connection broke: the session is over
+                pass
+            finally:
+                on_end()
+
+        threading.Thread(target=pump, name=f"session {argv[:1]}", daemon=True).start()
+
+    def send(self, data: bytes) -> None:
+        """Write to its stdin (the raw socket under docker-py's wrapper: a unix or TCP
+        socket, TLS, or an ssh channel); OSError when the session is gone."""
+        raw = getattr(self._sock, "_sock", self._sock)
+        try:
+            raw.sendall(data)
+        except OSError:
+            raise
+        except Exception as exc:  # paramiko's SSHException, a closed channel
+            raise OSError(f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        _close(self._sock)
+
+
 @dataclass(frozen=True)
 class Restrictions:
     """What orchestrators apply to a container: a read-only root filesystem (tmpfs on

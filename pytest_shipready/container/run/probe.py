@@ -6,30 +6,36 @@ through a published port: it runs in the container's own network namespace and c
 to the container's address there (:mod:`.httpprobe`). Routes, chosen once per container,
 in order:
 
-1. ``docker exec`` of the image's own Python in the container (the image is a Python
-   service; its interpreter is found as the parity probe finds it);
+1. the image's own Python in the container (the image is a Python service; its
+   interpreter is found as the parity probe finds it);
 2. when the container has no Python: a probe container of a Python image the engine
    already has, in the container's network namespace (``--network container:<id>``),
-   started once and removed with the run; the probes are exec'd in it.
+   started once and removed with the run.
 
-Without either, a request raises :class:`ProbeUnavailableError`, saying what was tried.
-Each failure names the route and the engine (DOCKER_HOST).
+On that route the probe runs as one long-lived ``docker exec`` with its stdin attached
+(:class:`.engine.ExecSession`): each request is a line written to it, so a round trip
+costs no exec (readiness polls it often). Should that session end, a request runs the
+probe as an exec of its own. Without a route, a request raises
+:class:`ProbeUnavailableError`, saying what was tried. Each failure names the route and
+the engine (DOCKER_HOST).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import httpprobe
 
 if TYPE_CHECKING:
-    from ..engine import Container
+    from ..engine import Container, ExecSession
 
 BODY_CAP = 16 << 20  # bytes of a response body kept (a metrics page is a few MB at most)
 ENGINE_SLACK = 10.0  # seconds the engine gets beyond the requests' own timeouts
+SESSIONS = 3  # sessions opened per container at most (then one exec per request)
 
 
 class ProbeError(OSError):
@@ -51,6 +57,66 @@ class Route:
         self.what = what
 
 
+class _Session:
+    """The probe serving requests in one exec (see :func:`.httpprobe.serve_argv`)."""
+
+    def __init__(self, route: Route) -> None:
+        from .. import engine
+
+        self._out = bytearray()
+        self._err = bytearray()
+        self._cond = threading.Condition()
+        self.ended = False
+        self._exec: ExecSession = engine.ExecSession(
+            route.target, httpprobe.serve_argv(route.python), self._output, self._end)
+
+    def _output(self, stream: int, data: bytes) -> None:
+        with self._cond:
+            if stream == 1:
+                self._out.extend(data)
+            elif len(self._err) < 4096:
+                self._err.extend(data)
+            self._cond.notify_all()
+
+    def _end(self) -> None:
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
+
+    def said(self) -> str:
+        """What it wrote besides answers (an interpreter that would not start)."""
+        with self._cond:
+            return bytes(self._err or self._out).decode("utf-8", "replace").strip()
+
+    def ask(self, line: bytes, count: int, bound: float) -> list[httpprobe.Answer] | None:
+        """The answers to one request line; None when the session ended first; raises
+        TimeoutError after ``bound`` s without them (the session is then closed)."""
+        try:
+            self._exec.send(line)
+        except OSError:
+            self.close()
+            return None
+        deadline = time.monotonic() + bound
+        with self._cond:
+            while True:
+                found = httpprobe.parse_prefix(self._out, count)
+                if found is not None:
+                    del self._out[:found[1]]
+                    return found[0]
+                if self.ended:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+        self.close()
+        raise TimeoutError
+
+    def close(self) -> None:
+        self.ended = True
+        self._exec.close()
+
+
 class Prober:
     """The probe of one container. ``interpreters`` are tried in order; ``spawn`` starts
     a probe container in its network namespace (registered for removal by the caller),
@@ -62,14 +128,16 @@ class Prober:
         self.interpreters = interpreters
         self.spawn = spawn
         self.route: Route | None = None
+        self._session: _Session | None = None
+        self._sessions = 0
         self._unavailable: str | None = None
         self._lock = threading.Lock()
 
     def describe(self) -> str:
-        """The route, once known, for messages ("docker exec of python3 in the
+        """The route, once known, for messages ("with docker exec of python3 in the
         container")."""
         return self.route.what if self.route is not None else \
-            "docker exec in the container (no request made yet)"
+            "with docker exec in the container (no request made yet)"
 
     def _fail(self, message: str, cls: type[ProbeError] = ProbeError) -> ProbeError:
         from ..enginehost import route_of
@@ -78,20 +146,54 @@ class Prober:
 
     def get(self, paths: list[str], port: int, timeout: float = 5.0
             ) -> list[httpprobe.Answer]:
-        """GET each of ``paths`` on ``port`` of the container, one after the other, in
-        one exec; an answer per path (a status and body, or the socket's error)."""
+        """GET each of ``paths`` on ``port`` of the container, one after the other; an
+        answer per path (a status and body, or the socket's error)."""
         host = self.container.address() or "127.0.0.1"
         bound = timeout * len(paths) + ENGINE_SLACK
-        with self._lock:  # one route choice; concurrent requests then share it
-            route = self.route
-            if route is None:
+        with self._lock:  # one route, one session: requests take turns
+            if self.route is None:
                 return self._first(host, port, paths, timeout, bound)
-        return self._run(route, host, port, paths, timeout, bound)
+            answers = self._served(self.route, host, port, paths, timeout, bound)
+            if answers is not None:
+                return answers
+            return self._run(self.route, host, port, paths, timeout, bound)
+
+    def close(self) -> None:
+        """End the probe's session (the exec ends with its stdin)."""
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def _served(self, route: Route, host: str, port: int, paths: list[str],
+                timeout: float, bound: float) -> list[httpprobe.Answer] | None:
+        """The answers through the route's session (opened if need be), or None when no
+        session serves (it could not start, or it ended): then an exec of its own."""
+        if self._session is None or self._session.ended:
+            self._session = None
+            if self._sessions >= SESSIONS:
+                return None
+            self._sessions += 1
+            from .. import engine
+
+            try:
+                self._session = _Session(route)
+            except (engine.EngineError, OSError):
+                return None
+        line = httpprobe.request(host, port, paths, timeout, BODY_CAP)
+        try:
+            return self._session.ask(line, len(paths), bound)
+        except TimeoutError:
+            self._session = None
+            raise self._fail(f"the engine gave no answer to the probe within "
+                             f"{bound:.0f} s") from None
 
     def _run(self, route: Route, host: str, port: int, paths: list[str], timeout: float,
              bound: float) -> list[httpprobe.Answer]:
+        """The probe as one exec, for these ``paths`` only."""
         argv = httpprobe.argv(route.python, host, port, paths, timeout, BODY_CAP)
-        answers: list[httpprobe.Answer] | None = None
+        code: int | None = None
+        out = err = b""
         for _ in range(2):  # the engine can lose a short exec's output (moby#27289)
             code, out, err = route.target.exec_apart(argv, bound, 2 * BODY_CAP)
             if code is None:
@@ -103,17 +205,27 @@ class Prober:
             if out or err:
                 break
         text = (err or out).decode("utf-8", "replace").strip()[-300:]
+        if "is not running" in text or "is paused" in text:
+            raise self._fail(f"the container is not running: {text[-200:]}")
         raise self._fail(f"the probe did not run: exit code {code}: {text or 'no output'}")
 
     def _first(self, host: str, port: int, paths: list[str], timeout: float, bound: float
                ) -> list[httpprobe.Answer]:
-        """The first request: find the route with it (no extra exec in the common case)."""
+        """The first request: find the route with it (the session of the first
+        interpreter that serves; no extra exec in the common case)."""
         if self._unavailable is not None:
             raise ProbeUnavailableError(self._unavailable)
         tried: list[str] = []
         for python in self.interpreters:
             route = Route(self.container, python, f"with docker exec of {python} in the "
                           "container")
+            answers = self._served(route, host, port, paths, timeout, bound)
+            if answers is not None:
+                self.route = route
+                self._sessions = 1  # the failed tries of other interpreters do not count
+                return answers
+            # No session answered: one exec of its own says why (an interpreter that is
+            # not there, a container that stopped) with an exit code.
             argv = httpprobe.argv(python, host, port, paths, timeout, BODY_CAP)
             code, out, err = self.container.exec_apart(argv, bound, 2 * BODY_CAP)
             answers = httpprobe.parse(out, len(paths))
@@ -129,7 +241,7 @@ class Prober:
                 raise self._fail(f"the container is not running: {text[-200:]}")
             if not httpprobe.missing_interpreter(code, text):
                 # It ran and said something else: the output may have been lost; the
-                # route stands, and the next request runs it again.
+                # route stands, and runs again.
                 self.route = route
                 return self._run(route, host, port, paths, timeout, bound)
             tried.append(f"{python}: {text.splitlines()[-1][-160:] if text else code}")
@@ -143,6 +255,10 @@ class Prober:
             target, image = spawned
             self.route = Route(target, "python3", "with docker exec of python3 in a probe "
                                f"container of {image} sharing the container's network")
+            self._sessions = 0
+            answers = self._served(self.route, host, port, paths, timeout, bound)
+            if answers is not None:
+                return answers
             return self._run(self.route, host, port, paths, timeout, bound)
         from ..enginehost import describe_host
 

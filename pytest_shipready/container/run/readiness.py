@@ -4,10 +4,12 @@ The engine runs a HEALTHCHECK first after its interval (30 s by default, 10 s as
 often write it), so waiting for it to say "healthy" costs a whole interval on every run.
 Instead the HEALTHCHECK's own command is run with ``docker exec`` as soon as the
 container runs (the engine runs exactly that command the same way), polling fast at
-first and then less often. The engine's own verdict still counts: "healthy" passes,
-"unhealthy" (its retries failed) fails, and the PASS says what it had said by then.
-Without a HEALTHCHECK: an HTTP request from inside the engine (:mod:`.probe`, never
-through a published port or a proxy), else a log line, as configured.
+first and then less often; an HTTP answer on the container's port, when there is one,
+makes the next exec come at once. The engine's own verdict still counts: "healthy"
+passes, "unhealthy" (its retries failed) fails, and the PASS says what it had said by
+then. Without a HEALTHCHECK: the HTTP probe, else a log line, as configured. HTTP
+requests are made from inside the engine (:mod:`.probe`: never through a published port
+or a proxy; after the first, a round trip costs no exec).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class RunningContainer(Protocol):
 
 FIRST_POLL = 0.05  # seconds between the first probes; each wait is 1.5 times the last
 MAX_POLL = 0.5
+SLOW_EXEC = 1.0  # at most this long between HEALTHCHECK execs while HTTP does not answer
 OBSERVE = 2.0  # seconds a container with nothing to wait for is watched before SR301
 
 
@@ -73,6 +76,7 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
     else:
         how = "nothing (no HEALTHCHECK, port or ready_log): running counts as ready"
     delay = FIRST_POLL
+    last_exec = float("-inf")
     last_probe = ""
     while True:
         now = time.monotonic()
@@ -89,9 +93,10 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             if st.health == "unhealthy":
                 return verdicts.unhealthy(running.log_tail(), elapsed,
                                           probe_output=st.probe_output)
-            # Every poll: an HTTP request first would cost an exec as well (the probe
-            # runs inside the engine), and the HEALTHCHECK is what decides.
-            if healthcheck is not None and st.status == "running":
+            answered = running.ports and _http_answers(running, cfg.probe_path)
+            if healthcheck is not None and st.status == "running" and (
+                    answered or now - last_exec >= SLOW_EXEC or delay < MAX_POLL):
+                last_exec = now
                 left = max(1.0, deadline - time.monotonic())
                 code, output = c.exec_timed(list(healthcheck.argv),
                                             min(healthcheck.timeout, left))
@@ -143,3 +148,11 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
         time.sleep(delay)
         delay = min(delay * 1.5, MAX_POLL)
 
+
+def _http_answers(running: RunningContainer, path: str) -> bool:
+    """Any HTTP answer on the container's first port (the server is up)."""
+    try:
+        running.http(path, timeout=1.0)
+    except (OSError, LookupError, ValueError):
+        return False
+    return True
