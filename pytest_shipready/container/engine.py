@@ -694,6 +694,9 @@ class Container:
         api = self._c.client.api
         exec_id = api.exec_create(self.id, argv, environment=env, user=user)["Id"]
         sock = api.exec_start(exec_id, socket=True)
+        # As docker-py does for an exec's stream: a command may be silent for longer
+        # than a call's timeout (the callers that must give up do so from outside).
+        api._disable_socket_timeout(sock)
         kept: dict[int, list[bytes]] = {1: [], 2: []}
         sizes = {1: 0, 2: 0}
         try:
@@ -801,6 +804,7 @@ class ExecSession:
             self._sock = api.exec_start(exec_id, socket=True)
         except docker.errors.APIError as exc:
             raise EngineError(str(exc.explanation or exc)) from None
+        api._disable_socket_timeout(self._sock)  # idle between requests for minutes
 
         def pump() -> None:
             try:
