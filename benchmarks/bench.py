@@ -361,6 +361,56 @@ def bench_probe(repeat: int) -> list[Row]:
     ]
 
 
+def bench_before_after(rounds: int, before: Path) -> list[Row]:
+    """The example warm, by hand vs this checkout vs an earlier one (``before``: a
+    directory holding its ``pytest_shipready`` package, put first on PYTHONPATH), in
+    rotating order, for the same work as by hand and for the default checks. Compares
+    two versions under the same load, whatever the load."""
+    rows: list[Row] = []
+
+    def plugin(project: Path, old: bool) -> None:
+        saved = os.environ.get("PYTHONPATH")
+        if old:
+            os.environ["PYTHONPATH"] = str(before)
+        try:
+            with_plugin(project, False)
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
+
+    for name, config in (("the same work as by hand", SAME_WORK),
+                         ("default checks", ALL_CHECKS)):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            nonce = os.urandom(6).hex()
+            hand_p = example_copy(root, "ab-hand", nonce, config)
+            old_p = example_copy(root, "ab-before", nonce, config)
+            new_p = example_copy(root, "ab-after", nonce, config)
+            tag = f"shipready-bench-hand:{nonce}"
+            try:
+                by_hand(hand_p, tag, False)
+                plugin(old_p, True)
+                plugin(new_p, False)
+                steps: list[tuple[str, Callable[[], object]]] = [
+                    ("hand", partial(by_hand, hand_p, tag, False)),
+                    ("before", partial(plugin, old_p, True)),
+                    ("after", partial(plugin, new_p, False))]
+                times: dict[str, list[float]] = {k: [] for k, _ in steps}
+                for i in range(rounds):
+                    for key, fn in steps[i % 3:] + steps[:i % 3]:
+                        times[key].append(timed(fn))
+            finally:
+                remove_bench_images([tag], [old_p, new_p])
+        m = {k: statistics.median(v) for k, v in times.items()}
+        rows.append((f"example warm, {name}: before vs after this checkout",
+                     f"{m['before']:.2f} s -> {m['after']:.2f} s",
+                     f"{m['before'] / m['hand']:.2f}x -> {m['after'] / m['hand']:.2f}x "
+                     f"by hand ({m['hand']:.2f} s)", "after <= before"))
+    return rows
+
+
 # --- a realistic service, default configuration, vs the same work by hand ------------------
 
 REALISTIC = Path(__file__).resolve().parent / "realistic-service"
@@ -530,7 +580,18 @@ def main() -> int:
                         help="skip what needs the Docker engine")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of each Docker comparison (default 3)")
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="only compare the example's warm run with an earlier version "
+                        "(DIR holds its pytest_shipready package, e.g. from `git archive "
+                        "v0.1.0 pytest_shipready | tar -x -C DIR`)")
     args = parser.parse_args()
+    if args.before is not None:
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        load = os.getloadavg()[0]
+        for row in bench_before_after(args.rounds, args.before.resolve()):
+            print("  ".join(row))
+        print(f"load average (1 min): {load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+        return 0
     started = time.monotonic()
     repeat = 3 if args.quick else 7
     rows: list[Row] = []

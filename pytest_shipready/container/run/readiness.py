@@ -121,6 +121,9 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             else:
                 last_probe = f"{cfg.probe_path} answered {status}"
             if status < 500:
+                # The first request may have found the probe's route (seconds, for an
+                # image without Python): the time is when the answer came.
+                elapsed = time.monotonic() - running.started
                 # Any answer shows the server is up; a 404 also shows it has no such
                 # route, which the summary says rather than hide.
                 route = (f": the server is up but has no {cfg.probe_path} route (set "
