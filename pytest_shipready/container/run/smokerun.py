@@ -100,7 +100,8 @@ class RunningContainer:
 
     def http_each(self, paths: list[str], port: int | None = None, timeout: float = 5.0
                   ) -> list[Answer]:
-        """GET each of ``paths`` in turn, in one exec: an answer (or error) per path."""
+        """GET each of ``paths`` in turn, in one request to the probe: an answer (or
+        error) per path."""
         if self.probe is None:
             raise LookupError("this container has no probe")
         return self.probe.get(paths, self._port(port), timeout)
