@@ -22,6 +22,7 @@ the engine (DOCKER_HOST).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -131,6 +132,7 @@ class Prober:
         self._session: _Session | None = None
         self._sessions = 0
         self._unavailable: str | None = None
+        self._opening = False  # open_soon's thread was started
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -148,15 +150,49 @@ class Prober:
             ) -> list[httpprobe.Answer]:
         """GET each of ``paths`` on ``port`` of the container, one after the other; an
         answer per path (a status and body, or the socket's error)."""
+        with self._lock:  # one route, one session: requests take turns
+            return self._get(paths, port, timeout)
+
+    def _get(self, paths: list[str], port: int, timeout: float) -> list[httpprobe.Answer]:
         host = self.container.address() or "127.0.0.1"
         bound = timeout * len(paths) + ENGINE_SLACK
-        with self._lock:  # one route, one session: requests take turns
-            if self.route is None:
-                return self._first(host, port, paths, timeout, bound)
-            answers = self._served(self.route, host, port, paths, timeout, bound)
-            if answers is not None:
-                return answers
-            return self._run(self.route, host, port, paths, timeout, bound)
+        if self.route is None:
+            return self._first(host, port, paths, timeout, bound)
+        answers = self._served(self.route, host, port, paths, timeout, bound)
+        if answers is not None:
+            return answers
+        return self._run(self.route, host, port, paths, timeout, bound)
+
+    def open_soon(self, path: str, port: int) -> None:
+        """Find the route and open the session in the background, with a first request
+        of ``path`` (its answer is not used): a wait that polls with :meth:`status_now`
+        meanwhile goes on at full speed."""
+        with self._lock:
+            if self.route is not None or self._opening:
+                return
+            self._opening = True
+
+        def first() -> None:
+            with contextlib.suppress(Exception):  # the polls and the checks say why
+                self.get([path], port, 1.0)
+
+        threading.Thread(target=first, name="shipready-probe", daemon=True).start()
+
+    def status_now(self, path: str, port: int, timeout: float = 1.0) -> int | None:
+        """The status of a GET of ``path`` when the session is open and free, else None
+        at once (never waits for a route, a session to open, or another request)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            session = self._session
+            if self.route is None or session is None or session.ended:
+                return None
+            answer = self._get([path], port, timeout)[0]
+        except OSError:
+            return None
+        finally:
+            self._lock.release()
+        return answer.status
 
     def close(self) -> None:
         """End the probe's session (the exec ends with its stdin)."""

@@ -94,6 +94,15 @@ class RunningContainer:
             raise LookupError("this container has no probe")
         return self.probe.http(path, self._port(port), timeout)
 
+    def answers_now(self, path: str) -> bool:
+        """Whether a GET of ``path`` on the first port got any HTTP answer, asked only
+        if the probe can answer at once (see :meth:`.probe.Prober.status_now`); the
+        first call opens the probe in the background."""
+        if self.probe is None or not self.ports:
+            return False
+        self.probe.open_soon(path, self.ports[0])
+        return self.probe.status_now(path, self.ports[0]) is not None
+
     def route(self) -> str:
         """How :meth:`http` reaches it ("with docker exec of python3 in the container")."""
         return self.probe.describe() if self.probe is not None else "not at all"
