@@ -176,3 +176,39 @@ def test_ssh_engine_advice_says_what_to_install_or_trust() -> None:
                       "through the ssh command: ...")
     assert "`ssh -p 2222 deploy@builder docker version` must work" in msg
     assert "known_hosts" in msg
+
+
+@pytest.mark.docker
+def test_the_probe_keeps_one_exec_for_many_requests() -> None:
+    """Against a real container: the route is found past a missing interpreter, every
+    request after the first goes through the same exec, and a session that ends is
+    opened again."""
+    import time
+
+    from pytest_shipready.container import engine
+    from pytest_shipready.container.run.probe import Prober
+
+    client = engine.connect(60)
+    container = engine.run_container(
+        client, "python:3.11-slim", command=["python3", "-m", "http.server", "8000"],
+        env={}, ports=[], labels={"io.pytest-shipready.test": "probe"}, publish_on=None)
+    try:
+        prober = Prober(container, ["no-such-python", "python3"])
+        deadline = time.monotonic() + 30
+        while True:
+            answers = prober.get(["/", "/nope"], 8000, 2.0)
+            if answers[0].status is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [a.status for a in answers] == [200, 404]
+        assert prober.describe() == "with docker exec of python3 in the container"
+        for _ in range(10):
+            assert prober.http("/", 8000)[0] == 200
+        assert prober._sessions == 1  # one exec served them all
+        assert container.host_port(8000) is None  # nothing published
+        prober.close()
+        assert prober.http("/", 8000)[0] == 200  # a new session
+        assert prober._sessions == 2
+        prober.close()
+    finally:
+        container.remove()

@@ -167,10 +167,9 @@ class Prober:
         """Find the route and open the session in the background, with a first request
         of ``path`` (its answer is not used): a wait that polls with :meth:`status_now`
         meanwhile goes on at full speed."""
-        with self._lock:
-            if self.route is not None or self._opening:
-                return
-            self._opening = True
+        if self.route is not None or self._opening:  # never waits for the lock
+            return
+        self._opening = True
 
         def first() -> None:
             with contextlib.suppress(Exception):  # the polls and the checks say why
