@@ -303,6 +303,114 @@ def bench_xdist_builds(project: Path, network: bool) -> Row:
             f"run took {seconds:.2f} s", "1 build")
 
 
+def bench_probe(repeat: int) -> list[Row]:
+    """What an HTTP request to a container costs when made from inside the engine (the
+    plugin's probe, issue 22) against one through a port published on 127.0.0.1 (what
+    the plugin did before, and what only works with a local engine): the example's
+    image, GET /health, medians."""
+    import urllib.request
+
+    from pytest_shipready.container import engine
+    from pytest_shipready.container.run import httpprobe
+    from pytest_shipready.container.run.probe import BODY_CAP, Prober
+
+    tag = f"shipready-bench-probe:{os.urandom(4).hex()}"
+    docker("build", "-q", "--label", f"{BENCH_LABEL}=probe", "-t", tag, str(EXAMPLE))
+    client = engine.connect(60)
+    container = engine.run_container(client, tag, command=None, env={}, ports=[8000],
+                                     labels={BENCH_LABEL: "probe"})
+    try:
+        port = container.host_port(8000)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        url = f"http://127.0.0.1:{port}/health"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                opener.open(url, timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        direct = median_time(lambda: opener.open(url, timeout=5).read(), repeat * 5)
+        argv = httpprobe.argv("python3", container.address(), 8000, ["/health"], 5.0,
+                              BODY_CAP)
+        one_exec = median_time(lambda: container.exec_apart(argv, 30), repeat * 3)
+        starts = []
+        for _ in range(repeat):
+            prober = Prober(container, ["python3"])
+            starts.append(timed(lambda: prober.get(["/health"], 8000)))  # noqa: B023
+            prober.close()
+        prober = Prober(container, ["python3"])
+        prober.get(["/health"], 8000)
+        served = median_time(lambda: prober.get(["/health"], 8000), repeat * 5)
+        prober.close()
+    finally:
+        container.remove()
+        docker("rmi", "-f", tag)
+    start = statistics.median(starts)
+    return [
+        ("probe: GET through a published port on 127.0.0.1 (local engines only)",
+         f"{direct * 1000:.1f} ms", "", "(information)"),
+        ("probe: first request (opens the probe's exec session)", f"{start * 1000:.0f} ms",
+         "", "(information)"),
+        ("probe: each later request (the session's round trip)", f"{served * 1000:.1f} ms",
+         f"{served / direct:.1f}x a published port", "(information)"),
+        ("probe: one exec per request (the fallback)", f"{one_exec * 1000:.0f} ms", "",
+         "(information)"),
+    ]
+
+
+def bench_before_after(rounds: int, before: Path) -> list[Row]:
+    """The example warm, by hand vs this checkout vs an earlier one (``before``: a
+    directory holding its ``pytest_shipready`` package, put first on PYTHONPATH), in
+    rotating order, for the same work as by hand and for the default checks. Compares
+    two versions under the same load, whatever the load."""
+    rows: list[Row] = []
+
+    def plugin(project: Path, old: bool) -> None:
+        saved = os.environ.get("PYTHONPATH")
+        if old:
+            os.environ["PYTHONPATH"] = str(before)
+        try:
+            with_plugin(project, False)
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
+
+    for name, config in (("the same work as by hand", SAME_WORK),
+                         ("default checks", ALL_CHECKS)):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            nonce = os.urandom(6).hex()
+            hand_p = example_copy(root, "ab-hand", nonce, config)
+            old_p = example_copy(root, "ab-before", nonce, config)
+            new_p = example_copy(root, "ab-after", nonce, config)
+            tag = f"shipready-bench-hand:{nonce}"
+            try:
+                by_hand(hand_p, tag, False)
+                plugin(old_p, True)
+                plugin(new_p, False)
+                steps: list[tuple[str, Callable[[], object]]] = [
+                    ("hand", partial(by_hand, hand_p, tag, False)),
+                    ("before", partial(plugin, old_p, True)),
+                    ("after", partial(plugin, new_p, False))]
+                times: dict[str, list[float]] = {k: [] for k, _ in steps}
+                for i in range(rounds):
+                    for key, fn in steps[i % 3:] + steps[:i % 3]:
+                        times[key].append(timed(fn))
+            finally:
+                remove_bench_images([tag], [old_p, new_p])
+        m = {k: statistics.median(v) for k, v in times.items()}
+        rows.append((f"example warm, {name}: before vs after this checkout",
+                     f"{m['before']:.2f} s -> {m['after']:.2f} s",
+                     f"{m['before'] / m['hand']:.2f}x -> {m['after'] / m['hand']:.2f}x "
+                     f"by hand ({m['hand']:.2f} s)", "after <= before"))
+    return rows
+
+
 # --- a realistic service, default configuration, vs the same work by hand ------------------
 
 REALISTIC = Path(__file__).resolve().parent / "realistic-service"
@@ -472,7 +580,18 @@ def main() -> int:
                         help="skip what needs the Docker engine")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of each Docker comparison (default 3)")
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="only compare the example's warm run with an earlier version "
+                        "(DIR holds its pytest_shipready package, e.g. from `git archive "
+                        "v0.1.0 pytest_shipready | tar -x -C DIR`)")
     args = parser.parse_args()
+    if args.before is not None:
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        load = os.getloadavg()[0]
+        for row in bench_before_after(args.rounds, args.before.resolve()):
+            print("  ".join(row))
+        print(f"load average (1 min): {load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+        return 0
     started = time.monotonic()
     repeat = 3 if args.quick else 7
     rows: list[Row] = []
@@ -483,6 +602,7 @@ def main() -> int:
         rows += bench_resolution(max(3, repeat // 2))
     if not args.no_docker:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        rows += bench_probe(repeat)
         if not args.no_network:
             rows += bench_realistic(args.rounds)
         rows += bench_example(args.rounds, network=not args.no_network)

@@ -288,6 +288,9 @@ class RunContext:
         self.secrets: set[str] = set()
         # Runs Python in the session container (set by the container area): SR510.
         self.run_in_image: ImageRunner | None = None
+        # A collected test takes the shipready_container fixture (set by the plugin):
+        # the session container then publishes its ports for that test's own clients.
+        self.publish_session_ports = False
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""

@@ -249,7 +249,8 @@ class SmokeConfig:
     )
     ports: tuple[int, ...] = field(
         default=(),
-        metadata=_doc("Container ports to publish on 127.0.0.1; empty: the EXPOSEd ones."),
+        metadata=_doc("Container ports to probe (and to publish, for the user fixtures); "
+                      "empty: the EXPOSEd ones."),
     )
     probe_path: str = field(
         default="/health",
@@ -373,8 +374,8 @@ class ObservabilityConfig:
     metrics_path: str = field(
         default="",
         metadata=_doc("SR520: the path of the Prometheus metrics endpoint (e.g. "
-                      "\"/metrics\"), read on the session container's published port; empty: "
-                      "skipped."),
+                      "\"/metrics\"), requested from inside the engine in the session container's "
+                      "network; empty: skipped."),
     )
     error_path: str = field(
         default="",

@@ -628,6 +628,9 @@ def pytest_collection_modifyitems(
                 item.add_marker(skip)
         return
     ours = _build_items(session, state)
+    # Only a user's own test may need the session container's ports published.
+    state.context.publish_session_ports = any(
+        "shipready_container" in getattr(item, "fixturenames", ()) for item in items)
     state.planned = len(ours)  # -k/-m may deselect some: the verdict says so
     # Report them as collected, so "collected N items" and --collect-only count them.
     session.ihook.pytest_collectreport(

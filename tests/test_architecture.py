@@ -76,7 +76,7 @@ def _pure(module: str) -> bool:
         return False
     if parts[1] == "container":  # the area's own run modules drive the engine
         return parts[-1] in ("smoke", "parity", "testparity", "enginehost", "contents",
-                             "contentscache", "backing")
+                             "contentscache", "backing", "httpprobe")
     return len(parts) == 3 and parts[2] not in ("area", "capture")
 
 

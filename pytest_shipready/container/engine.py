@@ -48,13 +48,18 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
     DOCKER_HOST so that docker-py, testcontainers and a BuildKit CLI reach the same one."""
     from pathlib import Path
 
-    from .enginehost import CONTEXT_ENV, context_host
+    from .enginehost import CONTEXT_ENV, context_host, context_tls
 
     found = context_host(os.environ, Path.home())
     if found is not None:
         os.environ["DOCKER_HOST"], os.environ[CONTEXT_ENV] = found
+        tls = context_tls(os.environ, Path.home(), found[1])
+        if tls is not None and not os.environ.get("DOCKER_CERT_PATH"):
+            os.environ["DOCKER_CERT_PATH"] = tls[0]
+            if tls[1]:
+                os.environ["DOCKER_TLS_VERIFY"] = "1"
     try:
-        client = docker.from_env(timeout=max(1, round(timeout)))
+        client = _from_env(timeout)
         client.ping()
     except Exception as exc:  # docker raises DockerException, requests errors, OSError
         from .enginehost import unreachable
@@ -68,6 +73,38 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
         raise EngineUnavailableError(
             unreachable(os.environ.get("DOCKER_HOST"), detail)) from None
     return client
+
+
+def _from_env(timeout: float) -> docker.DockerClient:
+    """docker-py's client of DOCKER_HOST. For ``ssh://``: paramiko first (one ssh
+    connection for every call: plain calls take milliseconds), else the ``ssh`` command
+    (the user's whole ssh config and agent, as testcontainers uses it; but a new ssh
+    process for every call, ~0.5 s each); the error of both when neither connects."""
+    seconds = max(1, round(timeout))
+    if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+        return docker.from_env(timeout=seconds)
+    try:
+        # docker-py keeps a connection pool per URL, and over paramiko each pooled
+        # connection is an ssh channel: with its defaults (25 pools) a run opens more
+        # than the 10 sessions sshd allows per connection (MaxSessions), and calls fail
+        # with "ChannelException(2, 'Connect failed')" (docker/compose#6463). Two pools
+        # of two connections stay well under it.
+        client = docker.DockerClient(timeout=seconds, num_pools=2, max_pool_size=2,
+                                     **docker.utils.kwargs_from_env())
+        client.ping()
+        return client
+    except Exception as exc:  # paramiko: unknown host key, no key it can find, ...
+        first = f"{type(exc).__name__}: {exc}"
+        if "install paramiko" in first.lower():  # the ssh command needs it as well
+            raise
+    try:
+        client = docker.from_env(timeout=seconds, use_ssh_client=True)
+        client.ping()
+        return client
+    except Exception as exc:
+        raise docker.errors.DockerException(
+            f"through paramiko: {first}; through the ssh command: "
+            f"{type(exc).__name__}: {exc}") from None
 
 
 def is_engine_failure(exc: BaseException) -> bool:
@@ -569,6 +606,17 @@ def remove_intermediates(client: docker.DockerClient, ids: Iterable[str],
 # --- containers ------------------------------------------------------------------------
 
 
+def _close(sock: Any) -> None:
+    """Close an exec's hijacked connection (a socket, a SocketIO, an ssh channel) and
+    the HTTP response it came from."""
+    response = getattr(sock, "_response", None)
+    with contextlib.suppress(Exception):
+        sock.close()
+    if response is not None:
+        with contextlib.suppress(Exception):
+            response.close()
+
+
 @dataclass(frozen=True)
 class State:
     status: str  # created, running, exited, ...
@@ -599,6 +647,15 @@ class Container:
                  if last else "")
         return State(str(st.get("Status", "")), health, int(st.get("ExitCode", 0)),
                      bool(st.get("OOMKilled", False)), probe)
+
+    def address(self) -> str:
+        """Its own IP address on its first network, as its peers reach it ("" with no
+        network of its own: ``none``, ``host`` or another container's namespace)."""
+        settings = self._c.attrs.get("NetworkSettings") or {}
+        for network in (settings.get("Networks") or {}).values():
+            if isinstance(network, dict) and network.get("IPAddress"):
+                return str(network["IPAddress"])
+        return str(settings.get("IPAddress") or "")
 
     def host_port(self, port: int) -> int | None:
         ports = (self._c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
@@ -633,43 +690,94 @@ class Container:
 
     def exec(self, argv: list[str], env: dict[str, str] | None = None,
              user: str = "") -> tuple[int, bytes]:
+        chunks: list[bytes] = []  # stdout and stderr in the order they came
         try:
-            result = self._c.exec_run(argv, environment=env, user=user, demux=False)
+            code = self._exec(argv, env, user, sink=lambda _, data: chunks.append(data))[0]
         except docker.errors.APIError as exc:
             return 126, str(exc.explanation or exc).encode()
-        return int(result.exit_code if result.exit_code is not None else -1), \
-            bytes(result.output or b"")
+        return code, b"".join(chunks)
+
+    def _exec(self, argv: list[str], env: dict[str, str] | None = None, user: str = "",
+              sink: Callable[[int, bytes], None] | None = None, limit: int = 1 << 62
+              ) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` in the container: (exit code, stdout, stderr), or each chunk
+        handed to ``sink(stream, data)`` (1 stdout, 2 stderr) as it comes. The exec's
+        connection is closed as soon as it ends: over ``ssh://`` each one is an ssh
+        channel, and sshd allows 10 per connection (MaxSessions). At most ``limit``
+        bytes of each stream are kept."""
+        from docker.utils.socket import frames_iter  # type: ignore[import-untyped]
+
+        api = self._c.client.api
+        exec_id = api.exec_create(self.id, argv, environment=env, user=user)["Id"]
+        sock = api.exec_start(exec_id, socket=True)
+        # As docker-py does for an exec's stream: a command may be silent for longer
+        # than a call's timeout (the callers that must give up do so from outside).
+        api._disable_socket_timeout(sock)
+        kept: dict[int, list[bytes]] = {1: [], 2: []}
+        sizes = {1: 0, 2: 0}
+        try:
+            for stream, data in frames_iter(sock, False):
+                if sink is not None:
+                    sink(stream, bytes(data))
+                elif stream in kept and sizes[stream] < limit:
+                    kept[stream].append(bytes(data))
+                    sizes[stream] += len(data)
+        finally:
+            _close(sock)
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        return (int(code) if code is not None else -1, b"".join(kept[1]),
+                b"".join(kept[2]))
 
     def exec_timed(self, argv: list[str], timeout: float) -> tuple[int | None, bytes]:
         """Like :meth:`exec`, but give up after ``timeout`` s: then the exit code is None
         and the output is what the command wrote so far (the process itself ends with the
         container). The output is streamed by a daemon thread, so a hung command cannot
         hang the run."""
-        api = self._c.client.api
-        chunks: list[bytes] = []
+        code, out, _ = self._exec_bounded(argv, timeout, merged=True)
+        return code, out
+
+    def exec_apart(self, argv: list[str], timeout: float, limit: int = 64 << 20
+                   ) -> tuple[int | None, bytes, bytes]:
+        """Like :meth:`exec_timed`, with stdout and stderr apart (a probe's answer is
+        its stdout alone): (exit code or None when ``timeout`` ran out, stdout, stderr).
+        At most ``limit`` bytes of each are kept. An exec the engine refuses (no such
+        executable, the container is not running) gives code 126 or 127 and the
+        engine's words on stderr."""
+        return self._exec_bounded(argv, timeout, limit=limit)
+
+    def _exec_bounded(self, argv: list[str], timeout: float, merged: bool = False,
+                      limit: int = 1 << 62) -> tuple[int | None, bytes, bytes]:
+        out: list[bytes] = []
+        err: list[bytes] = []
+        size = [0]
         box: dict[str, int] = {}
         done = threading.Event()
 
+        def sink(stream: int, data: bytes) -> None:
+            if size[0] < limit:
+                (out if merged or stream == 1 else err).append(data)
+                size[0] += len(data) if merged or stream == 1 else 0
+
         def pump() -> None:
             try:
-                exec_id = api.exec_create(self.id, argv)["Id"]
-                for chunk in api.exec_start(exec_id, stream=True):
-                    chunks.append(bytes(chunk))
-                code = api.exec_inspect(exec_id).get("ExitCode")
-                box["code"] = int(code) if code is not None else -1
+                box["code"] = self._exec(argv, sink=sink)[0]
             except docker.errors.APIError as exc:
-                chunks.append(str(exc.explanation or exc).encode())
+                err.append(str(exc.explanation or exc).encode())
                 box["code"] = 126
             except Exception as exc:  # the connection broke (requests, OSError)
-                chunks.append(f"{type(exc).__name__}: {exc}".encode())
+                err.append(f"{type(exc).__name__}: {exc}".encode())
                 box["code"] = -1
             finally:
                 done.set()
 
         threading.Thread(target=pump, name=f"exec {argv[:1]}", daemon=True).start()
         if not done.wait(timeout):
-            return None, b"".join(chunks)
-        return box.get("code", -1), b"".join(chunks)
+            code: int | None = None
+        else:
+            code = box.get("code", -1)
+        if merged:
+            return code, b"".join([*out, *err]), b""
+        return code, b"".join(out), b"".join(err)
 
     def put_archive(self, path: str, data: bytes) -> None:
         try:
@@ -694,6 +802,52 @@ class Container:
             self._c.remove(force=True, v=True)
 
 
+class ExecSession:
+    """A process exec'd in a container with its stdin attached, kept for many
+    exchanges: :meth:`send` writes to its stdin; a daemon thread hands its output to
+    ``on_output(stream, data)`` (1 stdout, 2 stderr) and calls ``on_end()`` when it ends
+    (the process exited, the container stopped, the connection broke). One exec for
+    many requests: a probe's round trip then costs no exec at all."""
+
+    def __init__(self, container: Container, argv: list[str],
+                 on_output: Callable[[int, bytes], None], on_end: Callable[[], None]
+                 ) -> None:
+        from docker.utils.socket import frames_iter
+
+        api = container._c.client.api
+        try:
+            exec_id = api.exec_create(container.id, argv, stdin=True)["Id"]
+            self._sock = api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:
+            raise EngineError(str(exc.explanation or exc)) from None
+        api._disable_socket_timeout(self._sock)  # idle between requests for minutes
+
+        def pump() -> None:
+            try:
+                for stream, data in frames_iter(self._sock, False):
+                    on_output(int(stream), bytes(data))
+            except Exception:  # the connection broke: the session is over
+                pass
+            finally:
+                on_end()
+
+        threading.Thread(target=pump, name=f"session {argv[:1]}", daemon=True).start()
+
+    def send(self, data: bytes) -> None:
+        """Write to its stdin (the raw socket under docker-py's wrapper: a unix or TCP
+        socket, TLS, or an ssh channel); OSError when the session is gone."""
+        raw = getattr(self._sock, "_sock", self._sock)
+        try:
+            raw.sendall(data)
+        except OSError:
+            raise
+        except Exception as exc:  # paramiko's SSHException, a closed channel
+            raise OSError(f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        _close(self._sock)
+
+
 @dataclass(frozen=True)
 class Restrictions:
     """What orchestrators apply to a container: a read-only root filesystem (tmpfs on
@@ -709,9 +863,12 @@ class Restrictions:
 def run_container(client: docker.DockerClient, image: str, *, command: list[str] | None,
                   env: dict[str, str], ports: Iterable[int], labels: dict[str, str],
                   restrictions: Restrictions | None = None,
-                  network: str | None = None) -> Container:
+                  network: str | None = None,
+                  publish_on: str | None = "127.0.0.1") -> Container:
     """Start a container of ``image``; ``network``: on that network of the run (where the
-    backing services are reached by name) besides publishing ``ports`` on 127.0.0.1."""
+    backing services are reached by name); its ``ports`` are published on the engine
+    host's ``publish_on`` address (see :func:`published_address`), or not at all with
+    None."""
     extra: dict[str, Any] = {}
     if restrictions is not None:
         extra = {"read_only": restrictions.read_only,
@@ -726,7 +883,8 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
     try:
         wrapped = client.containers.run(
             image, command=command or None, environment=env, labels=labels, detach=True,
-            ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports}, **extra,
+            ports=({f"{p}/tcp": (publish_on, None) for p in ports}
+                   if publish_on is not None else {}), **extra,
         )
     except docker.errors.DockerException as exc:
         explanation = getattr(exc, "explanation", None) or exc
@@ -873,3 +1031,51 @@ def _bind_tar(source: Path, target: str) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(str(source), arcname=target.lstrip("/") or ".")
     return buffer.getvalue()
+
+
+# --- probes from inside the engine --------------------------------------------------------
+
+
+def published_address() -> tuple[str, str]:
+    """Where a user's own test reaches a published port and the engine-side address to
+    publish it on: see :func:`.enginehost.published_host` (the override is read as
+    testcontainers reads it, TC_HOST or TESTCONTAINERS_HOST_OVERRIDE)."""
+    from testcontainers.core.config import testcontainers_config
+
+    from .enginehost import published_host
+
+    override = str(getattr(testcontainers_config, "tc_host_override", "") or "")
+    return published_host(os.environ.get("DOCKER_HOST"), override)
+
+
+def python_images(client: docker.DockerClient) -> list[str]:
+    """The engine's own images with Python (tagged ``python:*``), newest first: what a
+    probe container can run when the image under test has no Python."""
+    found: list[tuple[str, str]] = []
+    try:
+        images = client.images.list()
+    except docker.errors.DockerException:
+        return []
+    for img in images:
+        for tag in img.tags or []:
+            name = tag.rsplit(":", 1)[0].rsplit("/", 1)[-1]
+            if name == "python":
+                found.append((str(img.attrs.get("Created", "")), str(tag)))
+    return [tag for _, tag in sorted(found, reverse=True)]
+
+
+def start_probe_container(client: docker.DockerClient, image: str, beside: Container,
+                          labels: dict[str, str]) -> Container:
+    """A container of ``image`` in ``beside``'s network namespace, idle until removed:
+    probes exec'd in it reach ``beside``'s ports as its neighbours do."""
+    try:
+        wrapped = client.containers.run(
+            image, entrypoint=["python3", "-c", "import signal; signal.pause()"],
+            command=[], network_mode=f"container:{beside.id}", labels=labels, detach=True)
+    except docker.errors.DockerException as exc:
+        explanation = getattr(exc, "explanation", None) or exc
+        raise EngineError(f"cannot start a probe container of {image}: {explanation}"
+                          ) from None
+    probe = Container(wrapped)
+    probe.state()
+    return probe

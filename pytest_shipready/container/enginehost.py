@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -44,6 +45,26 @@ def context_host(environ: Mapping[str, str], home: Path) -> tuple[str, str] | No
         return None
     return (str(host), name) if host else None
 
+def context_tls(environ: Mapping[str, str], home: Path, name: str) -> tuple[str, bool] | None:
+    """The TLS material of docker context ``name`` (``docker context create --docker
+    host=tcp://...,ca=...,cert=...,key=...`` keeps it in contexts/tls/<hash>/docker as
+    ca.pem, cert.pem and key.pem), as (DOCKER_CERT_PATH, verify); None without any.
+    Exported with the context's host, so that docker-py, testcontainers and a BuildKit
+    CLI speak TLS to it as the docker CLI does."""
+    config_dir = Path(environ.get("DOCKER_CONFIG") or home / ".docker")
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    tls = config_dir / "contexts" / "tls" / digest / "docker"
+    if not any((tls / f).is_file() for f in ("ca.pem", "cert.pem", "key.pem")):
+        return None
+    skip = False
+    try:
+        meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json")
+                          .read_text(encoding="utf-8"))
+        skip = bool(meta["Endpoints"]["docker"].get("SkipTLSVerify"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return str(tls), not skip
+
 # "[Errno 111] Connection refused" or "FileNotFoundError(2, 'No such file or directory')"
 _ERRNO = re.compile(r"\[Errno (\d+)\] ([^\"')\]]+)|\w+Error\((\d+), '([^']+)'\)")
 
@@ -70,6 +91,19 @@ def cause(detail: str) -> str:
 def advice(host: str, reason: str) -> str:
     """How to fix it, for the cause at hand."""
     socket = host.removeprefix("unix://") if host.startswith("unix://") else ""
+    if "install paramiko" in reason.lower() and host.startswith("ssh://"):
+        return ("docker-py's ssh:// transport needs paramiko: pip install "
+                "'pytest-shipready[ssh]' (or paramiko) in this environment")
+    if host.startswith("ssh://") and ("known_hosts" in reason or "verification" in reason
+                                      or "Authentication" in reason
+                                      or "Permission denied" in reason):
+        url = urllib.parse.urlparse(host)
+        target = f"{url.username}@{url.hostname}" if url.username else str(url.hostname)
+        port = f"-p {url.port} " if url.port else ""
+        return (f"`ssh {port}{target} docker version` must work in the same shell without "
+                "a prompt: add the host's key to "
+                "~/.ssh/known_hosts and make your key available (~/.ssh/config "
+                "IdentityFile, ssh-agent)")
     if "No such file" in reason and socket:
         what = f"there is no socket at {socket}: Docker is not running on this machine, " \
             "or listens elsewhere"
@@ -121,3 +155,34 @@ def not_removed(what: list[str], why: str, session: str) -> str:
             "them when it reaches the engine, or now: docker rm -f $(docker ps -aq "
             f"--filter label=io.pytest-shipready.session={session}), then docker rmi "
             f"$(docker images -q --filter label=io.pytest-shipready.session={session})")
+
+
+_LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\])$", re.I)
+
+
+def published_host(docker_host: str | None, override: str = "") -> tuple[str, str]:
+    """(host, bind): where the test process reaches a port the engine publishes, and
+    the engine host's address to publish it on. As testcontainers: the override
+    (TESTCONTAINERS_HOST_OVERRIDE), else the host named in DOCKER_HOST (``tcp://``,
+    ``ssh://``, ``http(s)://``), else this machine. Unlike testcontainers, a unix socket
+    seen from inside a container does not mean "the default gateway": the engine may
+    run in this very container (as on CI machines that start their own); a socket
+    mounted from the host needs the override. Published on 127.0.0.1 when that host is
+    a loopback name, else on every interface of the engine host (its loopback is out of
+    the test process's reach)."""
+    host = override.strip()
+    if not host and docker_host and not docker_host.startswith(("unix:", "npipe:", "fd:")):
+        try:
+            host = urllib.parse.urlparse(docker_host).hostname or ""
+        except ValueError:
+            host = ""
+    if not host or _LOOPBACK.match(host):  # published on IPv4's loopback: asked there
+        return "127.0.0.1", "127.0.0.1"
+    return host, "0.0.0.0"
+
+
+def route_of(environ_host: str | None, route: str) -> str:
+    """A probe failure's tail: the route taken and the engine, so that a remote-engine
+    problem reads as one ("... probed with docker exec of python3 in the container, on
+    the engine at tcp://docker:2375 (from DOCKER_HOST)")."""
+    return f"probed {route}, on the engine at {describe_host(environ_host)}"

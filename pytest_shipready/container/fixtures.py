@@ -82,7 +82,7 @@ def fixture_fresh_container(settings: Settings, context: RunContext) -> Any:
     assert built.ref is not None and built.info is not None
     run = docker_run(settings, context)
     try:
-        running = start(run, built.ref, built.info)
+        running = start(run, built.ref, built.info, publish=True)
     except ServicesNotReadyError as exc:
         raise FixtureUnavailableError(
             f"pytest-shipready: the container is not started: {exc.result.summary}",

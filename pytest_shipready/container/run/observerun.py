@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 
 from ...checks import CheckResult, Finding
 from . import observability
+from .probe import ProbeUnavailableError
 
 if TYPE_CHECKING:
     from ..build.image import DockerRun
     from .smokerun import RunningContainer
+
+LOG_WAIT = 5.0  # seconds SR521 waits for the failing request's first log line
 
 
 class ObservabilityRun:
@@ -42,6 +45,8 @@ class ObservabilityRun:
             return running
         try:
             status, body = running.http(path, timeout=5.0)
+        except ProbeUnavailableError as exc:
+            return CheckResult.skipped("SR520", f"cannot request {path}: {exc}")
         except (OSError, LookupError, ValueError) as exc:
             return CheckResult.failed("SR520", f"{path} did not answer",
                                       [Finding(f"{path}: {exc}")])
@@ -55,11 +60,21 @@ class ObservabilityRun:
         before = running.log_tail().splitlines()
         try:
             status, _ = running.http(path, timeout=5.0)
+        except ProbeUnavailableError as exc:
+            return CheckResult.skipped("SR521", f"cannot request {path}: {exc}")
         except (OSError, LookupError, ValueError) as exc:
             return CheckResult.failed("SR521", f"{path} did not answer",
                                       [Finding(f"{path}: {exc}")])
-        time.sleep(0.5)  # what the app logs for it reaches the engine's log
-        after = running.log_tail().splitlines()
-        return observability.check_error_event(
-            path, status, observability.new_lines(before, after),
-            self.run.settings.config.logs)
+        # What the app logs for it reaches the engine's log a moment later (longer on
+        # a loaded or remote engine): wait for the first new line, then a little more
+        # for the rest of the event (a traceback's lines).
+        deadline = time.monotonic() + LOG_WAIT
+        lines = observability.new_lines(before, running.log_tail().splitlines())
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.1)
+            lines = observability.new_lines(before, running.log_tail().splitlines())
+        if lines:
+            time.sleep(0.3)
+            lines = observability.new_lines(before, running.log_tail().splitlines())
+        return observability.check_error_event(path, status, lines,
+                                               self.run.settings.config.logs)

@@ -4,16 +4,16 @@ The engine runs a HEALTHCHECK first after its interval (30 s by default, 10 s as
 often write it), so waiting for it to say "healthy" costs a whole interval on every run.
 Instead the HEALTHCHECK's own command is run with ``docker exec`` as soon as the
 container runs (the engine runs exactly that command the same way), polling fast at
-first and then less often; an HTTP answer on the published port, when there is one,
+first and then less often; an HTTP answer on the container's port, when there is one,
 makes the next exec come at once. The engine's own verdict still counts: "healthy"
 passes, "unhealthy" (its retries failed) fails, and the PASS says what it had said by
-then. Without a HEALTHCHECK: the HTTP probe, else a log line, as configured.
+then. Without a HEALTHCHECK: the HTTP probe, else a log line, as configured. HTTP
+requests are made from inside the engine (:mod:`.probe`: never through a published port
+or a proxy; after the first, a round trip costs no exec).
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import re
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from ...checks import CheckResult
 from . import logcap
 from . import smoke as verdicts
+from .probe import ProbeUnavailableError
 
 if TYPE_CHECKING:
     from ..build.image import DockerRun
@@ -40,6 +41,8 @@ class RunningContainer(Protocol):
     def started(self) -> float: ...
     def http(self, path: str = "/", port: int | None = None, timeout: float = 5.0
              ) -> tuple[int, bytes]: ...
+    def route(self) -> str: ...
+    def answers_now(self, path: str) -> bool: ...
     def log_tail(self) -> bytes: ...
 
 FIRST_POLL = 0.05  # seconds between the first probes; each wait is 1.5 times the last
@@ -91,7 +94,9 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             if st.health == "unhealthy":
                 return verdicts.unhealthy(running.log_tail(), elapsed,
                                           probe_output=st.probe_output)
-            answered = running.ports and _http_answers(running, cfg.probe_path)
+            # Never waits: the probe opens in the background meanwhile, and the
+            # HEALTHCHECK execs go on at full speed.
+            answered = running.answers_now(cfg.probe_path)
             if healthcheck is not None and st.status == "running" and (
                     answered or now - last_exec >= SLOW_EXEC or delay < MAX_POLL):
                 last_exec = now
@@ -107,18 +112,30 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                         "SR301", f"the HEALTHCHECK command passed after {elapsed:.1f} s "
                         f"(run with docker exec; {said})", seconds=round(elapsed, 2))
         elif running.ports:
-            with contextlib.suppress(OSError, LookupError, ValueError,
-                                     http.client.HTTPException):
+            try:
                 status, _ = running.http(cfg.probe_path, timeout=1.0)
-                if status < 500:
-                    # Any answer shows the server is up; a 404 also shows it has no such
-                    # route, which the summary says rather than hide.
-                    route = (f": the server is up but has no {cfg.probe_path} route (set "
-                             "[tool.shipready.smoke] probe_path to its health route)"
-                             if status == 404 else "")
-                    return CheckResult.passed(
-                        "SR301", f"HTTP {cfg.probe_path} answered {status} after "
-                        f"{elapsed:.1f} s{route}", seconds=round(elapsed, 2))
+            except ProbeUnavailableError as exc:
+                return CheckResult.skipped(
+                    "SR301", f"readiness by {how} cannot be verified: {exc}; or give the "
+                    "image a HEALTHCHECK, or set [tool.shipready.smoke] ready_log")
+            except (OSError, LookupError, ValueError) as exc:
+                last_probe = str(exc)
+                status = 599
+            else:
+                last_probe = f"{cfg.probe_path} answered {status}"
+            if status < 500:
+                # The first request may have found the probe's route (seconds, for an
+                # image without Python): the time is when the answer came.
+                elapsed = time.monotonic() - running.started
+                # Any answer shows the server is up; a 404 also shows it has no such
+                # route, which the summary says rather than hide.
+                route = (f": the server is up but has no {cfg.probe_path} route (set "
+                         "[tool.shipready.smoke] probe_path to its health route)"
+                         if status == 404 else "")
+                return CheckResult.passed(
+                    "SR301", f"HTTP {cfg.probe_path} answered {status} after "
+                    f"{elapsed:.1f} s (requested {running.route()}){route}",
+                    seconds=round(elapsed, 2))
         elif pattern is not None:
             chunks = c.log_chunks(run.settings.config.engine_timeout)
             if logcap.any_line(chunks, lambda line: pattern.search(line) is not None):
@@ -129,17 +146,11 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
             # container that exits at once fail here, the same way on every run.
             return verdicts.nothing_to_wait_for(elapsed)
         if time.monotonic() >= deadline:
-            if last_probe:
+            if last_probe and healthcheck is not None:
                 how += f"; the last probe run with docker exec: {last_probe}"
+            elif last_probe:
+                how += f"; the last request: {last_probe}"
             return verdicts.not_ready(how, cfg.ready_timeout, running.log_tail())
         time.sleep(delay)
         delay = min(delay * 1.5, MAX_POLL)
 
-
-def _http_answers(running: RunningContainer, path: str) -> bool:
-    """Any HTTP answer on the first published port (the server is up)."""
-    try:
-        running.http(path, timeout=1.0)
-    except (OSError, LookupError, ValueError, http.client.HTTPException):
-        return False
-    return True

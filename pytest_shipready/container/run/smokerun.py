@@ -9,10 +9,9 @@ the run as ``RunContext.container_logs`` at planning).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ if TYPE_CHECKING:
     from ...config import SmokeConfig
     from ..build.image import DockerRun
     from ..engine import Container, ImageInfo, Restrictions
+    from .httpprobe import Answer
+    from .probe import Prober
 
 _POLL = 0.25
 
@@ -39,7 +40,10 @@ class RunningContainer:
     """A started container of the image, for checks and for users' fixtures.
 
     ``exec(["python", "-V"])`` -> (exit code, output); ``http("/health")`` -> (status,
-    body) through the port published on 127.0.0.1; ``logs()`` -> its output so far.
+    body), requested from inside the engine (:mod:`.probe`: whatever network lies between
+    this process and the engine, and never through a proxy); ``url()``/``host_port()``
+    for a client of one's own, when its ports are published (``published_host``: the
+    user fixtures' containers); ``logs()`` -> its output so far.
     """
 
     container: Container
@@ -50,28 +54,66 @@ class RunningContainer:
     ready: CheckResult | None = None
     stopped: bool = False
     exit_code: int | None = None  # set when it exited by itself
+    probe: Prober | None = field(default=None, repr=False)  # HTTP from inside the engine
+    # Where its published ports are reached ("" when none is published: the checks'
+    # containers publish nothing, a user fixture's do).
+    published_host: str = ""
 
     @property
     def id(self) -> str:
         return self.container.id
 
-    def host_port(self, port: int | None = None) -> int:
+    def _port(self, port: int | None) -> int:
         wanted = port if port is not None else (self.ports[0] if self.ports else None)
-        found = self.container.host_port(wanted) if wanted is not None else None
+        if wanted is None:
+            raise LookupError("the container has no port (EXPOSE or [tool.shipready.smoke] "
+                              "ports)")
+        return wanted
+
+    def host_port(self, port: int | None = None) -> int:
+        wanted = self._port(port)
+        found = self.container.host_port(wanted) if self.published_host else None
         if found is None:
-            raise LookupError(f"container port {wanted} is not published")
+            raise LookupError(f"container port {wanted} is not published (only the "
+                              "containers of the shipready_container and "
+                              "shipready_fresh_container fixtures publish theirs)")
         return found
 
     def url(self, path: str = "/", port: int | None = None) -> str:
-        return f"http://127.0.0.1:{self.host_port(port)}{path}"
+        """The URL of ``path`` on a published port, at the address testcontainers would
+        use (TESTCONTAINERS_HOST_OVERRIDE, the host of DOCKER_HOST, else 127.0.0.1)."""
+        host = self.published_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.host_port(port)}{path}"
 
     def http(self, path: str = "/", port: int | None = None, timeout: float = 5.0
              ) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url(path, port), timeout=timeout) as response:
-                return int(response.status), bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), bytes(exc.read())
+        """GET ``path`` from inside the engine: (status, body). Raises OSError (a
+        :class:`.probe.ProbeError` naming the route and the engine) without an answer."""
+        if self.probe is None:
+            raise LookupError("this container has no probe")
+        return self.probe.http(path, self._port(port), timeout)
+
+    def answers_now(self, path: str) -> bool:
+        """Whether a GET of ``path`` on the first port got any HTTP answer, asked only
+        if the probe can answer at once (see :meth:`.probe.Prober.status_now`); the
+        first call opens the probe in the background."""
+        if self.probe is None or not self.ports:
+            return False
+        self.probe.open_soon(path, self.ports[0])
+        return self.probe.status_now(path, self.ports[0]) is not None
+
+    def route(self) -> str:
+        """How :meth:`http` reaches it ("with docker exec of python3 in the container")."""
+        return self.probe.describe() if self.probe is not None else "not at all"
+
+    def http_each(self, paths: list[str], port: int | None = None, timeout: float = 5.0
+                  ) -> list[Answer]:
+        """GET each of ``paths`` in turn, in one request to the probe: an answer (or
+        error) per path."""
+        if self.probe is None:
+            raise LookupError("this container has no probe")
+        return self.probe.get(paths, self._port(port), timeout)
 
     def exec(self, argv: list[str], env: dict[str, str] | None = None
              ) -> tuple[int, str]:
@@ -126,10 +168,13 @@ class RunningContainer:
 
 
 def start(run: DockerRun, image: str, info: ImageInfo,
-          restrictions: Restrictions | None = None) -> RunningContainer:
+          restrictions: Restrictions | None = None, *, publish: bool = False
+          ) -> RunningContainer:
     """Start a container of ``image`` with the smoke settings (under ``restrictions``,
     for the hardened smoke) and wait until ready (its ``ready`` result says how that
-    went). Removed at session end in any case."""
+    went). Its ports are published only with ``publish`` (a user fixture's container),
+    where testcontainers would reach them; the checks probe from inside the engine.
+    Removed at session end in any case."""
     from .. import engine
     from .services import ServicesNotReadyError, services_run
 
@@ -143,18 +188,53 @@ def start(run: DockerRun, image: str, info: ImageInfo,
     if gate is not None:
         raise ServicesNotReadyError(gate)
     env = services.app_env()
+    host, bind = engine.published_address() if publish and ports else ("", None)
     container = engine.run_container(client, image, command=services.app_command(),
                                      env=env, ports=ports,
                                      labels={**run.labels(), **(
                                          {LABEL_ROLE: "hardened"} if restrictions else {})},
-                                     restrictions=restrictions, network=services.network)
+                                     restrictions=restrictions, network=services.network,
+                                     publish_on=bind)
     run.created(f"container {container.short_id}")
     run.context.add_cleanup(lambda: run.remove_container(container))
-    running = RunningContainer(container, info, MaskedEnv(env), ports)
+    running = RunningContainer(container, info, MaskedEnv(env), ports,
+                               probe=prober(run, container, info), published_host=host)
     running.ready = _wait_ready(running, run)
     if running.ready.status == Status.FAILED:
         running.ready = services.explain(running.ready)
     return running
+
+
+def prober(run: DockerRun, container: Container, info: ImageInfo) -> Prober:
+    """The HTTP probe of ``container`` (see :mod:`.probe`): the image's interpreters as
+    the parity probe finds them, else a probe container of a Python image on the engine,
+    removed with the run."""
+    from .. import engine
+    from ..inspect.parity import interpreters
+    from .probe import Prober
+
+    cfg = run.settings.config
+    command = tuple(cfg.smoke.command) or info.command
+    found = interpreters(command, {**info.env, **cfg.smoke.env}, cfg.parity.python)
+    # python3 first: it is there in nearly every image, and any Python runs the probe.
+    order = [*(["python3"] if "python3" in found else []), *found]
+
+    def spawn() -> tuple[Container, str] | None:
+        client = run.client()
+        if client is None:
+            return None
+        for image in engine.python_images(client)[:3]:
+            try:
+                probe = engine.start_probe_container(
+                    client, image, container, {**run.labels(), LABEL_ROLE: "probe"})
+            except engine.EngineError:
+                continue
+            run.created(f"container {probe.short_id}")
+            run.context.add_cleanup(functools.partial(run.remove_container, probe))
+            return probe, image
+        return None
+
+    return Prober(container, list(dict.fromkeys(order)), spawn)
 
 
 def _wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
@@ -197,8 +277,11 @@ class SmokeRun:
         from .services import ServicesNotReadyError
 
         assert built.ref is not None and built.info is not None
+        # Its ports are published only when a test of the user's takes it as the
+        # shipready_container fixture (the plugin says so at collection).
+        publish = self.run.context.publish_session_ports
         try:
-            running = start(self.run, built.ref, built.info)
+            running = start(self.run, built.ref, built.info, publish=publish)
         except ServicesNotReadyError as exc:
             self.failure = exc.result
             self.skip_reason = self.skip_reason or exc.result.summary
@@ -241,11 +324,11 @@ class SmokeRun:
     def _exercise(self, running: RunningContainer) -> None:
         """Request [tool.shipready.logs] requests once ready, so that warning and error
         paths (a 404) log too; the responses do not matter."""
-        if not running.ports:
+        paths = list(self.run.settings.config.logs.requests)
+        if not running.ports or not paths:
             return
-        for path in self.run.settings.config.logs.requests:
-            with contextlib.suppress(OSError, LookupError, ValueError):
-                running.http(path, timeout=2.0)
+        with contextlib.suppress(OSError, LookupError, ValueError):
+            running.http_each(paths, timeout=2.0)  # one exec for them all
 
     def _gate(self, check_id: str) -> CheckResult:
         if self.failure is not None:
