@@ -160,9 +160,9 @@ def _yaml() -> Any:
 
 
 def _loader() -> Any:
-    yaml = _yaml()
+    safe: Any = _yaml().SafeLoader
 
-    class LineLoader(yaml.SafeLoader):  # type: ignore[misc]
+    class LineLoader(safe):  # type: ignore[misc]
         """A safe loader that records each mapping's line under ``__line__``."""
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
@@ -176,7 +176,7 @@ def _loader() -> Any:
 def documents(text: str) -> tuple[list[tuple[int, Any]], str]:
     """The documents of a YAML stream with their first lines, and the error that stopped
     the reading ("" when none). Safe: no tags that build objects."""
-    import yaml  # type: ignore[import-untyped]
+    yaml = _yaml()
 
     loader = _loader()(text)
     found: list[tuple[int, Any]] = []
