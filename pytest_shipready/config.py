@@ -654,6 +654,39 @@ LOG_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# --- [tool.shipready.deploy] ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """What deploys the image (SR600-SR607): Kubernetes manifests, compose, Terraform."""
+
+    enabled: bool = field(
+        default=True,
+        metadata=_doc("SR600-SR607: check the deployment files against the image; false "
+                      "skips them all."),
+    )
+    manifests: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Kubernetes YAML files or folders to read, relative to the project "
+                      "(rendered Helm output included). Empty: every YAML file with "
+                      "`apiVersion` and `kind`, up to five folders down, outside tool "
+                      "folders (.git, .github, virtualenvs, node_modules)."),
+    )
+    image: str = field(
+        default="",
+        metadata=_doc("The repository your deployments pull this image from (e.g. "
+                      "\"ghcr.io/acme/shop\"), to pick the containers that run it. Empty: "
+                      "the repository named like the project, else the only one that is "
+                      "not a well-known service's image."),
+    )
+    grace_margin: float = field(
+        default=2.0,
+        metadata=_doc("SR603: seconds terminationGracePeriodSeconds must leave beyond the "
+                      "preStop hook and the shutdown SR304 measured."),
+    )
+
+
 @dataclass(frozen=True)
 class ShipreadyConfig:
     disable: dict[str, str] = field(
@@ -712,6 +745,7 @@ class ShipreadyConfig:
                       "tables (see docs/services.md); given, the Compose file is not read."),
     )
     compose: ComposeConfig = field(default_factory=ComposeConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
 
 
 @dataclass(frozen=True)
