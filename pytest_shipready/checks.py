@@ -282,8 +282,10 @@ class SessionContainer(Protocol):
     def exec(self, argv: Sequence[str], timeout: float) -> Answer: ...
     def stopped(self) -> tuple[float | None, bool, str]:
         """After SR304: the seconds the stop took, whether it was clean, else why not."""
-    def hardened(self) -> tuple[str, str]:
-        """SR310's status ("passed", "failed", "skipped") and summary."""
+    def hardened(self) -> tuple[str, str, str]:
+        """SR310's status ("passed", "failed", "skipped"), its summary, and whose
+        securityContext it ran under ("file: Kind/name container c"; "" for the
+        [tool.shipready.hardened] defaults)."""
     def variant(self, command: Sequence[str], env: Mapping[str, str],
                 one_shot: bool) -> Answer:
         """Start another container of the image running ``command`` (with ``env`` on top

@@ -111,6 +111,14 @@ def _references(project: Path, found: find.Found,
                              for name in overridden)]
     found_refs += [judge.Reference(new, path, line, f"kustomize images {name}")
                    for name, new, path, line in manifests.image_overrides]
+    for path in found.compose:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        display = path.relative_to(project).as_posix()
+        found_refs += [judge.Reference(image, display, line, f"compose service {name}")
+                       for name, image, line in find.compose_images(text)]
     for path in found.terraform:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -221,9 +229,12 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
         image = running.image()
         user = image.user if image is not None else ""
         findings = judge.non_root(workload, container, user)
-        status, summary = running.hardened()
+        status, summary, source = running.hardened()
+        mine = source == f"{workload.path}: {workload.title} container {container.name}"
         applied = judge.restricted(container)
-        if status == "failed" and applied:
+        said = ", ".join([*applied, *(["runAsNonRoot"] if container.security.run_as_non_root
+                                      else [])])
+        if applied and mine and status == "failed":
             findings.append(Finding(
                 f"under the manifest's settings ({', '.join(applied)}) the image does not "
                 f"start: {summary}", workload.path,
@@ -233,21 +244,31 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
         if findings:
             return CheckResult.failed("SR606", f"the kubelet or the image refuses "
                                       f"{workload.title}'s securityContext", findings)
-        if not applied and not container.security.run_as_non_root:
-            ran = ("also runs hardened (SR310)" if status == "passed"
-                   else f"was not judged hardened (SR310 {status})")
-            verdict = f"the manifest sets no securityContext restriction; the image {ran}"
-        else:
-            said = ", ".join([*applied, *(["runAsNonRoot"] if
-                                          container.security.run_as_non_root else [])])
-            verdict = f"the image starts under the manifest's {said}"
-            if status == "passed":
-                verdict += " (SR310 ran with them)"
+        verified: list[str] = []
+        if container.security.run_as_non_root:
+            verified.append(f"runAsNonRoot holds for USER {user or 'root'}" +
+                            (f" with runAsUser {container.security.run_as_user}"
+                             if container.security.run_as_user is not None else ""))
+        if applied and mine and status == "passed":
+            verified.append(f"the image starts under the manifest's {', '.join(applied)} "
+                            "(SR310 ran with them)")
+        elif applied:
+            why = (f"SR310 {status}: {summary}" if mine else
+                   f"the hardened run used {source or '[tool.shipready.hardened]'}'s settings")
+            verified.append(f"not run under {', '.join(applied)} ({why})")
         missing = judge.missing_hardening(container)
-        if status == "passed" and missing:
-            verdict += ("; it also passed the hardened run, so the manifest could add "
-                        + ", ".join(missing))
-        return CheckResult.passed("SR606", verdict)
+        if status == "passed" and missing and (mine or not source):
+            verified.append("the image also passed the hardened run, so the manifest could "
+                            "add " + ", ".join(missing))
+        if not said and verified:
+            verified.insert(0, "the manifest sets no restriction that could refuse the "
+                            "image")
+        if not said and not verified:
+            return CheckResult.skipped("SR606", f"{workload.title} sets no securityContext "
+                                       "restriction, and the image was not run hardened")
+        if not verified or all(v.startswith("not run under") for v in verified):
+            return CheckResult.skipped("SR606", "; ".join(verified) or "nothing judged")
+        return CheckResult.passed("SR606", "; ".join(verified))
 
     def item(check_id: str, name: str, run: Callable[[], CheckResult],
              runs_last: bool = False) -> PlannedCheck:

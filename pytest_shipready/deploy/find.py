@@ -8,6 +8,7 @@ Pure: no pytest, no docker.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,16 @@ MAX_BYTES = 1_000_000  # a larger YAML file is not a hand-written manifest
 MAX_FILES = 400
 
 
+# docker compose's own names, and the usual variants (docker-compose.prod.yml, ...).
+_COMPOSE = re.compile(r"^(docker-)?compose([.-][\w.-]+)?\.ya?ml$")
+
+
 @dataclass(frozen=True)
 class Found:
     kubernetes: tuple[Path, ...] = ()
     terraform: tuple[Path, ...] = ()
     skipped: tuple[str, ...] = ()  # what was passed over, and why
+    compose: tuple[Path, ...] = ()
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -38,43 +44,60 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+def _walk(project: Path, skipped: list[str]) -> list[Path]:
+    """Every file up to :data:`MAX_DEPTH` folders down, outside tool folders."""
+    files_found: list[Path] = []
+    for folder, dirs, files in os.walk(project):
+        depth = len(Path(folder).relative_to(project).parts)
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP and not d.startswith(".")
+                         and depth < MAX_DEPTH)
+        files_found.extend(Path(folder) / f for f in sorted(files))
+        if len(files_found) > 50 * MAX_FILES:
+            skipped.append(f"stopped looking after {len(files_found)} files")
+            break
+    return files_found
+
+
+def _configured(project: Path, root: Path, configured: Sequence[str],
+                skipped: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for entry in configured:
+        path = project / entry
+        if not _inside(path, root):
+            skipped.append(f"{entry}: outside the project")
+        elif path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            skipped.append(f"{entry}: does not exist")
+    return files
+
+
 def find(project: Path, configured: Sequence[str] = ()) -> Found:
-    """The Kubernetes YAML and Terraform files of ``project``: those ``configured``
-    (files or folders, relative to it), else any found up to :data:`MAX_DEPTH` levels
-    down outside tool folders."""
+    """The Kubernetes YAML, Compose and Terraform files of ``project``. Kubernetes files:
+    those ``configured`` (files or folders, relative to it), else every YAML file with
+    ``apiVersion`` and ``kind``; the others are always looked for. Only files inside the
+    project are read: a link out of it is passed over."""
     root = project.resolve()
     skipped: list[str] = []
-    candidates: list[Path] = []
-    if configured:
-        for entry in configured:
-            path = project / entry
-            if not _inside(path, root):
-                skipped.append(f"{entry}: outside the project")
-            elif path.is_dir():
-                candidates.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-            elif path.is_file():
-                candidates.append(path)
-            else:
-                skipped.append(f"{entry}: does not exist")
-    else:
-        for folder, dirs, files in os.walk(project):
-            depth = len(Path(folder).relative_to(project).parts)
-            dirs[:] = sorted(d for d in dirs if d not in _SKIP and not d.startswith(".")
-                             and depth < MAX_DEPTH)
-            candidates.extend(Path(folder) / f for f in sorted(files))
-            if len(candidates) > 50 * MAX_FILES:
-                skipped.append(f"stopped looking after {len(candidates)} files")
-                break
+    walked = _walk(project, skipped)
+    chosen = _configured(project, root, configured, skipped) if configured else walked
     kubernetes: list[Path] = []
     terraform: list[Path] = []
-    for path in candidates:
+    compose: list[Path] = []
+    for path in walked:
         if not _inside(path, root):
-            skipped.append(f"{path.relative_to(project)}: a link out of the project")
             continue
         if path.suffix == ".tf":
             terraform.append(path)
+        elif path.suffix in (".yaml", ".yml") and _COMPOSE.match(path.name):
+            compose.append(path)
+    for path in chosen:
+        if not _inside(path, root):
+            skipped.append(f"{path.relative_to(project)}: a link out of the project")
             continue
-        if path.suffix not in (".yaml", ".yml"):
+        if path.suffix not in (".yaml", ".yml") or path in compose:
             continue
         try:
             if path.stat().st_size > MAX_BYTES:
@@ -88,7 +111,7 @@ def find(project: Path, configured: Sequence[str] = ()) -> Found:
         if len(kubernetes) >= MAX_FILES:
             skipped.append(f"read the first {MAX_FILES} Kubernetes files only")
             break
-    return Found(tuple(kubernetes), tuple(terraform), tuple(skipped))
+    return Found(tuple(kubernetes), tuple(terraform), tuple(skipped), tuple(compose))
 
 
 def read_all(project: Path, found: Found) -> kube.Manifests:
@@ -169,3 +192,43 @@ _THIRD_PARTY = frozenset({
     "otel-collector", "opentelemetry-collector", "fluent-bit", "fluentd", "jaeger",
     "prometheus", "grafana", "statsd-exporter", "istio-proxy", "linkerd-proxy",
 })
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a manifest asks of the container runtime, for the hardened smoke: its
+    explicit settings (None where it says nothing) and where they come from."""
+
+    where: str  # "k8s/app.yaml: Deployment/web container web"
+    security: kube.SecurityContext
+
+
+def manifest_runtime(project: Path, manifests_cfg: Sequence[str], image: str) -> Runtime | None:
+    """The securityContext of the container that serves this image (the first picked
+    one with a port or probe, else the first), or None without manifests."""
+    manifests = read_all(project, find(project, manifests_cfg))
+    picked = pick(manifests, image, project.resolve().name).containers
+    if not picked:
+        return None
+    serving = [(w, c) for w, c in picked if c.ports or c.probes] or list(picked)
+    workload, container = serving[0]
+    return Runtime(f"{workload.path}: {workload.title} container {container.name}",
+                   container.security)
+
+
+def compose_images(text: str) -> list[tuple[str, str, int | None]]:
+    """The ``image`` of every Compose service that does not build its own (a service with
+    ``build`` names the image it builds, not one it pulls): (service, image, line)."""
+    docs, _error = kube.documents(text)
+    found: list[tuple[str, str, int | None]] = []
+    for _line, doc in docs:
+        services = doc.get("services") if isinstance(doc, dict) else None
+        if not isinstance(services, dict):
+            continue
+        for name, service in services.items():
+            if name == kube.LINE or not isinstance(service, dict):
+                continue
+            image = service.get("image")
+            if isinstance(image, str) and image and "build" not in service:
+                found.append((str(name), image, service.get(kube.LINE)))
+    return found
