@@ -337,12 +337,6 @@ class RunContext:
         # A collected test takes the shipready_container fixture (set by the plugin):
         # the session container then publishes its ports for that test's own clients.
         self.publish_session_ports = False
-
-
-@dataclass(frozen=True)
-        # Secret values areas find at planning (the environments of a Compose file and
-        # of backing services): masked like the configured ones.
-        self.secrets: list[str] = []
         # The session container, for the deploy area (set by the container area).
         self.session_container: Callable[[], SessionContainer] | None = None
 
