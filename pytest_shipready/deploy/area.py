@@ -56,7 +56,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         if titles.count(workload.title) > 1 or len(workload.containers) > 1:
             subject += f"/{container.name}"
         checks.extend(_container_checks(settings, manifests, workload, container, subject,
-                                        project / workload.path, session))
+                                        project / workload.path, session, context))
     checks.append(PlannedCheck(AREA, None, "SR607", "immutable-image", None,
                                lambda: judge.immutable(_references(project, found,
                                                                    manifests))))
@@ -91,8 +91,10 @@ def _manifests(found: find.Found, manifests: kube.Manifests, picked: find.Picked
             f"[tool.shipready.deploy] manifests){extra}")
     if not picked.containers:
         return CheckResult.skipped("SR600", picked.why_none + extra)
-    which = "; ".join(f"{w.path}: {w.title} container {c.name} ({c.image})"
-                      for w, c in picked.containers)
+    shown = [f"{w.path}: {w.title} container {c.name} ({c.image})"
+             for w, c in picked.containers[:5]]
+    more = len(picked.containers) - len(shown)
+    which = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
     return CheckResult.passed(
         "SR600", f"{plural(len(picked.containers), 'container')} of "
         f"{plural(len(manifests.files), 'manifest')} ({read}) run this image, "
@@ -132,9 +134,10 @@ def _references(project: Path, found: find.Found,
 
 def _container_checks(settings: Settings, manifests: kube.Manifests,
                       workload: kube.Workload, container: kube.Container, subject: str,
-                      path: Path, session: Callable[[], SessionContainer | str]
-                      ) -> list[PlannedCheck]:
+                      path: Path, session: Callable[[], SessionContainer | str],
+                      context: RunContext) -> list[PlannedCheck]:
     cfg = settings.config
+    by_where = {find.where(w, c): c for w in manifests.workloads for c in w.containers}
 
     def needs_session(check_id: str, body: Callable[[SessionContainer], CheckResult]
                       ) -> Callable[[], CheckResult]:
@@ -153,10 +156,15 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
 
     def probes(running: SessionContainer) -> CheckResult:
         outcomes = []
+        heard = running.listening()
         for probe in container.probes:
             port = container.port_number(probe.port)
             timeout = max(probe.timeout, 1.0)
-            if probe.handler == "httpGet" and port is not None:
+            if port is not None and not isinstance(heard, str) and port not in heard \
+                    and probe.handler in ("httpGet", "tcpSocket"):
+                # The port is the fault (SR601 says so), not the probe: one FAIL.
+                answer = Answer(None, f"nothing listens on port {port} (see ::ports)")
+            elif probe.handler == "httpGet" and port is not None:
                 if probe.scheme != "HTTP":
                     answer = Answer(None, f"{probe.scheme} probes are not run")
                 else:
@@ -179,10 +187,9 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
                                                                               "CronJob"):
             return CheckResult.skipped("SR603", f"{workload.title} is a {workload.kind}: it "
                                        "ends on its own")
-        running = session()
-        if isinstance(running, str):
-            return CheckResult.skipped("SR603", running)
-        seconds, clean, why = running.stopped()
+        if context.session_container is None:  # after SR304: no readiness to ask for
+            return CheckResult.skipped("SR603", "no smoke container in this run")
+        seconds, clean, why = context.session_container().stopped()
         return judge.grace_period(workload, container, seconds, clean,
                                   cfg.deploy.grace_margin, why)
 
@@ -230,8 +237,12 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
         user = image.user if image is not None else ""
         findings = judge.non_root(workload, container, user)
         status, summary, source = running.hardened()
-        mine = source == f"{workload.path}: {workload.title} container {container.name}"
         applied = judge.restricted(container)
+        # SR310 ran under this container's settings, or under settings it shares (no
+        # restriction of its own, and none from the container it ran for).
+        mine = source == find.where(workload, container) or (
+            not applied and not judge.restricted(by_where[source])
+            if source in by_where else not applied and not source)
         said = ", ".join([*applied, *(["runAsNonRoot"] if container.security.run_as_non_root
                                       else [])])
         if applied and mine and status == "failed":
@@ -257,7 +268,7 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
                    f"the hardened run used {source or '[tool.shipready.hardened]'}'s settings")
             verified.append(f"not run under {', '.join(applied)} ({why})")
         missing = judge.missing_hardening(container)
-        if status == "passed" and missing and (mine or not source):
+        if status == "passed" and missing and mine:
             verified.append("the image also passed the hardened run, so the manifest could "
                             "add " + ", ".join(missing))
         if not said and verified:

@@ -194,6 +194,11 @@ _THIRD_PARTY = frozenset({
 })
 
 
+def where(workload: kube.Workload, container: kube.Container) -> str:
+    """One container of the manifests, as messages name it."""
+    return f"{workload.path}: {workload.title} container {container.name}"
+
+
 @dataclass(frozen=True)
 class Runtime:
     """What a manifest asks of the container runtime, for the hardened smoke: its
@@ -212,7 +217,7 @@ def manifest_runtime(project: Path, manifests_cfg: Sequence[str], image: str) ->
         return None
     serving = [(w, c) for w, c in picked if c.ports or c.probes] or list(picked)
     workload, container = serving[0]
-    return Runtime(f"{workload.path}: {workload.title} container {container.name}",
+    return Runtime(where(workload, container),
                    container.security)
 
 

@@ -96,11 +96,11 @@ class SessionOffer:
             return Answer(None, heard)
         addresses = heard.get(port)
         if addresses is None:
-            return Answer(False, f"nothing listens on port {port}")
+            return Answer(False, "nothing listens there")
         if addresses <= {"127.0.0.1", "::1"}:
-            return Answer(False, f"port {port} listens on {', '.join(sorted(addresses))} "
-                          "only, which the kubelet does not reach")
-        return Answer(True, f"port {port} listens on {', '.join(sorted(addresses))}")
+            return Answer(False, f"listened on {', '.join(sorted(addresses))} only, which "
+                          "the kubelet does not reach")
+        return Answer(True, f"listened on ({', '.join(sorted(addresses))})")
 
     def exec(self, argv: Sequence[str], timeout: float) -> Answer:
         running = self._running()
