@@ -337,6 +337,9 @@ class RunContext:
         # A collected test takes the shipready_container fixture (set by the plugin):
         # the session container then publishes its ports for that test's own clients.
         self.publish_session_ports = False
+        # The deployment files the deploy area read (path, kind, the containers of this
+        # image in them): the report's and the SBOM's "manifests".
+        self.manifests: list[dict[str, Any]] = []
         # The session container, for the deploy area (set by the container area).
         self.session_container: Callable[[], SessionContainer] | None = None
 

@@ -79,6 +79,19 @@ def test_a_manifest_that_agrees_with_its_image_is_ready(
     assert "runAsNonRoot holds for USER app with runAsUser 10001" in security
     assert "SR310 ran with them" in security
     assert "1 by digest" in deploy["immutable-image"]["summary"]
+    # The report and the SBOM list the manifests checked.
+    report = json.loads((project.parent / f"{project.name}.json").read_text())
+    assert report["manifests"] == [{"path": "k8s/app.yaml", "kind": "kubernetes",
+                                    "containers": ["Deployment/service container web"]}]
+    import jsonschema
+
+    from pytest_shipready import report as report_mod
+
+    jsonschema.validate(report, json.loads(report_mod.SCHEMA_FILE.read_text()))
+    bom = json.loads((project.parent / f"{project.name}.cdx.json").read_text())
+    assert {"name": "pytest-shipready:deployed-by",
+            "value": "k8s/app.yaml: Deployment/service container web"} in \
+        bom["metadata"]["component"]["properties"]
     hardened = by_node["shipready::smoke::hardened-ready"]
     assert "as k8s/app.yaml: Deployment/service container web sets them" in \
         hardened["summary"]

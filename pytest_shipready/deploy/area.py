@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..checks import (
     Answer,
@@ -48,6 +49,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         why = container.unavailable()
         return why or container
 
+    context.manifests = _listed(project, found, picked)
     checks = [PlannedCheck(AREA, None, "SR600", "manifests", None,
                            lambda: _manifests(found, manifests, picked, project))]
     titles = [w.title for w, _ in picked.containers]
@@ -61,6 +63,24 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
                                lambda: judge.immutable(_references(project, found,
                                                                    manifests))))
     return checks
+
+
+def _listed(project: Path, found: find.Found, picked: find.Picked) -> list[dict[str, Any]]:
+    """The deployment files read, for the report and the SBOM."""
+    containers: dict[str, list[str]] = {}
+    for workload, container in picked.containers:
+        containers.setdefault(workload.path, []).append(
+            f"{workload.title} container {container.name}")
+    listed: list[dict[str, Any]] = []
+    for kind, paths in (("kubernetes", found.kubernetes), ("compose", found.compose),
+                        ("terraform", found.terraform)):
+        for path in paths:
+            display = path.relative_to(project).as_posix()
+            entry: dict[str, Any] = {"path": display, "kind": kind}
+            if display in containers:
+                entry["containers"] = containers[display]
+            listed.append(entry)
+    return listed
 
 
 def _project_name(project: Path) -> str:
