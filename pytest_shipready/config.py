@@ -957,7 +957,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "resolve_timeout": (0, _WEEK, False), "build_timeout": (0, _WEEK, False),
     "ready_timeout": (0, _WEEK, False), "tests_timeout": (0, _WEEK, False),
     "imports_timeout": (0, _WEEK, False), "setup_timeout": (0, _WEEK, False),
-    "release_timeout": (0, _WEEK, False),
+    "release_timeout": (0, _WEEK, False), "grace_margin": (0, 3600, True),
     "resolve_max_age": (0, 10 * 365 * 86400.0, True), "settle": (0, 3600, True),
     "grace_period": (0, 3600, False), "size_budget_mb": (0, 1e7, True),
     "wasted_budget_mb": (0, 1e7, True), "max_log_mb": (0, 4096, False),
