@@ -6,37 +6,15 @@ with the image (READY); one Deployment per disagreement gets its own named FAIL.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import EXAMPLE, remove_kept_image
-
 pytestmark = pytest.mark.docker
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def sample(pytester: pytest.Pytester) -> Iterator[Callable[[str], Path]]:
-    made: list[Path] = []
-
-    def make(fixture: str) -> Path:
-        target = pytester.path / f"deploy{uuid.uuid4().hex[:8]}"
-        shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
-            "__pycache__", ".pytest_cache", "*.pyc"))
-        shutil.copytree(FIXTURES / fixture, target, dirs_exist_ok=True)
-        made.append(target)
-        return target
-
-    yield make
-    for project in made:
-        remove_kept_image(project)
 
 
 def run(pytester: pytest.Pytester, project: Path, *args: str

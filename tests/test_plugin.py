@@ -325,7 +325,8 @@ def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Pat
     assert report["version"] == 1
     assert report["verdict"] == "ready"
     assert report["counts"] == {"passed": 4 + DOCKERFILE_ITEMS + LOGS_PASSED, "failed": 0,
-                                "skipped": 2 + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED, "error": 0}
+                                "skipped": 2 + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED,
+                                "error": 0}
     pinned = next(r for r in report["results"] if r["check_id"] == "SR101")
     assert pinned["nodeid"] == f"{PREFIX}pinned"
     assert pinned["status"] == "passed"
