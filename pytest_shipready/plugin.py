@@ -221,12 +221,16 @@ class ShipreadyState:
         self.image_sent = ""  # in this process: the last one attached to a report
         self.previous_image: dict[str, Any] | None = None
         self.sbom_note = ""
-        from .secrets import configured_secrets
+        from .secrets import build_secret_values, configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
-        # and to the build ([tool.shipready.image] build_args)
+        # and to the build ([tool.shipready.image] build_args and secrets)
         self.secrets = configured_secrets(settings.config.smoke.env,
                                           settings.config.image.build_args)
+        if settings.config.image.secrets:
+            self.secrets = tuple(sorted({*self.secrets, *build_secret_values(
+                settings.config.image.secrets, settings.project, os.environ)},
+                key=len, reverse=True))
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from ..checks import (
     CheckResult,
     ContainerLogs,
+    ContainerLogsLost,
     LogSource,
     NoContainerLogs,
     Options,
@@ -53,17 +54,21 @@ def plan_with(settings: Settings, source: LogSource) -> list[PlannedCheck]:
     cfg = settings.config.logs
 
     @functools.cache
-    def analysis() -> tuple[lines.Analysis, str] | str:
+    def analysis() -> tuple[lines.Analysis, str] | str | ContainerLogsLost:
         try:
             logs = source()
         except NoContainerLogs as exc:
             return f"no container logs: {exc}"
+        except ContainerLogsLost as exc:  # the engine is gone: one line, as elsewhere
+            return exc
         # A log over max_log_mb is its first part and a sample: the line says so.
         return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE), logs.coverage()
 
     def container_check(check_id: str) -> Callable[[], CheckResult]:
         def run() -> CheckResult:
             result = analysis()
+            if isinstance(result, ContainerLogsLost):
+                return CheckResult.failed(check_id, str(result), [])
             if isinstance(result, str):
                 return CheckResult.skipped(check_id, result)
             verdict = lines.CHECKS[check_id](result[0])
