@@ -496,10 +496,17 @@ def save_image(client: docker.DockerClient, ref: str) -> Iterator[bytes]:
     stream has no socket timeout (docker-py turns it off): a silence of the client's
     timeout (engine_timeout) with the engine not answering a ping raises
     :class:`EngineStalledError`."""
-    idle = float(client.api.timeout or 120)
+    api = client.api
+    idle = float(api.timeout or 120)
+
+    def chunks() -> Iterator[bytes]:
+        # No socket timeout for the answer either: the engine may take a while to start
+        # the export of a large image; the silence is judged by a ping instead.
+        response = api._get(api._url("/images/{0}/get", ref), stream=True, timeout=None)
+        yield from api._stream_raw_result(response, 1024 * 1024, False)
+
     try:
-        yield from _bounded(client.api.get_image(ref, chunk_size=1024 * 1024), idle,
-                            f"the layers of {ref[:19]}",
+        yield from _bounded(chunks(), idle, f"the layers of {ref[:19]}",
                             alive=lambda: ping(client, min(idle, 10)))
     except docker.errors.DockerException as exc:
         raise EngineError(f"cannot read the layers of {ref}: {exc}") from None

@@ -71,7 +71,6 @@ ORPHAN_AGE = 3600.0  # seconds: a directory this old without an owner file is ga
 
 
 INTERMEDIATES = "intermediates"  # ids of a classic build's finished steps, one a line
-BUILDING = "building"  # the run's own build tag while its build is not done, one a line
 
 
 @dataclass(frozen=True)
@@ -83,13 +82,11 @@ class ImageNames:
 
 
 def _reap_workdirs(me: SessionId,
-                   remove_images: Callable[[list[str]], object] | None = None,
-                   untag: Callable[[str], bool] | None = None) -> None:
+                   remove_images: Callable[[list[str]], object] | None = None) -> None:
     """Remove the shared directories of earlier runs whose pytest process is gone, and
     old ones with no owner file (a run killed before writing it); first, the images of
     the finished steps of a build such a run did not finish (they carry no label, so
-    only this record finds them), and the build such a run gave up on (a stalled
-    engine finishes it later, under the run's own build tag)."""
+    only this record finds them)."""
     import shutil
     import time
 
@@ -112,12 +109,34 @@ def _reap_workdirs(me: SessionId,
             if remove_images is not None and record.is_file():
                 ids = record.read_text(encoding="utf-8").split()
                 remove_images(ids)  # an engine error keeps the record for the next run
-            building = path / BUILDING
-            if untag is not None and building.is_file():
-                tags = building.read_text(encoding="utf-8").split()
-                if not all([untag(tag) for tag in tags]):
-                    continue  # still in use: the next run tries again
             shutil.rmtree(path, ignore_errors=True)
+
+
+def builds_dir() -> Path:
+    """Where each run records the tag of its build until the build is done (one file a
+    run: its owner record, then the tags). Apart from the run directories, which
+    earlier versions of the plugin remove without reading this record."""
+    return Path(tempfile.gettempdir()) / "pytest-shipready.builds"
+
+
+def _reap_builds(me: SessionId, untag: Callable[[str], bool]) -> None:
+    """Remove the build tags of earlier runs that are gone and did not finish with
+    them: what a stalled engine finished after the run gave up (then the image too,
+    when nothing else holds it)."""
+    import time
+
+    from ..session import STALE_AGE, owner_gone
+
+    for path in builds_dir().glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            if path.name == me.id:
+                continue
+            owner, *tags = path.read_text(encoding="utf-8").splitlines()
+            gone = owner_gone(owner, me)
+            if gone is None:
+                gone = time.time() - path.stat().st_mtime > STALE_AGE
+            if gone and all([untag(tag) for tag in tags if tag.strip()]):
+                path.unlink()
 
 
 @contextlib.contextmanager
@@ -170,8 +189,9 @@ class DockerRun:
             client = self._client
             with contextlib.suppress(Exception):
                 _reap_workdirs(self.session,
-                               lambda ids: engine.remove_intermediates(client, ids),
-                               lambda tag: engine.untag(client, tag))
+                               lambda ids: engine.remove_intermediates(client, ids))
+            with contextlib.suppress(Exception):
+                _reap_builds(self.session, lambda tag: engine.untag(client, tag))
         return self._client
 
     # --- a lost engine: one clear line per item, and what could not be removed -------
@@ -390,7 +410,7 @@ class DockerRun:
             labels.update(self.labels())
         # Built under a tag of this run's own, recorded first: whatever the engine
         # finishes after this run gave up on it (a stall, a kill) is found and removed.
-        self._record(BUILDING, names.building)
+        self._record_build(names.building)
         remaining = max(1.0, timeout - (time.monotonic() - started))
         for attempt in (1, 2):
             out = self._run_builder(client, cli, walked, text, names.building, labels,
@@ -405,13 +425,13 @@ class DockerRun:
         if out.stalled:
             return BuiltImage(self._stalled(out), None, True)
         if not out.ok:
-            self._unrecord(BUILDING, names.building)
+            self._unrecord_build()
             shown = text if cli is not None else (
                 stages.classic_dockerfile(text, cfg.target, cfg.build_args) or text)
             return BuiltImage(self._build_failure(out, shown), None, True)
         engine.tag_image(client, out.image_id, names.tag)
         if engine.untag(client, names.building):
-            self._unrecord(BUILDING, names.building)
+            self._unrecord_build()
         if out.step_images:  # the classic builder's unshipped stages: nothing left behind
             with contextlib.suppress(Exception):
                 engine.remove_intermediates(client, out.step_images, wait=5)
@@ -524,18 +544,14 @@ class DockerRun:
         shared.mkdir(parents=True, exist_ok=True)
         return shared / name
 
-    def _record(self, name: str, value: str) -> None:
-        with open(self._record_path(name), "a", encoding="utf-8") as fh:
-            fh.write(value + "\n")
+    def _record_build(self, tag: str) -> None:
+        path = builds_dir() / self.session.id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{owner_record(self.session)}\n{tag}\n", encoding="utf-8")
 
-    def _unrecord(self, name: str, value: str) -> None:
-        path = self._record_path(name)
+    def _unrecord_build(self) -> None:
         with contextlib.suppress(OSError):
-            kept = [v for v in path.read_text(encoding="utf-8").split() if v != value]
-            if kept:
-                path.write_text("\n".join(kept) + "\n", encoding="utf-8")
-            else:
-                path.unlink()
+            (builds_dir() / self.session.id).unlink()
 
     def _clear(self, name: str) -> None:
         with contextlib.suppress(OSError):
