@@ -161,13 +161,31 @@ def example_copy(parent: Path, name: str, nonce: str, config: str) -> Path:
     return project
 
 
-def by_hand(project: Path, tag: str, network: bool, port: int = 8000) -> None:
+def buildkit_cli() -> str | None:
+    """The docker CLI that builds with BuildKit here (what `docker build` is for a user
+    with BuildKit), or None."""
+    from pytest_shipready.container.build import buildkit
+
+    cli, _ = buildkit.find_cli(os.environ.get("PATH", ""))
+    return cli.path if cli is not None else None
+
+
+def by_hand(project: Path, tag: str, network: bool, port: int = 8000,
+            cli: str | None = None) -> None:
     """What a CI job does without the plugin: the suite, build, run, wait until healthy,
-    stop, re-resolve the lock."""
+    stop, re-resolve the lock. With ``cli``: the build is that CLI's BuildKit build (as
+    `docker build` builds since Docker 23), else the docker CLI's default."""
     from pytest_shipready.locks import resolve
 
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
-    docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
+    if cli is not None:
+        proc = subprocess.run([cli, "build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t",
+                               tag, str(project)], capture_output=True, text=True,
+                              env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=900)
+        if proc.returncode != 0:
+            raise SystemExit(f"{cli} build failed:\n{proc.stderr[-2000:]}")
+    else:
+        docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
     cid = docker("run", "-d", "--label", f"{BENCH_LABEL}=hand", "-p", f"127.0.0.1::{port}",
                  tag).strip()
     try:
@@ -326,16 +344,20 @@ def host_site(parent: Path) -> Path:
     return site
 
 
-def realistic_copy(parent: Path, name: str, nonce: str) -> Path:
-    """The service with a LABEL after FROM (a new nonce: a cold build)."""
+def realistic_copy(parent: Path, name: str, nonce: str, source: Path = REALISTIC) -> Path:
+    """The service with a LABEL after each FROM (a new nonce: a cold build)."""
     project = parent / name
     if project.exists():
         shutil.rmtree(project)
-    shutil.copytree(REALISTIC, project, ignore=shutil.ignore_patterns(
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc", "report.json"))
     dockerfile = project / "Dockerfile"
-    first, _, rest = dockerfile.read_text().partition("\n")
-    dockerfile.write_text(f"{first}\nLABEL {BENCH_LABEL}={nonce}\n{rest}")
+    lines = []
+    for line in dockerfile.read_text().splitlines():
+        lines.append(line)
+        if line.startswith("FROM "):
+            lines.append(f"LABEL {BENCH_LABEL}={nonce}")
+    dockerfile.write_text("\n".join(lines) + "\n")
     return project
 
 
@@ -380,9 +402,18 @@ def realistic_env(site: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "TESTCONTAINERS_RYUK_DISABLED": "true"}
 
 
-def bench_realistic(repeat: int) -> list[Row]:
+MULTISTAGE = Path(__file__).resolve().parent / "multistage-service"
+
+
+def bench_realistic(repeat: int, source: Path = REALISTIC, what: str = "realistic service",
+                    buildkit: bool = False) -> list[Row]:
     """The realistic service with the plugin's defaults (`pytest --shipready` and
-    nothing else), cold and warm, against the same work by hand; interleaved."""
+    nothing else), cold and warm, against the same work by hand; interleaved. With
+    ``buildkit``, the build by hand is the BuildKit CLI's (as `docker build` builds a
+    multi-stage service since Docker 23)."""
+    cli = buildkit_cli() if buildkit else None
+    if buildkit and cli is None:
+        return [(f"{what}: no docker CLI with BuildKit here", "-", "", "")]
     rows: list[Row] = []
     tags: list[str] = []
     projects: list[Path] = []
@@ -409,7 +440,7 @@ def bench_realistic(repeat: int) -> list[Row]:
             old = dict(os.environ)
             os.environ.update(env)
             try:
-                by_hand(project, tag, True, port=8000)
+                by_hand(project, tag, True, port=8000, cli=cli)
             finally:
                 os.environ.clear()
                 os.environ.update(old)
@@ -418,8 +449,8 @@ def bench_realistic(repeat: int) -> list[Row]:
             hand_t, ours_t = [], []
             for i in range(repeat):
                 nonce_h, nonce_p = os.urandom(6).hex(), os.urandom(6).hex()
-                hand_p = realistic_copy(root, "real-hand", nonce_h)
-                ours_p = realistic_copy(root, f"real-cold-{i}", nonce_p)
+                hand_p = realistic_copy(root, "real-hand", nonce_h, source)
+                ours_p = realistic_copy(root, f"real-cold-{i}", nonce_p, source)
                 projects.append(ours_p)
                 tag = f"shipready-bench-real:{nonce_h}"
                 tags.append(tag)
@@ -429,13 +460,13 @@ def bench_realistic(repeat: int) -> list[Row]:
                 remove_bench_images(tags, projects)
             hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
             cold_phases = {k: statistics.median(v) for k, v in phases.items()}
-            rows.append(("realistic service cold, defaults: pytest --shipready vs by hand",
+            rows.append((f"{what} cold, defaults: pytest --shipready vs by hand",
                          f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
                          "<= 1.05x"))
             phases.clear()
             nonce = os.urandom(6).hex()
-            hand_p = realistic_copy(root, "real-hand", nonce)
-            ours_p = realistic_copy(root, "real-warm", nonce)
+            hand_p = realistic_copy(root, "real-hand", nonce, source)
+            ours_p = realistic_copy(root, "real-warm", nonce, source)
             projects.append(ours_p)
             tag = f"shipready-bench-real:{nonce}"
             tags.append(tag)
@@ -449,14 +480,14 @@ def bench_realistic(repeat: int) -> list[Row]:
                 ours_t.append(o)
             hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
             warm_phases = {k: statistics.median(v) for k, v in phases.items()}
-            rows.append(("realistic service warm, defaults: pytest --shipready vs by hand",
+            rows.append((f"{what} warm, defaults: pytest --shipready vs by hand",
                          f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
                          "<= 1.0x"))
             rows.append(("longest silence at default verbosity on a terminal (all runs)",
                          f"{max(silences):.1f} s", "", f"<= {SILENCE_GOAL:.0f} s"))
             for label, got in (("cold", cold_phases), ("warm", warm_phases)):
                 text = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(got.items()))
-                rows.append((f"realistic service {label}: phases (median, from the report)",
+                rows.append((f"{what} {label}: phases (median, from the report)",
                              text or "-", "", "(information)"))
         finally:
             remove_bench_images(tags, projects)
@@ -472,26 +503,35 @@ def main() -> int:
                         help="skip what needs the Docker engine")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of each Docker comparison (default 3)")
+    parser.add_argument("--only", choices=["multistage"],
+                        help="run only this Docker comparison")
     args = parser.parse_args()
     started = time.monotonic()
     repeat = 3 if args.quick else 7
     rows: list[Row] = []
     load_start = os.getloadavg()[0]
-    rows += bench_flag_off(repeat)
-    rows += bench_offline_checks(repeat * 3)
+    if args.only == "multistage":
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        rows += bench_realistic(args.rounds, MULTISTAGE, "multi-stage service", buildkit=True)
+        args.no_docker = args.no_network = True
+        repeat = 0
+    rows += bench_flag_off(repeat) if repeat else []
+    rows += bench_offline_checks(repeat * 3) if repeat else []
     if not args.no_network:
         rows += bench_resolution(max(3, repeat // 2))
     if not args.no_docker:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
         if not args.no_network:
             rows += bench_realistic(args.rounds)
+            rows += bench_realistic(args.rounds, MULTISTAGE, "multi-stage service",
+                                    buildkit=True)
         rows += bench_example(args.rounds, network=not args.no_network)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {platform.platform()}")
     if not args.no_docker:
         engine = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                                 capture_output=True, text=True).stdout.strip()
-        print(f"docker engine: {engine or '?'} (classic builder through docker-py)")
+        print(f"docker engine: {engine or '?'}; BuildKit CLI: {buildkit_cli() or 'none'}")
     print(f"load average (1 min) at start: {load_start:.2f}, at end: {os.getloadavg()[0]:.2f}"
           " (other work on the machine slows both sides of each ratio alike; medians)")
     widths = [max(len(r[i]) for r in [*rows, ("what", "figure", "ratio", "goal")])

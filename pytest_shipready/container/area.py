@@ -37,9 +37,17 @@ def _lost_as_one_line(run: DockerRun, source: LogSource | None) -> LogSource | N
 
     def read() -> ContainerLogs:
         from . import engine
+        from .enginewatch import EngineLostInterrupt
 
         try:
-            return inner()
+            if run.lost:
+                raise ContainerLogsLost(run.lost)
+            with run.watching("the reading of the container's log"):
+                return inner()
+        except EngineLostInterrupt:
+            raise ContainerLogsLost(run.lost) from None
+        except ContainerLogsLost:
+            raise
         except Exception as exc:
             if isinstance(exc, NoContainerLogs):
                 raise

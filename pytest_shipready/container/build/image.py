@@ -40,6 +40,7 @@ from .output import BuildOutput
 
 if TYPE_CHECKING:
     from ...dockerfile.parser import Dockerfile
+    from ..enginewatch import EngineWatch
     from .buildkit import Cli, Secret
     from ...progress import Phase
     from ..engine import ImageInfo
@@ -170,6 +171,8 @@ class DockerRun:
         self.require_engine = False  # no engine fails (Options.require_docker)
         self.require_why = ""
         self.readiness_only = False  # --shipready-only: the tests are not run on the host
+        self._watch: EngineWatch | None = None
+        self._watched_now = ""
 
     # --- engine ---------------------------------------------------------------------
 
@@ -214,11 +217,19 @@ class DockerRun:
         at once with the same line instead of waiting on it again."""
         original = check.run
 
+        node = "::".join(("shipready", *check.node_path))
+
         def run() -> CheckResult:
+            from ..enginewatch import EngineLostInterrupt
+
             if self.lost:
                 return CheckResult.failed(check.check_id, self.lost, [])
             try:
-                return original()
+                # The build bounds itself (and says the engine stalled, not its step).
+                with self.watching(node, check.check_id != "SR210"):
+                    return original()
+            except EngineLostInterrupt:
+                return CheckResult.failed(check.check_id, self.lost, [])
             except Exception as exc:
                 from .. import engine
 
@@ -227,6 +238,35 @@ class DockerRun:
                 return self._engine_failed(check, exc)
 
         return dataclasses.replace(check, run=run)
+
+    @contextlib.contextmanager
+    def watching(self, during: str, enabled: bool = True) -> Iterator[None]:
+        """The block, with the engine pinged every engine_timeout while it runs: when a
+        ping gets no answer, the run's one line about the lost engine is set and the
+        block is interrupted (:class:`EngineLostInterrupt`), whatever call it waits in.
+        Only once the engine was reached (the first docker item connects)."""
+        if not enabled or self._client is None:
+            yield
+            return
+        from .. import engine
+        from ..enginehost import lost
+        from ..enginewatch import EngineWatch
+
+        if self._watch is None:
+            client = self._client
+            timeout = self.settings.config.engine_timeout
+
+            def on_lost(why: str) -> None:
+                if not self.lost:
+                    self.context.shared["docker.lost"] = lost(
+                        os.environ.get("DOCKER_HOST"), why, self._watched_now)
+
+            self._watch = EngineWatch(timeout, lambda: engine.ping(client, min(timeout, 10)),
+                                      on_lost)
+            self.context.add_cleanup(self._watch.uninstall)
+        self._watched_now = during
+        with self._watch.watching():
+            yield
 
     def _engine_failed(self, check: PlannedCheck, exc: BaseException) -> CheckResult:
         from .. import engine
