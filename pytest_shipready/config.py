@@ -620,8 +620,10 @@ class ShipreadyConfig:
         default=120.0,
         metadata=_doc(
             "Seconds one Docker call may wait for the engine's answer (a stalled "
-            "engine: connection open, no bytes). Then the item fails with what did not "
-            "answer and which DOCKER_HOST, and the other Docker items fail at once."
+            "engine: connection open, no bytes); while an item runs the engine is pinged "
+            "this often, and a build's progress may be silent this long before it is. "
+            "When it does not answer, the item fails with what did not answer and which "
+            "DOCKER_HOST, and the other Docker items fail at once."
         ),
     )
     allow_outside_project: bool = field(

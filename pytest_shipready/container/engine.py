@@ -412,10 +412,11 @@ def build_docker_py(client: docker.DockerClient, context_tar: Any, dockerfile: s
             api.close()
     seconds = time.monotonic() - started
     if not done.is_set():
-        leave_nothing(10)
-        if stalled:
+        if stalled:  # nothing can be removed now: the record of its steps is for the next run
+            watch.cancel()
             return BuildOutput(False, seconds=seconds, log=list(watch.lines), stalled=True,
                                error=stalled)
+        leave_nothing(10)
         return BuildOutput(False, seconds=seconds, log=list(watch.lines),
                            error=f"the build took over {timeout:.0f} s ({why_timeout}) "
                            "and was cancelled")

@@ -543,6 +543,12 @@ class DockerRun:
             ignore_text = ignore_path.read_bytes() if ignore_path.is_file() else b""
             extra[".dockerignore"] = ignore_text.rstrip(b"\n") + f"\n{name}\n".encode()
             files = tuple(f for f in files if f != ".dockerignore")
+        # As the docker CLI does: the Dockerfile and .dockerignore are sent even when
+        # .dockerignore leaves them out (the engine then keeps them out of COPY).
+        for always in (name, ".dockerignore"):
+            if always not in extra and always not in files \
+                    and (self.build_context / always).is_file():
+                files = (*files, always)
         record = self._record_path(INTERMEDIATES)
 
         def intermediate(image_id: str) -> None:  # for the next run, if this one dies
