@@ -694,6 +694,26 @@ def test_the_classic_build_never_uses_docker_pys_context_walk(
         assert sorted(tar.getnames()) == [".dockerignore", "Dockerfile", "a", "a/x.py"]
 
 
+@pytest.mark.docker
+def test_the_classic_context_holds_an_ignored_dockerfile(tmp_path: Path) -> None:
+    """A .dockerignore that leaves out the Dockerfile and itself: the docker CLI sends
+    both anyway (the engine keeps them out of COPY); so does the classic fallback."""
+    project = make_project(tmp_path, "FROM python:3.11-slim\nCOPY . /srv/\nUSER 10001\n"
+                           "EXPOSE 8000\nCMD [\"python\", \"/srv/app.py\"]\n",
+                           QUIET + '[tool.shipready.image]\nbuildkit = "never"\n',
+                           {"app.py": SECRET_APP, ".dockerignore": "Dockerfile\n.dockerignore\n"
+                            "pyproject.toml\n"}, name="ignoredfile")
+    try:
+        outcome = run_shipready(project, tmp_path / "out", "-k", "build", timeout=300)
+        assert outcome.status("image::build") == "passed", outcome.output[-3000:]
+        kept = docker("images", "-q", "--filter",
+                      f"label=io.pytest-shipready.project={project_key(project)}").split()
+        listing = docker("run", "--rm", kept[0], "ls", "-a", "/srv").split()
+        assert sorted(listing) == [".", "..", "app.py"], listing
+    finally:
+        remove_leftovers(project)
+
+
 # --- the build speaks -------------------------------------------------------------------------
 
 
