@@ -509,7 +509,7 @@ def main() -> int:
                         help="skip what needs the Docker engine")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of each Docker comparison (default 3)")
-    parser.add_argument("--only", choices=["multistage", "realistic"],
+    parser.add_argument("--only", choices=["multistage", "realistic", "example"],
                         help="run only this Docker comparison")
     args = parser.parse_args()
     started = time.monotonic()
@@ -521,6 +521,8 @@ def main() -> int:
         if args.only == "multistage":
             rows += bench_realistic(args.rounds, MULTISTAGE, "multi-stage service",
                                     buildkit=True)
+        elif args.only == "example":
+            rows += bench_example(args.rounds, network=True)
         else:
             rows += bench_realistic(args.rounds, buildkit=True)
         args.no_docker = args.no_network = True
