@@ -732,3 +732,34 @@ def test_buildkit_steps_feed_the_progress_output(tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# --- configuration of build secrets ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("secrets", "says"), [
+    ({"tok": "PIP_TOKEN"}, 'must be "env:NAME" (an environment variable) or "file:PATH"'),
+    ({"tok": "env:"}, 'must be "env:NAME"'),
+    ({"tok": "env:NOT A NAME"}, "is not an environment variable name"),
+    ({"bad id!": "env:X"}, "id 'bad id!'"),
+])
+def test_secrets_config_is_validated(tmp_path: Path, secrets: dict[str, str], says: str
+                                     ) -> None:
+    from pytest_shipready.config import ConfigError, load
+
+    body = ", ".join(f'"{k}" = "{v}"' for k, v in secrets.items())
+    (tmp_path / "pyproject.toml").write_text(f"[tool.shipready.image]\nsecrets = {{{body}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path)
+    assert says in str(info.value) and "pyproject.toml" in str(info.value)
+
+
+def test_build_secret_values_are_masked_whole_and_by_line(tmp_path: Path) -> None:
+    from pytest_shipready.secrets import build_secret_values, redact_text
+
+    (tmp_path / "netrc").write_text("machine index login bot password s3cr3t-pass\n")
+    values = build_secret_values({"a": "env:TOKEN_X", "b": "file:netrc", "c": "file:none"},
+                                 tmp_path, {"TOKEN_X": "tok-123456"})
+    text = redact_text("token tok-123456; machine index login bot password s3cr3t-pass",
+                       values)
+    assert "tok-123456" not in text and "s3cr3t-pass" not in text
