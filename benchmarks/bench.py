@@ -85,7 +85,8 @@ def bench_offline_checks(repeat: int) -> list[Row]:
 
         def all_offline() -> None:
             lock = pipcompile.load(root / "requirements.txt", root)
-            for check in (pipcompile.check_pinned, pipcompile.check_hashed, pipcompile.check_portable):
+            for check in (pipcompile.check_pinned, pipcompile.check_hashed,
+                          pipcompile.check_portable):
                 check(lock)
             pipcompile.check_covers_inputs(lock, pipcompile.read_inputs(lock, root))
 
@@ -155,19 +156,38 @@ def example_copy(parent: Path, name: str, nonce: str, config: str) -> Path:
     dockerfile = project / "Dockerfile"
     text = dockerfile.read_text()
     first, _, rest = text.partition("\n")
-    dockerfile.write_text(f"{first}\nLABEL {BENCH_LABEL}={nonce}\n{rest}")
+    dockerfile.write_text(f"{first}\nLABEL {BENCH_LABEL}={nonce}\n"
+                          f"RUN echo {nonce} > /.bench-nonce\n{rest}")
     with (project / "pyproject.toml").open("a") as fh:
         fh.write(config)
     return project
 
 
-def by_hand(project: Path, tag: str, network: bool, port: int = 8000) -> None:
+def buildkit_cli() -> str | None:
+    """The docker CLI that builds with BuildKit here (what `docker build` is for a user
+    with BuildKit), or None."""
+    from pytest_shipready.container.build import buildkit
+
+    cli, _ = buildkit.find_cli(os.environ.get("PATH", ""))
+    return cli.path if cli is not None else None
+
+
+def by_hand(project: Path, tag: str, network: bool, port: int = 8000,
+            cli: str | None = None) -> None:
     """What a CI job does without the plugin: the suite, build, run, wait until healthy,
-    stop, re-resolve the lock."""
+    stop, re-resolve the lock. With ``cli``: the build is that CLI's BuildKit build (as
+    `docker build` builds since Docker 23), else the docker CLI's default."""
     from pytest_shipready.locks import resolve
 
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
-    docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
+    if cli is not None:
+        proc = subprocess.run([cli, "build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t",
+                               tag, str(project)], capture_output=True, text=True,
+                              env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=900)
+        if proc.returncode != 0:
+            raise SystemExit(f"{cli} build failed:\n{proc.stderr[-2000:]}")
+    else:
+        docker("build", "-q", "--label", f"{BENCH_LABEL}=hand", "-t", tag, str(project))
     cid = docker("run", "-d", "--label", f"{BENCH_LABEL}=hand", "-p", f"127.0.0.1::{port}",
                  tag).strip()
     try:
@@ -236,6 +256,7 @@ def bench_example(repeat: int, network: bool) -> list[Row]:
     tags: list[str] = []
     projects: list[Path] = []
     what = "suite, build, run, healthy, stop" + (", pip-compile" if network else "")
+    cli = buildkit_cli()  # by hand as `docker build` builds (BuildKit), when it can here
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         try:
@@ -248,7 +269,7 @@ def bench_example(repeat: int, network: bool) -> list[Row]:
                 projects.append(ours_p)
                 tag = f"shipready-bench-hand:{nonce_h}"
                 tags.append(tag)
-                h, o = interleaved(i, partial(by_hand, hand_p, tag, network),
+                h, o = interleaved(i, partial(by_hand, hand_p, tag, network, cli=cli),
                                    partial(with_plugin, ours_p, network))
                 hand_t.append(h)
                 ours_t.append(o)
@@ -265,12 +286,12 @@ def bench_example(repeat: int, network: bool) -> list[Row]:
             projects += [ours_p, all_p]
             tag = f"shipready-bench-hand:{nonce}"
             tags.append(tag)
-            by_hand(hand_p, tag, network)
+            by_hand(hand_p, tag, network, cli=cli)
             with_plugin(ours_p, network)
             with_plugin(all_p, network)
             hand_t, ours_t, all_t = [], [], []
             for i in range(repeat):
-                h, o = interleaved(i, partial(by_hand, hand_p, tag, network),
+                h, o = interleaved(i, partial(by_hand, hand_p, tag, network, cli=cli),
                                    partial(with_plugin, ours_p, network))
                 hand_t.append(h)
                 ours_t.append(o)
@@ -298,7 +319,9 @@ def bench_xdist_builds(project: Path, network: bool) -> Row:
     until = str(int(time.time()) + 1)
     names = docker("events", "--since", since, "--until", until, "--filter", "type=image",
                    "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}").split()
-    builds = sum(1 for n in names if n.startswith(repository_name(project) + ":"))
+    # one kept tag per build (the build's own `build-<session>` tag left out)
+    builds = sum(1 for n in names if n.startswith(repository_name(project) + ":")
+                 and ":build-" not in n)
     return ("builds under pytest-xdist -n 2 (example, warm)", f"{builds} build(s)",
             f"run took {seconds:.2f} s", "1 build")
 
@@ -434,16 +457,22 @@ def host_site(parent: Path) -> Path:
     return site
 
 
-def realistic_copy(parent: Path, name: str, nonce: str) -> Path:
-    """The service with a LABEL after FROM (a new nonce: a cold build)."""
+def realistic_copy(parent: Path, name: str, nonce: str, source: Path = REALISTIC) -> Path:
+    """The service with a LABEL and a file after each FROM (a new nonce: a cold build;
+    BuildKit's cache keys on the filesystem, which a LABEL alone does not change)."""
     project = parent / name
     if project.exists():
         shutil.rmtree(project)
-    shutil.copytree(REALISTIC, project, ignore=shutil.ignore_patterns(
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc", "report.json"))
     dockerfile = project / "Dockerfile"
-    first, _, rest = dockerfile.read_text().partition("\n")
-    dockerfile.write_text(f"{first}\nLABEL {BENCH_LABEL}={nonce}\n{rest}")
+    lines = []
+    for line in dockerfile.read_text().splitlines():
+        lines.append(line)
+        if line.startswith("FROM "):
+            lines.append(f"LABEL {BENCH_LABEL}={nonce}")
+            lines.append(f"RUN echo {nonce} > /.bench-nonce")
+    dockerfile.write_text("\n".join(lines) + "\n")
     return project
 
 
@@ -488,9 +517,18 @@ def realistic_env(site: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "TESTCONTAINERS_RYUK_DISABLED": "true"}
 
 
-def bench_realistic(repeat: int) -> list[Row]:
+MULTISTAGE = Path(__file__).resolve().parent / "multistage-service"
+
+
+def bench_realistic(repeat: int, source: Path = REALISTIC, what: str = "realistic service",
+                    buildkit: bool = False) -> list[Row]:
     """The realistic service with the plugin's defaults (`pytest --shipready` and
-    nothing else), cold and warm, against the same work by hand; interleaved."""
+    nothing else), cold and warm, against the same work by hand; interleaved. With
+    ``buildkit``, the build by hand is the BuildKit CLI's (as `docker build` builds a
+    multi-stage service since Docker 23)."""
+    cli = buildkit_cli() if buildkit else None
+    if buildkit and cli is None:
+        return [(f"{what}: no docker CLI with BuildKit here", "-", "", "")]
     rows: list[Row] = []
     tags: list[str] = []
     projects: list[Path] = []
@@ -517,7 +555,7 @@ def bench_realistic(repeat: int) -> list[Row]:
             old = dict(os.environ)
             os.environ.update(env)
             try:
-                by_hand(project, tag, True, port=8000)
+                by_hand(project, tag, True, port=8000, cli=cli)
             finally:
                 os.environ.clear()
                 os.environ.update(old)
@@ -526,8 +564,8 @@ def bench_realistic(repeat: int) -> list[Row]:
             hand_t, ours_t = [], []
             for i in range(repeat):
                 nonce_h, nonce_p = os.urandom(6).hex(), os.urandom(6).hex()
-                hand_p = realistic_copy(root, "real-hand", nonce_h)
-                ours_p = realistic_copy(root, f"real-cold-{i}", nonce_p)
+                hand_p = realistic_copy(root, "real-hand", nonce_h, source)
+                ours_p = realistic_copy(root, f"real-cold-{i}", nonce_p, source)
                 projects.append(ours_p)
                 tag = f"shipready-bench-real:{nonce_h}"
                 tags.append(tag)
@@ -537,13 +575,13 @@ def bench_realistic(repeat: int) -> list[Row]:
                 remove_bench_images(tags, projects)
             hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
             cold_phases = {k: statistics.median(v) for k, v in phases.items()}
-            rows.append(("realistic service cold, defaults: pytest --shipready vs by hand",
+            rows.append((f"{what} cold, defaults: pytest --shipready vs by hand",
                          f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
                          "<= 1.05x"))
             phases.clear()
             nonce = os.urandom(6).hex()
-            hand_p = realistic_copy(root, "real-hand", nonce)
-            ours_p = realistic_copy(root, "real-warm", nonce)
+            hand_p = realistic_copy(root, "real-hand", nonce, source)
+            ours_p = realistic_copy(root, "real-warm", nonce, source)
             projects.append(ours_p)
             tag = f"shipready-bench-real:{nonce}"
             tags.append(tag)
@@ -557,14 +595,14 @@ def bench_realistic(repeat: int) -> list[Row]:
                 ours_t.append(o)
             hand_s, mine = statistics.median(hand_t), statistics.median(ours_t)
             warm_phases = {k: statistics.median(v) for k, v in phases.items()}
-            rows.append(("realistic service warm, defaults: pytest --shipready vs by hand",
+            rows.append((f"{what} warm, defaults: pytest --shipready vs by hand",
                          f"{mine:.2f} s", f"{mine / hand_s:.2f}x vs by hand ({hand_s:.2f} s)",
                          "<= 1.0x"))
             rows.append(("longest silence at default verbosity on a terminal (all runs)",
                          f"{max(silences):.1f} s", "", f"<= {SILENCE_GOAL:.0f} s"))
             for label, got in (("cold", cold_phases), ("warm", warm_phases)):
                 text = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(got.items()))
-                rows.append((f"realistic service {label}: phases (median, from the report)",
+                rows.append((f"{what} {label}: phases (median, from the report)",
                              text or "-", "", "(information)"))
         finally:
             remove_bench_images(tags, projects)
@@ -584,6 +622,8 @@ def main() -> int:
                         help="only compare the example's warm run with an earlier version "
                         "(DIR holds its pytest_shipready package, e.g. from `git archive "
                         "v0.1.0 pytest_shipready | tar -x -C DIR`)")
+    parser.add_argument("--only", choices=["multistage", "realistic", "example"],
+                        help="run only this Docker comparison")
     args = parser.parse_args()
     if args.before is not None:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -596,22 +636,35 @@ def main() -> int:
     repeat = 3 if args.quick else 7
     rows: list[Row] = []
     load_start = os.getloadavg()[0]
-    rows += bench_flag_off(repeat)
-    rows += bench_offline_checks(repeat * 3)
+    if args.only:
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        if args.only == "multistage":
+            rows += bench_realistic(args.rounds, MULTISTAGE, "multi-stage service",
+                                    buildkit=True)
+        elif args.only == "example":
+            rows += bench_example(args.rounds, network=True)
+        else:
+            rows += bench_realistic(args.rounds, buildkit=True)
+        args.no_docker = args.no_network = True
+        repeat = 0
+    rows += bench_flag_off(repeat) if repeat else []
+    rows += bench_offline_checks(repeat * 3) if repeat else []
     if not args.no_network:
         rows += bench_resolution(max(3, repeat // 2))
     if not args.no_docker:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
         rows += bench_probe(repeat)
         if not args.no_network:
-            rows += bench_realistic(args.rounds)
+            rows += bench_realistic(args.rounds, buildkit=True)
+            rows += bench_realistic(args.rounds, MULTISTAGE, "multi-stage service",
+                                    buildkit=True)
         rows += bench_example(args.rounds, network=not args.no_network)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {platform.platform()}")
     if not args.no_docker:
         engine = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                                 capture_output=True, text=True).stdout.strip()
-        print(f"docker engine: {engine or '?'} (classic builder through docker-py)")
+        print(f"docker engine: {engine or '?'}; BuildKit CLI: {buildkit_cli() or 'none'}")
     print(f"load average (1 min) at start: {load_start:.2f}, at end: {os.getloadavg()[0]:.2f}"
           " (other work on the machine slows both sides of each ratio alike; medians)")
     widths = [max(len(r[i]) for r in [*rows, ("what", "figure", "ratio", "goal")])

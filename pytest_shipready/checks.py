@@ -226,6 +226,12 @@ class NoContainerLogs(Exception):  # noqa: N818 - reads as "raise NoContainerLog
     """Raised by a log source when no container ran; the message is the reason."""
 
 
+class ContainerLogsLost(Exception):  # noqa: N818 - reads as "raise ContainerLogsLost(line)"
+    """Raised by a log source when the engine was lost before the log could be read;
+    the message is the run's one line about the lost engine (each log item fails with
+    it, as every docker item does)."""
+
+
 LogSource = Callable[[], ContainerLogs]
 
 

@@ -194,8 +194,19 @@ class ImageConfig:
     buildkit: Literal["auto", "always", "never"] = field(
         default="auto",
         metadata=_doc(
-            "auto: build with a BuildKit docker CLI when the Dockerfile needs it "
-            "(RUN --mount, --secret, a # syntax= line); always; never (docker-py only)."
+            "auto: build with BuildKit, as `docker build` does, when a docker CLI with it "
+            "is on PATH (the buildx plugin, or a 18.09 to 22.x client) and the engine "
+            "runs it; else the classic builder (docker-py), which SR210's line names with "
+            "the reason. always: fail without BuildKit. never: the classic builder only."
+        ),
+    )
+    secrets: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "BuildKit build secrets, by id (`RUN --mount=type=secret,id=ID`): "
+            '`{pip_token = "env:PIP_TOKEN", netrc = "file:~/.netrc"}` (an environment '
+            "variable, or a file: relative to the project, `~` expanded). Their values "
+            "are masked in every output; they never reach the image history."
         ),
     )
     labels: dict[str, str] = field(
@@ -220,6 +231,21 @@ class ImageConfig:
             "(checked with `stat` in the session container)."
         ),
     )
+
+    def __post_init__(self) -> None:
+        where = f"[{SECTION}.image] secrets"
+        for secret_id, source in self.secrets.items():
+            kind, _, value = source.partition(":")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", secret_id):
+                raise ConfigError(f"{where}: id {secret_id!r}: use letters, digits, '_', "
+                                  "'.' and '-' (the id of `RUN --mount=type=secret,id=...`)")
+            if kind not in ("env", "file") or not value.strip():
+                raise ConfigError(f"{where}: {secret_id} = {source!r}: must be "
+                                  '"env:NAME" (an environment variable) or "file:PATH"')
+            if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                raise ConfigError(f"{where}: {secret_id} = {source!r}: {value!r} is not "
+                                  "an environment variable name")
+
 
 # --- [tool.shipready.smoke] ----------------------------------------------------------
 
@@ -717,8 +743,10 @@ class ShipreadyConfig:
         default=120.0,
         metadata=_doc(
             "Seconds one Docker call may wait for the engine's answer (a stalled "
-            "engine: connection open, no bytes). Then the item fails with what did not "
-            "answer and which DOCKER_HOST, and the other Docker items fail at once."
+            "engine: connection open, no bytes); while an item runs the engine is pinged "
+            "this often, and a build's progress may be silent this long before it is. "
+            "When it does not answer, the item fails with what did not answer and which "
+            "DOCKER_HOST, and the other Docker items fail at once."
         ),
     )
     allow_outside_project: bool = field(

@@ -259,14 +259,20 @@ class ShipreadyState:
         self.previous_image: dict[str, Any] | None = None
         self.sbom_note = ""
         self.not_checked = ""  # why no image is judged (see _no_image)
-        from .secrets import configured_secrets
+        from .secrets import build_secret_values, configured_secrets
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
-        # and to the build ([tool.shipready.image] build_args), and those of this
-        # process's own environment (a tool that echoes a file or its environment)
+        # and to the build ([tool.shipready.image] build_args and secrets), and those of
+        # this process's own environment (a tool that echoes a file or its environment)
         self.configured_secrets = configured_secrets(settings.config.smoke.env,
                                                      settings.config.image.build_args,
                                                      os.environ)
+        if settings.config.image.secrets:
+            self.configured_secrets = tuple(sorted({*self.configured_secrets,
+                                                    *build_secret_values(
+                                                        settings.config.image.secrets,
+                                                        settings.project, os.environ)},
+                                                   key=len, reverse=True))
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin

@@ -18,6 +18,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .checks import CheckResult, Finding
@@ -330,3 +331,27 @@ def _looks_secret(name: str, value: str) -> bool:
         and (is_secret_name(name)
              # a URL keeps its host; redact_text masks its password
              or secret_value_reason(value) not in (None, "credentials in a URL"))
+
+
+def build_secret_values(sources: Mapping[str, str], project: Path,
+                        environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of the build secrets (``[tool.shipready.image] secrets``: "env:NAME"
+    or "file:PATH"), to mask wherever they could show (a step that prints one): each
+    whole value, and each line of a file's. Nothing is kept but these strings in
+    memory; a file that cannot be read gives nothing (the build then says so)."""
+    found: set[str] = set()
+    for source in sources.values():
+        kind, _, where = source.partition(":")
+        if kind == "env":
+            value = environ.get(where, "")
+        else:
+            try:
+                with open(project / Path(where).expanduser(), "rb") as fh:
+                    value = fh.read(1_000_000).decode("utf-8", errors="replace")
+            except OSError:
+                continue
+        for piece in (value, value.strip(), *value.splitlines()):
+            piece = piece.strip()
+            if len(piece) >= _MIN_LENGTH:
+                found.add(piece)
+    return tuple(sorted(found, key=len, reverse=True))

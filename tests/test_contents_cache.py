@@ -189,9 +189,15 @@ def test_a_second_run_takes_the_layers_from_the_cache(pytester: pytest.Pytester,
     assert first["image::contents-waste"]["status"] == "failed"
     assert "2.0 MB of layer" in verdict(first["image::contents-waste"])[1][0]
     assert first["image::contents-waste"]["figures"]["wasted_mb"] == 2.0
-    # A file the Dockerfile never copies: a new context hash, so new labels and a new
+    # A file the Dockerfile never copies does not change the content hash (nor the
+    # image); a build argument the Dockerfile never uses does: new labels and a new
     # image ID, but the same layers: still read from the cache.
     (sample / "NOTES.md").write_text("not in the image\n")
+    assert image_id(readiness(pytester, sample)) == image_id(first)
+    toml = sample / "pyproject.toml"
+    toml.write_text(toml.read_text().replace(
+        "[tool.shipready.image]\n",
+        '[tool.shipready.image]\nbuild_args = {UNUSED_BY_THE_DOCKERFILE = "1"}\n'))
     third = readiness(pytester, sample)
     assert image_id(third) != image_id(first)
     assert "layers" not in third["image::contents-secrets"].get("phases", {})

@@ -687,7 +687,7 @@ def test_content_hash_uses_dockers_matcher(tmp_path: Path) -> None:
     from pytest_shipready.dockerfile import context
 
     root = tmp_path / "ctx"
-    _context(root, {"Dockerfile": "FROM python:3.11-slim\n", "README.md": "x",
+    _context(root, {"Dockerfile": "FROM python:3.11-slim\nCOPY . /app\n", "README.md": "x",
                     "docs/a.md": "x", ".dockerignore": "*.md\n"})
     first = context.content_hash(root, root / "Dockerfile", "", {})
     (root / "README.md").write_text("changed")

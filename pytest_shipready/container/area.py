@@ -7,9 +7,19 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..checks import CheckResult, Options, PlannedCheck, RunContext, Status
+from ..checks import (
+    CheckResult,
+    ContainerLogs,
+    ContainerLogsLost,
+    LogSource,
+    NoContainerLogs,
+    Options,
+    PlannedCheck,
+    RunContext,
+    Status,
+)
 from ..config import Settings
-from .build.image import check_size, docker_run, uses_docker
+from .build.image import DockerRun, check_size, docker_run, uses_docker
 from .inspect.contentsrun import ContentsRun
 from .run.hardened import HardenedRun
 from .run.observerun import ObservabilityRun
@@ -18,6 +28,41 @@ from .run.services import services_run
 
 if TYPE_CHECKING:
     pass
+
+
+def _lost_as_one_line(run: DockerRun, source: LogSource | None) -> LogSource | None:
+    """The log source for the logs area, whose engine failures (the engine lost before
+    or while the log is read) end as :class:`ContainerLogsLost` with the run's one line
+    about it, not as a traceback in each log item."""
+    if source is None:
+        return None
+    inner = source
+
+    def read() -> ContainerLogs:
+        from . import engine
+        from .enginewatch import EngineLostInterrupt
+
+        try:
+            if run.lost:
+                raise ContainerLogsLost(run.lost)
+            with run.watching("the reading of the container's log"):
+                return inner()
+        except EngineLostInterrupt:
+            raise ContainerLogsLost(run.lost) from None
+        except ContainerLogsLost:
+            raise
+        except Exception as exc:
+            if isinstance(exc, NoContainerLogs):
+                raise
+            if run.lost and (isinstance(exc, engine.EngineError)
+                             or engine.is_engine_failure(exc)):
+                raise ContainerLogsLost(run.lost) from None
+            if engine.is_engine_failure(exc):
+                raise ContainerLogsLost(str(engine.EngineError(engine.describe_failure(
+                    exc, run.settings.config.engine_timeout)))) from None
+            raise
+
+    return read
 
 
 def plan(settings: Settings, options: Options, context: RunContext) -> list[PlannedCheck]:
@@ -60,6 +105,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     ]
     smoke = smokerun.smoke_run(run)
     smoke_checks = smokerun.plan(run, path)
+    context.container_logs = _lost_as_one_line(run, context.container_logs)
     hardened = HardenedRun(run)
     # The deploy area judges the manifests against this session container.
     offer = SessionOffer(run, smoke, hardened)

@@ -14,7 +14,6 @@ import os
 import queue
 import re
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +26,8 @@ import docker.errors  # type: ignore[import-untyped]
 from docker.models.containers import (  # type: ignore[import-untyped]
     Container as DockerContainer,
 )
-from testcontainers.core.image import DockerImage
+
+from .build.output import BuildOutput
 
 
 class EngineError(Exception):
@@ -46,7 +46,6 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
     """A client whose every call gives up after ``timeout`` s without an answer. The
     engine is resolved once, the active ``docker context`` included, and exported as
     DOCKER_HOST so that docker-py, testcontainers and a BuildKit CLI reach the same one."""
-    from pathlib import Path
 
     from .enginehost import CONTEXT_ENV, context_host, context_tls
 
@@ -142,10 +141,13 @@ def ping(client: docker.DockerClient, timeout: float) -> str | None:
     return None
 
 
-def _bounded(chunks: Iterable[Any], idle: float, what: str) -> Iterator[Any]:
+def _bounded(chunks: Iterable[Any], idle: float, what: str,
+             alive: Callable[[], str | None] | None = None) -> Iterator[Any]:
     """``chunks`` read by a daemon thread: raise :class:`EngineStalledError` when none
-    comes for ``idle`` s (docker-py streams with no socket timeout). The queue is small,
-    so at most a few chunks wait in memory."""
+    comes for ``idle`` s (docker-py streams with no socket timeout). With ``alive`` (a
+    ping: None when the engine answers), a silence is first checked with it, and the
+    wait goes on while the engine answers (a slow export, not a stall). The queue is
+    small, so at most a few chunks wait in memory."""
     box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=16)
 
     def pump() -> None:
@@ -161,6 +163,9 @@ def _bounded(chunks: Iterable[Any], idle: float, what: str) -> Iterator[Any]:
         try:
             kind, item = box.get(timeout=idle)
         except queue.Empty:
+            why = alive() if alive is not None else "no answer"
+            if why is None:
+                continue
             raise EngineStalledError(f"{what}: nothing received for {idle:.0f} s") from None
         if kind == "end":
             return
@@ -227,57 +232,122 @@ def _created(stamp: str) -> float:
         return 0.0
 
 
-def prune_kept(client: docker.DockerClient, labels: list[str], keep_id: str) -> None:
-    """Remove older kept images matching all ``labels`` ("k=v"), except ``keep_id``."""
+# A kept image without the checkout label (made before it existed) may be in use by a
+# run of an older version, which does not hold its image: pruned only past this age.
+UNKEYED_AGE = 2 * 3600.0
+
+
+def prune_kept(client: docker.DockerClient, labels: list[str], keep_id: str,
+               own: tuple[str, str] | None = None) -> None:
+    """Remove older kept images matching all ``labels`` ("k=v"), except ``keep_id``.
+    With ``own`` (label, value): only images whose ``label`` is that value or absent
+    (kept before the label existed), so another checkout's images stay. An image a live
+    run holds (a container of it exists) is refused by the engine and stays."""
     for img in client.images.list(filters={"label": labels}):
-        if img.id != keep_id:
-            with contextlib.suppress(docker.errors.APIError):  # in use or already gone
-                client.images.remove(img.id, force=False)
+        if img.id == keep_id:
+            continue
+        if own is not None:
+            mine = (img.labels or {}).get(own[0])
+            if mine is None:  # kept by an older version: pruned once surely not in use
+                if time.time() - _created(str(img.attrs.get("Created", ""))) < UNKEYED_AGE:
+                    continue
+            elif mine != own[1]:
+                continue
+        with contextlib.suppress(docker.errors.APIError):  # in use or already gone
+            client.images.remove(img.id, force=False)
 
 
 # --- build -----------------------------------------------------------------------------
 
 
-@dataclass
-class BuildOutput:
-    ok: bool
-    image_id: str = ""
-    seconds: float = 0.0
-    log: list[str] = field(default_factory=list)
-    error: str = ""
-    builder: str = "docker-py"
+def buildkit_support(client: docker.DockerClient) -> str | None:
+    """None when the engine runs BuildKit builds, else why not (Podman's Docker API and
+    engines older than 18.09 build only the classic way)."""
+    try:
+        version = client.version()
+    except docker.errors.DockerException as exc:
+        return f"the engine's version is unknown ({exc})"
+    names = " ".join(str(c.get("Name", "")) for c in version.get("Components") or [])
+    if "podman" in names.lower() or "podman" in str(version.get("Platform", "")).lower():
+        return "the engine is Podman, whose Docker API has no BuildKit"
+    api = str(version.get("ApiVersion", "0.0"))
+    try:
+        major, minor = (int(x) for x in api.split(".")[:2])
+    except ValueError:
+        return f"the engine's API version {api!r} is unknown"
+    if (major, minor) < (1, 39):
+        return f"the engine (API {api}) predates BuildKit (Docker 18.09, API 1.39)"
+    return None
 
 
-def _log_lines(chunks: Iterable[Any]) -> Iterator[str]:
-    for chunk in chunks:
-        if not isinstance(chunk, dict):
-            continue
-        text = chunk.get("stream") or chunk.get("error") or chunk.get("status") or ""
-        for line in str(text).splitlines():
-            if line.strip():
-                yield line.rstrip()
+def hold_image(client: docker.DockerClient, image_id: str, labels: dict[str, str]) -> str:
+    """Create (never start) a container of ``image_id`` with ``labels``: while it exists
+    the engine refuses to remove the image (another run's pruning included). Removed
+    with the run's other containers. Returns its id."""
+    try:
+        created = client.api.create_container(image_id, command=["true"], labels=labels,
+                                              network_disabled=True)
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot hold image {image_id[:19]}: "
+                          f"{getattr(exc, 'explanation', None) or exc}") from None
+    return str(created["Id"])
 
 
-_STEP_ID = re.compile(rb"^\s*---> ([0-9a-f]{12})\s*$")
-_STEP_CONTAINER = re.compile(r"^\s*---> Running in ([0-9a-f]{12})\s*$")
+def image_exists(client: docker.DockerClient, ref: str) -> bool:
+    try:
+        client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def tag_image(client: docker.DockerClient, image_id: str, tag: str) -> None:
+    repository, _, name = tag.rpartition(":")
+    try:
+        client.api.tag(image_id, repository, name)
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot tag {image_id[:19]} as {tag}: {exc}") from None
+
+
+def untag(client: docker.DockerClient, tag: str) -> bool:
+    """Remove the tag ``tag``, and the image with it when that was its last tag and no
+    container uses it. False when the engine refused (in use); True when gone."""
+    try:
+        client.api.remove_image(tag, force=False, noprune=False)
+    except docker.errors.ImageNotFound:
+        return True
+    except docker.errors.APIError:
+        return False
+    return True
+
+
+def _chunk_lines(chunk: dict[str, Any]) -> Iterator[str]:
+    text = chunk.get("stream") or chunk.get("error") or chunk.get("status") or ""
+    for line in str(text).splitlines():
+        if line.strip():
+            yield line.rstrip()
 
 
 class _BuildWatch:
-    """What the classic build's stream says as it comes: "Step N/M" lines (shown under
-    -v), the id of each finished step's image (removed if the build does not finish),
-    and the HTTP response (closed to cancel the build)."""
+    """The classic build's stream as it comes: its lines, the "Step N/M" ones shown (under
+    -v), the images its steps made (:class:`StepImages`), its result, and the HTTP
+    response (closed to cancel the build)."""
 
     def __init__(self, on_line: Callable[[str], None] | None,
                  on_intermediate: Callable[[str], None] | None) -> None:
+        from .build.stages import StepImages
+
         self.on_line = on_line
         self.on_intermediate = on_intermediate
-        self.intermediates: list[str] = []
-        self.containers: list[str] = []  # step containers ("---> Running in ...")
+        self.steps = StepImages()
         self.lines: list[str] = []
         self.responses: list[Any] = []
+        self.last_chunk = time.monotonic()
+        self.image_id = ""
+        self.error = ""
 
     def install(self, api: Any) -> None:
-        original_post, original_build = api._post, api.build
+        original_post = api._post
 
         def post(*args: Any, **kwargs: Any) -> Any:
             response = original_post(*args, **kwargs)
@@ -285,39 +355,28 @@ class _BuildWatch:
                 self.responses.append(response)
             return response
 
-        def build(*args: Any, **kwargs: Any) -> Any:
-            stream = original_build(*args, **kwargs)
-            if isinstance(stream, str | bytes) or not hasattr(stream, "__iter__"):
-                return stream
-            return self._tee(stream)
+        api._post = post
 
-        api._post, api.build = post, build
-
-    def _tee(self, stream: Iterable[Any]) -> Iterator[Any]:
-        buffer = b""
-        for raw in stream:
-            yield raw
-            buffer += raw if isinstance(raw, bytes) else str(raw).encode()
-            *complete, buffer = buffer.split(b"\n")
-            for piece in complete:
-                with contextlib.suppress(ValueError, AttributeError):
-                    text = str(json.loads(piece).get("stream", ""))
-                    for line in text.splitlines():
-                        self._line(line)
+    def read(self, stream: Iterable[Any]) -> None:
+        for chunk in stream:
+            self.last_chunk = time.monotonic()
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("error") or chunk.get("errorDetail"):
+                self.error = str(chunk.get("error")
+                                 or (chunk.get("errorDetail") or {}).get("message", ""))
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("ID"):
+                self.image_id = str(aux["ID"])
+            for line in _chunk_lines(chunk):
+                self._line(line)
 
     def _line(self, line: str) -> None:
-        if line.strip():
-            self.lines.append(line.rstrip())
-        running = _STEP_CONTAINER.match(line)
-        if running:
-            self.containers.append(running.group(1))
-        m = _STEP_ID.match(line.encode())
-        if m:
-            image_id = m.group(1).decode()
-            self.intermediates.append(image_id)
-            if self.on_intermediate is not None:
-                with contextlib.suppress(Exception):
-                    self.on_intermediate(image_id)
+        self.lines.append(line)
+        made = self.steps.feed(line)
+        if made is not None and self.on_intermediate is not None:
+            with contextlib.suppress(Exception):
+                self.on_intermediate(made)
         if line.startswith("Step ") and self.on_line is not None:
             self.on_line(line)
 
@@ -332,170 +391,100 @@ class _BuildWatch:
                 response.close()
 
 
-def build_docker_py(client: docker.DockerClient, context: Path, dockerfile: Path, tag: str,
-                    target: str, build_args: dict[str, str], labels: dict[str, str],
+def build_docker_py(client: docker.DockerClient, context_tar: Any, dockerfile: str,
+                    tag: str, target: str, build_args: dict[str, str],
+                    labels: dict[str, str],
                     on_line: Callable[[str], None] | None = None, *,
                     timeout: float = 900.0, why_timeout: str = "build_timeout",
                     engine_timeout: float = 120.0,
                     on_intermediate: Callable[[str], None] | None = None) -> BuildOutput:
-    """Build through testcontainers' DockerImage (docker-py's classic builder), bounded
-    by ``timeout`` s. A build that does not finish (timeout, Ctrl-C, an error) is
-    cancelled and the images of its finished steps are removed: they carry no label."""
+    """Build with the engine's classic builder (docker-py), from ``context_tar`` (a tar
+    of the context, made by the caller with the project's own .dockerignore matcher)
+    whose ``dockerfile`` names the Dockerfile inside it. Bounded by ``timeout`` s; a
+    stream silent for ``engine_timeout`` s with the engine not answering a ping ends the
+    build as stalled. A build that does not finish (timeout, stall, Ctrl-C, an error)
+    is cancelled and the images of its finished steps are removed (they carry no
+    label); a finished one reports the images its stages made that it does not ship
+    (``step_images``), which the caller removes."""
     started = time.monotonic()
-    try:
-        rel = dockerfile.resolve().relative_to(context.resolve()).as_posix()
-    except ValueError:
-        rel = str(dockerfile.resolve())
-    kwargs: dict[str, Any] = {"labels": labels, "forcerm": True, "buildargs": build_args}
-    if target:
-        kwargs["target"] = target
     watch = _BuildWatch(on_line, on_intermediate)
     box: dict[str, Any] = {}
     done = threading.Event()
+    # A connection of its own (the stream is cancelled by closing it), to the engine the
+    # run resolved (connect() exported it as DOCKER_HOST).
+    api = docker.APIClient(version=client.api.api_version,
+                           timeout=max(1, round(engine_timeout)),
+                           **docker.utils.kwargs_from_env())
+    watch.install(api)
+    kwargs: dict[str, Any] = {}
+    if target:
+        kwargs["target"] = target
 
     def work() -> None:
         try:
-            image = DockerImage(path=str(context), tag=tag, clean_up=False,
-                                dockerfile_path=rel,
-                                docker_client_kw={"timeout": max(1, round(engine_timeout))},
-                                **kwargs)
-            watch.install(image.get_docker_client().client.api)
-            image.build()
-            box["image"] = image
+            stream = api.build(fileobj=context_tar, custom_context=True, dockerfile=dockerfile,
+                               tag=tag, labels=labels, forcerm=True, rm=True,
+                               buildargs=build_args, decode=True, **kwargs)
+            watch.read(stream)
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
         finally:
             done.set()
 
+    def leave_nothing(wait: float) -> None:
+        watch.cancel()
+        done.wait(wait)
+        with contextlib.suppress(Exception):
+            remove_intermediates(client, watch.steps.made, watch.steps.containers, wait=10)
+
     threading.Thread(target=work, name="docker-py build", daemon=True).start()
+    deadline = started + timeout
+    stalled = ""
     try:
-        finished = done.wait(timeout)
+        while not done.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            done.wait(min(left, 1.0))
+            if not done.is_set() and time.monotonic() - watch.last_chunk > engine_timeout:
+                stalled = ping(client, min(engine_timeout, 10)) or ""
+                if stalled:
+                    break
+                watch.last_chunk = time.monotonic()  # a silent step: wait on
     except BaseException:  # Ctrl-C, SIGTERM: cancel, and leave no unlabelled image
-        watch.cancel()
-        done.wait(5)
-        with contextlib.suppress(Exception):
-            remove_intermediates(client, watch.intermediates, watch.containers, wait=10)
+        leave_nothing(5)
         raise
-    seconds = time.monotonic() - started
-    if not finished:
-        watch.cancel()
-        done.wait(10)
+    finally:
         with contextlib.suppress(Exception):
-            remove_intermediates(client, watch.intermediates, watch.containers, wait=10)
+            api.close()
+    seconds = time.monotonic() - started
+    if not done.is_set():
+        if stalled:  # nothing can be removed now: the record of its steps is for the next run
+            watch.cancel()
+            return BuildOutput(False, seconds=seconds, log=list(watch.lines), stalled=True,
+                               error=stalled)
+        leave_nothing(10)
         return BuildOutput(False, seconds=seconds, log=list(watch.lines),
                            error=f"the build took over {timeout:.0f} s ({why_timeout}) "
                            "and was cancelled")
     error = box.get("error")
-    if error is not None:
+    if error is not None or watch.error or not watch.image_id:
         with contextlib.suppress(Exception):
-            remove_intermediates(client, watch.intermediates, wait=5)
-    if isinstance(error, docker.errors.BuildError):
-        return BuildOutput(False, seconds=seconds, log=list(_log_lines(error.build_log)),
-                           error=str(error.msg))
+            remove_intermediates(client, watch.steps.made, wait=5)
     if isinstance(error, docker.errors.APIError):
-        return BuildOutput(False, seconds=seconds, error=str(error.explanation or error))
+        return BuildOutput(False, seconds=seconds, log=list(watch.lines),
+                           error=str(error.explanation or error))
     if error is not None and is_engine_failure(error):
         raise error
     if isinstance(error, docker.errors.DockerException | OSError):
-        return BuildOutput(False, seconds=seconds, error=str(error))
+        return BuildOutput(False, seconds=seconds, log=list(watch.lines), error=str(error))
     if error is not None:
         raise error
-    image = box["image"]
-    wrapped = image.get_wrapped_image()
-    return BuildOutput(True, str(wrapped.id), seconds, list(_log_lines(image.get_logs())))
-
-
-def _candidates() -> list[str]:
-    seen: list[str] = []
-    for folder in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
-        path = os.path.join(folder, "docker")
-        real = os.path.realpath(path)
-        if os.access(path, os.X_OK) and real not in [os.path.realpath(s) for s in seen]:
-            seen.append(path)
-    return seen
-
-
-def find_buildkit_cli() -> tuple[str | None, str]:
-    """A docker CLI that builds with BuildKit, or None and why there is none."""
-    tried: list[str] = []
-    for cli in _candidates():
-        try:
-            buildx = subprocess.run([cli, "buildx", "version"], capture_output=True,
-                                    text=True, timeout=20)
-            if buildx.returncode == 0:
-                return cli, f"{cli} (buildx)"
-            version = subprocess.run([cli, "version", "--format", "{{.Client.Version}}"],
-                                     capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            tried.append(f"{cli}: {exc}")
-            continue
-        raw = version.stdout.strip()
-        major = raw.split(".", 1)[0]
-        if major.isdigit() and 18 <= int(major) < 23:
-            return cli, f"{cli} {raw} (built-in BuildKit)"
-        tried.append(f"{cli} {raw or '?'}: no buildx plugin")
-    if not tried:
-        return None, "no docker CLI on PATH"
-    return None, "; ".join(tried)
-
-
-def build_cli(cli: str, context: Path, dockerfile: Path, tag: str, target: str,
-              build_args: dict[str, str], labels: dict[str, str], timeout: float,
-              on_line: Callable[[str], None] | None = None,
-              why_timeout: str = "build_timeout") -> BuildOutput:
-    argv = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
-    if target:
-        argv += ["--target", target]
-    for key, value in build_args.items():
-        argv += ["--build-arg", f"{key}={value}"]
-    for key, value in labels.items():
-        argv += ["--label", f"{key}={value}"]
-    argv.append(str(context))
-    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-    started = time.monotonic()
-    lines: list[str] = []
-    shown: set[str] = set()
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env)
-    except OSError as exc:
-        return BuildOutput(False, error=f"cannot run {cli}: {exc}", builder=cli)
-    assert proc.stdout is not None
-    expired = threading.Event()
-
-    def expire() -> None:  # a silent, hung build too: the CLI is killed at the deadline
-        expired.set()
-        with contextlib.suppress(OSError):
-            proc.kill()
-
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        for raw in proc.stdout:
-            line = raw.rstrip()
-            if line.strip():
-                lines.append(line)
-                if on_line is not None and re.match(r"^#\d+ \[", line) and line not in shown:
-                    shown.add(line)
-                    on_line(line)
-        proc.wait()
-    except BaseException:  # Ctrl-C: the CLI goes too (it cancels the build)
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        timer.cancel()
-    seconds = time.monotonic() - started
-    if expired.is_set():
-        return BuildOutput(False, seconds=seconds, log=lines,
-                           error=f"the build took over {timeout:.0f} s ({why_timeout}) and "
-                           "was cancelled", builder=cli)
-    if proc.returncode != 0:
-        error = next((ln for ln in reversed(lines) if "ERROR" in ln or "error" in ln),
-                     f"exit code {proc.returncode}")
-        return BuildOutput(False, seconds=seconds, log=lines, error=error, builder=cli)
-    return BuildOutput(True, "", seconds, lines, builder=cli)
+    if watch.error or not watch.image_id:
+        return BuildOutput(False, seconds=seconds, log=list(watch.lines),
+                           error=watch.error or "the engine reported no image")
+    return BuildOutput(True, watch.image_id, seconds, list(watch.lines),
+                       step_images=watch.steps.leftovers(watch.image_id))
 
 
 @dataclass(frozen=True)
@@ -553,9 +542,22 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
 
 
 def save_image(client: docker.DockerClient, ref: str) -> Iterator[bytes]:
-    """The image as ``docker save`` streams it (a tar of layer tars), chunk by chunk."""
+    """The image as ``docker save`` streams it (a tar of layer tars), chunk by chunk. The
+    stream has no socket timeout (docker-py turns it off): a silence of the client's
+    timeout (engine_timeout) with the engine not answering a ping raises
+    :class:`EngineStalledError`."""
+    api = client.api
+    idle = float(api.timeout or 120)
+
+    def chunks() -> Iterator[bytes]:
+        # No socket timeout for the answer either: the engine may take a while to start
+        # the export of a large image; the silence is judged by a ping instead.
+        response = api._get(api._url("/images/{0}/get", ref), stream=True, timeout=None)
+        yield from api._stream_raw_result(response, 1024 * 1024, False)
+
     try:
-        yield from client.api.get_image(ref, chunk_size=1024 * 1024)
+        yield from _bounded(chunks(), idle, f"the layers of {ref[:19]}",
+                            alive=lambda: ping(client, min(idle, 10)))
     except docker.errors.DockerException as exc:
         raise EngineError(f"cannot read the layers of {ref}: {exc}") from None
 

@@ -24,6 +24,9 @@ LABEL_HOST = "io.pytest-shipready.host"
 LABEL_CONTENT = "io.pytest-shipready.content"
 LABEL_PROJECT = "io.pytest-shipready.project"
 LABEL_KEEP = "io.pytest-shipready.keep"
+# The checkout a kept image belongs to (a key of the project's absolute path): pruning
+# the project's older kept images never touches another checkout's.
+LABEL_CHECKOUT = "io.pytest-shipready.checkout"
 LABEL_ROLE = "io.pytest-shipready.role"  # "hardened": SR310's second container
 LABEL_PIDNS = "io.pytest-shipready.pidns"  # the owner's PID namespace: pids mean nothing
 LABEL_BOOT = "io.pytest-shipready.boot"  # outside it, nor across a reboot

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,20 +54,131 @@ def step_line(text: str, step: int) -> Instruction | None:
     return found[step - 1] if 0 < step <= len(found) else None
 
 
+def used_sources(text: str, target: str, build_args: dict[str, str] | None = None
+                 ) -> list[ignore.Pattern] | None:
+    """What the build takes from the context, as patterns: the sources of COPY/ADD
+    (without ``--from``) and of ``RUN --mount=type=bind`` (without ``from``) in the
+    stages the target needs (BuildKit builds no other). None when that cannot be told
+    (a Dockerfile that does not parse into stages, an unknown target): then every file
+    counts."""
+    parsed = parser.parse(text, "Dockerfile", build_args or {})
+    stage = parsed.target(target)
+    if stage is None:
+        return None
+    patterns: list[ignore.Pattern] = []
+    for s in parsed.needed(stage):
+        for ins in s.instructions:
+            sources: list[str] = []
+            if ins.keyword in ("COPY", "ADD") and ins.flag("from") is None \
+                    and not ins.heredocs:
+                parts = list(ins.exec_form or parser.words(ins.rest, parsed.escape))
+                sources = parts[:-1]
+            elif ins.keyword == "RUN":
+                for mount in ins.flag_values("mount"):
+                    opts = parser.mount_options(mount)
+                    if opts.get("type", "bind") == "bind" and "from" not in opts:
+                        sources.append(opts.get("source", opts.get("src", ".")))
+            scope = parsed.variables(s, ins.line)
+            for source in sources:
+                source = parser.expand(source, scope, parsed.escape)[0]
+                if "://" in source or source.startswith("git@"):
+                    continue  # ADD <url>: not from the context
+                if "$" in source:
+                    return None  # a variable without a value: cannot tell
+                cleaned = posixpath.normpath(source).lstrip("/") or "."
+                patterns += ignore.parse("**" if cleaned == "." else cleaned)
+    return patterns
+
+
+@dataclass(frozen=True)
+class Context:
+    """The build context as the build is sent it, walked once: the files (and symlinks)
+    left after the ignore file, relative with /, and whether ``.git`` is sent."""
+
+    root: Path
+    files: tuple[str, ...]
+    git_sent: bool
+
+
+def walk(context: Path, dockerfile: Path, *, classic: bool = False, full: bool = False,
+         deadline: float | None = None) -> Context:
+    """The context's files the build is sent, by the ignore file the builder reads (the
+    classic builder reads only the context's .dockerignore). ``full``: every directory
+    is walked (what is sent to a classic build), else virtualenvs, caches and ``.git``
+    are left out of the walk (only hashed: see :func:`content_hash`). Past
+    ``deadline`` (monotonic) :class:`ignore.ContextTooSlowError` is raised."""
+    if classic:
+        path = context / ".dockerignore"
+        try:
+            patterns = ignore.parse(path.read_text(encoding="utf-8", errors="replace")) \
+                if path.is_file() else []
+        except OSError:
+            patterns = []
+    else:
+        patterns = ignore.load(context, dockerfile)
+    skip = frozenset() if full else _ALWAYS_SKIP
+    files = tuple(ignore.context_files(context, patterns, skip, deadline=deadline))
+    git = context / ".git"
+    git_sent = git.exists() and not ignore.Matcher(patterns).excluded(".git")
+    return Context(context, files, git_sent)
+
+
+def _git_state(git: Path) -> bytes:
+    """What a version taken from git depends on (setuptools_scm, ``git describe``): the
+    commit HEAD names and the tags; not the objects, nor the index that `git status`
+    rewrites. A worktree's ``.git`` file points at its git directory."""
+    out = []
+    try:
+        if git.is_file():  # "gitdir: /path/to/repo/.git/worktrees/name"
+            line = git.read_text(encoding="utf-8", errors="replace").strip()
+            git = (git.parent / line.removeprefix("gitdir:").strip()).resolve()
+            out.append(line.encode())
+        head = (git / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        out.append(head.encode())
+        common = git
+        if (git / "commondir").is_file():
+            common = (git / (git / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
+        if ref and (common / ref).is_file():
+            out.append((common / ref).read_bytes().strip())
+        packed = common / "packed-refs"
+        if packed.is_file() and packed.stat().st_size < 16_000_000:
+            out.append(packed.read_bytes())
+        tags = common / "refs" / "tags"
+        for n, tag in enumerate(sorted(tags.rglob("*")) if tags.is_dir() else []):
+            if n >= 10_000:
+                break
+            if tag.is_file():
+                out.append(tag.relative_to(common).as_posix().encode() + b" "
+                           + tag.read_bytes().strip())
+    except (OSError, ValueError):
+        pass
+    return b"\0".join(out)
+
+
 def content_hash(context: Path, dockerfile: Path, target: str,
-                 build_args: dict[str, str]) -> str:
-    """A hash of what the build sees: the Dockerfile, target, build args and every file
-    of the context that the ignore file keeps, judged as SR206 and Docker judge it
-    (virtualenvs and caches always left out)."""
+                 build_args: dict[str, str], walked: Context | None = None) -> str:
+    """A hash of what the build uses: the Dockerfile, target, build args and the files
+    of the context that the ignore file keeps (judged as Docker judges it) and that a
+    COPY/ADD or bind mount of the stages the target needs takes. A report or any other
+    file no instruction takes does not change it. Virtualenvs and caches are left out;
+    a ``.git`` the build takes counts by the commit it names and its tags."""
     digest = hashlib.sha256()
-    digest.update(dockerfile.read_bytes())
+    text = dockerfile.read_bytes()
+    digest.update(text)
     digest.update(f"\0target={target}\0".encode())
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}\0".encode())
-    # The same matcher and ignore file as SR206 (Docker's rules), not an approximation.
-    patterns = ignore.load(context, dockerfile)
-    for rel in ignore.context_files(context, patterns, _ALWAYS_SKIP):
-        if rel.endswith(".pyc"):
+    used = used_sources(text.decode("utf-8", errors="replace"), target, build_args)
+    if walked is None:
+        walked = walk(context, dockerfile)
+
+    def takes(rel: str) -> bool:
+        return used is None or any(p.matches_or_parent(rel) for p in used)
+
+    for rel in walked.files:
+        if rel.endswith(".pyc") or not set(rel.split("/")[:-1]).isdisjoint(_ALWAYS_SKIP) \
+                or not takes(rel):
             continue
         full = context / rel
         digest.update(rel.encode() + b"\0")
@@ -78,6 +190,8 @@ def content_hash(context: Path, dockerfile: Path, target: str,
         except OSError:
             continue
         digest.update(b"\0")
+    if walked.git_sent and takes(".git/HEAD"):
+        digest.update(b".git\0" + _git_state(context / ".git"))
     return digest.hexdigest()
 
 

@@ -166,21 +166,136 @@ def _step(tokens: tuple[_Token, ...], states: set[int], ch: str) -> set[int]:
     return _closure(tokens, nxt)
 
 
+class _Machine:
+    """One pattern's automaton, built lazily as paths are matched: each set of positions
+    seen gets a number and a table of moves, so that matching a character is one lookup
+    (the set-of-positions step runs once per new (set, character), whatever the number
+    of paths). Shared by every pattern with the same tokens."""
+
+    _LIMIT = 20000  # sets kept; past it the tables start over (memory stays bounded)
+
+    def __init__(self, tokens: tuple[_Token, ...]) -> None:
+        self.tokens = tokens
+        self._reset()
+
+    def _reset(self) -> None:
+        self.ids: dict[frozenset[int], int] = {}
+        self.sets: list[frozenset[int]] = []
+        self.moves: list[dict[str, int]] = []
+        self.accepts: list[bool] = []
+        self.start = self._id(frozenset(_closure(self.tokens, {0})))
+        self.dead = self._id(frozenset())
+
+    def _id(self, states: frozenset[int]) -> int:
+        found = self.ids.get(states)
+        if found is None:
+            found = self.ids[states] = len(self.sets)
+            self.sets.append(states)
+            self.moves.append({})
+            self.accepts.append(len(self.tokens) in states)
+        return found
+
+    def step(self, state: int, ch: str) -> int:
+        nxt = self.moves[state].get(ch)
+        if nxt is None:
+            if len(self.sets) > self._LIMIT:  # only the start and dead numbers survive
+                states = self.sets[state]
+                self._reset()
+                state = self._id(states)
+            nxt = self._id(frozenset(_step(self.tokens, set(self.sets[state]), ch)))
+            self.moves[state][ch] = nxt
+        return nxt
+
+    def run(self, state: int, text: str) -> int:
+        dead = self.dead
+        for ch in text:
+            if state == dead:
+                return state
+            state = self.step(state, ch)
+        return state
+
+
+_MACHINES: dict[tuple[_Token, ...], _Machine] = {}
+
+
+def _machine(tokens: tuple[_Token, ...]) -> _Machine:
+    found = _MACHINES.get(tokens)
+    if found is None:
+        if len(_MACHINES) > 1000:
+            _MACHINES.clear()
+        found = _MACHINES[tokens] = _Machine(tokens)
+    return found
+
+
 def _run(tokens: tuple[_Token, ...], path: str) -> list[bool]:
     """For each prefix of ``path`` that ends a path component (each parent directory,
     then the path itself), whether the pattern matches it."""
-    end = len(tokens)
-    states = _closure(tokens, {0})
+    machine = _machine(tokens)
+    state = machine.start
     found: list[bool] = []
-    for ch in path:
-        if ch == "/":
-            found.append(end in states)
-        states = _step(tokens, states, ch)
-        if not states:
+    for part in path.split("/"):
+        if found:
+            state = machine.step(state, "/")
+        state = machine.run(state, part)
+        found.append(machine.accepts[state])
+        if state == machine.dead:
             break
-    else:
-        found.append(end in states)
     return found
+
+
+class Matcher:
+    """``patterns`` applied to many paths: the state after each directory is kept, so a
+    file costs the characters of its own name, and a pattern written twice is matched
+    once (the later copy decides wherever the earlier one would)."""
+
+    def __init__(self, patterns: list[Pattern]) -> None:
+        last: dict[tuple[str, bool], int] = {}
+        for i, p in enumerate(patterns):
+            last[(p.text, p.exclude)] = i
+        self.patterns = [p for i, p in enumerate(patterns) if last[(p.text, p.exclude)] == i]
+        self.machines = [_machine(p.tokens) for p in self.patterns]
+        start = tuple(m.start for m in self.machines)
+        # directory ("" for the root) -> (states after "dir/", whether dir or a parent
+        # matched), per pattern
+        self._dirs: dict[str, tuple[tuple[int, ...], tuple[bool, ...]]] = {
+            "": (start, tuple(False for _ in self.machines))}
+
+    def _directory(self, directory: str) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+        found = self._dirs.get(directory)
+        if found is not None:
+            return found
+        pending: list[str] = []
+        while directory not in self._dirs:
+            pending.append(directory)
+            directory = directory.rpartition("/")[0]
+        states, hits = self._dirs[directory]
+        for d in reversed(pending):
+            name = d.rpartition("/")[2]
+            ends = [m.run(s, name) for m, s in zip(self.machines, states, strict=True)]
+            hits = tuple(h or m.accepts[e]
+                         for m, e, h in zip(self.machines, ends, hits, strict=True))
+            states = tuple(m.step(e, "/") if e != m.dead else e
+                           for m, e in zip(self.machines, ends, strict=True))
+            if len(self._dirs) > 200_000:  # bounded memory on huge trees
+                self._dirs = {"": self._dirs[""]}
+            self._dirs[d] = (states, hits)
+        return states, hits
+
+    def decide(self, path: str) -> Pattern | None:
+        """The pattern deciding ``path`` (normalised, relative, with /): the last one
+        matching it or a parent directory; None when none does."""
+        parent, _, name = path.rpartition("/")
+        states, hits = self._directory(parent)
+        deciding: Pattern | None = None
+        for pattern, machine, state, hit in zip(self.patterns, self.machines, states, hits,
+                                                strict=True):
+            if hit or machine.accepts[machine.run(state, name)]:
+                deciding = pattern
+        return deciding
+
+    def excluded(self, path: str) -> bool:
+        deciding = self.decide(path)
+        return deciding is not None and deciding.exclude
 
 
 def excluded(patterns: list[Pattern], path: str) -> tuple[bool, Pattern | None]:
@@ -222,13 +337,22 @@ def load(context: Path, dockerfile: Path) -> list[Pattern]:
         return []
 
 
+class ContextTooSlowError(Exception):
+    """Walking the context took longer than allowed; the message says how far it got."""
+
+
 def context_files(context: Path, patterns: list[Pattern], skip: frozenset[str] = frozenset(),
-                  limit: int | None = None) -> Iterator[str]:
+                  limit: int | None = None, deadline: float | None = None) -> Iterator[str]:
     """The files (and symlinks) of ``context`` the build is sent, relative with /, in
     sorted order. A left-out directory is not walked unless a ``!`` pattern could bring
-    something in it back; directories named in ``skip`` are never walked."""
+    something in it back; directories named in ``skip`` are never walked. Past
+    ``deadline`` (``time.monotonic()``) :class:`ContextTooSlowError` is raised."""
+    import time
+
+    matcher = Matcher(patterns)
     exceptions = any(not p.exclude for p in patterns)
     count = 0
+    looked = 0
     for root, dirs, files in os.walk(context):
         base = Path(root).relative_to(context).as_posix()
         prefix = "" if base == "." else base + "/"
@@ -236,13 +360,17 @@ def context_files(context: Path, patterns: list[Pattern], skip: frozenset[str] =
         for d in sorted(dirs):
             if d in skip:
                 continue
-            if not exceptions and excluded(patterns, prefix + d)[0]:
+            if not exceptions and matcher.excluded(prefix + d):
                 continue
             kept.append(d)
         dirs[:] = kept
         for name in sorted(files):
+            looked += 1
+            if deadline is not None and looked % 64 == 0 and time.monotonic() > deadline:
+                raise ContextTooSlowError(
+                    f"{looked} paths of {context} looked at, {count} of them sent")
             rel = prefix + name
-            if excluded(patterns, rel)[0]:
+            if matcher.excluded(rel):
                 continue
             yield rel
             count += 1

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from ..checks import (
     CheckResult,
     ContainerLogs,
+    ContainerLogsLost,
     ImageRunner,
     LogSource,
     NoContainerLogs,
@@ -56,11 +57,13 @@ def plan_with(settings: Settings, source: LogSource,
     cfg = settings.config.logs
 
     @functools.cache
-    def analysis() -> tuple[lines.Analysis, str, str] | str:
+    def analysis() -> tuple[lines.Analysis, str, str] | str | ContainerLogsLost:
         try:
             logs = source()
         except NoContainerLogs as exc:
             return f"no container logs: {exc}"
+        except ContainerLogsLost as exc:  # the engine is gone: one line, as elsewhere
+            return exc
         # A log over max_log_mb is its first part and a sample (and the starts of
         # lines too long to keep): the line says so.
         return lines.analyse(logs.lines, cfg, logs.env, source=SOURCE,
@@ -69,6 +72,8 @@ def plan_with(settings: Settings, source: LogSource,
     def container_check(check_id: str) -> Callable[[], CheckResult]:
         def run() -> CheckResult:
             result = analysis()
+            if isinstance(result, ContainerLogsLost):
+                return CheckResult.failed(check_id, str(result), [])
             if isinstance(result, str):
                 return CheckResult.skipped(check_id, result)
             verdict = lines.CHECKS[check_id](result[0])

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,12 +25,25 @@ from typing import TYPE_CHECKING, Any
 from ...checks import CheckResult, Finding, PlannedCheck, RunContext, Status
 from ...config import Settings
 from ...dockerfile import context as dockerfile_mod
-from ..session import LABEL_CONTENT, LABEL_KEEP, LABEL_PROJECT, SessionId, owner_record
+from ...dockerfile.ignore import ContextTooSlowError
+from ..session import (
+    LABEL_CHECKOUT,
+    LABEL_CONTENT,
+    LABEL_KEEP,
+    LABEL_PROJECT,
+    LABEL_ROLE,
+    SessionId,
+    owner_record,
+)
+from . import stages
+from .output import BuildOutput
 
 if TYPE_CHECKING:
     from ...dockerfile.parser import Dockerfile
     from ...progress import Phase
     from ..engine import ImageInfo
+    from ..enginewatch import EngineWatch
+    from .buildkit import Cli, Secret
 
 
 SHARED_KEY = "docker"
@@ -41,9 +55,12 @@ _LOG_TAIL = 25
 @dataclass
 class BuiltImage:
     result: CheckResult  # SR210
-    ref: str | None = None  # tag (or id) to run; None when it did not build
+    # The image's id, what containers are run from (never a name, which the engine
+    # could pull from a registry); None when it did not build.
+    ref: str | None = None
     built_here: bool = False  # this process built it (not another xdist worker)
     info: ImageInfo | None = None
+    tag: str = ""  # its tag, for people: pytest-shipready/<dir>:<checkout>-<content>
 
 
 def workdir(session: SessionId) -> Path:
@@ -55,6 +72,14 @@ ORPHAN_AGE = 3600.0  # seconds: a directory this old without an owner file is ga
 
 
 INTERMEDIATES = "intermediates"  # ids of a classic build's finished steps, one a line
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    project: str  # pytest-shipready/<dir>: the repository, and the project label
+    checkout: str  # a key of the checkout's absolute path (io.pytest-shipready.checkout)
+    tag: str  # the kept tag: <project>:<checkout>-<content>
+    building: str  # the tag of this run's build until it is done
 
 
 def _reap_workdirs(me: SessionId,
@@ -88,6 +113,33 @@ def _reap_workdirs(me: SessionId,
             shutil.rmtree(path, ignore_errors=True)
 
 
+def builds_dir() -> Path:
+    """Where each run records the tag of its build until the build is done (one file a
+    run: its owner record, then the tags). Apart from the run directories, which
+    earlier versions of the plugin remove without reading this record."""
+    return Path(tempfile.gettempdir()) / "pytest-shipready.builds"
+
+
+def _reap_builds(me: SessionId, untag: Callable[[str], bool]) -> None:
+    """Remove the build tags of earlier runs that are gone and did not finish with
+    them: what a stalled engine finished after the run gave up (then the image too,
+    when nothing else holds it)."""
+    import time
+
+    from ..session import STALE_AGE, owner_gone
+
+    for path in builds_dir().glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            if path.name == me.id:
+                continue
+            owner, *tags = path.read_text(encoding="utf-8").splitlines()
+            gone = owner_gone(owner, me)
+            if gone is None:
+                gone = time.time() - path.stat().st_mtime > STALE_AGE
+            if gone and all([untag(tag) for tag in tags if tag.strip()]):
+                path.unlink()
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +171,8 @@ class DockerRun:
         self.require_engine = False  # no engine fails (Options.require_docker)
         self.require_why = ""
         self.readiness_only = False  # --shipready-only: the tests are not run on the host
+        self._watch: EngineWatch | None = None
+        self._watched_now = ""
 
     # --- engine ---------------------------------------------------------------------
 
@@ -137,7 +191,10 @@ class DockerRun:
                 self._reap(engine)
             client = self._client
             with contextlib.suppress(Exception):
-                _reap_workdirs(self.session, lambda ids: engine.remove_intermediates(client, ids))
+                _reap_workdirs(self.session,
+                               lambda ids: engine.remove_intermediates(client, ids))
+            with contextlib.suppress(Exception):
+                _reap_builds(self.session, lambda tag: engine.untag(client, tag))
         return self._client
 
     # --- a lost engine: one clear line per item, and what could not be removed -------
@@ -160,11 +217,19 @@ class DockerRun:
         at once with the same line instead of waiting on it again."""
         original = check.run
 
+        node = "::".join(("shipready", *check.node_path))
+
         def run() -> CheckResult:
+            from ..enginewatch import EngineLostInterrupt
+
             if self.lost:
                 return CheckResult.failed(check.check_id, self.lost, [])
             try:
-                return original()
+                # The build bounds itself (and says the engine stalled, not its step).
+                with self.watching(node, check.check_id != "SR210"):
+                    return original()
+            except EngineLostInterrupt:
+                return CheckResult.failed(check.check_id, self.lost, [])
             except Exception as exc:
                 from .. import engine
 
@@ -173,6 +238,35 @@ class DockerRun:
                 return self._engine_failed(check, exc)
 
         return dataclasses.replace(check, run=run)
+
+    @contextlib.contextmanager
+    def watching(self, during: str, enabled: bool = True) -> Iterator[None]:
+        """The block, with the engine pinged every engine_timeout while it runs: when a
+        ping gets no answer, the run's one line about the lost engine is set and the
+        block is interrupted (:class:`EngineLostInterrupt`), whatever call it waits in.
+        Only once the engine was reached (the first docker item connects)."""
+        if not enabled or self._client is None:
+            yield
+            return
+        from .. import engine
+        from ..enginehost import lost
+        from ..enginewatch import EngineWatch
+
+        if self._watch is None:
+            client = self._client
+            timeout = self.settings.config.engine_timeout
+
+            def on_lost(why: str) -> None:
+                if not self.lost:
+                    self.context.shared["docker.lost"] = lost(
+                        os.environ.get("DOCKER_HOST"), why, self._watched_now)
+
+            self._watch = EngineWatch(timeout, lambda: engine.ping(client, min(timeout, 10)),
+                                      on_lost)
+            self.context.add_cleanup(self._watch.uninstall)
+        self._watched_now = during
+        with self._watch.watching():
+            yield
 
     def _engine_failed(self, check: PlannedCheck, exc: BaseException) -> CheckResult:
         from .. import engine
@@ -294,11 +388,13 @@ class DockerRun:
             record = shared / "build.json"
             if record.is_file():
                 data = json.loads(record.read_text(encoding="utf-8"))
-                built = BuiltImage(CheckResult.from_json(data["result"]), data["ref"], False)
+                built = BuiltImage(CheckResult.from_json(data["result"]), data["ref"], False,
+                                   tag=str(data.get("tag", "")))
             else:
                 built = self._build_phase(client)
                 record.write_text(json.dumps({"result": built.result.to_json(),
-                                              "ref": built.ref}), encoding="utf-8")
+                                              "ref": built.ref, "tag": built.tag}),
+                                  encoding="utf-8")
         if built.ref is not None and built.info is None:
             from .. import engine
 
@@ -309,77 +405,241 @@ class DockerRun:
                                                       [Finding(str(exc))]))
         return built
 
+    def _builder(self, client: Any) -> tuple[Cli | None, str]:
+        """The BuildKit CLI to build with, or None and why the classic builder runs."""
+        from .. import engine
+        from . import buildkit
+
+        if self.cfg.buildkit == "never":
+            return None, '[tool.shipready.image] buildkit = "never"'
+        cli, tried = buildkit.find_cli(os.environ.get("PATH", ""))
+        if cli is None:
+            return None, f"no docker CLI with BuildKit here ({tried})"
+        why_not = engine.buildkit_support(client)
+        if why_not is not None:
+            return None, why_not
+        return cli, ""
+
     def _build(self, client: Any) -> BuiltImage:
         from .. import engine
 
         cfg = self.cfg
         text = self.dockerfile.read_text(encoding="utf-8", errors="replace")
-        digest = dockerfile_mod.content_hash(self.build_context, self.dockerfile, cfg.target,
-                                             cfg.build_args)
-        project_key = dockerfile_mod.repository_name(self.settings.project)
-        tag = f"{project_key}:{digest[:12]}"
-        labels = {LABEL_CONTENT: digest, LABEL_PROJECT: project_key}
-        if cfg.keep:
-            labels[LABEL_KEEP] = "true"
-        else:
-            labels.update(self.labels())
-        why_buildkit = dockerfile_mod.needs_buildkit(text)
-        use_cli = cfg.buildkit == "always" or (cfg.buildkit == "auto" and why_buildkit)
         # The build may take build_timeout, and no more than what is left of the run's
-        # budget ([tool.shipready] timeout).
+        # budget ([tool.shipready] timeout); reading the context counts too.
         timeout, why_timeout = cfg.build_timeout, "[tool.shipready.image] build_timeout"
         left = self.context.remaining()
         if left is not None and left < timeout:
             timeout = max(1.0, left)
             why_timeout = (f"what was left of the run's budget, [tool.shipready] timeout = "
                            f"{self.settings.config.timeout:g}")
-        if use_cli:
-            cli, found = engine.find_buildkit_cli()
-            if cli is None:
-                why = why_buildkit or 'buildkit = "always"'
-                return BuiltImage(CheckResult.failed(
-                    "SR210", "needs BuildKit, and no docker CLI here has it",
-                    [Finding(f"the Dockerfile needs BuildKit ({why}); tried: {found}",
-                             self.display, None,
-                             "Install the buildx plugin (docker-buildx-plugin) or a docker "
-                             "CLI with built-in BuildKit (20.10).")]))
-            out = engine.build_cli(cli, self.build_context, self.dockerfile, tag, cfg.target,
-                                   cfg.build_args, labels, timeout, self._progress(),
-                                   why_timeout=why_timeout)
-            builder = f"BuildKit via {found}"
+        started = time.monotonic()
+        cli, why_classic = self._builder(client)
+        needs = dockerfile_mod.needs_buildkit(text) or (
+            "[tool.shipready.image] secrets" if cfg.secrets else None)
+        if cli is None and (needs or cfg.buildkit == "always"):
+            why = needs or 'buildkit = "always"'
+            return BuiltImage(CheckResult.failed(
+                "SR210", "needs BuildKit, which cannot run here",
+                [Finding(f"the build needs BuildKit ({why}): {why_classic}", self.display,
+                         None, "Install the buildx plugin (docker-buildx-plugin) or use a "
+                         "docker CLI with built-in BuildKit (18.09 to 22.x), against an "
+                         "engine that runs BuildKit (Docker, not Podman).")]))
+        try:
+            walked = dockerfile_mod.walk(self.build_context, self.dockerfile,
+                                         classic=cli is None, full=cli is None,
+                                         deadline=started + timeout)
+            digest = dockerfile_mod.content_hash(self.build_context, self.dockerfile,
+                                                 cfg.target, cfg.build_args, walked)
+        except ContextTooSlowError as exc:
+            return BuiltImage(self._context_too_slow(exc, time.monotonic() - started,
+                                                     timeout, why_timeout), None, True)
+        names = self.names(digest)
+        labels = {LABEL_CONTENT: digest, LABEL_PROJECT: names.project,
+                  LABEL_CHECKOUT: names.checkout}
+        if cfg.keep:
+            labels[LABEL_KEEP] = "true"
         else:
-            record = workdir(self.session) / INTERMEDIATES
-
-            def intermediate(image_id: str) -> None:  # for the next run, if this one dies
-                with open(record, "a", encoding="utf-8") as fh:
-                    fh.write(image_id + "\n")
-
-            out = engine.build_docker_py(
-                client, self.build_context, self.dockerfile, tag, cfg.target,
-                cfg.build_args, labels, self._progress(), timeout=timeout,
-                why_timeout=why_timeout, engine_timeout=self.settings.config.engine_timeout,
-                on_intermediate=intermediate)
-            with contextlib.suppress(OSError):  # built, or its leftovers removed
-                record.unlink()
-            builder = "docker-py"
+            labels.update(self.labels())
+        # Built under a tag of this run's own, recorded first: whatever the engine
+        # finishes after this run gave up on it (a stall, a kill) is found and removed.
+        self._record_build(names.building)
+        remaining = max(1.0, timeout - (time.monotonic() - started))
+        for attempt in (1, 2):
+            out = self._run_builder(client, cli, walked, text, names.building, labels,
+                                    remaining, why_timeout)
+            if not out.ok:
+                break
+            held = self._hold(client, out.image_id)
+            if held or attempt == 2:
+                break
+            # Another run pruned it between the build and the hold: build it again
+            # (from the engine's cache).
+        if out.stalled:
+            return BuiltImage(self._stalled(out), None, True)
         if not out.ok:
-            return BuiltImage(self._build_failure(out, text), None, True)
-        self.created(f"image {tag}")
-        info = engine.inspect_image(client, tag)
+            self._unrecord_build()
+            shown = text if cli is not None else (
+                stages.classic_dockerfile(text, cfg.target, cfg.build_args) or text)
+            return BuiltImage(self._build_failure(out, shown), None, True)
+        engine.tag_image(client, out.image_id, names.tag)
+        if engine.untag(client, names.building):
+            self._unrecord_build()
+        if out.step_images:  # the classic builder's unshipped stages: nothing left behind
+            with contextlib.suppress(Exception):
+                engine.remove_intermediates(client, out.step_images, wait=5)
+        self._clear(INTERMEDIATES)
+        self.created(f"image {names.tag}")
+        info = engine.inspect_image(client, out.image_id)
         if cfg.keep:
             with contextlib.suppress(Exception):
-                engine.prune_kept(client, [f"{LABEL_PROJECT}={project_key}", f"{LABEL_KEEP}=true"],
-                                  info.id)
+                engine.prune_kept(client, [f"{LABEL_PROJECT}={names.project}",
+                                           f"{LABEL_KEEP}=true"], info.id,
+                                  own=(LABEL_CHECKOUT, names.checkout))
         size_mb = info.size / 1e6
-        summary = f"{tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB"
+        builder = (f"BuildKit via {cli.description}" if cli is not None
+                   else f"classic builder: {why_classic}; BuildKit builds as `docker "
+                   "build` does: install the buildx plugin, or put a docker CLI with "
+                   "built-in BuildKit (18.09 to 22.x) on PATH")
+        summary = f"{names.tag} built in {out.seconds:.1f} s ({builder}), {size_mb:.0f} MB"
         warning = secret_build_arg_warning(cfg.build_args)
         if warning:
             summary += f"; warning: {warning}"
             warnings.warn(SecretBuildArgWarning(warning), stacklevel=1)
         result = CheckResult.passed(
             "SR210", summary, build_seconds=round(out.seconds, 2), size_mb=round(size_mb, 1),
-            tag=tag)
-        return BuiltImage(result, tag, True, info)
+            tag=names.tag, builder="buildkit" if cli is not None else "classic")
+        return BuiltImage(result, info.id, True, info, tag=names.tag)
+
+    def names(self, digest: str) -> ImageNames:
+        """The kept image's names: the project's repository (by directory name), and a
+        tag keyed on the checkout (its absolute path) and the content, so that two
+        checkouts of one project never share, nor prune, each other's image."""
+        import hashlib
+
+        project = dockerfile_mod.repository_name(self.settings.project)
+        checkout = hashlib.sha256(str(self.settings.project.resolve()).encode()
+                                  ).hexdigest()[:8]
+        return ImageNames(project, checkout, f"{project}:{checkout}-{digest[:12]}",
+                          f"{project}:build-{self.session.id}")
+
+    def _run_builder(self, client: Any, cli: Cli | None, walked: Any, text: str, tag: str,
+                     labels: dict[str, str], timeout: float, why_timeout: str
+                     ) -> BuildOutput:
+        from .. import engine
+        from . import buildkit
+
+        cfg = self.cfg
+        engine_timeout = self.settings.config.engine_timeout
+        if cli is not None:
+            request = buildkit.Request(self.build_context, self.dockerfile, tag, cfg.target,
+                                       dict(cfg.build_args), labels,
+                                       build_secrets(cfg, self.settings.project))
+            return buildkit.build(cli, request, self._progress(), timeout=timeout,
+                                  why_timeout=why_timeout, idle=engine_timeout,
+                                  alive=lambda: engine.ping(client,
+                                                            min(engine_timeout, 10)))
+        from .contexttar import context_tar, dockerfile_name
+
+        # The classic builder builds every stage before the target: it is given only
+        # the stages the target needs (BuildKit builds no other).
+        trimmed = stages.classic_dockerfile(text, cfg.target, cfg.build_args)
+        name = dockerfile_name(self.dockerfile, self.build_context)
+        extra: dict[str, bytes] = {}
+        files = walked.files
+        if trimmed is not None or name is None:
+            # Sent beside the context and left out of it, as the docker CLI does with a
+            # Dockerfile from outside the context.
+            name = f".shipready-{self.session.id}.Dockerfile"
+            extra[name] = (trimmed if trimmed is not None else text).encode()
+            ignore_path = self.build_context / ".dockerignore"
+            ignore_text = ignore_path.read_bytes() if ignore_path.is_file() else b""
+            extra[".dockerignore"] = ignore_text.rstrip(b"\n") + f"\n{name}\n".encode()
+            files = tuple(f for f in files if f != ".dockerignore")
+        # As the docker CLI does: the Dockerfile and .dockerignore are sent even when
+        # .dockerignore leaves them out (the engine then keeps them out of COPY).
+        for always in (name, ".dockerignore"):
+            if always not in extra and always not in files \
+                    and (self.build_context / always).is_file():
+                files = (*files, always)
+        record = self._record_path(INTERMEDIATES)
+
+        def intermediate(image_id: str) -> None:  # for the next run, if this one dies
+            with open(record, "a", encoding="utf-8") as fh:
+                fh.write(image_id + "\n")
+
+        started = time.monotonic()
+        try:
+            tar = context_tar(self.build_context, files, extra, deadline=started + timeout)
+        except ContextTooSlowError as exc:
+            return BuildOutput(False, seconds=time.monotonic() - started,
+                               error=f"the build context could not be packed within "
+                               f"{timeout:.0f} s ({why_timeout}): {exc}")
+        with tar:
+            return engine.build_docker_py(
+                client, tar, name, tag, cfg.target, cfg.build_args, labels,
+                self._progress(), timeout=max(1.0, timeout - (time.monotonic() - started)),
+                why_timeout=why_timeout, engine_timeout=engine_timeout,
+                on_intermediate=intermediate)
+
+    def _hold(self, client: Any, image_id: str) -> bool:
+        """Keep ``image_id`` from being removed until this run ends (another run's
+        pruning of the project's kept images included): a container of it, created and
+        never started, labelled with this run. False when the image is already gone."""
+        from .. import engine
+
+        try:
+            holder = engine.hold_image(client, image_id, {**self.labels(),
+                                                          LABEL_ROLE: "holder"})
+        except engine.EngineError:
+            return engine.image_exists(client, image_id)
+        self.created(f"container {holder[:12]}")
+        return engine.image_exists(client, image_id)
+
+    # --- records in the run's shared directory, for the next run if this one dies ----
+
+    def _record_path(self, name: str) -> Path:
+        shared = workdir(self.session)
+        shared.mkdir(parents=True, exist_ok=True)
+        return shared / name
+
+    def _record_build(self, tag: str) -> None:
+        path = builds_dir() / self.session.id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{owner_record(self.session)}\n{tag}\n", encoding="utf-8")
+
+    def _unrecord_build(self) -> None:
+        with contextlib.suppress(OSError):
+            (builds_dir() / self.session.id).unlink()
+
+    def _clear(self, name: str) -> None:
+        with contextlib.suppress(OSError):
+            self._record_path(name).unlink()
+
+    def _stalled(self, out: BuildOutput) -> CheckResult:
+        """The engine stopped answering during the build: say so (not the step), once for
+        every docker item, and leave the build's own tag recorded for removal."""
+        from ..enginehost import lost
+
+        timeout = self.settings.config.engine_timeout
+        what = (f"the engine stalled: the build's progress stopped for {timeout:.0f} s "
+                f"([tool.shipready] engine_timeout) and a ping got {out.error}; the build "
+                "was abandoned (not a failure of its steps)")
+        message = lost(os.environ.get("DOCKER_HOST"), what, "shipready::image::build")
+        self.context.shared["docker.lost"] = message
+        self.created(f"image {self.names('0' * 12).building}")
+        return CheckResult.failed("SR210", message, [], build_seconds=round(out.seconds, 2))
+
+    def _context_too_slow(self, exc: Exception, seconds: float, timeout: float,
+                          why_timeout: str) -> CheckResult:
+        return CheckResult.failed(
+            "SR210", f"the build context could not be read within {timeout:.0f} s",
+            [Finding(f"reading the build context ({self.cfg.context}) with its ignore file "
+                     f"took over {timeout:.0f} s ({why_timeout}): {exc}", self.display,
+                     None, "Simplify .dockerignore (fewer `**` and `*` per pattern) or "
+                     "leave large directories out of the context with a plain pattern "
+                     "(`data/`).")],
+            build_seconds=round(seconds, 2))
 
     def _build_phase(self, client: Any) -> BuiltImage:
         """The build as a phase: start and end lines, the current step in the heartbeat
@@ -459,6 +719,22 @@ class DockerRun:
             return built, CheckResult.skipped(
                 check_id, "the image did not build (see shipready::image::build)")
         return built, None
+
+
+def build_secrets(cfg: Any, project: Path) -> tuple[Secret, ...]:
+    """``[tool.shipready.image] secrets`` as the BuildKit builder takes them: an
+    environment variable by name, a file by its absolute path (relative ones from the
+    project directory)."""
+    from .buildkit import Secret
+
+    out: list[Secret] = []
+    for secret_id, source in sorted(cfg.secrets.items()):
+        kind, _, value = source.partition(":")
+        if kind == "env":
+            out.append(Secret(secret_id, env=value))
+        else:
+            out.append(Secret(secret_id, file=str(project / Path(value).expanduser())))
+    return tuple(out)
 
 
 class SecretBuildArgWarning(UserWarning):

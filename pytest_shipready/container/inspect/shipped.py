@@ -101,7 +101,7 @@ class Inventory:
                  "hashes": hashes.get((name, version), [])}
                 for name, (shown, version) in sorted(facts.dists.items())]
         return {
-            "ref": built.ref,
+            "ref": built.tag or built.ref,
             "id": info.id,
             "repo_digests": list(info.repo_digests),
             "size": info.size,

@@ -172,6 +172,12 @@ class HardenedRun:
         except engine.EngineError as exc:
             self._result = CheckResult.failed(
                 "SR310", "the hardened container did not start", [Finding(str(exc))])
+        except Exception as exc:  # a lost engine: SR310 says so in one line (no traceback)
+            if not engine.is_engine_failure(exc):
+                raise
+            self._result = CheckResult.failed(
+                "SR310", self.run.lost or engine.describe_failure(
+                    exc, self.run.settings.config.engine_timeout), [])
 
     def _wait(self) -> None:
         self.begin()
