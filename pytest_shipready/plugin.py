@@ -342,6 +342,8 @@ class ShipreadyState:
         if data is not None:
             result = json.loads(data)
             result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
+            # One result per item: an error in its teardown replaces its verdict.
+            self.results = [r for r in self.results if r["nodeid"] != report.nodeid]
             self.results.append(result)
             return
         if report.nodeid.startswith("shipready::") or "shipready" not in report.keywords:
@@ -356,11 +358,16 @@ class ShipreadyState:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += sum(1 for item in items if isinstance(item, ShipreadyItem))
 
-    def _record_stop(self, session: pytest.Session) -> None:
-        """Record why the run stopped before its end (-x, --maxfail), if it did."""
+    def _record_stop(self, session: pytest.Session, exitstatus: int) -> None:
+        """Record why the run stopped before its end (-x, --maxfail, an INTERNALERROR,
+        --collect-only), if it did."""
         stop = session.shouldstop or session.shouldfail
         if stop:
             self.stopped_early = str(stop)
+        elif exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            self.stopped_early = "pytest stopped with an INTERNALERROR"
+        elif session.config.option.collectonly:
+            self.stopped_early = "--collect-only"
 
     def not_run(self) -> int:
         """Readiness items collected but not run (deselected by -k/-m, or not reached)."""
@@ -416,7 +423,7 @@ class ShipreadyState:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self._record_stop(session)
+        self._record_stop(session, exitstatus)
         errors = self.context.close()
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         for exc in errors:
@@ -427,6 +434,10 @@ class ShipreadyState:
         from . import report
 
         document = self.document(exitstatus == pytest.ExitCode.INTERRUPTED)
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR and reporter is not None:
+            # pytest shows no terminal summary after an INTERNALERROR: the verdict here.
+            for line, red in report.verdict_lines(document):
+                reporter.write_line(f"pytest-shipready: {line}", red=red, bold=True)
         target = self.config.getoption("shipready_report", None)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         writes: list[tuple[str, Callable[[], None]]] = []
@@ -434,7 +445,7 @@ class ShipreadyState:
             path = self.config.invocation_params.dir / target
             writes.append((f"the report to {path}", lambda: report.write(path, document)))
             writes += self._sbom_write(path)
-        if summary and self.results:
+        if summary and (self.results or self.planned):
             writes.append((f"the step summary to {summary} ($GITHUB_STEP_SUMMARY)",
                            lambda: report.append_step_summary(Path(summary), document)))
         for what, write in writes:
@@ -665,10 +676,11 @@ def pytest_runtest_makereport(
     result: dict[str, Any] | None = None
     if call.when == "call" and item.result is not None:
         result = item.result.to_json()
-    elif report.failed and call.when in ("setup", "call") and call.excinfo is not None:
-        # Not a check's verdict but an error (a timeout, a lost engine, a bug): it is part
-        # of the verdict too, so that a crashed gate is never READY.
-        result = _error_result(item, call.excinfo)
+    elif report.failed and call.excinfo is not None:
+        # Not a check's verdict but an error (a timeout, a lost engine, a bug; in teardown
+        # too, a warning the project's filterwarnings makes an error): it is part of the
+        # verdict too, so that a crashed gate is never READY.
+        result = _error_result(item, call.excinfo, call.when)
     if result is not None:
         # A plain JSON string survives pytest-xdist's report serialisation.
         if item.phases:
@@ -721,16 +733,17 @@ def _attach_image(item: ShipreadyItem, report: pytest.TestReport) -> None:
         report.shipready_image = text  # type: ignore[attr-defined]
 
 
-def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException]
-                  ) -> dict[str, Any]:
+def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException],
+                  when: str = "call") -> dict[str, Any]:
     from .secrets import redact_text
 
     secrets = item.config.stash[_STATE].secrets
     text = str(excinfo.value).strip().splitlines()
     message = f"{excinfo.typename}: {text[0]}" if text else excinfo.typename
     message = redact_text(message, secrets)
+    where = " in teardown" if when == "teardown" else ""
     return {"check_id": item.check.check_id, "status": "error",
-            "summary": f"error: {message[:300]}",
+            "summary": f"error{where}: {message[:300]}",
             "findings": [{"message": redact_text("\n".join(text[:20]), secrets) or message,
                           "path": None, "line": None,
                           "hint": "The check did not finish: fix the cause and run again; "

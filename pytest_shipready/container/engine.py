@@ -70,9 +70,27 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
             if is_engine_failure(cause) and "timed out" in str(cause).lower():
                 detail = describe_failure(TimeoutError(), timeout)
             cause = cause.__cause__ or cause.__context__
+        _release_frames(exc)
         raise EngineUnavailableError(
             unreachable(os.environ.get("DOCKER_HOST"), detail)) from None
     return client
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Free what the failed connection's frames hold now: docker-py's unix transport
+    leaves the socket of a refused connect unclosed, and its ResourceWarning, raised
+    whenever the garbage collector gets to it, would be an error in some later test of a
+    project whose ini has ``filterwarnings = "error"``."""
+    import traceback
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        seen: BaseException | None = exc
+        while seen is not None:
+            if seen.__traceback__ is not None:
+                traceback.clear_frames(seen.__traceback__)
+            seen = seen.__cause__ or seen.__context__
 
 
 def _from_env(timeout: float) -> docker.DockerClient:
