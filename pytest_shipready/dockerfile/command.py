@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks import CheckResult, Finding
+from . import uwsgi
 from .parser import Dockerfile, Instruction, Stage
 
 # What the usual base images run when the Dockerfile says nothing (their own CMD).
@@ -163,7 +164,11 @@ def start_steps(argv: Sequence[str], read: Callable[[str], str | None],
         args = words[1:]
         shown = words[0].rsplit("/", 1)[-1] if script is not None else where
     if script is None:
-        return [Step(tuple(words), where, replaces)]
+        hooks: list[Step] = []
+        if uwsgi.is_uwsgi(words) and depth < 4:  # what its ini runs before the app
+            for hook, at in uwsgi.hook_commands(uwsgi.options(words, read)):
+                hooks.extend(start_steps(hook, read, at, depth + 1))
+        return [*hooks, Step(tuple(words), where, replaces)]
     out: list[Step] = []
     for c in split_commands(script):
         inner = list(c.words)
