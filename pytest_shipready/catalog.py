@@ -3,7 +3,7 @@
 An ID never changes meaning once released; it is what users put in
 ``[tool.shipready.disable]`` and what failures, reports and docs pages name.
 Ranges: SR1xx lockfiles, SR2xx image and Dockerfile, SR3xx smoke, SR4xx parity,
-SR5xx structured logs.
+SR5xx structured logs, SR6xx deployment manifests.
 """
 
 from __future__ import annotations
@@ -386,6 +386,66 @@ CHECKS: tuple[CheckSpec, ...] = (
         "In the setup function, give the root logger a handler with "
         "structlog.stdlib.ProcessorFormatter (foreign_pre_chain = your shared "
         "processors) and end structlog's chain with ProcessorFormatter.wrap_for_formatter.",
+    ),
+    # --- SR6xx: deployment manifests against the image ------------------------------
+    CheckSpec(
+        "SR600", "deploy", "manifests",
+        "The deployment files name the containers of this image",
+        "Manifests are code too: what deploys the image can disagree with it, and only "
+        "files that are found and read can be checked.",
+        "Keep the manifests in the repository (Kubernetes YAML, rendered Helm output), or "
+        "name them in [tool.shipready.deploy] manifests and the image's repository in "
+        "[tool.shipready.deploy] image.",
+    ),
+    CheckSpec(
+        "SR601", "deploy", "ports", "Declared ports are ports the app listens on",
+        "A containerPort, Service targetPort or probe port the app does not serve sends "
+        "traffic and health checks nowhere; an app bound to 127.0.0.1 is unreachable from "
+        "outside its pod.",
+        "Point the manifest at the port the app listens on, or bind the server to "
+        "0.0.0.0 on the declared port.",
+    ),
+    CheckSpec(
+        "SR602", "deploy", "probes", "The manifest's probes succeed against the image",
+        "A readiness probe on a path that answers 404 keeps every pod out of its Service; "
+        "a failing liveness probe restarts the pods in a loop.",
+        "Point each probe at a route (or command) that succeeds when the app is healthy.",
+    ),
+    CheckSpec(
+        "SR603", "deploy", "grace-period",
+        "terminationGracePeriodSeconds covers the app's shutdown",
+        "When the grace period ends first, the kubelet kills the app mid-shutdown and "
+        "in-flight requests and jobs fail at every deploy.",
+        "Raise terminationGracePeriodSeconds above the preStop hook plus the measured "
+        "shutdown, or make the shutdown faster.",
+    ),
+    CheckSpec(
+        "SR604", "deploy", "environment", "The manifest sets the variables the app needs",
+        "A variable the smoke test had to set but the manifest does not is a pod that "
+        "crashes, or runs with a development default, once deployed.",
+        "Set it in the container's env (a value, a secretKeyRef) or an envFrom source.",
+    ),
+    CheckSpec(
+        "SR605", "deploy", "command",
+        "A command the manifest runs instead of the image's starts",
+        "command/args in a manifest replace the image's ENTRYPOINT/CMD, so the smoke "
+        "test of the image's own command says nothing about what the cluster runs.",
+        "Fix the manifest's command/args (a module path, a missing script), or the image.",
+    ),
+    CheckSpec(
+        "SR606", "deploy", "security-context",
+        "The manifest's securityContext lets the image start",
+        "runAsNonRoot with a root or non-numeric USER makes the kubelet refuse the pod; a "
+        "read-only root filesystem breaks an app that writes to its home.",
+        "Use a numeric non-root USER (or runAsUser), and give the app writable emptyDir "
+        "volumes where it writes.",
+    ),
+    CheckSpec(
+        "SR607", "deploy", "immutable-image",
+        "Deployments reference images by digest or an immutable tag",
+        ":latest and untagged references move when someone pushes: replicas, restarts "
+        "and rollbacks can run different code than was tested.",
+        "Reference the image by digest (name@sha256:...) or by a version or commit tag.",
     ),
 )
 

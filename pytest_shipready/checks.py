@@ -246,6 +246,52 @@ class ImageRun:
 ImageRunner = Callable[[Sequence[str], float], ImageRun]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one request, connection or command in a container got: ``ok`` None when it
+    could not be tried (``detail`` says why)."""
+
+    ok: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class ImageCommand:
+    """What a container of the image runs unless told otherwise, and as whom."""
+
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    user: str
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+class SessionContainer(Protocol):
+    """The session container as the container area offers it to another family (the
+    deploy area judges a manifest against it). Every method answers in bounded time."""
+
+    def unavailable(self) -> str:
+        """"" when the container runs and is ready; else why not, in one line."""
+    def image(self) -> ImageCommand | None: ...
+    def ran(self) -> tuple[str, ...]:
+        """The command the session container runs (the image's, or the configured one)."""
+    def listening(self) -> Mapping[int, frozenset[str]] | str:
+        """TCP ports the app listens on -> local addresses; or why it cannot be told."""
+    def http(self, port: int, path: str, headers: Sequence[tuple[str, str]],
+             timeout: float) -> Answer: ...
+    def tcp(self, port: int, timeout: float) -> Answer: ...
+    def exec(self, argv: Sequence[str], timeout: float) -> Answer: ...
+    def stopped(self) -> tuple[float | None, bool, str]:
+        """After SR304: the seconds the stop took, whether it was clean, else why not."""
+    def hardened(self) -> tuple[str, str, str]:
+        """SR310's status ("passed", "failed", "skipped"), its summary, and whose
+        securityContext it ran under ("file: Kind/name container c"; "" for the
+        [tool.shipready.hardened] defaults)."""
+    def variant(self, command: Sequence[str], env: Mapping[str, str],
+                one_shot: bool) -> Answer:
+        """Start another container of the image running ``command`` (with ``env`` on top
+        of the smoke's): ok when it becomes ready (or, ``one_shot``, exits 0)."""
+
+
 class ResultCache(Protocol):
     """Values kept between runs (pytest's cache: ``--cache-clear`` empties it); keys are
     "/"-separated, values JSON."""
@@ -291,6 +337,11 @@ class RunContext:
         # A collected test takes the shipready_container fixture (set by the plugin):
         # the session container then publishes its ports for that test's own clients.
         self.publish_session_ports = False
+        # The deployment files the deploy area read (path, kind, the containers of this
+        # image in them): the report's and the SBOM's "manifests".
+        self.manifests: list[dict[str, Any]] = []
+        # The session container, for the deploy area (set by the container area).
+        self.session_container: Callable[[], SessionContainer] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left of the run's readiness budget (None: no budget)."""

@@ -654,6 +654,39 @@ LOG_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# --- [tool.shipready.deploy] ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """What deploys the image (SR600-SR607): Kubernetes manifests, compose, Terraform."""
+
+    enabled: bool = field(
+        default=True,
+        metadata=_doc("SR600-SR607: check the deployment files against the image; false "
+                      "skips them all."),
+    )
+    manifests: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Kubernetes YAML files or folders to read, relative to the project "
+                      "(rendered Helm output included). Empty: every YAML file with "
+                      "`apiVersion` and `kind`, up to five folders down, outside tool "
+                      "folders (.git, .github, virtualenvs, node_modules)."),
+    )
+    image: str = field(
+        default="",
+        metadata=_doc("The repository your deployments pull this image from (e.g. "
+                      "\"ghcr.io/acme/shop\"), to pick the containers that run it. Empty: "
+                      "the repository named like the project, else the only one that is "
+                      "not a well-known service's image."),
+    )
+    grace_margin: float = field(
+        default=2.0,
+        metadata=_doc("SR603: seconds terminationGracePeriodSeconds must leave beyond the "
+                      "preStop hook and the shutdown SR304 measured."),
+    )
+
+
 @dataclass(frozen=True)
 class ShipreadyConfig:
     disable: dict[str, str] = field(
@@ -712,6 +745,7 @@ class ShipreadyConfig:
                       "tables (see docs/services.md); given, the Compose file is not read."),
     )
     compose: ComposeConfig = field(default_factory=ComposeConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
 
 
 @dataclass(frozen=True)
@@ -923,7 +957,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "resolve_timeout": (0, _WEEK, False), "build_timeout": (0, _WEEK, False),
     "ready_timeout": (0, _WEEK, False), "tests_timeout": (0, _WEEK, False),
     "imports_timeout": (0, _WEEK, False), "setup_timeout": (0, _WEEK, False),
-    "release_timeout": (0, _WEEK, False),
+    "release_timeout": (0, _WEEK, False), "grace_margin": (0, 3600, True),
     "resolve_max_age": (0, 10 * 365 * 86400.0, True), "settle": (0, 3600, True),
     "grace_period": (0, 3600, False), "size_budget_mb": (0, 1e7, True),
     "wasted_budget_mb": (0, 1e7, True), "max_log_mb": (0, 4096, False),

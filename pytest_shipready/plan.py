@@ -14,6 +14,7 @@ from .config import Settings
 def planners() -> list[AreaPlanner]:
     """The areas, in the order their items run. Imported here, lazily, under --shipready."""
     from .container import area as container
+    from .deploy import area as deploy
     from .dockerfile import area as dockerfile
     from .locks import area as locks
     from .logs import area as logs
@@ -22,6 +23,7 @@ def planners() -> list[AreaPlanner]:
         locks.plan,
         dockerfile.plan,
         container.plan,  # image, smoke and parity (they share one build and one container)
+        deploy.plan,  # the manifests against the session container (SR603 after SR304)
         # before logs: the container-log checks read the smoke container's output
         logs.plan,
     ]

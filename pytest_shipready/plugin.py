@@ -383,7 +383,7 @@ class ShipreadyState:
                             not_run=not_run, deselected=min(self.deselected, not_run),
                             stopped_early=self.stopped_early, marked=self.marked,
                             phases=self.phase_totals, image=self.image,
-                            not_checked=self.not_checked)
+                            not_checked=self.not_checked, manifests=self.context.manifests)
 
     def sorted_results(self) -> list[dict[str, Any]]:
         """By check ID (so by area), then node id: stable whatever order items ran in."""
@@ -413,7 +413,8 @@ class ShipreadyState:
             from .sbom import cyclonedx
 
             assert self.image is not None
-            bom = cyclonedx(self.image, serial=f"urn:uuid:{uuid.uuid4()}",
+            bom = cyclonedx(self.image, manifests=self.context.manifests,
+                            serial=f"urn:uuid:{uuid.uuid4()}",
                             timestamp=datetime.datetime.now(datetime.UTC).isoformat(
                                 timespec="seconds"), tool_version=__version__)
             path.write_text(json.dumps(bom, indent=2) + "\n", encoding="utf-8")

@@ -24,7 +24,8 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
           interrupted: bool = False, not_run: int = 0, deselected: int = 0,
           stopped_early: str = "", marked: dict[str, str] | None = None,
           phases: dict[str, float] | None = None,
-          image: dict[str, Any] | None = None, not_checked: str = "") -> dict[str, Any]:
+          image: dict[str, Any] | None = None, not_checked: str = "",
+          manifests: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The report document, and its one verdict.
 
     Not ready when a check failed or ended in an error, when a test marked
@@ -38,7 +39,8 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
     ``phases`` adds those of the items (each result's own ``phases``). ``image``: what
     the image ships (see :mod:`pytest_shipready.sbom`), when it was built.
     ``not_checked``: why no image was judged at all ("no Dockerfile selected; found
-    dockerfiles/django/Dockerfile"), which the verdict line says."""
+    dockerfiles/django/Dockerfile"), which the verdict line says. ``manifests``: the
+    deployment files checked against the image (SR600-SR607)."""
     counts = {s: sum(1 for r in results if r["status"] == s)
               for s in ("passed", "failed", "skipped", "error")}
     marked = dict(sorted((marked or {}).items()))
@@ -63,6 +65,7 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
         **({"phases": total} if (total := _phase_totals(results, phases)) else {}),
         **({"image": image} if image is not None else {}),
         **({"not_checked": not_checked} if not_checked else {}),
+        **({"manifests": manifests} if manifests else {}),
     }
 
 

@@ -52,12 +52,14 @@ def _properties(**values: Any) -> list[dict[str, str]]:
 
 
 def cyclonedx(image: dict[str, Any], *, serial: str, timestamp: str,
-              tool_version: str) -> dict[str, Any]:
+              tool_version: str, manifests: list[dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
     """The CycloneDX 1.5 document (JSON) of the image: the image as the subject
     (``metadata.component``, type container, its id as version and SHA-256 hash), each
     Python distribution found in it as a library component with its purl and, where the
     lock has them, the lock's hashes for that version; the base image as a container
-    component. ``serial``: ``urn:uuid:...``; ``timestamp``: ISO 8601."""
+    component; the deployment files checked against it (``manifests``) as properties of
+    the image. ``serial``: ``urn:uuid:...``; ``timestamp``: ISO 8601."""
     ref = str(image.get("ref") or "image")
     image_id = str(image.get("id") or "")
     name, _, tag = ref.rpartition(":") if ":" in ref.rpartition("/")[2] else (ref, "", "")
@@ -72,6 +74,11 @@ def cyclonedx(image: dict[str, Any], *, serial: str, timestamp: str,
     }
     if image_id.startswith("sha256:"):
         subject["hashes"] = _hashes([image_id])
+    for manifest in manifests or []:
+        for container in manifest.get("containers") or [None]:
+            where = f"{manifest['path']}: {container}" if container else manifest["path"]
+            subject["properties"].append({"name": f"{_PROPERTY}:deployed-by",
+                                          "value": where})
     components: list[dict[str, Any]] = []
     for package in image.get("packages") or []:
         version = str(package.get("version", ""))

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,26 @@ def example(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
         "__pycache__", ".pytest_cache", "*.pyc"))
     return target
+
+
+@pytest.fixture
+def sample(pytester: pytest.Pytester) -> Iterator[Callable[[str], Path]]:
+    """``sample("pg-service")``: a copy of the example with that fixture's files on top
+    (tests/fixtures/<name>), uniquely named; the images its runs kept are removed after
+    the test."""
+    made: list[Path] = []
+
+    def make(fixture: str) -> Path:
+        target = pytester.path / f"{fixture.split('-')[0]}{uuid.uuid4().hex[:8]}"
+        shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
+            "__pycache__", ".pytest_cache", "*.pyc"))
+        shutil.copytree(REPO / "tests" / "fixtures" / fixture, target, dirs_exist_ok=True)
+        made.append(target)
+        return target
+
+    yield make
+    for project in made:
+        remove_kept_image(project)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_shipready"
-FAMILIES = ("locks", "dockerfile", "container", "logs")
+FAMILIES = ("locks", "dockerfile", "container", "deploy", "logs")
 
 
 def _module(path: Path) -> str:

@@ -98,6 +98,8 @@ SR503 logs::levels-and-timestamps                    S P P P P S P P P P P
 SR504 logs::exceptions-structured                    S S P P P S S S P S S
 SR505 logs::no-secrets                               S P P P P S P P P P P
 SR510 logs::setup                                    P P P P P P P P P P P
+SR600 deploy::manifests                              S S S S S S S S S S S
+SR607 deploy::immutable-image                        S S S S S S S S S S S
 """
 WORD = {"P": "passed", "F": "failed", "S": "skipped"}
 
@@ -182,6 +184,8 @@ PASSES_ELSEWHERE = {
     "SR106": "the index's hashes; tests/test_index_hashes.py (network)",
     "SR320": "backing services: tests/test_services.py (docker)",
     "SR321": "the release phase: tests/test_services.py (docker)",
+    **{f"SR60{n}": "deployment manifests: tests/test_deploy_manifests.py (docker)"
+       for n in range(8)},
 }
 
 

@@ -17,6 +17,7 @@ PREFIX = "shipready::lockfile::requirements.txt::"
 DOCKERFILE_ITEMS = 9
 # The logs area: SR510 passes on the example; the 5 container-log items skip (no container).
 LOGS_PASSED, LOGS_SKIPPED = 1, 5
+DEPLOY_SKIPPED = 2  # SR600 and SR607 without deployment files
 # The image, smoke and parity items: skipped here, where no engine is reachable (the
 # autouse fixture below); test_docker_areas runs them against the engine.
 DOCKER_SKIPPED = 23  # SR210-SR230, SR301-SR311, SR320-SR321, SR401-SR407, SR520-SR521
@@ -101,7 +102,7 @@ def test_example_passes_every_lockfile_item(project: Path, pytester: pytest.Pyte
     assert lock_outcomes(result) == dict.fromkeys(LOCK_ITEMS, "PASSED")
     # + the service's own tests and the Dockerfile items
     result.assert_outcomes(passed=len(LOCK_ITEMS) + 2 + DOCKERFILE_ITEMS + LOGS_PASSED,
-                           skipped=LOGS_SKIPPED + DOCKER_SKIPPED)
+                           skipped=LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED)
     result.stdout.fnmatch_lines([
         f"{PREFIX}pinned PASSED (1 requirement pinned)*",
         "*= ship readiness =*",
@@ -124,12 +125,12 @@ def test_node_ids_markers_and_keywords(project: Path, pytester: pytest.Pytester)
         "shipready::logs::setup", f"{PREFIX}fresh", "shipready::smoke::stays-up",
         "tests/test_server.py::test_health", "shipready::smoke::graceful-shutdown",
         "shipready::logs::structured"])
-    total = 8 + DOCKERFILE_ITEMS + LOGS_PASSED + LOGS_SKIPPED + DOCKER_SKIPPED
+    total = 8 + DOCKERFILE_ITEMS + LOGS_PASSED + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED
     ids.stdout.fnmatch_lines([f"{total} tests collected*"])
     only = pytester.runpytest("--shipready", "--shipready-offline", "-m", "shipready")
     # fresh and hashes-match-index skip: --shipready-offline
     only.assert_outcomes(passed=4 + DOCKERFILE_ITEMS + LOGS_PASSED,
-                         skipped=2 + LOGS_SKIPPED + DOCKER_SKIPPED)
+                         skipped=2 + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED)
     ordinary = pytester.runpytest("--shipready", "-m", "not shipready")
     ordinary.assert_outcomes(passed=2)
     by_id = pytester.runpytest("--shipready", "-k", "SR101 or portable", "-v")
@@ -240,7 +241,7 @@ def test_no_lockfile_fails_one_item_saying_where_it_looked(project: Path,
     result = pytester.runpytest("--shipready", "-v", "-m", "shipready")
     # SR205 (lock-used) skips: there is no lock to check the Dockerfile's install against.
     result.assert_outcomes(failed=1, passed=DOCKERFILE_ITEMS - 1 + LOGS_PASSED,
-                           skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED)
+                           skipped=1 + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED)
     result.stdout.fnmatch_lines([
         "shipready::lockfile::found FAILED*",
         "*looked in * for requirements*.txt and requirements/*.txt*",
@@ -303,7 +304,7 @@ def test_disabled_build_skips_everything_that_needs_the_image(
     assert out.count("the image build is disabled ([tool.shipready.disable] SR210: the "
                      "image is built by the release pipeline)") >= 3
     assert "cannot reach a Docker engine" not in out  # the engine is never asked
-    result.assert_outcomes(skipped=24)  # with SR320, SR321
+    result.assert_outcomes(skipped=25)  # with SR320, SR321, and SR607 (immutable-image)
 
 
 def test_config_is_not_read_without_the_flag(project: Path, pytester: pytest.Pytester) -> None:
@@ -318,13 +319,14 @@ def test_project_option_and_json_report(pytester: pytest.Pytester, tmp_path: Pat
     result = pytester.runpytest("--shipready", f"--shipready-project={service}",
                                 "--shipready-offline", "--shipready-report=out/report.json")
     result.assert_outcomes(passed=5 + DOCKERFILE_ITEMS + LOGS_PASSED,
-                           skipped=2 + LOGS_SKIPPED + DOCKER_SKIPPED)
+                           skipped=2 + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED)
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     assert report["schema"] == "pytest-shipready/report"
     assert report["version"] == 1
     assert report["verdict"] == "ready"
     assert report["counts"] == {"passed": 4 + DOCKERFILE_ITEMS + LOGS_PASSED, "failed": 0,
-                                "skipped": 2 + LOGS_SKIPPED + DOCKER_SKIPPED, "error": 0}
+                                "skipped": 2 + LOGS_SKIPPED + DOCKER_SKIPPED + DEPLOY_SKIPPED,
+                                "error": 0}
     pinned = next(r for r in report["results"] if r["check_id"] == "SR101")
     assert pinned["nodeid"] == f"{PREFIX}pinned"
     assert pinned["status"] == "passed"

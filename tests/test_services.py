@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE, EngineEvents
+from conftest import EngineEvents
 
 pytestmark = pytest.mark.docker
 
@@ -40,28 +39,6 @@ def seeded_images() -> None:
     if missing:
         pytest.fail(f"{', '.join(missing)} missing: run ../shared/docker/services first",
                     pytrace=False)
-
-
-@pytest.fixture
-def sample(pytester: pytest.Pytester) -> Iterator[Callable[[str], Path]]:
-    made: list[Path] = []
-
-    def make(fixture: str) -> Path:
-        """A copy of the example with ``fixture``'s files on top, uniquely named."""
-        target = pytester.path / f"{fixture.split('-')[0]}{uuid.uuid4().hex[:8]}"
-        shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
-            "__pycache__", ".pytest_cache", "*.pyc"))
-        shutil.copytree(FIXTURES / fixture, target, dirs_exist_ok=True)
-        made.append(target)
-        return target
-
-    yield make
-    for project in made:
-        images = _docker("images", "-q", "--filter",
-                         f"label={LABEL_PROJECT}={_key(project)}").split()
-        if images:
-            subprocess.run(["docker", "rmi", "-f", *set(images)], capture_output=True,
-                           timeout=120)
 
 
 def _key(project: Path) -> str:

@@ -13,6 +13,7 @@ from .build.image import check_size, docker_run, uses_docker
 from .inspect.contentsrun import ContentsRun
 from .run.hardened import HardenedRun
 from .run.observerun import ObservabilityRun
+from .run.offered import SessionOffer
 from .run.services import services_run
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     smoke = smokerun.smoke_run(run)
     smoke_checks = smokerun.plan(run, path)
     hardened = HardenedRun(run)
+    # The deploy area judges the manifests against this session container.
+    offer = SessionOffer(run, smoke, hardened)
+    context.session_container = lambda: offer
     ready = smoke_checks[0]
     assert ready.check_id == "SR301"
 

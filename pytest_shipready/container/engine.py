@@ -537,6 +537,7 @@ class ImageInfo:
     # that made them. Two builds that differ only in this plugin's labels (a file the
     # Dockerfile never copies changed the context hash) have the same layers key.
     layers_key: str = ""
+    entrypoint: tuple[str, ...] = ()  # ENTRYPOINT alone (``command`` starts with it)
 
 
 def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
@@ -565,7 +566,8 @@ def inspect_image(client: docker.DockerClient, ref: str) -> ImageInfo:
                      command, {str(k): str(v) for k, v in (cfg.get("Labels") or {}).items()},
                      tuple(sorted(str(p) for p in (cfg.get("ExposedPorts") or {}))),
                      str(cfg.get("WorkingDir") or ""),
-                     tuple(str(d) for d in (img.attrs.get("RepoDigests") or [])), layers_key)
+                     tuple(str(d) for d in (img.attrs.get("RepoDigests") or [])), layers_key,
+                     tuple(str(w) for w in cfg.get("Entrypoint") or []))
 
 
 def save_image(client: docker.DockerClient, ref: str) -> Iterator[bytes]:
@@ -876,13 +878,15 @@ class Restrictions:
     cap_drop_all: bool = True
     no_new_privileges: bool = True
     user: str = ""  # "1000680000:0"; empty: the image's USER
+    cap_add: tuple[str, ...] = ()  # capabilities given back (a manifest's ``add``)
 
 
 def run_container(client: docker.DockerClient, image: str, *, command: list[str] | None,
                   env: dict[str, str], ports: Iterable[int], labels: dict[str, str],
                   restrictions: Restrictions | None = None,
                   network: str | None = None,
-                  publish_on: str | None = "127.0.0.1") -> Container:
+                  publish_on: str | None = "127.0.0.1",
+                  entrypoint: list[str] | None = None) -> Container:
     """Start a container of ``image``; ``network``: on that network of the run (where the
     backing services are reached by name); its ``ports`` are published on the engine
     host's ``publish_on`` address (see :func:`published_address`), or not at all with
@@ -892,12 +896,15 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
         extra = {"read_only": restrictions.read_only,
                  "tmpfs": {path: "" for path in restrictions.tmpfs},
                  "cap_drop": ["ALL"] if restrictions.cap_drop_all else None,
+                 "cap_add": list(restrictions.cap_add) or None,
                  "security_opt": (["no-new-privileges"] if restrictions.no_new_privileges
                                   else None)}
         if restrictions.user:
             extra["user"] = restrictions.user
     if network is not None:
         extra["network"] = network
+    if entrypoint is not None:  # replaces the image's ENTRYPOINT (a manifest's command)
+        extra["entrypoint"] = entrypoint
     try:
         wrapped = client.containers.run(
             image, command=command or None, environment=env, labels=labels, detach=True,

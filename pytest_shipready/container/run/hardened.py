@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...checks import CheckResult, Finding, Status
 from . import smoke as verdicts
 
 if TYPE_CHECKING:
+    from ...deploy.find import Runtime
     from ..build.image import DockerRun
     from .smokerun import RunningContainer
 
@@ -54,6 +56,25 @@ def causes(log: str, uid: int) -> list[str]:
     return found
 
 
+class _Unread:
+    """The manifest has not been read yet."""
+
+
+_UNREAD = _Unread()
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """The restrictions of the hardened run, and where they come from."""
+
+    uid: int | None  # None: the image's USER
+    gid: int
+    read_only: bool
+    no_new_privileges: bool
+    cap_add: tuple[str, ...]
+    source: str  # the manifest's container, or "" for [tool.shipready.hardened]
+
+
 class HardenedRun:
     """The hardened container: started in a thread when the session container starts
     (so its readiness wait overlaps the smoke and parity items), judged by SR310/SR311."""
@@ -70,12 +91,51 @@ class HardenedRun:
         # Set when SR310 or SR311 is selected and not disabled (their ``prefetch``): only
         # then does SR301 start the container early. Under xdist the items start it.
         self._wanted = False
+        self._manifest: Runtime | _Unread | None = _UNREAD
+
+    def manifest(self) -> Runtime | None:
+        """The securityContext a deployment manifest gives this image's container (read
+        once; None without one, or with [tool.shipready.deploy] enabled = false)."""
+        if self._manifest is _UNREAD:
+            deploy = self.run.settings.config.deploy
+            found = None
+            if deploy.enabled:
+                from ...deploy.find import manifest_runtime
+
+                found = manifest_runtime(self.run.settings.project, deploy.manifests,
+                                         deploy.image)
+            self._manifest = found
+        assert not isinstance(self._manifest, _Unread)
+        return self._manifest
+
+    def settings(self) -> Hardening:
+        """The restrictions to run under: the manifest's own where it sets them (its
+        runAsUser, a readOnlyRootFilesystem or allowPrivilegeEscalation it spells out,
+        capabilities it adds back), [tool.shipready.hardened]'s elsewhere."""
+        uid: int | None = self.cfg.uid or None
+        gid = 0
+        read_only, no_new_privileges = True, True
+        add: tuple[str, ...] = ()
+        runtime = self.manifest()
+        if runtime is not None:
+            sec = runtime.security
+            if sec.run_as_user is not None:
+                uid, gid = sec.run_as_user, sec.run_as_group or 0
+            if sec.read_only_root is False:
+                read_only = False
+            if sec.allow_privilege_escalation is True:
+                no_new_privileges = False
+            add = tuple(c for c in sec.add if c != "ALL")
+        return Hardening(uid, gid, read_only, no_new_privileges, add,
+                         runtime.where if runtime is not None else "")
 
     def restrictions(self) -> object:
         from ..engine import Restrictions
 
-        user = f"{self.cfg.uid}:0" if self.cfg.uid else ""
-        return Restrictions(tmpfs=tuple(self.cfg.tmpfs), user=user)
+        h = self.settings()
+        user = f"{h.uid}:{h.gid}" if h.uid is not None else ""
+        return Restrictions(read_only=h.read_only, tmpfs=tuple(self.cfg.tmpfs), user=user,
+                            no_new_privileges=h.no_new_privileges, cap_add=h.cap_add)
 
     def want(self) -> None:
         """SR310 or SR311 will run: SR301 may start the container beside its own."""
@@ -131,12 +191,19 @@ class HardenedRun:
         return smoke_run(self.run).failure is not None
 
     def _what(self) -> str:
-        parts = ["read-only root filesystem"]
-        if self.cfg.tmpfs:
-            parts[0] += f" (tmpfs {', '.join(self.cfg.tmpfs)})"
-        parts += ["no capabilities", "no-new-privileges"]
-        if self.cfg.uid:
-            parts.append(f"uid {self.cfg.uid}:0")
+        h = self.settings()
+        parts = []
+        if h.read_only:
+            parts.append("read-only root filesystem" + (
+                f" (tmpfs {', '.join(self.cfg.tmpfs)})" if self.cfg.tmpfs else ""))
+        parts.append("no capabilities" if not h.cap_add
+                     else f"no capabilities but {', '.join(h.cap_add)}")
+        if h.no_new_privileges:
+            parts.append("no-new-privileges")
+        if h.uid is not None:
+            parts.append(f"uid {h.uid}:{h.gid}")
+        if h.source:
+            parts.append(f"as {h.source} sets them")
         return ", ".join(parts)
 
     def ready(self) -> CheckResult:
@@ -159,7 +226,7 @@ class HardenedRun:
         if ready.status == Status.SKIPPED:
             return CheckResult.skipped("SR310", ready.summary)
         log = running.log_tail().decode("utf-8", "replace")  # bounded, as SR304's
-        found = causes(log, self.cfg.uid)
+        found = causes(log, self.settings().uid or 0)
         message = "; ".join(found) if found else ready.summary
         return CheckResult.failed(
             "SR310", f"not ready under {self._what()}: {message}",
