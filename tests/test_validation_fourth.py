@@ -1,0 +1,310 @@
+"""Shapes found on real services by the fourth validation pass (a gRPC server, uWSGI from
+an ini file, a slow graceful stop, a Celery worker, ...), on sample projects of our own:
+each once gave a false verdict or a fix that does not work when followed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from test_docker_integrity import readiness as integrity_readiness
+
+from conftest import remove_kept_image
+from pytest_shipready.checks import Status
+from pytest_shipready.container.inspect import integrity
+from pytest_shipready.container.run import httpprobe, smoke
+from pytest_shipready.dockerfile import command, parser, uwsgi
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def standalone(tmp_path: Path, name: str) -> Path:
+    """A copy of tests/fixtures/<name> alone (these samples are whole projects)."""
+    target = tmp_path / f"{name.split('-')[0]}{uuid.uuid4().hex[:8]}"
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
+def readiness(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
+                                                  dict[str, dict[str, object]]]:
+    try:
+        return integrity_readiness(project, *args)
+    finally:
+        remove_kept_image(project)
+
+
+def _set(project: Path, old: str, new: str) -> None:
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    assert old in text, text
+    pyproject.write_text(text.replace(old, new, 1))
+
+
+# --- pure parts ------------------------------------------------------------------------
+
+
+SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00d"
+
+
+def test_a_non_http_answer_is_named() -> None:
+    h2 = "BadStatusLine: " + (SETTINGS + b"\x00\x00\x1a\x07").decode("latin-1")
+    assert httpprobe.non_http(h2) == "HTTP/2 frames (a gRPC or HTTP/2-only server)"
+    assert httpprobe.non_http("BadStatusLine: \x15\x03\x01\x00\x02\x02P") == \
+        "a TLS record (an HTTPS or TLS-only port)"
+    assert httpprobe.non_http("BadStatusLine: SSH-2.0-OpenSSH_9.2") == \
+        "bytes that are not an HTTP status line: SSH-2.0-OpenSSH_9.2"
+    # Nothing answered: not a server of another protocol.
+    for error in ("RemoteDisconnected: Remote end closed connection without response",
+                  "ConnectionRefusedError: [Errno 111] Connection refused",
+                  "TimeoutError: timed out", ""):
+        assert httpprobe.non_http(error) == ""
+    assert httpprobe.printable("a\x00b\x07") == "a\\x00b\\x07"
+
+
+STATUS = "Name:\tpython\nSigBlk:\t0000000000000000\nSigIgn:\t{ign}\nSigCgt:\t{cgt}\n"
+
+
+@pytest.mark.parametrize(("ign", "cgt", "expected"), [
+    ("0000000001001000", "0000000000000002", "default"),  # Python: SIGINT only
+    ("0000000000000000", "0000000000004002", "caught"),  # a SIGTERM handler (bit 15)
+    ("0000000000004000", "0000000000000000", "ignored"),
+])
+def test_signal_disposition_from_proc_status(ign: str, cgt: str, expected: str) -> None:
+    status = STATUS.format(ign=ign, cgt=cgt)
+    assert smoke.signal_disposition(status, "SIGTERM") == expected
+    assert smoke.signal_disposition("", "SIGTERM") == ""
+    assert smoke.signal_disposition(status, "SIGFOO") == ""
+
+
+def test_a_slow_stop_is_not_an_ignored_signal() -> None:
+    log = b"listening\nSIGINT/SIGTERM received...killing workers...\nworker 1 buried\n"
+    slow = smoke.shutdown_verdict(137, 10.1, 10, (0,), "SIGTERM", log,
+                                  ("uwsgi", "/srv/uwsgi.ini"),
+                                  STATUS.format(ign="0", cgt="0000000000004002"))
+    assert slow.summary == ("received SIGTERM but did not finish stopping within the 10 s "
+                            "grace period, killed")
+    (finding,) = slow.findings
+    assert "it logged `SIGINT/SIGTERM received...killing workers...`" in finding.message
+    assert "grace_period" in finding.hint and "terminationGracePeriodSeconds" in finding.hint
+    assert "exec form" not in finding.hint and "ignored" not in slow.summary
+    # Python in exec form without a handler: the exec form is no cure.
+    plain = smoke.shutdown_verdict(137, 10.1, 10, (0,), "SIGTERM", b"",
+                                   ("python", "server.py"),
+                                   STATUS.format(ign="0000000001001000", cgt="2"))
+    assert plain.summary == "ignored SIGTERM, killed after the 10 s grace period"
+    (finding,) = plain.findings
+    assert finding.message.startswith("PID 1 (`python server.py`) has no handler for SIGTERM")
+    assert "exec form" not in finding.hint
+    assert "signal.signal(signal.SIGTERM" in finding.hint and "143" in finding.hint
+
+
+def test_what_commands_run_python_files_uwsgi_and_celery() -> None:
+    assert integrity.command_scripts(["python", "email_server.py"]) == ["email_server.py"]
+    assert integrity.command_scripts(["python", "-u", "-W", "ignore", "srv.py"]) == ["srv.py"]
+    assert integrity.command_scripts([
+        "/venv/bin/opentelemetry-instrument", "/venv/bin/python", "rec_server.py"]) == \
+        ["rec_server.py"]
+    assert integrity.command_scripts(["python", "-c", "print(1)"]) == []
+    assert integrity.command_scripts(["python", "-m", "app"]) == []
+    assert integrity.command_workers(["celery", "-A", "pkg.tasks", "worker", "-l",
+                                      "info"]) == ["pkg.tasks"]
+    assert integrity.command_workers(["celery", "--app=pkg.celery:app", "worker"]) == \
+        ["pkg.celery:app"]
+    assert integrity.command_workers(["python", "-m", "celery", "-A", "proj", "beat"]) == \
+        ["proj"]
+    ini = "[uwsgi]\nchdir = /opt/hc\nmodule = hc.wsgi:application\n"
+    read = {"/opt/hc/docker/uwsgi.ini": ini}.get
+    assert integrity.command_targets(["uwsgi", "/opt/hc/docker/uwsgi.ini"], read) == \
+        ["hc.wsgi:application"]
+    assert integrity.command_targets(["uwsgi", "--ini", "/opt/hc/docker/uwsgi.ini"], read) \
+        == ["hc.wsgi:application"]
+    assert integrity.command_targets(["uwsgi", "--module", "a.wsgi", "--callable", "app"]) \
+        == ["a.wsgi:app"]
+    assert integrity.command_scripts(["uwsgi", "--wsgi-file", "app.py", "--chdir", "/srv"]) \
+        == ["/srv/app.py"]
+
+
+def test_a_uwsgi_ini_hook_that_migrates_is_sr209() -> None:
+    ini = textwrap.dedent("""\
+        [uwsgi]
+        module = hc.wsgi:application
+        hook-pre-app = exec:./manage.py migrate
+        attach-daemon = ./manage.py sendalerts
+        exec-asap = echo hello
+        """)
+    df = parser.parse('FROM python:3.13-slim\nCMD ["uwsgi", "/opt/hc/docker/uwsgi.ini"]\n')
+    found = command.image_command(df, df.stages[-1])
+    assert found is not None
+    read = {"/opt/hc/docker/uwsgi.ini": ini}.get
+    result = command.check_start_migrations([found], read)
+    assert result.status == Status.FAILED
+    (finding,) = result.findings
+    assert finding.message.startswith(
+        'CMD (line 2) `uwsgi /opt/hc/docker/uwsgi.ini` runs `./manage.py migrate` '
+        '(uwsgi.ini, line 3 (hook-pre-app)) at every start'), finding.message
+    assert [o.key for o in uwsgi.ini_options(ini, "uwsgi.ini")] == [
+        "module", "hook-pre-app", "attach-daemon", "exec-asap"]
+    # Without the hook: nothing migrates.
+    calm = {"/opt/hc/docker/uwsgi.ini": "[uwsgi]\nmodule = hc.wsgi\n"}.get
+    assert command.check_start_migrations([found], calm).status == Status.PASSED
+
+
+@pytest.mark.parametrize("text", [
+    "poetry run alembic upgrade head && poetry run uvicorn --host=0.0.0.0 app.main:app",
+    "sh -c 'alembic upgrade head && exec uvicorn app.main:app'",
+])
+def test_migrations_in_a_shell_cmd(text: str) -> None:
+    df = parser.parse(f"FROM python:3.11-slim\nCMD {text}\n")
+    found = command.image_command(df, df.stages[-1])
+    assert found is not None
+    assert command.check_start_migrations([found], lambda n: None).status == Status.FAILED
+
+
+def _imports(workdir: Path, targets: list[list[str]]) -> list[dict[str, object]]:
+    """The SR406 program run by this interpreter in ``workdir``, as in the image."""
+    out = subprocess.run([sys.executable, "-c", integrity.IMPORTS,
+                          json.dumps({"dists": [], "targets": targets})],
+                         cwd=workdir, capture_output=True, text=True, timeout=60).stdout
+    return [json.loads(line.partition(integrity.MARK)[2]) for line in out.splitlines()
+            if line.startswith(integrity.MARK) and "target" in line]
+
+
+def test_the_imports_program_checks_scripts_without_running_them(tmp_path: Path) -> None:
+    (tmp_path / "service").mkdir()
+    (tmp_path / "service" / "__init__.py").write_text("")
+    (tmp_path / "service" / "frames.py").write_text("X = 1\n")
+    (tmp_path / "server.py").write_text(
+        "import os\nfrom service.frames import X\ntry:\n    import nope_optional\n"
+        "except ImportError:\n    pass\nraise SystemExit('ran!')\n")
+    (tmp_path / "broken.py").write_text("import os\nimport not_installed_anywhere\n")
+    (tmp_path / "syntax.py").write_text("def f(:\n")
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text("")
+    (tmp_path / "proj" / "celery.py").write_text("app = object()\n")
+    events = {e["target"]: e for e in _imports(tmp_path, [
+        ["server.py", "o", "script"], ["broken.py", "o", "script"],
+        ["syntax.py", "o", "script"], ["gone.py", "o", "script"],
+        ["proj.celery", "o", "celery"], ["proj.celery.app", "o", "celery"],
+        ["proj.nothing", "o", "celery"]])}
+    assert events["server.py"]["ok"] and not events["server.py"]["skipped"]
+    assert not events["broken.py"]["ok"]
+    assert "No module named 'not_installed_anywhere' (imported by broken.py)" in str(
+        events["broken.py"]["error"])
+    assert not events["syntax.py"]["ok"] and "SyntaxError" in str(events["syntax.py"]["error"])
+    assert events["gone.py"]["ok"] and str(events["gone.py"]["skipped"]).startswith(
+        "not found in ")
+    assert events["proj.celery"]["ok"] and events["proj.celery.app"]["ok"]
+    assert not events["proj.nothing"]["ok"]
+    run = integrity.parse_imports("\n".join(
+        integrity.MARK + json.dumps(e) for e in events.values()))
+    result = integrity.check_imports(run, "python3")
+    assert result.status == Status.FAILED and len(result.findings) == 3
+    good = integrity.parse_imports("\n".join(
+        integrity.MARK + json.dumps(events[t]) for t in ("server.py", "gone.py")))
+    passed = integrity.check_imports(good, "python3")
+    assert passed.status == Status.PASSED
+    assert passed.summary.startswith("1 import succeeded in python3: server.py (o); not "
+                                     "checked: gone.py (not found in "), passed.summary
+
+
+# --- against the engine ------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_grpc_like_service_with_ready_log(tmp_path: Path) -> None:
+    """emailservice: a gRPC port EXPOSEd, ready_log configured, logs.requests set: the log
+    line decides (no 60 s HTTP wait), the request to a port that answers HTTP/2 is no
+    crash, SR304 tells Python without a handler (no exec-form fix), SR406 checks
+    `python server.py`."""
+    project = standalone(tmp_path, "grpc-like-service")
+    proc, results = readiness(project, "-k", "smoke or parity or logs")
+    assert not [n for n, r in results.items() if r["status"] == "error"], proc.stdout[-3000:]
+    ready = results["smoke::ready"]
+    assert ready["status"] == "passed", (ready, proc.stdout[-3000:])
+    assert str(ready["summary"]).startswith("log line /listening on port/ after ")
+    assert str(ready["summary"]).endswith("([tool.shipready.smoke] ready_log; no HTTP probe)")
+    stop = results["smoke::graceful-shutdown"]
+    assert stop["summary"] == "ignored SIGTERM, killed after the 3 s grace period", stop
+    (finding,) = stop["findings"]  # type: ignore[misc]
+    assert finding["message"].startswith(
+        "PID 1 (`python server.py`) has no handler for SIGTERM"), finding
+    assert "exec form" not in finding["hint"]
+    imports = results["parity::imports"]
+    assert imports["status"] == "passed", (imports, proc.stdout[-3000:])
+    assert "server.py (run by the image's command: compiled and its imports found, not run)" \
+        in str(imports["summary"]), imports
+
+
+@pytest.mark.docker
+def test_grpc_like_service_without_readiness_settings(tmp_path: Path) -> None:
+    """No ready_log: the implicit HTTP probe gets HTTP/2 frames and says so at once (no
+    60 s FAIL); SR520 on that port is a clean FAIL, not an error; a handler that is
+    still stopping when the grace period ends is a slow stop, and raising grace_period
+    (its fix) makes SR304 pass."""
+    project = standalone(tmp_path, "grpc-like-service")
+    _set(project, 'ready_log = "listening on port"\n', 'env = { SLOW_STOP = "5" }\n')
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() +
+                                            '\n[tool.shipready.observability]\n'
+                                            'metrics_path = "/metrics"\n'
+                                            'error_path = "/fail"\n')
+    proc, results = readiness(project, "-k", "SR301 or SR304 or SR520 or SR521")
+    assert not [n for n, r in results.items() if r["status"] == "error"], proc.stdout[-3000:]
+    ready = results["smoke::ready"]
+    assert ready["status"] == "passed", (ready, proc.stdout[-3000:])
+    assert "port 8080 answered after" in str(ready["summary"])
+    assert "not over HTTP (HTTP/2 frames (a gRPC or HTTP/2-only server))" in str(
+        ready["summary"]), ready
+    assert float(ready["figures"]["seconds"]) < 15  # type: ignore[index]
+    for node in ("smoke::metrics", "smoke::error-event"):  # asked, answered: not HTTP
+        assert results[node]["status"] == "failed", results[node]
+        assert "answered, but not over HTTP: HTTP/2 frames" in json.dumps(results[node])
+    stop = results["smoke::graceful-shutdown"]
+    assert stop["summary"] == ("received SIGTERM but did not finish stopping within the 3 s "
+                               "grace period, killed"), stop
+    (finding,) = stop["findings"]  # type: ignore[misc]
+    assert "it logged `SIGTERM received, stopping workers...`" in finding["message"]
+    # The fix followed: a grace period longer than the stop.
+    _set(project, "grace_period = 3", "grace_period = 9")
+    proc, results = readiness(project, "-k", "SR304")
+    stop = results["smoke::graceful-shutdown"]
+    assert stop["status"] == "passed", (stop, proc.stdout[-3000:])
+
+
+@pytest.mark.docker
+def test_uwsgi_ini_service(tmp_path: Path) -> None:
+    """healthchecks: `uwsgi /srv/docker/uwsgi.ini` whose ini names the module and migrates
+    in hook-pre-app: SR406 imports the module, SR209 names the hook."""
+    project = standalone(tmp_path, "uwsgi-ini-service")
+    proc, results = readiness(project, "-k", "SR209 or SR301 or SR406")
+    imports = results["parity::imports"]
+    assert imports["status"] == "passed", (imports, proc.stdout[-3000:])
+    assert "app.wsgi:application (the image's command)" in str(imports["summary"]), imports
+    migrate = results["dockerfile::Dockerfile::no-migrate-on-start"]
+    assert migrate["status"] == "failed", migrate
+    assert "runs `python manage.py migrate` (uwsgi.ini, line 7 (hook-pre-app)) at every " \
+        "start" in json.dumps(migrate), migrate
+
+
+@pytest.mark.parametrize(("entrypoint", "syncs"), [
+    ('["uv", "run", "--no-project", "fastapi", "run"]', False),  # merino
+    ('["uv", "run", "--python", "3.13", "--no-project", "fastapi", "run"]', False),
+    ('["uv", "run", "--no-sync", "fastapi", "run"]', False),
+    # --frozen leaves the lock alone but still installs what the environment lacks
+    ('["uv", "run", "--frozen", "fastapi", "run"]', True),
+    ('["uv", "run", "fastapi", "run", "--no-project"]', True),  # fastapi's option, not uv's
+])
+def test_uv_run_that_does_not_sync_is_not_a_dev_server(entrypoint: str, syncs: bool) -> None:
+    df = parser.parse(f"FROM python:3.13-slim\nENTRYPOINT {entrypoint}\n"
+                      'CMD ["merino/main.py", "--proxy-headers"]\n')
+    found = command.image_command(df, df.stages[-1])
+    assert found is not None
+    result = command.check_production_server([found], {}, lambda name: None)
+    assert (result.status == Status.FAILED) == syncs, result
+    if syncs:
+        assert "`uv run` syncs the environment at every start" in result.findings[0].message
