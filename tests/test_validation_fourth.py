@@ -308,3 +308,41 @@ def test_uv_run_that_does_not_sync_is_not_a_dev_server(entrypoint: str, syncs: b
     assert (result.status == Status.FAILED) == syncs, result
     if syncs:
         assert "`uv run` syncs the environment at every start" in result.findings[0].message
+
+
+def test_tmpfs_options_give_the_path_to_the_user() -> None:
+    from pytest_shipready.container.engine import tmpfs_options
+
+    # Docker's options first, then Podman's (each engine refuses the other's).
+    assert tmpfs_options("1000680000:0") == ["mode=1777,uid=1000680000,gid=0", "U",
+                                             "mode=1777"]
+    assert tmpfs_options("10001") == ["mode=1777,uid=10001", "U", "mode=1777"]
+    assert tmpfs_options("app") == ["mode=1777", "U"]
+    assert tmpfs_options("") == ["mode=1777", "U"]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("uid", [None, 0])
+def test_a_tmpfs_over_a_directory_of_the_image_is_writable(tmp_path: Path,
+                                                           uid: int | None) -> None:
+    """healthchecks: [tool.shipready.hardened] tmpfs over /data, which the image has (0755,
+    owned by its user): the engine gave the tmpfs root as owner, so neither the arbitrary
+    uid nor the image's USER could write it; a pod's emptyDir is writable."""
+    project = standalone(tmp_path, "tmpfs-data-service")
+    if uid is not None:  # keep the image's USER
+        (project / "pyproject.toml").write_text(
+            (project / "pyproject.toml").read_text() + f"uid = {uid}\n")
+    proc, results = readiness(project, "-k", "SR301 or SR310")
+    assert results["smoke::ready"]["status"] == "passed", proc.stdout[-3000:]
+    hardened = results["smoke::hardened-ready"]
+    assert hardened["status"] == "passed", (hardened, proc.stdout[-3000:])
+    assert "tmpfs /tmp, /data" in str(hardened["summary"]), hardened
+
+
+def test_passwd_ids() -> None:
+    from pytest_shipready.container.run.hardened import passwd_ids
+
+    text = "root:x:0:0:root:/root:/bin/bash\napp:x:10001:10001::/home/app:/bin/sh\n"
+    assert passwd_ids(text, "app") == "10001:10001"
+    assert passwd_ids(text, "nobody") == ""
+    assert passwd_ids("", "app") == ""
