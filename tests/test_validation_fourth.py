@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -346,3 +347,46 @@ def test_passwd_ids() -> None:
     assert passwd_ids(text, "app") == "10001:10001"
     assert passwd_ids(text, "nobody") == ""
     assert passwd_ids("", "app") == ""
+
+
+def test_installers_that_choose_their_packages_fail_lock_used(
+        pytester: pytest.Pytester, sample: Callable[[str], Path]) -> None:
+    """otel-demo recommendation: `opentelemetry-bootstrap -a install` pip-installs the
+    instrumentations it picks, unpinned; a script the Dockerfile runs installs by name."""
+    project = sample("self-installers")
+    result = pytester.runpytest("--shipready", "--shipready-offline",
+                                f"--shipready-project={project}", "-k", "SR205",
+                                "-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    out = " ".join(result.stdout.str().split())
+    assert ("SR205 lock-used: 1 package installed outside the lock, 1 installer choosing its "
+            "own packages outside the lock") in out, out
+    assert ("`opentelemetry-bootstrap -a install` installs the OpenTelemetry "
+            "instrumentation packages for the libraries it finds installed (it runs pip "
+            "install on each, unpinned, without hashes): outside the lock") in out, out
+    assert "`opentelemetry-bootstrap -a requirements` prints what it would install" in out
+    assert ("`pip install --no-cache-dir sentry-sdk` installs sentry-sdk outside the lock "
+            "(install-extras.sh, line 4, run by RUN line 13)") in out, out
+    # Allowed by name, as any install.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.shipready.dockerfile]\n"
+                         'allowed_installs = ["opentelemetry-bootstrap", "sentry-sdk"]\n')
+    again = pytester.runpytest("--shipready", "--shipready-offline",
+                               f"--shipready-project={project}", "-k", "SR205",
+                               "-p", "no:cacheprovider", "-p", "no:randomly")
+    again.assert_outcomes(passed=1)
+
+
+def test_self_installers_recognised() -> None:
+    from pytest_shipready.dockerfile.installs import install_steps
+
+    df = parser.parse("FROM python:3.11-slim\nRUN opentelemetry-bootstrap --action=install\n"
+                      "RUN opentelemetry-bootstrap -a requirements > extra.txt\n"
+                      "RUN python -m spacy download en_core_web_sm\n"
+                      "RUN ./setup.sh\n")
+    read = {"./setup.sh": "#!/bin/bash\npip install -r requirements.txt\n"}.get
+    steps = install_steps(df, df.stages, read)
+    assert [(s.line, bool(s.indirect), s.via) for s in steps] == [
+        (2, True, ""), (4, True, ""), (5, False, "setup.sh, line 2, run by RUN line 5")]
+    assert "en_core_web_sm" in steps[1].indirect and steps[2].files == ("requirements.txt",)
+    assert [s.line for s in install_steps(df, df.stages)] == [2, 4]  # no reader: no script

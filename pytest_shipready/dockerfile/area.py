@@ -129,7 +129,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
                                                       smoke_probe(settings)),
         "SR204": lambda df: hygiene.check_no_secrets(df, cfg.allowed_secret_names),
         "SR205": lambda df: hygiene.check_lock_used(df, hygiene.known_locks(settings), target,
-                                                    cfg.allowed_installs),
+                                                    cfg.allowed_installs, read),
         "SR206": lambda df: hygiene.check_dockerignore(
             context_dir, path, cfg.dockerignore_required, image.context, df,
             written=_inside(context_dir, options.outputs), target=target or None),

@@ -12,7 +12,7 @@ import dataclasses
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -482,14 +482,17 @@ INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export", *BOOTSTRAP)
 
 
 def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None = None,
-                    allowed: Iterable[str] = ()) -> CheckResult:
+                    allowed: Iterable[str] = (),
+                    read: Callable[[str], str | None] | None = None) -> CheckResult:
+    """SR205. ``read``: files of the build context, to follow the shell scripts a RUN
+    executes (``RUN ./install.sh``)."""
     stage = _stage(df, target)
     shipped = _shipped(df, target)
     if not locks:
         return CheckResult.skipped("SR205", "no lockfile is known to check the install "
                                    "against (see the lockfile checks, SR100)")
     stages = df.needed(stage)
-    by_stage = [(st, step) for st in stages for step in install_steps(df, [st])]
+    by_stage = [(st, step) for st in stages for step in install_steps(df, [st], read)]
     every = [step for _, step in by_stage]
     # Installs a shell condition keeps from running in this build are not judged; those
     # whose condition cannot be decided are, saying so.
@@ -543,6 +546,12 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                     f"hashes in {lock.path}", df.path, step.line,
                     "Add --require-hashes and generate the lock with pip-compile "
                     "--generate-hashes."))
+        if step.indirect and canonicalize_name(
+                parser.words(step.text, df.escape)[0].rsplit("/", 1)[-1]) not in allow:
+            findings.append(Finding(
+                f"`{step.text}` installs {step.indirect}: outside the lock", df.path,
+                step.line, f"{step.indirect_fix}; or allow it in [tool.shipready."
+                "dockerfile] allowed_installs."))
         for spec in step.packages:
             name = _package_name(spec)
             if name in allow:
@@ -554,6 +563,9 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                 f"`{step.text}` installs {name} outside the lock", df.path, step.line,
                 f"{_add_to_lock(name, locks)} and drop this install; or allow it in "
                 "[tool.shipready.dockerfile] allowed_installs."))
+        if step.via:  # in a script the RUN executes
+            findings[before:] = [dataclasses.replace(f, message=f"{f.message} ({step.via})")
+                                 for f in findings[before:]]
         if step.runs is None:  # say so, never guess
             findings[before:] = [dataclasses.replace(
                 f, message=f"{f.message} (if it runs: {step.condition})")
@@ -571,8 +583,14 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
         summary = (f"{plural(len(findings), 'problem')} with the dependency install"
                    if used else "the lockfile is not installed")
         extras = [f for f in findings if "outside the lock" in f.message]
+        chosen = [f for f in extras if ": outside the lock" in f.message]  # indirect
         if extras and used:
-            summary = f"{plural(len(extras), 'package')} installed outside the lock"
+            named = len(extras) - len(chosen)
+            summary = ", ".join(part for part in (
+                f"{plural(named, 'package')} installed outside the lock" if named else "",
+                f"{plural(len(chosen), 'installer')} choosing "
+                f"{'its' if len(chosen) == 1 else 'their'} own packages outside the lock"
+                if chosen else "") if part)
             if len(findings) > len(extras):
                 summary += f" (and {plural(len(findings) - len(extras), 'other problem')})"
         return CheckResult.failed("SR205", summary + note, findings)
