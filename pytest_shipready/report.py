@@ -151,6 +151,9 @@ def caveat(report: dict[str, Any]) -> list[str]:
         if r["check_id"] == "SR210" and r["status"] == "skipped":
             notes.append("the image was not built, so the image, smoke, parity and "
                          "container-log checks did not run (see shipready::image::build)")
+        if r["check_id"] == "SR320" and (r.get("figures") or {}).get("app_not_run"):
+            notes.append("the backing services could not be started here, so the checks "
+                         "of the running app did not run (see shipready::smoke::services)")
     return notes
 
 

@@ -390,3 +390,44 @@ def test_self_installers_recognised() -> None:
         (2, True, ""), (4, True, ""), (5, False, "setup.sh, line 2, run by RUN line 5")]
     assert "en_core_web_sm" in steps[1].indirect and steps[2].files == ("requirements.txt",)
     assert [s.line for s in install_steps(df, df.stages)] == [2, 4]  # no reader: no script
+
+
+def test_compose_env_file_missing_in_a_fresh_clone(
+        pytester: pytest.Pytester, sample: Callable[[str], Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """realworld: zero config from compose.yaml whose services read `env_file: .env`,
+    absent from a fresh clone (only .env.example is committed). Compose refuses it too:
+    said, with the template to copy; not a readiness FAIL of the app."""
+    from pytest_shipready import report
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    project = sample("compose-env-missing")
+    result = pytester.runpytest("--shipready", "--shipready-offline",
+                                f"--shipready-project={project}", "-k", "SR320",
+                                "-p", "no:cacheprovider", "-p", "no:randomly", "-rs",
+                                "--shipready-report=r.json")
+    result.assert_outcomes(skipped=1)
+    out = " ".join(result.stdout.str().split())
+    assert ("compose.yaml: services.app.env_file names .env, which is not in this checkout: "
+            "`docker compose up` refuses the file as well (env file .env not found); "
+            ".env.example is committed beside it") in out, out
+    assert "`cp .env.example .env` beside it" in out, out
+    doc = json.loads((pytester.path / "r.json").read_text())
+    assert doc["verdict"] == "ready"
+    assert any("the checks of the running app did not run" in n for n in report.caveat(doc))
+
+
+@pytest.mark.docker
+def test_compose_env_file_missing_then_copied(tmp_path: Path,
+                                               sample: Callable[[str], Path]) -> None:
+    """The same against the engine: the app's checks skip (no FAIL of the app); with the
+    fix followed (`cp .env.example .env`), the services start and the app is ready."""
+    project = sample("compose-env-missing")
+    proc, results = readiness(project, "-k", "SR301 or SR320 or SR302")
+    assert [r["status"] for r in results.values()] == ["skipped"] * 3, proc.stdout[-3000:]
+    assert results["smoke::stays-up"]["summary"] == \
+        "the container did not run (see shipready::smoke::ready)"
+    shutil.copy(project / ".env.example", project / ".env")
+    proc, results = readiness(project, "-k", "SR301 or SR320")
+    assert results["smoke::services"]["status"] == "passed", proc.stdout[-3000:]
+    assert results["smoke::ready"]["status"] == "passed", proc.stdout[-3000:]

@@ -232,6 +232,12 @@ class HardenedRun:
             return gate
         self._wait()  # also when skipping: its container must be registered for cleanup
         if self._session_failed():
+            from .smokerun import smoke_run
+
+            failure = smoke_run(self.run).failure
+            if failure is not None and failure.status == Status.SKIPPED:
+                return CheckResult.skipped("SR310", "the container did not run (see "
+                                           "shipready::smoke::ready)")
             return CheckResult.skipped("SR310", "the container does not become ready even "
                                        "without restrictions (see shipready::smoke::ready)")
         if self._result is not None:

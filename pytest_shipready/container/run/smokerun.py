@@ -343,6 +343,9 @@ class SmokeRun:
             self.skip_reason = self.skip_reason or self.failure.summary
         if check_id == "SR301" and self.failure is not None:
             return self.failure
+        if self.failure is not None and self.failure.status == Status.SKIPPED:
+            return CheckResult.skipped(check_id, "the container did not run (see "
+                                       "shipready::smoke::ready)")
         return CheckResult.skipped(
             check_id, "the container did not become ready (see shipready::smoke::ready)")
 
