@@ -431,3 +431,128 @@ def test_compose_env_file_missing_then_copied(tmp_path: Path,
     proc, results = readiness(project, "-k", "SR301 or SR320")
     assert results["smoke::services"]["status"] == "passed", proc.stdout[-3000:]
     assert results["smoke::ready"]["status"] == "passed", proc.stdout[-3000:]
+
+
+# --- fix texts that work when followed ------------------------------------------------------
+
+
+ENTRY = "#!/bin/sh\nset -e\nchown -R app /srv/media\nexec gosu app \"$@\"\n"
+
+
+@pytest.mark.parametrize(("script", "passes"), [
+    (ENTRY, True),
+    (ENTRY.replace("gosu app", "su-exec 10001:10001"), True),
+    (ENTRY.replace("gosu app", "setpriv --reuid=10001 --regid=10001 --init-groups"), True),
+    (ENTRY.replace("gosu app", "gosu root"), False),
+    (ENTRY.replace("exec gosu app ", "exec "), False),
+    # The drop must come before the server: a migration run as the user is not enough.
+    ("#!/bin/sh\ngosu app python -m app.migrate\nexec \"$@\"\n", False),
+])
+def test_an_entrypoint_that_drops_root_is_a_non_root_runtime(script: str,
+                                                              passes: bool) -> None:
+    """taiga: `chown -R` then `exec gosu taiga gunicorn`: "add USER" would break the
+    chown (set -e: the container exits); the runtime is not root."""
+    from pytest_shipready.dockerfile import hygiene
+
+    df = parser.parse('FROM python:3.11-slim\nENTRYPOINT ["docker-entrypoint.sh"]\n'
+                      'CMD ["gunicorn", "app.wsgi"]\n')
+    read = {"docker-entrypoint.sh": script}.get
+    result = hygiene.check_non_root(df, None, read)
+    assert (result.status == Status.PASSED) == passes, result
+    if passes:
+        assert "the final stage starts as root, and its start command runs its server as " \
+            in result.summary and "(docker-entrypoint.sh, line 4)" in result.summary
+    assert hygiene.check_non_root(df).status == Status.FAILED  # without the script
+
+
+def test_the_healthcheck_fix_fits_what_the_service_speaks() -> None:
+    from pytest_shipready.dockerfile import hygiene
+
+    df = parser.parse('FROM python:3.13-slim\nEXPOSE 8080\nENTRYPOINT ["python", '
+                      '"email_server.py"]\n')
+    grpc = hygiene.check_healthcheck(df, serves="grpc").findings[0].hint
+    assert "urllib" not in grpc and "grpc_health_probe" in grpc
+    assert "socket.create_connection(('127.0.0.1', 8080), 3)" in grpc
+    worker = parser.parse('FROM python:3.12\nCMD ["celery", "-A", "sg.tasks", "worker"]\n')
+    hint = hygiene.check_healthcheck(worker, serves="none",
+                                     worker="celery -A sg.tasks worker").findings[0].hint
+    assert "urllib" not in hint and "celery -A sg.tasks inspect ping" in hint
+    assert "/tmp/heartbeat" in hint
+    web = hygiene.check_healthcheck(df).findings[0].hint
+    assert "urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=3)" in web
+
+
+def test_sr203_tells_grpc_and_workers_from_the_project(
+        pytester: pytest.Pytester, sample: Callable[[str], Path]) -> None:
+    project = sample("privilege-drop")
+    (project / "requirements.in").write_text("grpcio>=1.60\n")
+    (project / "Dockerfile").write_text((project / "Dockerfile").read_text().replace(
+        "EXPOSE 8000", "EXPOSE 50051"))
+    result = pytester.runpytest("--shipready", "--shipready-offline",
+                                f"--shipready-project={project}", "-k", "SR203 or SR202",
+                                "-p", "no:cacheprovider", "-p", "no:randomly")
+    out = " ".join(result.stdout.str().split())
+    assert "A gRPC server answers no HTTP" in out and "-addr=127.0.0.1:50051" in out, out
+    assert "SR202" in out and "runs its server as 10001: `setpriv --reuid=10001" in out, out
+    (project / "requirements.in").unlink()
+    (project / "Dockerfile").write_text((project / "Dockerfile").read_text().replace(
+        "EXPOSE 50051\n", "").replace('CMD ["python", "-m", "app"]',
+                                      'CMD ["celery", "-A", "app.tasks", "worker"]'))
+    result = pytester.runpytest("--shipready", "--shipready-offline",
+                                f"--shipready-project={project}", "-k", "SR203",
+                                "-p", "no:cacheprovider", "-p", "no:randomly")
+    out = " ".join(result.stdout.str().split())
+    assert "It serves no port (a worker)" in out and "celery -A app.tasks inspect" in out, out
+
+
+def test_a_key_the_build_writes_is_not_a_dockerignore_fix() -> None:
+    """saleor: collectstatic wrote /app/.jwt_key.pem (no key configured at build time)."""
+    from test_contents import KEY, saved
+
+    from pytest_shipready.container.inspect import contents
+
+    for made_by in ("/bin/sh -c python manage.py collectstatic --no-input",
+                    "RUN /bin/sh -c python3 manage.py collectstatic --no-input # buildkit"):
+        image = contents.scan(saved([
+            ("/bin/sh -c #(nop) COPY dir:abc in /app", {"app/manage.py": b"x"}),
+            (made_by, {"app/.jwt_key.pem": KEY})]))
+        (finding,) = contents.check_secrets(image).findings
+        assert finding.hint.startswith("The build wrote it: `RUN ")
+        assert "collectstatic --no-input" in finding.hint
+        assert "created /app/.jwt_key.pem" in finding.hint and ".dockerignore does not " \
+            "help" in finding.hint and "rm -f /app/.jwt_key.pem" in finding.hint
+    copied = contents.scan(saved([("/bin/sh -c #(nop) COPY dir:abc in /app",
+                                   {"app/.jwt_key.pem": KEY})]))
+    assert contents.check_secrets(copied).findings[0].hint.startswith(
+        "Keep it out of the build context (.dockerignore)")
+
+
+@pytest.mark.docker
+def test_privilege_drop_runs_as_the_user(tmp_path: Path,
+                                         sample: Callable[[str], Path]) -> None:
+    project = sample("privilege-drop")
+    proc, results = readiness(project, "-k", "SR202 or SR301 or SR303")
+    for node in ("dockerfile::Dockerfile::non-root-user", "smoke::ready",
+                 "smoke::non-root-runtime"):
+        assert results[node]["status"] == "passed", (node, proc.stdout[-3000:])
+    assert results["smoke::non-root-runtime"]["summary"] == "uid 10001"
+
+
+@pytest.mark.docker
+def test_the_grpc_healthcheck_fix_works_when_followed(tmp_path: Path) -> None:
+    """The standard-library check SR203 proposes for a gRPC server, pasted in: SR301
+    passes by it (the HTTP one it proposed before could never pass)."""
+    from pytest_shipready.dockerfile import hygiene
+
+    project = standalone(tmp_path, "grpc-like-service")
+    text = (project / "Dockerfile").read_text()
+    df = parser.parse(text)
+    hint = hygiene.check_healthcheck(df, serves="grpc").findings[0].hint
+    line = hint.split("check that the port accepts connections: `")[1].split("`")[0]
+    (project / "Dockerfile").write_text(text.replace("EXPOSE 8080\n", f"EXPOSE 8080\n{line}\n"))
+    _set(project, 'ready_log = "listening on port"\n', "")
+    proc, results = readiness(project, "-k", "SR203 or SR301")
+    assert results["dockerfile::Dockerfile::healthcheck"]["status"] == "passed"
+    ready = results["smoke::ready"]
+    assert ready["status"] == "passed", (ready, proc.stdout[-3000:])
+    assert "the HEALTHCHECK command passed" in str(ready["summary"]), ready
