@@ -259,14 +259,16 @@ class ShipreadyState:
         self.previous_image: dict[str, Any] | None = None
         self.sbom_note = ""
         self.not_checked = ""  # why no image is judged (see _no_image)
-        from .secrets import configured_secrets
+        from .secrets import configured_secrets, mark_standalone, project_words
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         # and to the build ([tool.shipready.image] build_args), and those of this
-        # process's own environment (a tool that echoes a file or its environment)
-        self.configured_secrets = configured_secrets(settings.config.smoke.env,
-                                                     settings.config.image.build_args,
-                                                     os.environ)
+        # process's own environment (a tool that echoes a file or its environment); one
+        # that is also a word of the project's names is masked where it stands alone
+        self.project_words = project_words(settings.project)
+        self.configured_secrets = mark_standalone(
+            configured_secrets(settings.config.smoke.env, settings.config.image.build_args,
+                               os.environ), self.project_words)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin
@@ -290,8 +292,10 @@ class ShipreadyState:
         longest first."""
         if not self.context.secrets:
             return self.configured_secrets
-        found = set(self.configured_secrets) | self.context.secrets
-        return tuple(sorted(found, key=len, reverse=True))
+        from .secrets import mark_standalone
+
+        found = {str(v) for v in self.configured_secrets} | self.context.secrets
+        return mark_standalone(found, self.project_words)
 
     def _write_progress(self, line: str) -> None:
         self._write_line(f"  build: {line}")

@@ -606,3 +606,54 @@ def test_a_lock_made_with_another_python_is_not_called_stale(
     assert ("requirements.txt was made with Python 3.12, and re-resolving it here with "
             f"Python {here} changes 1 entry (added: tomli==2.0.1 (needed but not "
             "locked))") in out, out
+
+
+# --- masking a secret that is the project's own word ----------------------------------------
+
+
+def test_a_secret_that_is_the_projects_word_is_masked_where_it_stands_alone(
+        tmp_path: Path) -> None:
+    """saleor: POSTGRES_PASSWORD=saleor made `uvicorn ***.asgi:application` and the image
+    `pytest-shipready/***-***`. The value stays masked wherever it is the value."""
+    from pytest_shipready.secrets import (StandaloneSecret, mark_standalone, project_words,
+                                          redact_text)
+
+    project = tmp_path / "saleor"
+    (project / "saleor" / "core").mkdir(parents=True)
+    (project / "src").mkdir()
+    (project / "src" / "shop_api").mkdir()
+    (project / ".secret-dir").mkdir()
+    words = project_words(project)
+    assert {"saleor", "shop_api", "shop", "api", "src"} <= words
+    assert ".secret-dir" not in words and "secret" not in words
+    secrets = mark_standalone(("saleor", "s3cr3t-saleor-key", "hunter22"), words)
+    assert [type(s) for s in secrets] == [str, str, StandaloneSecret]
+    shown = redact_text(
+        "uvicorn saleor.asgi:application; image pytest-shipready/saleor-saleor:73fe; "
+        "logger saleor.core.jwt_manager; /app/saleor/settings.py; pg_isready -U saleor; "
+        "POSTGRES_PASSWORD=saleor; {\"password\": \"saleor\"}; "
+        "postgres://saleor:saleor@db:5432/saleor; key s3cr3t-saleor-key; hunter22",
+        secrets)
+    assert shown == (
+        "uvicorn saleor.asgi:application; image pytest-shipready/saleor-saleor:73fe; "
+        "logger saleor.core.jwt_manager; /app/saleor/settings.py; pg_isready -U ***; "
+        "POSTGRES_PASSWORD=***; {\"password\": \"***\"}; "
+        "postgres://saleor:***@db:5432/saleor; key ***; ***")
+
+
+def test_the_projects_word_is_readable_in_the_run(pytester: pytest.Pytester,
+                                                  sample: Callable[[str], Path]) -> None:
+    project = sample("privilege-drop")
+    shutil.move(project / "app", project / "shop")
+    (project / "Dockerfile").write_text((project / "Dockerfile").read_text().replace(
+        "COPY app/ app/", "COPY shop/ shop/").replace('"-m", "app"', '"-m", "shop.server"'))
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready.smoke]\nenv = { DATABASE_URL = "postgres://shop:shop@db/shop", '
+        'DB_PASSWORD = "shop" }\n')
+    result = pytester.runpytest("--shipready-only", "--shipready-offline",
+                                f"--shipready-project={project}", "-k", "SR207",
+                                "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
+    out = result.stdout.str()
+    # Inside the module's name: the project's word, shown (standing alone, as the
+    # value of -U or PASSWORD=, it would be masked).
+    assert "python -m shop.server" in out and "***" not in out, out
