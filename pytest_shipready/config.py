@@ -280,12 +280,14 @@ class SmokeConfig:
     )
     probe_path: str = field(
         default="/health",
-        metadata=_doc("HTTP path probed when the image has no HEALTHCHECK."),
+        metadata=_doc("HTTP path probed when the image has no HEALTHCHECK and no ready_log "
+                      "is set."),
     )
     ready_log: str = field(
         default="",
-        metadata=_doc("A regular expression for a log line meaning ready (no HEALTHCHECK "
-                      "and no port)."),
+        metadata=_doc("A regular expression for a log line meaning ready; set, SR301 waits "
+                      "for it instead of probing HTTP on the port (a gRPC or worker port), "
+                      "unless the image has a HEALTHCHECK."),
     )
     ready_timeout: float = field(
         default=60.0, metadata=_doc("Seconds the container has to become ready (SR301).")

@@ -259,20 +259,21 @@ class ShipreadyState:
         self.previous_image: dict[str, Any] | None = None
         self.sbom_note = ""
         self.not_checked = ""  # why no image is judged (see _no_image)
-        from .secrets import build_secret_values, configured_secrets
+        from .secrets import (build_secret_values, configured_secrets, mark_standalone,
+                              project_words)
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         # and to the build ([tool.shipready.image] build_args and secrets), and those of
-        # this process's own environment (a tool that echoes a file or its environment)
-        self.configured_secrets = configured_secrets(settings.config.smoke.env,
-                                                     settings.config.image.build_args,
-                                                     os.environ)
+        # this process's own environment (a tool that echoes a file or its environment);
+        # one that is also a word of the project's names is masked where it stands alone
+        self.project_words = project_words(settings.project)
+        found = set(configured_secrets(settings.config.smoke.env,
+                                       settings.config.image.build_args, os.environ))
         if settings.config.image.secrets:
-            self.configured_secrets = tuple(sorted({*self.configured_secrets,
-                                                    *build_secret_values(
-                                                        settings.config.image.secrets,
-                                                        settings.project, os.environ)},
-                                                   key=len, reverse=True))
+            found |= set(build_secret_values(settings.config.image.secrets,
+                                             settings.project, os.environ))
+        self.configured_secrets = mark_standalone(
+            tuple(sorted(found, key=len, reverse=True)), self.project_words)
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin
@@ -296,8 +297,10 @@ class ShipreadyState:
         longest first."""
         if not self.context.secrets:
             return self.configured_secrets
-        found = set(self.configured_secrets) | self.context.secrets
-        return tuple(sorted(found, key=len, reverse=True))
+        from .secrets import mark_standalone
+
+        found = {str(v) for v in self.configured_secrets} | self.context.secrets
+        return mark_standalone(found, self.project_words)
 
     def _write_progress(self, line: str) -> None:
         self._write_line(f"  build: {line}")
@@ -348,6 +351,8 @@ class ShipreadyState:
         if data is not None:
             result = json.loads(data)
             result.update(nodeid=report.nodeid, duration=round(report.duration, 3))
+            # One result per item: an error in its teardown replaces its verdict.
+            self.results = [r for r in self.results if r["nodeid"] != report.nodeid]
             self.results.append(result)
             return
         if report.nodeid.startswith("shipready::") or "shipready" not in report.keywords:
@@ -362,11 +367,16 @@ class ShipreadyState:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += sum(1 for item in items if isinstance(item, ShipreadyItem))
 
-    def _record_stop(self, session: pytest.Session) -> None:
-        """Record why the run stopped before its end (-x, --maxfail), if it did."""
+    def _record_stop(self, session: pytest.Session, exitstatus: int) -> None:
+        """Record why the run stopped before its end (-x, --maxfail, an INTERNALERROR,
+        --collect-only), if it did."""
         stop = session.shouldstop or session.shouldfail
         if stop:
             self.stopped_early = str(stop)
+        elif exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            self.stopped_early = "pytest stopped with an INTERNALERROR"
+        elif session.config.option.collectonly:
+            self.stopped_early = "--collect-only"
 
     def not_run(self) -> int:
         """Readiness items collected but not run (deselected by -k/-m, or not reached)."""
@@ -423,7 +433,7 @@ class ShipreadyState:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self._record_stop(session)
+        self._record_stop(session, exitstatus)
         errors = self.context.close()
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         for exc in errors:
@@ -434,6 +444,10 @@ class ShipreadyState:
         from . import report
 
         document = self.document(exitstatus == pytest.ExitCode.INTERRUPTED)
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR and reporter is not None:
+            # pytest shows no terminal summary after an INTERNALERROR: the verdict here.
+            for line, red in report.verdict_lines(document):
+                reporter.write_line(f"pytest-shipready: {line}", red=red, bold=True)
         target = self.config.getoption("shipready_report", None)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         writes: list[tuple[str, Callable[[], None]]] = []
@@ -441,7 +455,7 @@ class ShipreadyState:
             path = self.config.invocation_params.dir / target
             writes.append((f"the report to {path}", lambda: report.write(path, document)))
             writes += self._sbom_write(path)
-        if summary and self.results:
+        if summary and (self.results or self.planned):
             writes.append((f"the step summary to {summary} ($GITHUB_STEP_SUMMARY)",
                            lambda: report.append_step_summary(Path(summary), document)))
         for what, write in writes:
@@ -672,10 +686,11 @@ def pytest_runtest_makereport(
     result: dict[str, Any] | None = None
     if call.when == "call" and item.result is not None:
         result = item.result.to_json()
-    elif report.failed and call.when in ("setup", "call") and call.excinfo is not None:
-        # Not a check's verdict but an error (a timeout, a lost engine, a bug): it is part
-        # of the verdict too, so that a crashed gate is never READY.
-        result = _error_result(item, call.excinfo)
+    elif report.failed and call.excinfo is not None:
+        # Not a check's verdict but an error (a timeout, a lost engine, a bug; in teardown
+        # too, a warning the project's filterwarnings makes an error): it is part of the
+        # verdict too, so that a crashed gate is never READY.
+        result = _error_result(item, call.excinfo, call.when)
     if result is not None:
         # A plain JSON string survives pytest-xdist's report serialisation.
         if item.phases:
@@ -728,16 +743,17 @@ def _attach_image(item: ShipreadyItem, report: pytest.TestReport) -> None:
         report.shipready_image = text  # type: ignore[attr-defined]
 
 
-def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException]
-                  ) -> dict[str, Any]:
+def _error_result(item: ShipreadyItem, excinfo: pytest.ExceptionInfo[BaseException],
+                  when: str = "call") -> dict[str, Any]:
     from .secrets import redact_text
 
     secrets = item.config.stash[_STATE].secrets
     text = str(excinfo.value).strip().splitlines()
     message = f"{excinfo.typename}: {text[0]}" if text else excinfo.typename
     message = redact_text(message, secrets)
+    where = " in teardown" if when == "teardown" else ""
     return {"check_id": item.check.check_id, "status": "error",
-            "summary": f"error: {message[:300]}",
+            "summary": f"error{where}: {message[:300]}",
             "findings": [{"message": redact_text("\n".join(text[:20]), secrets) or message,
                           "path": None, "line": None,
                           "hint": "The check did not finish: fix the cause and run again; "

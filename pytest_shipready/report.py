@@ -32,7 +32,9 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
     ``@pytest.mark.shipready`` failed, when the run was interrupted (Ctrl-C, SIGTERM),
     or when it stopped early (-x, --maxfail) before every readiness check ran.
     ``not_run``: readiness checks collected but not run, of which ``deselected`` were
-    deselected on purpose (-k, -m) and the rest not reached. ``phases``: seconds spent
+    deselected on purpose (-k, -m) and the rest not reached: any check not reached makes
+    the run not ready, whatever stopped it (-x, an INTERNALERROR before the first item,
+    --collect-only), so that a gate that did not run is never READY. ``phases``: seconds spent
     in phases outside the readiness items (a build a fixture asked for); the document's
     ``phases`` adds those of the items (each result's own ``phases``). ``image``: what
     the image ships (see :mod:`pytest_shipready.sbom`), when it was built.
@@ -46,7 +48,7 @@ def build(settings: Settings, results: list[dict[str, Any]], *,
                                                                      "skipped")}
     unreached = max(0, not_run - deselected)
     not_ready = (counts["failed"] or counts["error"] or tests["failed"] or interrupted
-                 or (unreached and stopped_early))
+                 or unreached)
     return {
         "schema": SCHEMA,
         "version": VERSION,
@@ -106,9 +108,10 @@ def verdict_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:
                    f" failed ({', '.join(tests['failed_nodeids'][:3])}"
                    f"{', ...' if tests['failed'] > 3 else ''})")
     unreached = report["not_run"] - report.get("deselected", 0)
-    if report.get("stopped_early") and unreached:
-        why.append(f"{unreached} checks not reached: the run stopped early "
-                   f"({report['stopped_early']})")
+    if unreached:
+        how = (f"the run stopped early ({report['stopped_early']})"
+               if report.get("stopped_early") else "they did not run")
+        why.append(f"{unreached} checks not reached: {how}")
     return [(f"NOT READY: {'; '.join(why)}; {c['passed']} passed, {c['skipped']} skipped",
              True)]
 
@@ -148,6 +151,9 @@ def caveat(report: dict[str, Any]) -> list[str]:
         if r["check_id"] == "SR210" and r["status"] == "skipped":
             notes.append("the image was not built, so the image, smoke, parity and "
                          "container-log checks did not run (see shipready::image::build)")
+        if r["check_id"] == "SR320" and (r.get("figures") or {}).get("app_not_run"):
+            notes.append("the backing services could not be started here, so the checks "
+                         "of the running app did not run (see shipready::smoke::services)")
     return notes
 
 

@@ -236,11 +236,54 @@ def _mask_url_password(match: re.Match[str]) -> str:
     return whole[:match.start(1) - match.start(0)] + MASK + "@"
 
 
+class StandaloneSecret(str):
+    """A secret value that is also a word of the project's own names (its directory,
+    its packages: ``POSTGRES_PASSWORD=saleor`` in project ``saleor``): masked wherever it
+    stands alone (``-U ***``, ``PASSWORD=***``, ``"***"``, a URL's password) but not
+    inside a name, where it is the project's word and tells nothing of the secret
+    (``saleor.asgi:application``, ``pytest-shipready/saleor-saleor``, ``/app/saleor/``,
+    the logger ``saleor.core``): masking those made the output unreadable."""
+
+
+# A character next to the value that makes it part of a name: a module, a path, a tag.
+_NAME_CHARS = r"A-Za-z0-9_./\-"
+
+
+def project_words(project: Path) -> frozenset[str]:
+    """The project's own words: its directory's name and the names of what its top level
+    and src/ hold (packages, modules, directories), split at ``-``, ``_``, ``.`` and
+    ``+``, lowercase; dotfiles left out."""
+    names = [project.name]
+    for where in (project, project / "src"):
+        try:
+            names += [p.name if p.is_dir() else p.stem for p in where.iterdir()
+                      if not p.name.startswith(".")]
+        except OSError:
+            continue
+    words = {part.lower() for name in names for part in re.split(r"[-_.+ ]", name)}
+    words |= {name.lower() for name in names}
+    return frozenset(w for w in words if w)
+
+
+def mark_standalone(secrets: Iterable[str], words: frozenset[str]) -> tuple[str, ...]:
+    """``secrets`` with those that are one of ``words`` (see :func:`project_words`) as
+    :class:`StandaloneSecret`; longest first."""
+    marked = [StandaloneSecret(v) if v.lower() in words and re.fullmatch(r"\w+", v)
+              else v for v in secrets]
+    return tuple(sorted(marked, key=len, reverse=True))
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each of ``secrets`` and the password of any URL
-    (``https://user:***@host``) replaced by ``***``."""
+    (``https://user:***@host``) replaced by ``***`` (a :class:`StandaloneSecret` only
+    where it stands alone)."""
     for value in secrets:
-        if value in text:
+        if value not in text:
+            continue
+        if isinstance(value, StandaloneSecret):
+            text = re.sub(rf"(?<![{_NAME_CHARS}]){re.escape(value)}(?![{_NAME_CHARS}])",
+                          MASK, text)
+        else:
             text = text.replace(value, MASK)
     if "@" in text and "://" in text:
         text = _URL_PASSWORD.sub(_mask_url_password, text)

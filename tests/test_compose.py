@@ -240,7 +240,8 @@ services:
         "OVERRIDDEN": "env", "QUOTED": "a b", "PLAIN": "x", "SINGLE": "$NOT",
         "FROM_SHELL": "yes"}
     (project / "compose.yaml").write_text("services:\n  web: {build: ., env_file: nope.env}\n")
-    with pytest.raises(ComposeError, match=r"env_file: cannot read nope\.env"):
+    with pytest.raises(ComposeError, match=r"env_file names nope\.env, which is not in this "
+                       r"checkout: `docker compose up` refuses the file as well"):
         _load(project)
 
 

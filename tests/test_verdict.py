@@ -128,3 +128,69 @@ def test_require_docker_false_skips_even_in_ci(project: Path, pytester: pytest.P
                                 "-k", "SR210", "-rA")
     result.stdout.fnmatch_lines(["*SR210*SKIPPED*require_docker = true) makes this a failure*",
                                  "READY: 0 passed, 1 skipped"])
+
+
+def _ini(project: Path, *lines: str) -> None:
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    assert "[tool.pytest.ini_options]\n" in text
+    pyproject.write_text(text.replace("[tool.pytest.ini_options]\n",
+                                      "[tool.pytest.ini_options]\n" + "\n".join(lines) + "\n"))
+
+
+def test_an_internalerror_before_any_item_is_not_ready(project: Path,
+                                                      pytester: pytest.Pytester) -> None:
+    # The project's own ini turns pytest's warning about an unknown key (a plugin that is
+    # not installed here) into an INTERNALERROR after collection: nothing runs.
+    _ini(project, 'filterwarnings = "error"', 'env = ["A=1"]')
+    result = pytester.runpytest("--shipready", "--shipready-offline", "-p", "no:cacheprovider",
+                                "--shipready-report=r.json")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines([
+        "pytest-shipready: NOT READY: * checks not reached: the run stopped early (pytest "
+        "stopped with an INTERNALERROR); 0 passed, 0 skipped"])
+    doc = _report(project)
+    assert doc["verdict"] == "not-ready" and doc["results"] == [] and doc["not_run"] > 20
+    assert "INTERNALERROR" in str(doc["stopped_early"])
+    assert report.markdown(doc).startswith("## Ship readiness: NOT READY")
+
+
+def test_checks_collected_but_not_run_are_never_ready() -> None:
+    from pytest_shipready.config import load
+
+    doc = report.build(load(EXAMPLE), [], not_run=30)
+    assert doc["verdict"] == "not-ready"
+    assert report.verdict_lines(doc) == [
+        ("NOT READY: 30 checks not reached: they did not run; 0 passed, 0 skipped", True)]
+    assert report.build(load(EXAMPLE), [], not_run=30, deselected=30)["verdict"] == "ready"
+
+
+def test_an_error_in_a_checks_teardown_is_part_of_the_verdict(
+        project: Path, pytester: pytest.Pytester) -> None:
+    (project / "conftest.py").write_text(
+        "import pytest\n\n@pytest.hookimpl(wrapper=True)\n"
+        "def pytest_runtest_teardown(item):\n"
+        "    yield\n"
+        "    if item.nodeid.endswith('::pinned'):\n"
+        "        raise RuntimeError('teardown went wrong')\n")
+    result = pytester.runpytest("--shipready", "--shipready-offline", "-p", "no:cacheprovider",
+                                "-k", "SR101 or SR102", "--shipready-report=r.json")
+    result.stdout.fnmatch_lines([
+        "NOT READY: 1 ended in an error (SR101); 1 passed, 0 skipped"])
+    doc = _report(project)
+    assert doc["verdict"] == "not-ready"
+    (sr101,) = [r for r in doc["results"] if r["check_id"] == "SR101"]  # type: ignore[union-attr]
+    assert sr101["status"] == "error" and sr101["summary"].startswith(
+        "error in teardown: RuntimeError: teardown went wrong")
+
+
+def test_no_engine_leaves_no_unclosed_socket_for_filterwarnings_error(
+        project: Path, pytester: pytest.Pytester) -> None:
+    # docker-py leaves the socket of a refused connect open; under the project's
+    # filterwarnings = "error" its ResourceWarning became an ERROR of a later item.
+    _ini(project, 'filterwarnings = ["error", "ignore::ResourceWarning:urllib.request"]')
+    result = pytester.runpytest_subprocess(
+        "--shipready", "--shipready-offline", "-p", "no:cacheprovider", "-k",
+        "shipready and (SR210 or SR304 or SR321 or SR401 or SR501)")
+    result.stdout.fnmatch_lines(["READY: 0 passed, 5 skipped"])
+    assert result.ret == 0, result.stdout.str()[-3000:]

@@ -69,9 +69,27 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
             if is_engine_failure(cause) and "timed out" in str(cause).lower():
                 detail = describe_failure(TimeoutError(), timeout)
             cause = cause.__cause__ or cause.__context__
+        _release_frames(exc)
         raise EngineUnavailableError(
             unreachable(os.environ.get("DOCKER_HOST"), detail)) from None
     return client
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Free what the failed connection's frames hold now: docker-py's unix transport
+    leaves the socket of a refused connect unclosed, and its ResourceWarning, raised
+    whenever the garbage collector gets to it, would be an error in some later test of a
+    project whose ini has ``filterwarnings = "error"``."""
+    import traceback
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        seen: BaseException | None = exc
+        while seen is not None:
+            if seen.__traceback__ is not None:
+                traceback.clear_frames(seen.__traceback__)
+            seen = seen.__cause__ or seen.__context__
 
 
 def _from_env(timeout: float) -> docker.DockerClient:
@@ -863,6 +881,49 @@ class Restrictions:
     no_new_privileges: bool = True
     user: str = ""  # "1000680000:0"; empty: the image's USER
     cap_add: tuple[str, ...] = ()  # capabilities given back (a manifest's ``add``)
+    tmpfs_owner: str = ""  # "uid[:gid]" owning the tmpfs paths; empty: ``user``
+
+
+def tmpfs_options(owner: str) -> list[str]:
+    """The options of a tmpfs path that the container's user can write, as a pod's
+    emptyDir (0777), in the order to try them: over a directory the image has, the
+    engine gives the tmpfs that directory's mode, whatever ``mode=`` says, and root as
+    its owner. Docker takes ``uid=``/``gid=`` to make it the user's (Podman 4 refuses
+    them); Podman takes ``U`` (chown to the container's user; Docker refuses it)."""
+    found = re.fullmatch(r"(\d+)(?::(\d+))?", owner.strip())
+    if found is None:
+        return ["mode=1777", "U"]
+    return [f"mode=1777,uid={found.group(1)}" + (f",gid={found.group(2)}"
+                                                 if found.group(2) else ""), "U", "mode=1777"]
+
+
+def image_file(client: docker.DockerClient, image: str, path: str, labels: dict[str, str],
+               limit: int = 1 << 20) -> bytes | None:
+    """The first ``limit`` bytes of the file ``path`` of ``image``, read from a container
+    created (never started) and removed at once; None when the image has no such file
+    or the engine refuses."""
+    import io
+    import tarfile
+
+    try:
+        created = client.containers.create(image, entrypoint=["/nonexistent"], labels=labels)
+    except docker.errors.DockerException:
+        return None
+    try:
+        stream, _ = created.get_archive(path)
+        data = b"".join(stream)
+    except docker.errors.DockerException:
+        return None
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            created.remove(force=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            handle = tar.extractfile(member) if member is not None else None
+            return handle.read(limit) if handle is not None else None
+    except tarfile.TarError:
+        return None
 
 
 def run_container(client: docker.DockerClient, image: str, *, command: list[str] | None,
@@ -876,9 +937,11 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
     host's ``publish_on`` address (see :func:`published_address`), or not at all with
     None."""
     extra: dict[str, Any] = {}
+    tmpfs: list[str | None] = [None]
     if restrictions is not None:
+        if restrictions.tmpfs:
+            tmpfs = [*tmpfs_options(restrictions.tmpfs_owner or restrictions.user)]
         extra = {"read_only": restrictions.read_only,
-                 "tmpfs": {path: "" for path in restrictions.tmpfs},
                  "cap_drop": ["ALL"] if restrictions.cap_drop_all else None,
                  "cap_add": list(restrictions.cap_add) or None,
                  "security_opt": (["no-new-privileges"] if restrictions.no_new_privileges
@@ -889,15 +952,22 @@ def run_container(client: docker.DockerClient, image: str, *, command: list[str]
         extra["network"] = network
     if entrypoint is not None:  # replaces the image's ENTRYPOINT (a manifest's command)
         extra["entrypoint"] = entrypoint
-    try:
-        wrapped = client.containers.run(
-            image, command=command or None, environment=env, labels=labels, detach=True,
-            ports=({f"{p}/tcp": (publish_on, None) for p in ports}
-                   if publish_on is not None else {}), **extra,
-        )
-    except docker.errors.DockerException as exc:
-        explanation = getattr(exc, "explanation", None) or exc
-        raise EngineError(f"cannot start a container of {image}: {explanation}") from None
+    for tried, options in enumerate(tmpfs, 1):
+        if options is not None:
+            assert restrictions is not None
+            extra["tmpfs"] = {path: options for path in restrictions.tmpfs}
+        try:
+            wrapped = client.containers.run(
+                image, command=command or None, environment=env, labels=labels,
+                detach=True, ports=({f"{p}/tcp": (publish_on, None) for p in ports}
+                                    if publish_on is not None else {}), **extra,
+            )
+            break
+        except docker.errors.DockerException as exc:
+            explanation = getattr(exc, "explanation", None) or exc
+            if tried < len(tmpfs) and "option" in str(explanation).lower():
+                continue  # this engine's tmpfs takes other options: the next ones
+            raise EngineError(f"cannot start a container of {image}: {explanation}") from None
     container = Container(wrapped)
     container.state()
     return container

@@ -34,6 +34,34 @@ class ComposeError(Exception):
     """The Compose file cannot be used; the message names the file and the key."""
 
 
+class ComposeMissingFileError(ComposeError):
+    """A file the Compose file requires is not in this checkout (an ``env_file: .env``
+    each developer makes from a committed ``.env.example``): ``docker compose up``
+    refuses it as well. Not a fault of the deployment: the message says how to make it
+    (``example``: the committed template beside it, when there is one)."""
+
+    def __init__(self, message: str, example: str = "") -> None:
+        super().__init__(message)
+        self.example = example
+
+
+# Templates committed beside a .env that is not (.env.example, .env.sample, ...).
+_TEMPLATES = (".example", ".sample", ".template", ".dist", ".tmpl", ".default")
+
+
+def env_template(path: Path) -> str:
+    """The name of a committed template of the env file ``path`` (``.env.example``), or
+    ""."""
+    for suffix in _TEMPLATES:
+        if path.with_name(path.name + suffix).is_file():
+            return path.name + suffix
+    stem = path.name.lstrip(".")
+    for name in (f"example{path.name}", f"{stem}.example", f"example.{stem}"):
+        if stem and path.with_name(name).is_file():
+            return name
+    return ""
+
+
 @dataclass(frozen=True)
 class Healthcheck:
     """A service's healthcheck: the argv run in it (``CMD-SHELL`` as ``/bin/sh -c``)."""
@@ -266,6 +294,14 @@ def _environment(service: Mapping[str, Any], where: str, base: Path,
         path = base / str(path_text)
         try:
             env.update(parse_dotenv(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            if required:
+                example = env_template(path)
+                raise ComposeMissingFileError(
+                    f"{where}.env_file names {path_text}, which is not in this checkout: "
+                    f"`docker compose up` refuses the file as well (env file {path_text} "
+                    "not found)" + (f"; {example} is committed beside it" if example
+                                    else ""), example) from None
         except (OSError, UnicodeDecodeError) as exc:
             if required:
                 raise ComposeError(f"{where}.env_file: cannot read {path_text}: "

@@ -121,15 +121,30 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         commands = [found] if found is not None else []
         return [*commands, *_platform_commands(settings, processes())]
 
+    def serves(df: Dockerfile) -> tuple[str, str]:
+        """What the service speaks ("http", "grpc", "none": a worker) and its start
+        command, for the HEALTHCHECK SR203 proposes."""
+        from ..starter import command_port, looks_like_worker
+
+        stage = df.target(target) or df.stages[-1]
+        found = command.image_command(df, stage)
+        text = " ".join(smoke.command) or (found.text if found is not None else "")
+        if hygiene.uses_grpc(_dependency_texts(settings, path.parent)):
+            return "grpc", text
+        if not df.exposed(stage) and not smoke.ports and command_port(text) is None \
+                and looks_like_worker(text):
+            return "none", text
+        return "http", text
+
     read = command.project_reader(project, context_dir)
     checks: dict[str, Callable[[Dockerfile], CheckResult]] = {
         "SR201": lambda df: hygiene.check_base_pinned(df, cfg.pin),
-        "SR202": lambda df: hygiene.check_non_root(df, target),
+        "SR202": lambda df: hygiene.check_non_root(df, target, read),
         "SR203": lambda df: hygiene.check_healthcheck(df, target, cfg.healthcheck_optional,
-                                                      smoke_probe(settings)),
+                                                      smoke_probe(settings), *serves(df)),
         "SR204": lambda df: hygiene.check_no_secrets(df, cfg.allowed_secret_names),
         "SR205": lambda df: hygiene.check_lock_used(df, hygiene.known_locks(settings), target,
-                                                    cfg.allowed_installs),
+                                                    cfg.allowed_installs, read),
         "SR206": lambda df: hygiene.check_dockerignore(
             context_dir, path, cfg.dockerignore_required, image.context, df,
             written=_inside(context_dir, options.outputs), target=target or None),
@@ -144,6 +159,25 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
     return [PlannedCheck("dockerfile", display, check_id, name, path,
                          guarded(check_id, checks[check_id]))
             for check_id, name in CHECKS]
+
+
+def _dependency_texts(settings: Settings, beside: Path) -> list[str]:
+    """The project's dependency files (its locks, pyproject.toml, requirements files at
+    the top and beside the Dockerfile), as text."""
+    project = settings.project
+    paths = {project / lock.path for lock in hygiene.known_locks(settings)}
+    for where in dict.fromkeys((project, beside)):
+        paths.update(where.glob("requirements*.txt"))
+        paths.update(where.glob("requirements*.in"))
+        paths.add(where / "pyproject.toml")
+    texts = []
+    for found in sorted(paths):
+        try:
+            if found.resolve().is_relative_to(project.resolve()) and found.is_file():
+                texts.append(found.read_text(encoding="utf-8", errors="replace")[:2_000_000])
+        except OSError:
+            continue
+    return texts
 
 
 def _procfile(project: Path) -> dict[str, str]:

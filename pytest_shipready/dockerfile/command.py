@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks import CheckResult, Finding
+from . import uwsgi
 from .parser import Dockerfile, Instruction, Stage
 
 # What the usual base images run when the Dockerfile says nothing (their own CMD).
@@ -163,7 +164,11 @@ def start_steps(argv: Sequence[str], read: Callable[[str], str | None],
         args = words[1:]
         shown = words[0].rsplit("/", 1)[-1] if script is not None else where
     if script is None:
-        return [Step(tuple(words), where, replaces)]
+        hooks: list[Step] = []
+        if uwsgi.is_uwsgi(words) and depth < 4:  # what its ini runs before the app
+            for hook, at in uwsgi.hook_commands(uwsgi.options(words, read)):
+                hooks.extend(start_steps(hook, read, at, depth + 1))
+        return [*hooks, Step(tuple(words), where, replaces)]
     out: list[Step] = []
     for c in split_commands(script):
         inner = list(c.words)
@@ -241,6 +246,7 @@ _DEV_SERVERS: tuple[tuple[re.Pattern[str], str], ...] = (
      "the Flask debugger is switched on"),
 )
 _UV_RUN = re.compile(r"\buv\s+run\b")
+_UV_NO_SYNC = re.compile(r"\buv\s+run\b(\s+-[-\w=.]*(\s+(?!-)\S+)?)*?\s+--no-(sync|project)\b")
 # A Python file that starts a development server itself.
 _IN_CODE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*[\w.]+\.run\((?!.*\bhost\s*=\s*None)", re.MULTILINE),
@@ -252,10 +258,14 @@ _IN_CODE: tuple[tuple[re.Pattern[str], str], ...] = (
 def dev_servers(command: str, env: dict[str, str] | None = None) -> list[str]:
     """Every reason why ``command`` is not a production server (none: it is one)."""
     found = [why for pattern, why in _DEV_SERVERS if pattern.search(command)]
-    if _UV_RUN.search(command) and "--no-sync" not in command \
+    # `uv run --no-project` ignores the project and syncs nothing (`uv run -v` says
+    # "Ignoring discovered project"); `--frozen` only leaves the lock alone: it still
+    # installs what the environment lacks (the dev group after `uv sync --no-dev`).
+    if _UV_RUN.search(command) and not _UV_NO_SYNC.search(command) \
             and (env or {}).get("UV_NO_SYNC", "") not in ("1", "true"):
         found.append("`uv run` syncs the environment at every start (it may install or "
-                     "remove packages, and needs the index); add --no-sync, or run the "
+                     "remove packages, and needs the index; --frozen does not stop that); "
+                     "add --no-sync (or --no-project), or run the "
                      "program from the virtualenv directly")
     return found
 

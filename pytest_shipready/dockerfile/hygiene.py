@@ -12,7 +12,7 @@ import dataclasses
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,10 +162,74 @@ def _is_root(user: str) -> bool:
     return name in ("", "root", "0")
 
 
-def check_non_root(df: Dockerfile, target: str | None = None) -> CheckResult:
+# Programs that run a command as another user: (name, how the user is given).
+_DROPS = ("gosu", "su-exec", "setpriv", "chroot", "runuser", "s6-setuidgid", "chpst",
+          "setuidgid")
+
+
+def dropped_to(words: tuple[str, ...]) -> str | None:
+    """The user a command drops to before running its program (``gosu app gunicorn``,
+    ``su-exec 1000:1000 ...``, ``setpriv --reuid=1000 ...``, ``chroot --userspec=app /
+    ...``, ``runuser -u app -- ...``), or None (none, or root)."""
+    if not words:
+        return None
+    name = words[0].rsplit("/", 1)[-1]
+    args = list(words[1:])
+    user: str | None = None
+    if name in ("gosu", "su-exec", "s6-setuidgid", "setuidgid") and args:
+        user = args[0]
+    elif name in ("setpriv", "chroot", "runuser", "chpst"):
+        options = {"setpriv": ("--reuid",), "chroot": ("--userspec",),
+                   "runuser": ("-u", "--user"), "chpst": ("-u",)}[name]
+        for i, arg in enumerate(args):
+            key, eq, value = arg.partition("=")
+            if key in options:
+                user = value if eq else (args[i + 1] if i + 1 < len(args) else None)
+                break
+    if user is None:
+        return None
+    account = user.split(":", 1)[0]
+    return None if account in ("", "root", "0") else user
+
+
+def _drop_in_start(df: Dockerfile, stage: Stage,
+                   read: Callable[[str], str | None] | None) -> str:
+    """How the start command of ``stage`` drops root before its server runs, told ("its
+    start command runs `gosu app gunicorn app:app` (entrypoint.sh, line 9)"); "" when
+    it does not."""
+    from .command import image_command, start_steps
+
+    found = image_command(df, stage)
+    if found is None:
+        return ""
+    steps = start_steps(found.args, read or (lambda name: None))
+    if not steps:
+        return ""
+    last = steps[-1]
+    user = dropped_to(last.words)
+    if user is None:
+        return ""
+    where = "" if last.where == "the command" else f" ({last.where})"
+    text = last.text if len(last.text) <= 100 else last.text[:97] + "..."
+    return (f"its start command runs its server as {user}: `{text}`{where}, after what "
+            "needs root")
+
+
+def check_non_root(df: Dockerfile, target: str | None = None,
+                   read: Callable[[str], str | None] | None = None) -> CheckResult:
+    """SR202. ``read``: files of the build context, to follow an entrypoint script that
+    starts as root and drops privileges (gosu, su-exec, setpriv) before its server."""
     stage = _stage(df, target)
     shipped = _shipped(df, target)
     setting = df.user(stage)
+    if setting is None or _is_root(setting.value):
+        drop = _drop_in_start(df, stage, read)
+        if drop:
+            how = "no USER" if setting is None else f"USER {setting.value or '(empty)'}"
+            return CheckResult.passed(
+                "SR202", f"{how}: {shipped} starts as root, and {drop}; a non-root "
+                "runtime (SR303 measures the uid the container's process runs as; a "
+                "pod with runAsNonRoot refuses an image whose USER is root)", dropped=1)
     if setting is None:
         root = df.root(stage)
         base = root.base if root.external else "scratch"
@@ -194,8 +258,12 @@ def check_non_root(df: Dockerfile, target: str | None = None) -> CheckResult:
 
 
 def check_healthcheck(df: Dockerfile, target: str | None = None, optional: bool = False,
-                      probe: str | None = None) -> CheckResult:
-    """``probe`` names a readiness probe configured elsewhere (the smoke area's)."""
+                      probe: str | None = None, serves: str = "http",
+                      worker: str = "") -> CheckResult:
+    """``probe`` names a readiness probe configured elsewhere (the smoke area's).
+    ``serves``: what the service speaks, for the HEALTHCHECK the fix proposes: "http",
+    "grpc" (its dependencies have grpcio), or "none" (no port: a worker; ``worker`` is
+    its start command)."""
     stage = _stage(df, target)
     shipped = _shipped(df, target)
     hc = df.healthcheck(stage)
@@ -219,11 +287,37 @@ def check_healthcheck(df: Dockerfile, target: str | None = None, optional: bool 
     return CheckResult.failed("SR203", f"no HEALTHCHECK in {shipped}", [Finding(
         f"{shipped} ({stage.label}) declares no HEALTHCHECK; one the base image{base} may "
         "define cannot be seen without pulling it, so it does not count", df.path,
-        stage.line,
-        f"Add one that needs nothing but Python's standard library, e.g. "
-        f"`{suggested_healthcheck(df, stage)}` (point it at your health route), or set "
-        "[tool.shipready.dockerfile] healthcheck_optional = true when readiness is probed "
-        "another way.")])
+        stage.line, _healthcheck_fix(df, stage, serves, worker))])
+
+
+def _healthcheck_fix(df: Dockerfile, stage: Stage, serves: str, worker: str) -> str:
+    optional = ("set [tool.shipready.dockerfile] healthcheck_optional = true when "
+                "readiness is probed another way.")
+    if serves == "grpc":
+        ports = [p for p, proto in df.exposed(stage) if proto == "tcp"]
+        port = ports[0] if ports else 50051
+        tcp = ("HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 "
+               'CMD ["python", "-c", "import socket; socket.create_connection((\'127.0.0.1\', '
+               f'{port}), 3).close()"]')
+        return (f"A gRPC server answers no HTTP, so an HTTP check never passes. Ask its "
+                "health service (grpc.health.v1, registered in the server): with the "
+                "grpc_health_probe binary (github.com/grpc-ecosystem/grpc-health-probe) in "
+                f'the image, `HEALTHCHECK CMD ["grpc_health_probe", "-addr=127.0.0.1:{port}"]`'
+                "; or, needing nothing but Python's standard library, check that the port "
+                f"accepts connections: `{tcp}`. Or {optional}")
+    if serves == "none":
+        app = re.search(r"(?:-A|--app)[= ](\S+)", worker)
+        celery = (f"for Celery, `HEALTHCHECK CMD celery -A {app.group(1) if app else 'APP'} "
+                  "inspect ping -d celery@$HOSTNAME` (it answers once the worker is "
+                  "connected to its broker); " if "celery" in worker else "")
+        return ("It serves no port (a worker), so an HTTP check cannot apply: ask the "
+                f"worker itself: {celery}or have it touch a file as it works "
+                "(`/tmp/heartbeat`) and check the file's age: `HEALTHCHECK --interval=30s "
+                'CMD ["python", "-c", "import os, sys, time; sys.exit(time.time() - '
+                "os.path.getmtime('/tmp/heartbeat') > 120)\"]`. Or " + optional)
+    return (f"Add one that needs nothing but Python's standard library, e.g. "
+            f"`{suggested_healthcheck(df, stage)}` (point it at your health route), or "
+            + optional)
 
 
 def suggested_healthcheck(df: Dockerfile, stage: Stage, path: str = "/health") -> str:
@@ -482,14 +576,17 @@ INSTALLERS = ("pip", "poetry", "uv", "pipx", "poetry-plugin-export", *BOOTSTRAP)
 
 
 def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None = None,
-                    allowed: Iterable[str] = ()) -> CheckResult:
+                    allowed: Iterable[str] = (),
+                    read: Callable[[str], str | None] | None = None) -> CheckResult:
+    """SR205. ``read``: files of the build context, to follow the shell scripts a RUN
+    executes (``RUN ./install.sh``)."""
     stage = _stage(df, target)
     shipped = _shipped(df, target)
     if not locks:
         return CheckResult.skipped("SR205", "no lockfile is known to check the install "
                                    "against (see the lockfile checks, SR100)")
     stages = df.needed(stage)
-    by_stage = [(st, step) for st in stages for step in install_steps(df, [st])]
+    by_stage = [(st, step) for st in stages for step in install_steps(df, [st], read)]
     every = [step for _, step in by_stage]
     # Installs a shell condition keeps from running in this build are not judged; those
     # whose condition cannot be decided are, saying so.
@@ -543,6 +640,12 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                     f"hashes in {lock.path}", df.path, step.line,
                     "Add --require-hashes and generate the lock with pip-compile "
                     "--generate-hashes."))
+        if step.indirect and canonicalize_name(
+                parser.words(step.text, df.escape)[0].rsplit("/", 1)[-1]) not in allow:
+            findings.append(Finding(
+                f"`{step.text}` installs {step.indirect}: outside the lock", df.path,
+                step.line, f"{step.indirect_fix}; or allow it in [tool.shipready."
+                "dockerfile] allowed_installs."))
         for spec in step.packages:
             name = _package_name(spec)
             if name in allow:
@@ -554,6 +657,9 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
                 f"`{step.text}` installs {name} outside the lock", df.path, step.line,
                 f"{_add_to_lock(name, locks)} and drop this install; or allow it in "
                 "[tool.shipready.dockerfile] allowed_installs."))
+        if step.via:  # in a script the RUN executes
+            findings[before:] = [dataclasses.replace(f, message=f"{f.message} ({step.via})")
+                                 for f in findings[before:]]
         if step.runs is None:  # say so, never guess
             findings[before:] = [dataclasses.replace(
                 f, message=f"{f.message} (if it runs: {step.condition})")
@@ -571,8 +677,14 @@ def check_lock_used(df: Dockerfile, locks: list[KnownLock], target: str | None =
         summary = (f"{plural(len(findings), 'problem')} with the dependency install"
                    if used else "the lockfile is not installed")
         extras = [f for f in findings if "outside the lock" in f.message]
+        chosen = [f for f in extras if ": outside the lock" in f.message]  # indirect
         if extras and used:
-            summary = f"{plural(len(extras), 'package')} installed outside the lock"
+            named = len(extras) - len(chosen)
+            summary = ", ".join(part for part in (
+                f"{plural(named, 'package')} installed outside the lock" if named else "",
+                f"{plural(len(chosen), 'installer')} choosing "
+                f"{'its' if len(chosen) == 1 else 'their'} own packages outside the lock"
+                if chosen else "") if part)
             if len(findings) > len(extras):
                 summary += f" (and {plural(len(findings) - len(extras), 'other problem')})"
         return CheckResult.failed("SR205", summary + note, findings)
@@ -876,3 +988,12 @@ def known_locks(settings: Settings) -> list[KnownLock]:
         hashed = lock.error is None and bool(entries) and all(e.hashes for e in entries)
         locks.append(KnownLock(lock.display, hashed))
     return locks
+
+
+_GRPC = re.compile(r"(?mi)^\s*[\"']?grpcio(?:[\s\[=<>~!;\"',]|$)|name\s*=\s*\"grpcio\"")
+
+
+def uses_grpc(texts: Iterable[str]) -> bool:
+    """Whether dependency files (requirements, pyproject.toml, poetry.lock, uv.lock) name
+    grpcio: the service speaks gRPC."""
+    return any(_GRPC.search(text) for text in texts)

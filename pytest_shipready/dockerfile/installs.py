@@ -312,6 +312,13 @@ class InstallStep:
     workdir: str = ""
     # The shell conditions it runs under (``if [ "$DEVEL" = yes ]; then ...``).
     guard: Guard = ()
+    # A program that installs packages it chooses itself, outside any lock: what it
+    # installs ("the OpenTelemetry instrumentations ...") and how to lock them instead.
+    indirect: str = ""
+    indirect_fix: str = ""
+    # Found in a script the RUN executes: "install.sh, line 3" (``text`` is the script's
+    # command, ``line`` the RUN's).
+    via: str = ""
 
     @property
     def runs(self) -> bool | None:
@@ -645,17 +652,94 @@ def recognise_uv(command: Command) -> InstallStep | None:
     return None
 
 
+def recognise_self_installers(command: Command) -> InstallStep | None:
+    """Programs that pip-install packages they choose themselves, unpinned:
+    ``opentelemetry-bootstrap -a install`` (an instrumentation for each library it finds
+    installed) and ``spacy download MODEL`` (the model's package)."""
+    words, _ = _prefixed(command)
+    if not words:
+        return None
+    name = _command_name(words[0])
+    args = list(words[1:])
+    if PYTHON_NAME.match(name) and args[:1] == ["-m"] and len(args) > 1:
+        name, args = args[1], args[2:]
+    if name in ("opentelemetry-bootstrap", "opentelemetry.instrumentation.bootstrap"):
+        action = _option_value(tuple(args), "-a", "--action")
+        action = action or next((a[2:] for a in args if a.startswith("-a") and len(a) > 2
+                                 and not a.startswith("--")), None)
+        if action != "install":
+            return None  # the default action only prints the requirements
+        return InstallStep(
+            "pip", command.line, command.text, installs=True,
+            indirect="the OpenTelemetry instrumentation packages for the libraries it "
+            "finds installed (it runs pip install on each, unpinned, without hashes)",
+            indirect_fix="Lock them: `opentelemetry-bootstrap -a requirements` prints "
+            "what it would install; add those to the lock's input (requirements.in or "
+            "pyproject.toml), re-lock, and drop this RUN (the lock installs them)")
+    if name == "spacy" and args[:1] == ["download"]:
+        model = next((a for a in args[1:] if not a.startswith("-")), "a model")
+        return InstallStep(
+            "pip", command.line, command.text, installs=True,
+            indirect=f"the spaCy model package {model} (spacy download runs pip "
+            "install for it)",
+            indirect_fix=f"Pin the model's wheel in the lock (its URL with a hash, from "
+            f"spaCy's model releases) and drop `spacy download {model}`")
+    return None
+
+
 # The recognisers SR205 applies to every command, in order; the first match wins.
-RECOGNISERS: list[Recogniser] = [recognise_pip, recognise_poetry, recognise_uv]
+RECOGNISERS: list[Recogniser] = [recognise_pip, recognise_poetry, recognise_uv,
+                                 recognise_self_installers]
 
 
-def install_steps(df: Dockerfile, stages: list[Stage]) -> list[InstallStep]:
+def _script_of(command: Command, read: Callable[[str], str | None] | None
+               ) -> tuple[str, str] | None:
+    """(name, text) of the shell script ``command`` runs (``./install.sh``, ``sh
+    scripts/setup.sh``, ``bash -e x.sh``), read from the build context; None."""
+    if read is None or not command.words:
+        return None
+    words = list(_prefixed(command)[0])
+    if words and _command_name(words[0]) in _SHELLS:
+        words = [w for w in words[1:] if not w.startswith("-")]
+    if not words or "$" in words[0]:
+        return None
+    path = words[0]
+    if not path.endswith(".sh") and "/" not in path:
+        return None
+    text = read(path)
+    if text is None or not (path.endswith(".sh") or (text.startswith("#!") and any(
+            shell in text.split("\n", 1)[0] for shell in _SHELLS))):
+        return None
+    return path.rsplit("/", 1)[-1], text
+
+
+def install_steps(df: Dockerfile, stages: list[Stage],
+                  read: Callable[[str], str | None] | None = None) -> list[InstallStep]:
+    """The install commands of ``stages``; with ``read`` (files of the build context),
+    also those of the shell scripts a RUN executes."""
     steps: list[InstallStep] = []
     for stage in stages:
         for command in stage_commands(df, stage):
-            for recognise in RECOGNISERS:
-                step = recognise(command)
+            found = _recognise(command)
+            if found is not None:
+                steps.append(found)
+                continue
+            script = _script_of(command, read)
+            if script is None:
+                continue
+            name, text = script
+            for inner in _simple(split_commands(text), command.env, cwd=command.cwd):
+                step = _recognise(inner)
                 if step is not None:
-                    steps.append(replace(step, guard=command.guard))
-                    break
+                    steps.append(replace(step, line=command.line, guard=command.guard,
+                                         via=f"{name}, line {inner.line}, run by RUN line "
+                                         f"{command.line}"))
     return steps
+
+
+def _recognise(command: Command) -> InstallStep | None:
+    for recognise in RECOGNISERS:
+        step = recognise(command)
+        if step is not None:
+            return replace(step, guard=command.guard)
+    return None

@@ -237,14 +237,25 @@ def judge(lock: PipLock, resolved: requirements.RequirementsFile, elapsed: float
         upstream = (f"; the index offers files published since the lock was made, for "
                     f"{', '.join(added)}: every locked hash is still offered (re-run "
                     f"{lock.header.tool} to allow them)")
-    note = ""
-    if findings and python and lock.header.python and lock.header.python != python:
-        note = f" (lock made with Python {lock.header.python}, re-resolved with {python})"
     n = len(lock.data.entries)
+    if findings and python and lock.header.python and lock.header.python != python:
+        # Not a freshness verdict: what is needed only below or above some Python version
+        # (tomli below 3.11, say) differs between the two interpreters, and pip-compile
+        # resolves for the one it runs under.
+        changed = "; ".join(f.message.splitlines()[0] for f in findings[:4]) + (
+            f"; and {len(findings) - 4} more" if len(findings) > 4 else "")
+        return CheckResult.skipped(
+            "SR104", f"{lock.display} was made with Python {lock.header.python}, and "
+            f"re-resolving it here with Python {python} changes "
+            f"{plural(len(findings), 'entry', 'entries')} ({changed}): an interpreter "
+            "difference changes what a resolver picks (packages needed only below or "
+            "above a Python version), so this is no verdict on freshness. Run pytest "
+            f"under Python {lock.header.python} to judge it, or re-lock for the Python "
+            "the image runs (SR401 compares the two)")
     return CheckResult.from_findings(
         "SR104", findings,
         f"re-resolution matches {plural(n, 'pin')} in {elapsed:.1f} s{upstream}",
-        f"re-resolving {lock.display} changes {plural(len(findings), 'entry', 'entries')}{note}",
+        f"re-resolving {lock.display} changes {plural(len(findings), 'entry', 'entries')}",
         seconds=round(elapsed, 2), requirements=n,
     )
 

@@ -262,6 +262,19 @@ def _deleted(path: str, whiteouts: Collection[str]) -> bool:
     return any("/".join(parts[:n]) in whiteouts for n in range(1, len(parts) + 1))
 
 
+def _generated_fix(made_by: str, path: str) -> str:
+    """The fix for a secret a RUN wrote during the build (not copied from the context,
+    so .dockerignore cannot help): a framework command that makes a key when none is
+    configured (Django's collectstatic importing settings that generate one)."""
+    return (f"The build wrote it: `{made_by}` created /{path} (it is not in the build "
+            "context, so .dockerignore does not help). Give that command what it needs "
+            "so it makes no key (the setting or variable that names the real key, a "
+            "placeholder during the build), or delete the file in the same RUN "
+            f"(`... && rm -f /{path}`: a later RUN leaves it in this layer); provide the "
+            "real key at run time from the orchestrator's secrets, and `RUN "
+            "--mount=type=secret` if the build itself needs one.")
+
+
 def check_secrets(contents: ImageContents, builders: str = "") -> CheckResult:
     """SR220. ``builders``: the stages that do not ship but take the whole build context
     ("stage 'build' (`COPY . .` (line 5))"): leaving a path out of the context would take
@@ -283,6 +296,7 @@ def check_secrets(contents: ImageContents, builders: str = "") -> CheckResult:
             findings.append(Finding(
                 f"/{path} looks like a secret ({why}), in layer {i + 1} of {layers} "
                 f"(`{made_by}`){gone}", None, None,
+                _generated_fix(made_by, path) if made_by.startswith("RUN") else
                 "Keep it out of the build context (.dockerignore) or out of the image: use "
                 "`RUN --mount=type=secret` for build-time secrets and the orchestrator's "
                 "secrets at run time." + narrow))

@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from ...checks import CheckResult, Finding, PlannedCheck, plural
 from ...dockerfile import command as start
+from ...dockerfile import uwsgi
 from ...dockerfile.installs import BOOTSTRAP, PYTHON_NAME
 from ...locks import model, pipcompile
 from .parity import ImageFacts
@@ -240,18 +241,64 @@ for d in md.distributions():
               "where": ""})
 emit({"found": sorted(seen), "cwd": os.getcwd()})
 targets += given  # after the distributions': a module both name is told by its package
+def find(name):
+    import importlib.util
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+def script(path):
+    # `python path`: compiled, and the modules its top level imports found; never run
+    import ast
+    full = os.path.join(os.getcwd(), path)
+    if not os.path.isfile(full):
+        return "not found in %s" % os.getcwd()
+    with open(full, "rb") as fh:
+        tree = compile(fh.read(), full, "exec", ast.PyCF_ONLY_AST)
+    compile(tree, full, "exec")
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.append(node.module)
+    sys.path.insert(0, os.path.dirname(full))
+    try:
+        for name in names:
+            if find(name) is None:
+                raise ModuleNotFoundError("No module named %r (imported by %s)" % (name, path))
+    finally:
+        sys.path.pop(0)
+    return ""
 done = set()
 for entry in targets:
-    target, origin, runs = entry[0], entry[1], len(entry) > 2
+    target, origin = entry[0], entry[1]
+    kind = entry[2] if len(entry) > 2 else ""
+    runs = kind == "run"
     m = re.match(r"\s*([\w.]+)\s*(?::\s*([\w.]+))?", target)
     key = m.group(0).strip() if m else target
-    if (key, runs) in done:
+    if (key, kind) in done:
         continue
-    done.add((key, runs))
+    done.add((key, kind))
     emit({"start": key})
     try:
+        if kind == "script":
+            why = script(target)
+            emit({"target": target, "origin": origin, "ok": True, "skipped": why})
+            continue
         if not m:
             raise ValueError("not a module or module:object reference")
+        if kind == "celery" and not m.group(2):
+            # Celery's -A: a module, else an attribute of its parent (proj.celery_app)
+            try:
+                importlib.import_module(m.group(1))
+            except ModuleNotFoundError as exc:
+                parent, _, attr = m.group(1).rpartition(".")
+                if exc.name != m.group(1) or not parent:
+                    raise
+                getattr(importlib.import_module(parent), attr)
+            emit({"target": key, "origin": origin, "ok": True})
+            continue
         if runs:
             # `python -m key`: found and compiled (parents imported), never run
             import importlib.util
@@ -308,11 +355,28 @@ _SERVER_VALUES = frozenset({"-c", "--config", "-k", "--worker-class", "-b", "--b
                             "--paste", "--log-config", "--env-file", "--interface"})
 
 
-def _scan(words: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(what one simple command imports, the modules it runs with ``python -m``)."""
-    imports: list[str] = []
-    programs: list[str] = []
-    python = server = False
+# Python's options that take a value (`python -W ignore app.py`).
+_PYTHON_VALUES = frozenset({"-W", "-X", "-c", "--check-hash-based-pycs"})
+
+
+@dataclass
+class _Scanned:
+    imports: list[str]  # modules (or module:object) the command imports
+    programs: list[str]  # modules it runs with `python -m`
+    scripts: list[str]  # Python files it runs (`python server.py`, uWSGI's wsgi-file)
+    workers: list[str]  # Celery apps (`celery -A pkg.tasks worker`)
+
+
+def _scan(words: Sequence[str], read: Callable[[str], str | None] = lambda name: None
+          ) -> _Scanned:
+    """What one simple command imports and runs."""
+    found = _Scanned([], [], [], [])
+    if uwsgi.is_uwsgi(words):
+        modules, files = uwsgi.app_targets(uwsgi.options(words, read))
+        found.imports += modules
+        found.scripts += files
+        return found
+    python = server = celery = False
     skip = False
     for i, word in enumerate(words):
         name = word.rpartition("/")[2]
@@ -322,19 +386,37 @@ def _scan(words: Sequence[str]) -> tuple[list[str], list[str]]:
             python, server = True, False
         elif name in _SERVERS:
             server = True
+        elif name == "celery" and not python:
+            celery = True
         elif python and word == "-m" and i + 1 < len(words):
             module = words[i + 1]
-            imports.append(module.partition(".")[0])
+            found.imports.append(module.partition(".")[0])
             if module not in _SERVERS and module != "pip":
-                programs.append(module)
+                found.programs.append(module)
             server = module in _SERVERS
+            celery = module == "celery"
+            python = False
+        elif python and word in _PYTHON_VALUES:
+            skip = word != "-c"
+            python = word != "-c"  # `python -c CODE`: no file, no module
+        elif python and not word.startswith("-"):
+            if word.endswith(".py"):
+                found.scripts.append(word)
             python = False
         elif server and word in _SERVER_VALUES:
             skip = True
         elif server and _APP_REF.match(word):
-            imports.append(word.partition("(")[0])
+            found.imports.append(word.partition("(")[0])
             server = False
-    return imports, programs
+        elif celery and word in ("-A", "--app") and i + 1 < len(words):
+            found.workers.append(words[i + 1])
+            celery = False
+        elif celery and word.startswith(("--app=", "-A")) and len(word) > 2 \
+                and word not in ("-A",):
+            found.workers.append(word.partition("=")[2] if word.startswith("--app=")
+                                 else word[2:])
+            celery = False
+    return found
 
 
 def _steps(command: Sequence[str], read: Callable[[str], str | None]
@@ -346,9 +428,10 @@ def command_targets(command: Sequence[str],
                     read: Callable[[str], str | None] = lambda name: None) -> list[str]:
     """What the image's command imports: the top-level package of ``python -m pkg.mod``
     and the app of ``gunicorn app.wsgi:application`` (uvicorn, hypercorn, daphne,
-    granian, waitress), through ``sh -c "..."`` and the start scripts ``read`` finds
-    (an ENTRYPOINT script, ``exec "$@"``)."""
-    found = [t for step in _steps(command, read) for t in _scan(step.words)[0]]
+    granian, waitress) or of uWSGI (``--module``, its ini's ``module =``), through
+    ``sh -c "..."`` and the start scripts ``read`` finds (an ENTRYPOINT script,
+    ``exec "$@"``)."""
+    found = [t for step in _steps(command, read) for t in _scan(step.words, read).imports]
     return list(dict.fromkeys(found))
 
 
@@ -356,7 +439,23 @@ def command_programs(command: Sequence[str],
                      read: Callable[[str], str | None] = lambda name: None) -> list[str]:
     """The modules the command runs with ``python -m`` (``app.server``, ``app``): found
     and compiled by SR406, never run (their ``__main__`` is the service)."""
-    found = [m for step in _steps(command, read) for m in _scan(step.words)[1]]
+    found = [m for step in _steps(command, read) for m in _scan(step.words, read).programs]
+    return list(dict.fromkeys(found))
+
+
+def command_scripts(command: Sequence[str],
+                    read: Callable[[str], str | None] = lambda name: None) -> list[str]:
+    """The Python files the command runs (``python server.py``, uWSGI's ``wsgi-file``):
+    SR406 compiles each and finds the modules it imports, never runs it."""
+    found = [f for step in _steps(command, read) for f in _scan(step.words, read).scripts]
+    return list(dict.fromkeys(found))
+
+
+def command_workers(command: Sequence[str],
+                    read: Callable[[str], str | None] = lambda name: None) -> list[str]:
+    """The Celery apps the command starts (``celery -A pkg.tasks worker``): imported as
+    Celery finds them (a module, else an attribute of its parent)."""
+    found = [w for step in _steps(command, read) for w in _scan(step.words, read).workers]
     return list(dict.fromkeys(found))
 
 
@@ -367,6 +466,7 @@ class Imported:
     ok: bool
     error: str = ""
     where: str = ""
+    skipped: str = ""  # why it was not checked (a script not found where it would run)
 
 
 @dataclass(frozen=True)
@@ -395,7 +495,8 @@ def parse_imports(output: str) -> ImportRun:
         elif "target" in event:
             results.append(Imported(str(event["target"]), str(event.get("origin", "")),
                                     bool(event.get("ok")), str(event.get("error", "")),
-                                    str(event.get("where", ""))))
+                                    str(event.get("where", "")),
+                                    str(event.get("skipped") or "")))
             started = ""
     return ImportRun(tuple(results), found, started)
 
@@ -423,11 +524,17 @@ def check_imports(run: ImportRun, python: str, timeout: float | None = None,
                                 f"{output.strip()[-500:]}", None, None,
                                 "Set [tool.shipready.parity] python to the image's "
                                 "interpreter."))
-    ok = [r for r in run.results if r.ok]
+    ok = [r for r in run.results if r.ok and not r.skipped]
     shown = ", ".join(f"{r.target} ({r.origin})" for r in ok[:6]) + \
         (f" and {len(ok) - 6} more" if len(ok) > 6 else "")
+    unchecked = "".join(f"; not checked: {r.target} ({r.skipped})" for r in run.results
+                        if r.ok and r.skipped)
+    if not ok and not findings and unchecked:
+        return CheckResult.skipped("SR406", f"nothing imported{unchecked}; set "
+                                   "[tool.shipready.integrity] modules")
     return CheckResult.from_findings(
-        "SR406", findings, f"{plural(len(ok), 'import')} succeeded in {python}: {shown}",
+        "SR406", findings,
+        f"{plural(len(ok), 'import')} succeeded in {python}: {shown}{unchecked}",
         f"{plural(len(findings), 'import')} failed in {python}", verified=len(ok),
         imported=len(ok))
 
@@ -470,6 +577,10 @@ class IntegrityRun:
             targets += [[t, origin] for t in command_targets(argv, read)]
             targets += [[m, f"`python -m {m}` in {origin}: found and compiled, not run",
                          "run"] for m in command_programs(argv, read)]
+            targets += [[f, f"run by {origin}: compiled and its imports found, not run",
+                         "script"] for f in command_scripts(argv, read)]
+            targets += [[w, f"the Celery app of {origin}", "celery"]
+                        for w in command_workers(argv, read)]
         return targets
 
     def imports(self) -> CheckResult:
@@ -497,7 +608,8 @@ class IntegrityRun:
             return CheckResult.skipped(
                 "SR406", "nothing to import: the project names no distribution (pyproject."
                 "toml, or a path or editable source of its lock) and the image's command "
-                "names no module (`python -m app`, `gunicorn app.wsgi:app`); set "
+                "names no module or script (`python -m app`, `gunicorn app.wsgi:app`, "
+                "`python server.py`, a uWSGI ini's module, `celery -A app.tasks`); set "
                 "[tool.shipready.integrity] modules")
         python = facts.executable or self.run.settings.config.parity.python or "python3"
         spec = json.dumps({"dists": dists, "targets": targets})

@@ -61,6 +61,9 @@ class ServicesPlan:
     source: str = ""  # "compose.yaml (service web)" or "[tool.shipready.services]"
     notes: tuple[str, ...] = ()
     error: str = ""  # the Compose file cannot be used: SR320 fails with this
+    # A file the Compose file requires is not in this checkout (a .env made from a
+    # committed .env.example): SR320 and the app's checks skip with this.
+    missing: str = ""
     none_why: str = ""  # why there are no services (for SR320's skip)
 
     def secret_env(self) -> list[dict[str, str]]:
@@ -143,6 +146,14 @@ def plan(config: ShipreadyConfig, project: Path, dockerfile: Path,
                             " table and no compose.yaml / docker-compose.yml")
     try:
         model = compose.load(path, project, dockerfile, environ=environ, service=cfg.service)
+    except compose.ComposeMissingFileError as exc:
+        make = (f"copy the committed template (`cp {exc.example} .env` beside it, then "
+                "fill in its values)" if exc.example else "create it")
+        return ServicesPlan(source=path.name, missing=(
+            f"the backing services of {path.name} cannot be started here: {exc}. To run "
+            f"them: {make} before the run (in CI, a step that writes it), mark the entry "
+            "`required: false` if the services start without it, or name the services in "
+            "[tool.shipready.services.<name>] tables"))
     except compose.ComposeError as exc:
         return ServicesPlan(error=str(exc), source=path.name)
     if model.app is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ...checks import CheckResult, Finding, Status
@@ -166,6 +166,10 @@ class HardenedRun:
         try:
             restrictions = self.restrictions()
             assert isinstance(restrictions, engine.Restrictions)
+            if not restrictions.user and restrictions.tmpfs:
+                # The image's USER writes the tmpfs paths: they are given to its uid.
+                restrictions = replace(restrictions, tmpfs_owner=self._image_uid(
+                    built.ref, built.info.user))
             self._running = start(self.run, built.ref, built.info, restrictions)
         except ServicesNotReadyError:
             return  # the session container's gate says why (SR310 skips)
@@ -178,6 +182,22 @@ class HardenedRun:
             self._result = CheckResult.failed(
                 "SR310", self.run.lost or engine.describe_failure(
                     exc, self.run.settings.config.engine_timeout), [])
+
+    def _image_uid(self, ref: str, user: str) -> str:
+        """The numeric "uid[:gid]" of the image's USER (a name is looked up in the
+        image's /etc/passwd); "" when it cannot be told."""
+        from .. import engine
+
+        name, _, group = user.partition(":")
+        if not name or (name.isdigit() and (not group or group.isdigit())):
+            return user
+        client = self.run.client()
+        passwd = engine.image_file(client, ref, "/etc/passwd", self.run.labels()) \
+            if client is not None else None
+        found = passwd_ids(passwd.decode("utf-8", "replace") if passwd else "", name)
+        if not found or (group and not group.isdigit()):
+            return found.partition(":")[0]  # the uid alone: the group's file is not read
+        return f"{found.partition(':')[0]}:{group}" if group else found
 
     def _wait(self) -> None:
         self.begin()
@@ -218,6 +238,12 @@ class HardenedRun:
             return gate
         self._wait()  # also when skipping: its container must be registered for cleanup
         if self._session_failed():
+            from .smokerun import smoke_run
+
+            failure = smoke_run(self.run).failure
+            if failure is not None and failure.status == Status.SKIPPED:
+                return CheckResult.skipped("SR310", "the container did not run (see "
+                                           "shipready::smoke::ready)")
             return CheckResult.skipped("SR310", "the container does not become ready even "
                                        "without restrictions (see shipready::smoke::ready)")
         if self._result is not None:
@@ -312,3 +338,13 @@ class HardenedRun:
         from .smokerun import smoke_run
 
         return smoke_run(self.run).stopped_with
+
+
+def passwd_ids(passwd: str, name: str) -> str:
+    """"uid:gid" of ``name`` in an /etc/passwd text ("" when it is not there)."""
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] == name and fields[2].isdigit() \
+                and fields[3].isdigit():
+            return f"{fields[2]}:{fields[3]}"
+    return ""

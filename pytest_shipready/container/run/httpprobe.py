@@ -130,3 +130,24 @@ def missing_interpreter(code: int | None, output: str) -> bool:
     text = output.lower()
     return code in (126, 127) or "executable file not found" in text or \
         "no such file or directory" in text or "unknown option" in text
+
+
+def non_http(error: str) -> str:
+    """What answered, when ``error`` (an :class:`Answer`'s) says the port answered but
+    not over HTTP/1.x ("HTTP/2 frames (a gRPC or HTTP/2-only server)"); "" otherwise (a
+    refused or reset connection, a timeout: nothing answered)."""
+    name, _, line = error.partition(": ")
+    if name != "BadStatusLine" or not line:
+        return ""
+    raw = line.encode("latin-1", "replace")
+    if len(raw) >= 9 and raw[3] == 0x04 and raw[4] in (0, 1):  # a SETTINGS frame first
+        return "HTTP/2 frames (a gRPC or HTTP/2-only server)"
+    if len(raw) >= 3 and raw[0] in (0x15, 0x16) and raw[1] == 0x03:  # a TLS record
+        return "a TLS record (an HTTPS or TLS-only port)"
+    return f"bytes that are not an HTTP status line: {printable(line)[:60]}"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, for a message (a non-HTTP answer's
+    bytes would otherwise reach the terminal raw)."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)

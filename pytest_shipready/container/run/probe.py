@@ -310,8 +310,12 @@ class Prober:
         """One GET: (status, body); raises :class:`ProbeError` without an HTTP answer."""
         answer = self.get([path], port, timeout)[0]
         if answer.status is None:
+            other = httpprobe.non_http(answer.error)
+            if other:
+                raise self._fail(f"{self._where(port)}{path} answered, but not over HTTP: "
+                                 f"{other}")
             raise self._fail(f"no HTTP answer from {self._where(port)}{path}: "
-                             f"{answer.error}")
+                             f"{httpprobe.printable(answer.error)}")
         return answer.status, answer.body
 
     def _where(self, port: int) -> str:

@@ -7,9 +7,12 @@ container runs (the engine runs exactly that command the same way), polling fast
 first and then less often; an HTTP answer on the container's port, when there is one,
 makes the next exec come at once. The engine's own verdict still counts: "healthy"
 passes, "unhealthy" (its retries failed) fails, and the PASS says what it had said by
-then. Without a HEALTHCHECK: the HTTP probe, else a log line, as configured. HTTP
-requests are made from inside the engine (:mod:`.probe`: never through a published port
-or a proxy; after the first, a round trip costs no exec).
+then. Without a HEALTHCHECK: a configured ``ready_log`` (an explicit setting wins over
+the HTTP probe that an EXPOSEd port implies: a gRPC server never answers HTTP), else the
+HTTP probe; a port that answers, but not over HTTP (HTTP/2 frames, TLS), shows a server
+listening, which is all that PASS says. HTTP requests are made from inside the engine
+(:mod:`.probe`: never through a published port or a proxy; after the first, a round
+trip costs no exec).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from ...checks import CheckResult
 from . import logcap
 from . import smoke as verdicts
+from .httpprobe import Answer, non_http, printable
 from .probe import ProbeUnavailableError
 
 if TYPE_CHECKING:
@@ -39,8 +43,8 @@ class RunningContainer(Protocol):
     def ports(self) -> tuple[int, ...]: ...
     @property
     def started(self) -> float: ...
-    def http(self, path: str = "/", port: int | None = None, timeout: float = 5.0
-             ) -> tuple[int, bytes]: ...
+    def http_each(self, paths: list[str], port: int | None = None, timeout: float = 5.0
+                  ) -> list[Answer]: ...
     def route(self) -> str: ...
     def answers_now(self, path: str) -> bool: ...
     def log_tail(self) -> bytes: ...
@@ -68,12 +72,15 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
     deadline = running.started + cfg.ready_timeout
     pattern = re.compile(cfg.ready_log) if cfg.ready_log else None
     healthcheck = engine.healthcheck_of(c) if running.info.healthcheck else None
+    # Said in a PASS: a configured ready_log that the HEALTHCHECK takes precedence over.
+    unused = ("; [tool.shipready.smoke] ready_log is not used: the image's HEALTHCHECK "
+              "decides" if pattern is not None else "")
     if running.info.healthcheck:
         how = "the HEALTHCHECK to pass"
+    elif pattern is not None:
+        how = f"a log line matching /{cfg.ready_log}/ ([tool.shipready.smoke] ready_log)"
     elif running.ports:
         how = f"HTTP {cfg.probe_path} on port {running.ports[0]}"
-    elif pattern is not None:
-        how = f"a log line matching /{cfg.ready_log}/"
     else:
         how = "nothing (no HEALTHCHECK, port or ready_log): running counts as ready"
     delay = FIRST_POLL
@@ -89,7 +96,7 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
         if running.info.healthcheck:
             if st.health == "healthy":
                 return CheckResult.passed("SR301", f"healthy after {elapsed:.1f} s "
-                                          "(the engine's HEALTHCHECK)",
+                                          f"(the engine's HEALTHCHECK{unused})",
                                           seconds=round(elapsed, 2))
             if st.health == "unhealthy":
                 return verdicts.unhealthy(running.log_tail(), elapsed,
@@ -110,10 +117,18 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                     said = _engine_said(c.state().health, healthcheck.interval)
                     return CheckResult.passed(
                         "SR301", f"the HEALTHCHECK command passed after {elapsed:.1f} s "
-                        f"(run with docker exec; {said})", seconds=round(elapsed, 2))
+                        f"(run with docker exec; {said}{unused})", seconds=round(elapsed, 2))
+        elif pattern is not None:
+            chunks = c.log_chunks(run.settings.config.engine_timeout)
+            if logcap.any_line(chunks, lambda line: pattern.search(line) is not None):
+                return CheckResult.passed(
+                    "SR301", f"log line /{cfg.ready_log}/ after {elapsed:.1f} s "
+                    "([tool.shipready.smoke] ready_log; no HTTP probe)",
+                    seconds=round(elapsed, 2))
         elif running.ports:
+            other = ""
             try:
-                status, _ = running.http(cfg.probe_path, timeout=1.0)
+                answer = running.http_each([cfg.probe_path], timeout=1.0)[0]
             except ProbeUnavailableError as exc:
                 return CheckResult.skipped(
                     "SR301", f"readiness by {how} cannot be verified: {exc}; or give the "
@@ -122,7 +137,20 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                 last_probe = str(exc)
                 status = 599
             else:
-                last_probe = f"{cfg.probe_path} answered {status}"
+                status = answer.status if answer.status is not None else 599
+                other = non_http(answer.error) if answer.status is None else ""
+                last_probe = (f"{cfg.probe_path} answered {status}"
+                              if answer.status is not None else
+                              f"no HTTP answer: {printable(answer.error)[:300]} (requested "
+                              f"{running.route()})")
+            if other:
+                elapsed = time.monotonic() - running.started
+                return CheckResult.passed(
+                    "SR301", f"port {running.ports[0]} answered after {elapsed:.1f} s, but "
+                    f"not over HTTP ({other}): a server listens there, which is all this "
+                    "verified; a HEALTHCHECK that asks the service itself (for gRPC, "
+                    "grpc_health_probe) or [tool.shipready.smoke] ready_log says more",
+                    seconds=round(elapsed, 2))
             if status < 500:
                 # The first request may have found the probe's route (seconds, for an
                 # image without Python): the time is when the answer came.
@@ -136,11 +164,6 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                     "SR301", f"HTTP {cfg.probe_path} answered {status} after "
                     f"{elapsed:.1f} s (requested {running.route()}){route}",
                     seconds=round(elapsed, 2))
-        elif pattern is not None:
-            chunks = c.log_chunks(run.settings.config.engine_timeout)
-            if logcap.any_line(chunks, lambda line: pattern.search(line) is not None):
-                return CheckResult.passed("SR301", f"log line /{cfg.ready_log}/ after "
-                                          f"{elapsed:.1f} s", seconds=round(elapsed, 2))
         elif elapsed >= OBSERVE:
             # Nothing says "ready": not a pass. Watching it run a moment first makes a
             # container that exits at once fail here, the same way on every run.

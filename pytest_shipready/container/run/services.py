@@ -83,7 +83,7 @@ class ServicesRun:
     @property
     def active(self) -> bool:
         plan = self.plan()
-        return bool(plan.services or plan.error)
+        return bool(plan.services or plan.error or plan.missing)
 
     def secrets(self) -> list[str]:
         """The secret values of every environment this run gives a container."""
@@ -106,7 +106,8 @@ class ServicesRun:
     def begin(self) -> None:
         """Start the services in the background (idempotent)."""
         with self._lock:
-            if self._thread is not None or not self.active or self.plan().error:
+            if self._thread is not None or not self.active or self.plan().error \
+                    or self.plan().missing:
                 return
             plan = self.plan()
             names = ", ".join(f"{s.name} ({s.image})" for s in plan.services)
@@ -131,6 +132,9 @@ class ServicesRun:
                                       "Fix the file, or name the services in "
                                       "[tool.shipready.services.<name>] tables and set "
                                       "[tool.shipready.compose] enabled = false.")])
+        if plan.missing:  # not this deployment's fault: the app's checks skip too
+            return CheckResult(  # the figure: the report's note that the app did not run
+                "SR320", Status.SKIPPED, plan.missing, figures={"app_not_run": 1})
         if not plan.services:
             return CheckResult.skipped("SR320", plan.none_why or "no backing services")
         self.begin()
@@ -368,6 +372,11 @@ class ServicesRun:
         if self.active:
             services = self.wait()
             if services.status == Status.SKIPPED:
+                if self.plan().missing and ("SR320" in self.reported
+                                            or check_id != "SR301"):
+                    return CheckResult.skipped(check_id, "the backing services cannot be "
+                                               "started here (see shipready::smoke::"
+                                               "services)")
                 return CheckResult.skipped(check_id, services.summary)
             if services.status != Status.PASSED:
                 return self._pointer(check_id, "SR320", services, "a backing service did "

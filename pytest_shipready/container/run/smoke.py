@@ -112,13 +112,44 @@ def _root(message: str) -> CheckResult:
 
 
 _SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
+_SIGNALS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGKILL": 9, "SIGUSR1": 10,
+            "SIGUSR2": 12, "SIGTERM": 15, "SIGWINCH": 28, "SIGPWR": 30}
+# A line that says the process got the signal or is stopping (uWSGI: "SIGINT/SIGTERM
+# received...killing workers...", gunicorn: "Handling signal: term", "Shutting down").
+_STOPPING = re.compile(r"SIG[A-Z]+|signal|shutting down|shutdown|stopping|graceful|"
+                       r"killing workers|terminat", re.IGNORECASE)
+
+
+def signal_disposition(status: str, signal_name: str) -> str:
+    """What a process does with ``signal_name``, from its /proc/<pid>/status:
+    "caught" (a handler), "ignored" (SIG_IGN), "default" (neither: as PID 1, the kernel
+    drops the signal), or "" when the status does not say (or the signal is unknown)."""
+    number = _SIGNALS.get(signal_name.upper())
+    if number is None and signal_name.upper().removeprefix("SIG").isdigit():
+        number = int(signal_name.upper().removeprefix("SIG"))
+    masks: dict[str, int] = {}
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigCgt", "SigIgn"):
+            try:
+                masks[key] = int(value.strip(), 16)
+            except ValueError:
+                return ""
+    if number is None or len(masks) < 2:
+        return ""
+    bit = 1 << (number - 1)
+    if masks["SigCgt"] & bit:
+        return "caught"
+    return "ignored" if masks["SigIgn"] & bit else "default"
 
 
 def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[int, ...],
-                     signal_name: str, logs: bytes, pid1: tuple[str, ...] = ()
-                     ) -> CheckResult:
+                     signal_name: str, logs: bytes, pid1: tuple[str, ...] = (),
+                     pid1_status: str = "") -> CheckResult:
     """``pid1``: the command line of the container's PID 1 before the stop, when known
-    (a shell there neither handles the signal nor passes it on)."""
+    (a shell there neither handles the signal nor passes it on); ``pid1_status``: its
+    /proc/1/status then, which tells a process that handles the signal but was still
+    stopping when the grace period ended from one that never heard it."""
     figures: dict[str, int | float | str] = {"exit_code": code, "seconds": round(seconds, 2)}
     if code in accepted:
         return CheckResult.passed(
@@ -126,6 +157,10 @@ def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[in
     if code == 137 and seconds >= grace - 0.5:
         shown = shlex.join(pid1)
         shown = shown if len(shown) <= 160 else shown[:157] + "..."
+        who = f"PID 1 (`{shown}`)" if pid1 else "PID 1"
+        disposition = signal_disposition(pid1_status, signal_name)
+        if disposition == "caught":
+            return _slow_stop(who, signal_name, grace, logs, figures)
         if pid1 and pid1[0].rsplit("/", 1)[-1] in _SHELLS:
             return CheckResult.failed(
                 "SR304", f"ignored {signal_name}: PID 1 is a shell, killed after the "
@@ -140,7 +175,23 @@ def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[in
                          "\"$@\"` or `exec gunicorn ...`); or run under an init that "
                          "forwards signals (tini as the ENTRYPOINT, `docker run --init`).")],
                 **figures)
-        who = f"PID 1 (`{shown}`)" if pid1 else "PID 1"
+        if disposition:  # not a shell, and it has no handler: the exec form is no cure
+            how = (f"ignores {signal_name} (its disposition is SIG_IGN)"
+                   if disposition == "ignored" else f"has no handler for {signal_name}, "
+                   "and the kernel drops a signal without a handler that is sent to PID 1")
+            return CheckResult.failed(
+                "SR304", f"ignored {signal_name}, killed after the {grace:.0f} s grace "
+                "period",
+                [Finding(f"{who} {how} (/proc/1/status); Docker killed it after "
+                         f"{grace:.0f} s (exit code 137). " + tail(logs, 10), None, None,
+                         f"Handle {signal_name} in the program: install a handler that "
+                         "stops it and exits 0 (Python: `signal.signal(signal.SIGTERM, "
+                         "...)` that stops the server, e.g. gRPC's `server.stop(grace)`, "
+                         "or raises SystemExit); or run it under an init as PID 1 (tini "
+                         "as the ENTRYPOINT, `docker run --init`), where the signal's "
+                         "default action ends it with exit code 143: then list 143 in "
+                         "[tool.shipready.smoke] stop_exit_codes.")],
+                **figures, disposition=disposition)
         return CheckResult.failed(
             "SR304", f"ignored {signal_name}, killed after the {grace:.0f} s grace period",
             [Finding(f"{who} did not exit on {signal_name}; Docker killed it after "
@@ -157,6 +208,31 @@ def shutdown_verdict(code: int, seconds: float, grace: float, accepted: tuple[in
                  f"{seconds:.1f} s. " + tail(logs, 10), None, None,
                  "Exit 0 after a clean shutdown, or list the code in "
                  "[tool.shipready.smoke] stop_exit_codes.")], **figures)
+
+
+def _slow_stop(who: str, signal_name: str, grace: float, logs: bytes,
+               figures: dict[str, int | float | str]) -> CheckResult:
+    """PID 1 handles the signal and had not exited when the grace period ended."""
+    said = [line.strip() for line in logs.decode("utf-8", "replace").splitlines()[-200:]
+            if _STOPPING.search(line)]
+    evidence = (f"it logged `{said[0][:200]}`" + (f" and then `{said[-1][:200]}`"
+                                                 if len(said) > 1 else "") + "; "
+                if said else "")
+    return CheckResult.failed(
+        "SR304", f"received {signal_name} but did not finish stopping within the "
+        f"{grace:.0f} s grace period, killed",
+        [Finding(f"{who} handles {signal_name} (it has a handler: /proc/1/status), so it "
+                 f"got the signal; {evidence}it had not exited when Docker killed it after "
+                 f"{grace:.0f} s (exit code 137). " + tail(logs, 10), None, None,
+                 "Its shutdown is slower than the grace period: measure how long a clean "
+                 "stop takes (`docker stop -t 120` and `docker logs`), then make it faster "
+                 "(shorter worker and request timeouts, stop background daemons first) or "
+                 "raise the grace period to fit it: [tool.shipready.smoke] grace_period "
+                 "here and the platform's own (`docker stop -t`, compose "
+                 "`stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`, ECS "
+                 "`stopTimeout`). If it never exits on this signal (uWSGI 2.0 reloads on "
+                 "SIGTERM unless `die-on-term = true`), make it exit instead.")],
+        **figures, disposition="caught")
 
 
 def command_verdicts(results: list[tuple[list[str], int, int | None, str, bytes]],

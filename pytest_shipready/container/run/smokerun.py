@@ -153,11 +153,12 @@ class RunningContainer:
         (SR304's verdict; SR311's for the hardened container). Raises EngineError when
         the engine cannot stop it."""
         pid1 = self.pid1()
+        status = self.pid1_status()
         code, seconds = self.container.stop(cfg.grace_period)
         self.stopped = True
         return verdicts.shutdown_verdict(code, seconds, cfg.grace_period,
                                          tuple(cfg.stop_exit_codes), self.info.stop_signal,
-                                         self.log_tail(), pid1)
+                                         self.log_tail(), pid1, status)
 
     def pid1(self) -> tuple[str, ...]:
         """The command line of the container's PID 1 (/proc/1/cmdline): which process
@@ -165,6 +166,13 @@ class RunningContainer:
         code, out = self.exec_answered(["cat", "/proc/1/cmdline"],
                                        lambda c, text: c != 0 or bool(text))
         return tuple(w for w in out.split("\0") if w) if code == 0 else ()
+
+    def pid1_status(self) -> str:
+        """/proc/1/status of the container (which signals PID 1 catches and ignores);
+        "" when it cannot be read."""
+        code, out = self.exec_answered(["cat", "/proc/1/status"],
+                                       lambda c, text: c != 0 or "SigCgt" in text)
+        return out if code == 0 else ""
 
 
 def start(run: DockerRun, image: str, info: ImageInfo,
@@ -335,6 +343,9 @@ class SmokeRun:
             self.skip_reason = self.skip_reason or self.failure.summary
         if check_id == "SR301" and self.failure is not None:
             return self.failure
+        if self.failure is not None and self.failure.status == Status.SKIPPED:
+            return CheckResult.skipped(check_id, "the container did not run (see "
+                                       "shipready::smoke::ready)")
         return CheckResult.skipped(
             check_id, "the container did not become ready (see shipready::smoke::ready)")
 
