@@ -259,8 +259,7 @@ class ShipreadyState:
         self.previous_image: dict[str, Any] | None = None
         self.sbom_note = ""
         self.not_checked = ""  # why no image is judged (see _no_image)
-        from .secrets import (build_secret_values, configured_secrets, mark_standalone,
-                              project_words)
+        from .secrets import build_secret_values, configured_secrets, mark_standalone, project_words
 
         # values never shown: secrets given to the container ([tool.shipready.smoke] env)
         # and to the build ([tool.shipready.image] build_args and secrets), and those of

@@ -615,8 +615,12 @@ def test_a_secret_that_is_the_projects_word_is_masked_where_it_stands_alone(
         tmp_path: Path) -> None:
     """saleor: POSTGRES_PASSWORD=saleor made `uvicorn ***.asgi:application` and the image
     `pytest-shipready/***-***`. The value stays masked wherever it is the value."""
-    from pytest_shipready.secrets import (StandaloneSecret, mark_standalone, project_words,
-                                          redact_text)
+    from pytest_shipready.secrets import (
+        StandaloneSecret,
+        mark_standalone,
+        project_words,
+        redact_text,
+    )
 
     project = tmp_path / "saleor"
     (project / "saleor" / "core").mkdir(parents=True)
