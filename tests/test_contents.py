@@ -6,6 +6,8 @@ import io
 import json
 import tarfile
 
+import pytest
+
 from pytest_shipready.checks import Status
 from pytest_shipready.container.inspect import contents
 
@@ -181,3 +183,21 @@ def test_compilers_a_later_layer_removes_are_not_in_the_final_stage() -> None:
     under = contents.check_waste(image, 50, multi_stage=True, own_from=1)
     assert under.status == Status.PASSED, under.findings
     assert under.figures["wasted_mb"] == 3.0
+
+
+@pytest.mark.parametrize(("created_by", "shown"), [
+    ("/bin/sh -c apt-get update && apt-get install -y tini",
+     "RUN apt-get update && apt-get install -y tini"),
+    ("RUN /bin/sh -c apt-get update && apt-get install -y tini # buildkit",
+     "RUN apt-get update && apt-get install -y tini"),
+    ("RUN |1 TOKEN=abc /bin/sh -c pip install -r r.txt # buildkit", "RUN pip install -r r.txt"),
+    ("|1 TOKEN=abc /bin/sh -c pip install -r r.txt", "RUN pip install -r r.txt"),
+    ("/bin/sh -c #(nop) COPY file:abc in /srv/ ", "COPY file:abc in /srv/"),
+    ("COPY app.py /srv/app.py # buildkit", "COPY app.py /srv/app.py"),
+    ('RUN ["pip", "install", "x"] # buildkit', 'RUN ["pip", "install", "x"]'),
+])
+def test_a_layer_is_shown_as_the_dockerfile_wrote_it_whichever_builder(created_by: str,
+                                                                      shown: str) -> None:
+    from pytest_shipready.container.inspect.contents import _instruction
+
+    assert _instruction(created_by) == shown

@@ -93,7 +93,8 @@ def test_secret_in_the_images_env_is_found_in_the_log_and_masked_everywhere(
     assert results["SR505"]["status"] == "failed", results["SR505"]
     assert "container log:1: contains the value of $SESSION_SECRET (from app): " in out
     assert '"signing": "[REDACTED]"' in out
-    assert "SESSION_SECRET=***" in out  # the build step under -v
+    if "(BuildKit via" not in out:  # the legacy builder prints the ENV step under -v
+        assert "SESSION_SECRET=***" in out
     assert results["SR501"]["status"] == "passed"
     assert SECRET not in out
     assert SECRET not in report.read_text()

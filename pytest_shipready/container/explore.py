@@ -62,14 +62,15 @@ def explore(settings: Settings, say: Callable[[str], None] | None = None) -> Exp
             return Explored(f"could not build {run.display}: {built.result.summary}",
                             cause=_build_cause(built.result.findings), build_failed=True)
         started = time.monotonic()
+        shown = built.tag or built.ref  # its tag, for people
         from .run.services import ServicesNotReadyError
 
         try:
             running = start(run, built.ref, built.info)
         except ServicesNotReadyError as exc:  # a backing service or the release failed
-            return Explored(f"could not start {built.ref}: {exc.result.summary}")
+            return Explored(f"could not start {shown}: {exc.result.summary}")
         except engine.EngineError as exc:
-            return Explored(f"could not start {built.ref}: {exc}")
+            return Explored(f"could not start {shown}: {exc}")
         listening = _listening(running)
         watched = time.monotonic() - started
         answered: dict[str, int] = {}
@@ -86,7 +87,7 @@ def explore(settings: Settings, say: Callable[[str], None] | None = None) -> Exp
         log = running.logs()
         failed = exited or any(code >= 500 for code in answered.values())
         cause = tuple(log.strip().splitlines()[-_LOG_LINES:]) if failed else ()
-        return Explored(f"ran {built.ref} once to see what it does", answered,
+        return Explored(f"ran {shown} once to see what it does", answered,
                         missing_env(log), exited, None if exited else listening, cause,
                         watched=watched)
     finally:

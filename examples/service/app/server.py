@@ -72,9 +72,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(host: str = "0.0.0.0", port: int = 8000) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return Server((host, port), Handler)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away before its answer (a health probe that timed out):
+        # one structured event, not socketserver's plain-text traceback on stderr.
+        log.warning("request_aborted", client=client_address[0], exc_info=True)
 
 
 def serve(host: str = "0.0.0.0", port: int | None = None) -> None:

@@ -247,9 +247,15 @@ def _size(n: int) -> str:
 
 
 def _instruction(created_by: str) -> str:
-    text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", created_by)
-    text = re.sub(r"^/bin/sh -c ", "RUN ", text)
+    """A history entry as the Dockerfile wrote it. The legacy builder records
+    ``/bin/sh -c #(nop) COPY ...`` and ``/bin/sh -c apt-get ...``, BuildKit
+    ``RUN /bin/sh -c apt-get ... # buildkit``; either may put the build arguments first
+    (``|2 NAME=value ...``)."""
+    text = re.sub(r"\s*# buildkit$", "", created_by.strip())
+    text = re.sub(r"^RUN (?=\|\d+ |/bin/sh -c )", "", text)
     text = re.sub(r"^\|\d+ (\S+=\S* )+", "", text)  # build args: never shown
+    text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", text)
+    text = re.sub(r"^/bin/sh -c ", "RUN ", text)
     return text.strip()[:120] or "(a layer of the base image)"
 
 
