@@ -17,11 +17,13 @@ trip costs no exec).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import TYPE_CHECKING, Protocol
 
 from ...checks import CheckResult
+from ..enginehost import route_of
 from . import logcap
 from . import smoke as verdicts
 from .httpprobe import Answer, non_http, printable
@@ -141,8 +143,8 @@ def wait_ready(running: RunningContainer, run: DockerRun) -> CheckResult:
                 other = non_http(answer.error) if answer.status is None else ""
                 last_probe = (f"{cfg.probe_path} answered {status}"
                               if answer.status is not None else
-                              f"no HTTP answer: {printable(answer.error)[:300]} (requested "
-                              f"{running.route()})")
+                              f"no HTTP answer: {printable(answer.error)[:300]} "
+                              f"({route_of(os.environ.get('DOCKER_HOST'), running.route())})")
             if other:
                 elapsed = time.monotonic() - running.started
                 return CheckResult.passed(
