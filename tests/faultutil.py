@@ -234,28 +234,118 @@ def run_shipready(project: Path, out: Path, *args: str, env: dict[str, str] | No
                    out, read_results(out))
 
 
+@dataclass(frozen=True)
+class Peak:
+    """The peak resident memory of a run, in kB, each process's own: the high-water mark
+    of its own address space (``VmHWM``), sampled every :data:`SAMPLE_EVERY` s."""
+
+    own_kb: int  # the measured process itself
+    child_kb: int  # the largest of its descendants (the docker CLI of a BuildKit build...)
+    child: str  # that descendant's command line
+    wait4_kb: int  # wait4(2)'s ru_maxrss, for comparison: see :func:`measure`
+
+    def __str__(self) -> str:
+        return (f"own peak {self.own_kb / 1000:.0f} MB, largest child {self.child_kb / 1000:.0f}"
+                f" MB ({self.child or 'none seen'}), wait4 ru_maxrss "
+                f"{self.wait4_kb / 1000:.0f} MB")
+
+
+SAMPLE_EVERY = 0.05  # s
+
+
+def _own_hwm(pid: int) -> tuple[int, str] | None:
+    """A process's VmHWM (kB) and command line; None once it has no memory (a zombie)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            "utf-8", "replace").strip()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]), cmd
+    return None
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children started by any of its threads)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with contextlib.suppress(OSError):
+                    kids = [int(k) for k in
+                            Path(f"/proc/{parent}/task/{task}/children").read_text().split()]
+                    found += kids
+                    todo += kids
+    return found
+
+
+def measure(proc: subprocess.Popen[Any], timeout: float) -> tuple[int, Peak]:
+    """Wait for ``proc`` (killing its process group after ``timeout`` s): its exit code
+    and its :class:`Peak`.
+
+    Not wait4(2)'s ru_maxrss: that is the maximum over the process and its waited-for
+    children of ``signal->maxrss``, and exec(2) sets that to the high-water mark of the
+    address space it replaces. Python starts a child with vfork(2) (as posix_spawn does),
+    so that address space is the *spawning* process's: ru_maxrss reports the peak of
+    whatever process started pytest (in CI, the outer ``python -m pytest`` of the whole
+    suite, which an earlier test had taken to over 400 MB), not the run's. ``VmHWM`` is the
+    high-water mark of the process's own address space since its exec: sampled, it misses
+    at most what the last :data:`SAMPLE_EVERY` s before the exit added."""
+    peaks: dict[int, tuple[int, str]] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            own = _own_hwm(proc.pid)
+            if own is not None and own[0] >= peaks.get(proc.pid, (0, ""))[0]:
+                peaks[proc.pid] = own
+            for pid in _descendants(proc.pid):
+                seen = _own_hwm(pid)
+                # A child between vfork and exec shows its parent's memory and command.
+                if seen is not None and (own is None or seen[1] != own[1]) \
+                        and seen[0] >= peaks.get(pid, (0, ""))[0]:
+                    peaks[pid] = seen
+            done.wait(SAMPLE_EVERY)
+
+    sampler = threading.Thread(target=sample, name="peak sampler", daemon=True)
+    sampler.start()
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        # Exited but not reaped (WNOWAIT): the pid cannot be reused while it is sampled.
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        done.set()
+        sampler.join()
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+        done.set()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    own = peaks.pop(proc.pid, (0, ""))[0]
+    child_kb, child = max(peaks.values(), default=(0, ""))
+    return proc.returncode, Peak(own, child_kb, child[:100], int(usage.ru_maxrss))
+
+
 def run_measured(project: Path, out: Path, *args: str, env: dict[str, str] | None = None,
-                 timeout: float = 60) -> tuple[Outcome, int]:
-    """:func:`run_shipready`, also returning the peak RSS of that pytest process (and of
-    any child it waited for) in kB, from wait4(2)."""
+                 timeout: float = 60) -> tuple[Outcome, Peak]:
+    """:func:`run_shipready`, also returning the peak memory of that pytest process and
+    of the processes it started (:func:`measure`)."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(out / "stdout.txt", "w+") as stdout, open(out / "stderr.txt", "w+") as stderr:
         proc = subprocess.Popen(command(project, out, *args), cwd=project, stdout=stdout,
                                 stderr=stderr, env=environment(env, out),
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        code, peak = measure(proc, timeout)
         stdout.seek(0)
         stderr.seek(0)
-        outcome = Outcome(proc.returncode, stdout.read(), stderr.read(),
+        outcome = Outcome(code, stdout.read(), stderr.read(),
                           time.monotonic() - started, out, read_results(out))
-    return outcome, int(usage.ru_maxrss)
+    return outcome, peak
 
 
 def start_shipready(project: Path, out: Path, *args: str,

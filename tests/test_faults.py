@@ -773,7 +773,8 @@ def test_a_200_mb_log_is_checked_within_a_memory_cap(faults: Faults) -> None:
     assert "SR501" not in toml
     project = faults.project(toml=toml, files={"app.py": FLOOD_APP})
     faults.snapshot(project)
-    outcome, peak_kb = run_measured(project, faults.tmp / "out", timeout=VERDICT_BUDGET)
+    outcome, peak = run_measured(project, faults.tmp / "out", timeout=VERDICT_BUDGET)
+    print(peak)
     assert outcome.seconds < VERDICT_BUDGET, outcome.output[-3000:]
     faults.check_clean(project, outcome.output)
     for node in ("smoke::ready", "logs::structured", "logs::required-keys",
@@ -784,8 +785,18 @@ def test_a_200_mb_log_is_checked_within_a_memory_cap(faults: Faults) -> None:
     mb = float(summary.split(" MB in all")[0].rsplit(" ", 1)[1])
     assert mb > 190, summary
     assert "max_log_mb = 16" in summary
-    # Before the cap: 2.9 GB. Now the 16 MB kept, a sample and the interpreter.
-    assert peak_kb < 400_000, f"peak RSS {peak_kb / 1000:.0f} MB"
+    # Each process's own peak (VmHWM), not wait4's ru_maxrss: that one is at least the
+    # peak of the process that started pytest (faultutil.measure), so in CI, after an
+    # earlier test had held a 200 MB `docker save` in the suite's own process, it read
+    # 458 MB while this run's pytest peaked at about 156 MB (measured with a cold BuildKit
+    # build and the log written whole before it is read; 438 MB by wait4 in that same
+    # order here). Before the max_log_mb cap the run peaked at 2.9 GB; now the 16 MB kept
+    # and a sample of 1,000 lines (about 55 MB once decoded and parsed) on top of about
+    # 100 MB of interpreter, pytest, docker-py and the layer scan's buffers. The largest
+    # child is the BuildKit docker CLI (about 40 MB). Holding the 200 MB log's raw chunks
+    # in the plugin measured 367 MB own peak (the old 400 MB cap let that pass).
+    assert peak.own_kb < 250_000, str(peak)
+    assert peak.child_kb < 250_000, str(peak)
 
 
 # --- secrets --------------------------------------------------------------------------------
