@@ -485,6 +485,10 @@ class DockerRun:
         engine.tag_image(client, out.image_id, names.tag)
         if engine.untag(client, names.building):
             self._unrecord_build()
+        # Again now: an earlier run's abandoned build the engine finished since this run
+        # started (its tag may be on this very image, when the cache made it the same).
+        with contextlib.suppress(Exception):
+            _reap_builds(self.session, lambda tag: engine.untag(client, tag))
         if out.step_images:  # the classic builder's unshipped stages: nothing left behind
             with contextlib.suppress(Exception):
                 engine.remove_intermediates(client, out.step_images, wait=5)
