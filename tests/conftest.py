@@ -20,6 +20,13 @@ from typing import Any
 
 import pytest
 
+# Imported before any test: pytester's in-process runs drop from sys.modules what they
+# imported first, and a half-dropped requests (its sessions kept, http.cookiejar imported
+# again) then fails every later docker client of this process with "You can only merge
+# into CookieJar".
+import docker  # noqa: F401  # isort: skip
+import requests  # noqa: F401  # isort: skip
+
 # The reaper image cannot be pulled here; the plugin cleans up after itself.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 

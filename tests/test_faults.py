@@ -919,7 +919,9 @@ def test_a_live_run_in_another_pid_namespace_is_never_reaped(faults: Faults) -> 
                                cwd=b, capture_output=True, text=True, timeout=120,
                                env=environment(None, out_b))
         assert "removed" not in b_run.stdout or "jobA" not in b_run.stdout, b_run.stdout
-        assert running_containers(a) == alive, "job B removed job A's live container"
+        if proc.poll() is None:  # (on a loaded machine A may have finished meanwhile:
+            # then its SR302 verdict below says whether its container lived to the end)
+            assert running_containers(a) == alive, "job B removed job A's live container"
         output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
