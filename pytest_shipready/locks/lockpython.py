@@ -20,10 +20,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from ..checks import CheckResult, Finding, Status
-from ..dockerfile import parser
 from .inputs import requires_python
 from .model import ToolLock
-from .target import _EMBEDDED, _PYTHON_TAG, Target
+from .target import Target, image_python_version
 
 _MINORS = range(0, 41)  # 3.0 ... 3.40
 _PATCHES = range(0, 100)
@@ -81,15 +80,11 @@ def image_python(target: Target) -> tuple[str, int | None] | None:
     if not target.python_from.startswith("FROM "):
         return None
     image = target.python_from[len("FROM "):].split(";")[0].strip()
-    ref = parser.parse_image(image)
-    repository = ref.repository.rsplit("/", 1)[-1]
-    tag = ref.tag or ""
-    m = _PYTHON_TAG.match(tag) if repository == "python" else None
-    if m is None:
-        m = _EMBEDDED.search(tag) or _EMBEDDED.search(repository)
-    if m is None:
+    found = image_python_version(image)
+    if found is None:
         return None
-    return f"{m.group(1)}.{m.group(2)}", int(m.group(3)) if m.group(3) else None
+    major, minor, micro = found
+    return f"{major}.{minor}", int(micro) if micro else None
 
 
 def excludes_image(declared: Declared, target: Target) -> Finding | None:

@@ -70,9 +70,10 @@ class Target:
         }
 
 
-def python_of_image(image: str) -> tuple[str, str] | None:
-    """(``"3.11"``, ``"3.11.0"``) for a Python base image reference; None if it names no
-    Python version (``debian:bookworm-slim``, ``python:latest``, ``$BASE``)."""
+def image_python_version(image: str) -> tuple[str, str, str | None] | None:
+    """(major, minor, micro or None) of the Python a base image reference names: the tag
+    of ``python``, or ``python3.11``/``py3.11`` in another image's tag or name; None if
+    it names none (``debian:bookworm-slim``, ``python:latest``, ``$BASE``)."""
     ref = parser.parse_image(image)
     repository = ref.repository.rsplit("/", 1)[-1]
     tag = ref.tag or ""
@@ -81,8 +82,17 @@ def python_of_image(image: str) -> tuple[str, str] | None:
         m = _EMBEDDED.search(tag) or _EMBEDDED.search(repository)
     if m is None:
         return None
-    minor = f"{m.group(1)}.{m.group(2)}"
-    return minor, f"{minor}.{m.group(3) or 0}"
+    return m.group(1), m.group(2), m.group(3)
+
+
+def python_of_image(image: str) -> tuple[str, str] | None:
+    """(``"3.11"``, ``"3.11.0"``) for a Python base image reference; None if it names no
+    Python version (``debian:bookworm-slim``, ``python:latest``, ``$BASE``)."""
+    found = image_python_version(image)
+    if found is None:
+        return None
+    minor = f"{found[0]}.{found[1]}"
+    return minor, f"{minor}.{found[2] or 0}"
 
 
 def machine_of(platform: str | None) -> str | None:
