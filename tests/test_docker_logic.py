@@ -337,6 +337,46 @@ def test_reaping_removes_dead_and_ownerless_old_workdirs(tmp_path: Path,
         "pytest-shipready-alive", "pytest-shipready-new-orphan", "pytest-shipready-other-ns"]
 
 
+def test_a_dead_runs_build_record_waits_for_a_tag_the_engine_has_not_made_yet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run gave up on a stalled build; the engine tags it seconds later. A reap in
+    between (another run on the host) finds no tag: the record stays for the reap that
+    finds it, and goes once the tag was removed (or the record is old)."""
+    import os
+    import subprocess
+    import tempfile
+    import time
+    from collections.abc import Callable
+
+    from pytest_shipready.container.session import SessionId, current, owner_record
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    me = current(is_worker=False)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    record = build.builds_dir() / "dead-run"
+    record.parent.mkdir()
+    record.write_text(owner_record(SessionId("dead-run", gone.pid, me.host, me.pidns,
+                                             me.boot)) + "\nrepo:build-dead-run\n")
+    asked: list[str] = []
+
+    def untag(answer: str) -> Callable[[str], str]:
+        return lambda tag: asked.append(tag) or answer
+
+    build._reap_builds(me, untag("absent"))  # not tagged yet
+    assert record.exists() and asked == ["repo:build-dead-run"]
+    build._reap_builds(me, untag("refused"))  # in use
+    assert record.exists()
+    build._reap_builds(me, untag("removed"))
+    assert not record.exists()
+    record.write_text(owner_record(SessionId("dead-run", gone.pid, me.host, me.pidns,
+                                             me.boot)) + "\nrepo:build-dead-run\n")
+    old = time.time() - 3 * 24 * 3600
+    os.utime(record, (old, old))
+    build._reap_builds(me, untag("absent"))  # never came: given up
+    assert not record.exists()
+
+
 # --- reaping: only what is provably dead ---------------------------------------------------
 
 

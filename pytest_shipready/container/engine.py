@@ -330,13 +330,18 @@ def tag_image(client: docker.DockerClient, image_id: str, tag: str) -> None:
 def untag(client: docker.DockerClient, tag: str) -> bool:
     """Remove the tag ``tag``, and the image with it when that was its last tag and no
     container uses it. False when the engine refused (in use); True when gone."""
+    return untag_state(client, tag) != "refused"
+
+
+def untag_state(client: docker.DockerClient, tag: str) -> str:
+    """:func:`untag`, saying which: "removed", "absent" (no such tag) or "refused"."""
     try:
         client.api.remove_image(tag, force=False, noprune=False)
     except docker.errors.ImageNotFound:
-        return True
+        return "absent"
     except docker.errors.APIError:
-        return False
-    return True
+        return "refused"
+    return "removed"
 
 
 def _chunk_lines(chunk: dict[str, Any]) -> Iterator[str]:

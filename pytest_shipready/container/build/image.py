@@ -120,10 +120,13 @@ def builds_dir() -> Path:
     return Path(tempfile.gettempdir()) / "pytest-shipready.builds"
 
 
-def _reap_builds(me: SessionId, untag: Callable[[str], bool]) -> None:
+def _reap_builds(me: SessionId, untag: Callable[[str], str]) -> None:
     """Remove the build tags of earlier runs that are gone and did not finish with
     them: what a stalled engine finished after the run gave up (then the image too,
-    when nothing else holds it)."""
+    when nothing else holds it). ``untag`` says "removed", "absent" or "refused". A tag
+    not there yet may still come (the engine is finishing the build): the record is
+    kept until the tag was removed, or until the record is older than
+    :data:`~..session.STALE_AGE`."""
     import time
 
     from ..session import STALE_AGE, owner_gone
@@ -133,10 +136,14 @@ def _reap_builds(me: SessionId, untag: Callable[[str], bool]) -> None:
             if path.name == me.id:
                 continue
             owner, *tags = path.read_text(encoding="utf-8").splitlines()
+            age = time.time() - path.stat().st_mtime
             gone = owner_gone(owner, me)
             if gone is None:
-                gone = time.time() - path.stat().st_mtime > STALE_AGE
-            if gone and all([untag(tag) for tag in tags if tag.strip()]):
+                gone = age > STALE_AGE
+            if not gone:
+                continue
+            states = [untag(tag) for tag in tags if tag.strip()]
+            if "refused" not in states and ("removed" in states or age > STALE_AGE):
                 path.unlink()
 
 
@@ -194,7 +201,7 @@ class DockerRun:
                 _reap_workdirs(self.session,
                                lambda ids: engine.remove_intermediates(client, ids))
             with contextlib.suppress(Exception):
-                _reap_builds(self.session, lambda tag: engine.untag(client, tag))
+                _reap_builds(self.session, lambda tag: engine.untag_state(client, tag))
         return self._client
 
     # --- a lost engine: one clear line per item, and what could not be removed -------
@@ -488,7 +495,7 @@ class DockerRun:
         # Again now: an earlier run's abandoned build the engine finished since this run
         # started (its tag may be on this very image, when the cache made it the same).
         with contextlib.suppress(Exception):
-            _reap_builds(self.session, lambda tag: engine.untag(client, tag))
+            _reap_builds(self.session, lambda tag: engine.untag_state(client, tag))
         if out.step_images:  # the classic builder's unshipped stages: nothing left behind
             with contextlib.suppress(Exception):
                 engine.remove_intermediates(client, out.step_images, wait=5)
