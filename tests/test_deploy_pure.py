@@ -269,3 +269,32 @@ def test_immutable_references() -> None:
     assert fine.summary == ("2 image references pinned (1 by digest, 1 by tag); "
                             "1 placeholder filled in at deploy time, not judged")
     assert judge.immutable([]).status == Status.SKIPPED
+
+
+def test_configured_manifests_outside_the_project_need_allow_outside(tmp_path: Path) -> None:
+    # Shape of example-voting-app (fourth validation pass): the service is vote/, its
+    # manifests are ../k8s-specifications. They were passed over without a word (SR600:
+    # "no Kubernetes workload in [tool.shipready.deploy] manifests"), and
+    # allow_outside_project did not let them in.
+    from pytest_shipready.config import ConfigError, load
+
+    project = tmp_path / "vote"
+    project.mkdir()
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "app.yaml").write_text(MANIFEST)
+    refused = find.find(project, ["../k8s"])
+    assert refused.kubernetes == ()
+    assert refused.skipped == ("../k8s: outside the project (set [tool.shipready] "
+                               "allow_outside_project = true to read it)",)
+    allowed = find.find(project, ["../k8s"], allow_outside=True)
+    assert [p.name for p in allowed.kubernetes] == ["app.yaml"]
+    assert find.read_all(project, allowed).files[0] == "../k8s/app.yaml"
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready.deploy]\nmanifests = ["../k8s"]\n')
+    with pytest.raises(ConfigError, match=r"\[tool.shipready.deploy\] manifests = '../k8s' "
+                       r"is outside the project directory .*allow_outside_project = true"):
+        load(project)
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready]\nallow_outside_project = true\n'
+        '[tool.shipready.deploy]\nmanifests = ["../k8s"]\n')
+    assert load(project).config.deploy.manifests == ("../k8s",)
