@@ -233,3 +233,22 @@ def test_service_secrets_are_masked_in_log_tails() -> None:
     env = {"POSTGRES_PASSWORD": "s3cr3t-pw", "RABBITMQ_DEFAULT_USER": "guest"}
     text = "starting with s3cr3t-pw as password"
     assert redact_text(text, secret_values(env)) == "starting with *** as password"
+
+
+def test_a_compose_file_in_a_subfolder_is_named_with_the_key_that_reads_it(
+        tmp_path: Path) -> None:
+    # Shape of healthchecks (fourth validation pass): docker/docker-compose.yml, none at
+    # the top. SR320 said "no compose.yaml / docker-compose.yml" while SR607 read that file.
+    project = _project(tmp_path)
+    (project / "docker").mkdir()
+    (project / "docker" / "docker-compose.yml").write_text(
+        COMPOSE.replace("build: .", "build: {context: .., dockerfile: Dockerfile}"))
+    plan = backing.plan(config.parse({}), project, project / "Dockerfile", {})
+    assert plan.services == ()
+    assert plan.none_why.endswith(
+        "no compose.yaml / docker-compose.yml at the project's top (docker/docker-compose.yml"
+        " is not read unless named: [tool.shipready.compose] file = "
+        "\"docker/docker-compose.yml\")")
+    named = backing.plan(config.parse({"compose": {"file": "docker/docker-compose.yml"}}),
+                         project, project / "Dockerfile", {})
+    assert [s.name for s in named.services] == ["db", "cache", "once", "other"]

@@ -126,6 +126,27 @@ def find(project: Path) -> Path | None:
     return None
 
 
+def find_below(project: Path, depth: int = 2) -> list[Path]:
+    """Compose files in folders under ``project`` (``docker/docker-compose.yml``), up to
+    ``depth`` folders down, outside hidden folders: `docker compose` does not read them
+    from the project's top, so neither does the smoke run unless one is named."""
+    found: list[Path] = []
+    level = [project]
+    for _ in range(depth):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                below += sorted(p for p in folder.iterdir() if p.is_dir()
+                                and not p.name.startswith(".") and p.name not in
+                                ("node_modules", "venv", "site-packages"))
+            except OSError:
+                continue
+        found += [folder / name for folder in below for name in FILE_NAMES
+                  if (folder / name).is_file()]
+        level = below
+    return found
+
+
 # --- interpolation ---------------------------------------------------------------------
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -142,8 +142,11 @@ def plan(config: ShipreadyConfig, project: Path, dockerfile: Path,
                             "false)")
     path = (project / cfg.file) if cfg.file else compose.find(project)
     if path is None:
+        below = [p.relative_to(project).as_posix() for p in compose.find_below(project)]
+        elsewhere = (f" at the project's top ({', '.join(below)} is not read unless named: "
+                     f"[tool.shipready.compose] file = \"{below[0]}\")" if below else "")
         return ServicesPlan(none_why="no backing services: no [tool.shipready.services.<name>]"
-                            " table and no compose.yaml / docker-compose.yml")
+                            f" table and no compose.yaml / docker-compose.yml{elsewhere}")
     try:
         model = compose.load(path, project, dockerfile, environ=environ, service=cfg.service)
     except compose.ComposeMissingFileError as exc:
