@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 # What the log says broke, and what it means under the restrictions.
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # An entrypoint that gives the app's files to its user at every start (taiga-back's
+    # `chown -R taiga:taiga /taiga-back`): a tmpfs cannot help, the ownership must be
+    # set at build time.
+    (re.compile(r"chown: changing ownership of '([^'\n]*)'"),
+     "its start command changes the owner of {0} (`chown`), which needs root and a "
+     "writable root filesystem: give the files their owner at build time (`COPY "
+     "--chown=...`, or `RUN chown` in the Dockerfile) and drop the chown from the start"),
     (re.compile(r"Read-only file system:? ?'([^'\n]*)'|cannot create ([^:\n]+): Read-only "
                 r"file system|`([^`\n]+)`: Read-only file system|Read-only file system"),
      "it writes to {0} on the read-only root filesystem"),
