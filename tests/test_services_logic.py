@@ -252,3 +252,20 @@ def test_a_compose_file_in_a_subfolder_is_named_with_the_key_that_reads_it(
     named = backing.plan(config.parse({"compose": {"file": "docker/docker-compose.yml"}}),
                          project, project / "Dockerfile", {})
     assert [s.name for s in named.services] == ["db", "cache", "once", "other"]
+
+
+def test_no_release_phase_names_the_procfiles_release_process(tmp_path: Path) -> None:
+    # Shape of Django-Styleguide-Example (fourth validation pass): `release: python
+    # manage.py migrate` in the Procfile; SR321 said "no release phase" and SR209 said
+    # "the Procfile's release process migrates".
+    from pytest_shipready.container.run.services import _no_release
+
+    assert _no_release(tmp_path).startswith("no release phase ([tool.shipready.smoke]")
+    (tmp_path / "Procfile").write_text("release: python manage.py migrate\nweb: gunicorn a:b\n")
+    assert _no_release(tmp_path) == (
+        "no release phase run: the Procfile's release process `python manage.py migrate` "
+        "is not run unless declared: [tool.shipready.smoke] release = "
+        '["python", "manage.py", "migrate"]')
+    (tmp_path / "Procfile").write_text("release: ./bin/pre && python manage.py migrate\n")
+    assert _no_release(tmp_path).endswith(
+        'release = ["sh", "-c", "./bin/pre && python manage.py migrate"]')
