@@ -699,7 +699,8 @@ class DeployConfig:
         metadata=_doc("Kubernetes YAML files or folders to read, relative to the project "
                       "(rendered Helm output included). Empty: every YAML file with "
                       "`apiVersion` and `kind`, up to five folders down, outside tool "
-                      "folders (.git, .github, virtualenvs, node_modules)."),
+                      "folders (.git, .github, virtualenvs, node_modules) and test folders "
+                      "(tests, test)."),
     )
     image: str = field(
         default="",

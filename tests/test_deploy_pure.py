@@ -298,3 +298,20 @@ def test_configured_manifests_outside_the_project_need_allow_outside(tmp_path: P
         '[tool.shipready]\nallow_outside_project = true\n'
         '[tool.shipready.deploy]\nmanifests = ["../k8s"]\n')
     assert load(project).config.deploy.manifests == ("../k8s",)
+
+
+def test_manifests_of_a_test_rig_are_not_taken_for_the_services(tmp_path: Path) -> None:
+    # Shape of merino-py (fourth validation pass): its only Kubernetes YAML is the Locust
+    # load test's (tests/load/kubernetes-config/, image locust-merino built from
+    # tests/load/Dockerfile). Picked as "the only image", SR601 failed the service for the
+    # load generator's ports and SR603 passed with the service's shutdown.
+    rig = tmp_path / "tests" / "load" / "kubernetes-config"
+    rig.mkdir(parents=True)
+    (rig / "locust-master.yml").write_text(MANIFEST)
+    (tmp_path / "tests" / "load" / "docker-compose.yml").write_text(
+        "services:\n  locust:\n    image: locust:latest\n")
+    found = find.find(tmp_path)
+    assert found.kubernetes == () and found.compose == ()
+    assert find.pick(find.read_all(tmp_path, found), "", tmp_path.name).containers == ()
+    named = find.find(tmp_path, ["tests/load/kubernetes-config"])
+    assert [p.name for p in named.kubernetes] == ["locust-master.yml"]

@@ -138,7 +138,8 @@ def find_below(project: Path, depth: int = 2) -> list[Path]:
             try:
                 below += sorted(p for p in folder.iterdir() if p.is_dir()
                                 and not p.name.startswith(".") and p.name not in
-                                ("node_modules", "venv", "site-packages"))
+                                ("node_modules", "venv", "site-packages", "tests",
+                                 "test"))
             except OSError:
                 continue
         found += [folder / name for folder in below for name in FILE_NAMES

@@ -19,7 +19,11 @@ from . import kube, refs
 _SKIP = frozenset({".git", ".hg", "node_modules", ".venv", "venv", ".tox", ".nox",
                    "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
                    "site-packages", ".github", ".gitlab", ".circleci", "dist", "build",
-                   ".idea", ".vscode", ".devcontainer"})
+                   ".idea", ".vscode", ".devcontainer",
+                   # Test data and test rigs (merino-py's Locust load test deploys its own
+                   # image from tests/load/), not the service's deployment: named in
+                   # [tool.shipready.deploy] manifests they are read.
+                   "tests", "test"})
 MAX_DEPTH = 5
 MAX_BYTES = 1_000_000  # a larger YAML file is not a hand-written manifest
 MAX_FILES = 400
