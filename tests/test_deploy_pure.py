@@ -315,3 +315,22 @@ def test_manifests_of_a_test_rig_are_not_taken_for_the_services(tmp_path: Path) 
     assert find.pick(find.read_all(tmp_path, found), "", tmp_path.name).containers == ()
     named = find.find(tmp_path, ["tests/load/kubernetes-config"])
     assert [p.name for p in named.kubernetes] == ["locust-master.yml"]
+
+
+def test_no_workload_found_says_where_it_looked(tmp_path: Path) -> None:
+    # merino-py (fourth validation pass): its only YAML with apiVersion and kind is
+    # Backstage's catalog-info.yaml; SR600 said "no Kubernetes workload in [tool.shipready.
+    # deploy] manifests" although nothing was configured.
+    from pytest_shipready.deploy import area
+
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: x}\n")
+    found = find.find(tmp_path)
+    manifests = find.read_all(tmp_path, found)
+    picked = find.pick(manifests, "", tmp_path.name)
+    result = area._manifests(found, manifests, picked, tmp_path)
+    assert result.status == Status.SKIPPED
+    assert "no Kubernetes workload (Deployment, StatefulSet, Job, Pod...) in the project" \
+        in result.summary
+    named = area._manifests(found, manifests, picked, tmp_path, configured=True)
+    assert "in [tool.shipready.deploy] manifests" in named.summary

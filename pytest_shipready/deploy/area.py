@@ -51,7 +51,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     context.manifests = _listed(project, found, picked)
     checks = [PlannedCheck(AREA, None, "SR600", "manifests", None,
-                           lambda: _manifests(found, manifests, picked, project))]
+                           lambda: _manifests(found, manifests, picked, project,
+                                              bool(cfg.manifests)))]
     titles = [w.title for w, _ in picked.containers]
     for workload, container in picked.containers:
         subject = f"{workload.path}::{workload.title}"
@@ -88,7 +89,7 @@ def _project_name(project: Path) -> str:
 
 
 def _manifests(found: find.Found, manifests: kube.Manifests, picked: find.Picked,
-               project: Path) -> CheckResult:
+               project: Path, configured: bool = False) -> CheckResult:
     read = ", ".join(manifests.files) or "none"
     findings = [Finding(f"not valid YAML: {what}", path, line,
                         "Fix the YAML (`kubectl apply --dry-run=client -f FILE` says the "
@@ -103,8 +104,7 @@ def _manifests(found: find.Found, manifests: kube.Manifests, picked: find.Picked
                  "the chart with `helm template` into a folder named in [tool.shipready."
                  "deploy] manifests to check it)")
     if not manifests.workloads:
-        where = ("[tool.shipready.deploy] manifests" if found.kubernetes or found.skipped
-                 else "the project")
+        where = ("[tool.shipready.deploy] manifests" if configured else "the project")
         passed_over = (f"; passed over: {'; '.join(found.skipped)}" if found.skipped
                        else "")
         return CheckResult.skipped(
