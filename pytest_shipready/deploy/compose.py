@@ -419,8 +419,11 @@ def _mounts(raw: object) -> list[tuple[str, str, str]]:
     return found
 
 
-def _builds(service: Mapping[str, Any], base: Path) -> Path | None:
-    """The Dockerfile a service builds (resolved), or None."""
+def _builds(service: Mapping[str, Any], base: Path,
+            lookup: Callable[[str], str | None] = lambda _name: None) -> Path | None:
+    """The Dockerfile a service builds (resolved), or None. Its context and dockerfile
+    are interpolated first (opentelemetry-demo: ``dockerfile: ${RECOMMENDATION_DOCKERFILE}``
+    from the committed .env)."""
     build = service.get("build")
     if build is None:
         return None
@@ -432,6 +435,11 @@ def _builds(service: Mapping[str, Any], base: Path) -> Path | None:
         if "dockerfile_inline" in build:
             return None
     else:
+        return None
+    try:
+        context = interpolate(context, lookup, "build.context")
+        dockerfile = interpolate(dockerfile, lookup, "build.dockerfile")
+    except ComposeError:
         return None
     if "://" in context or context.startswith("git@"):
         return None  # a remote context is not this project
@@ -497,7 +505,7 @@ def _model(display: str, services: Mapping[str, Any], base: Path, project: Path,
                      "settings)")
     target = dockerfile.resolve()
     candidates = [name for name, svc in services.items()
-                  if isinstance(svc, dict) and _builds(svc, base) == target]
+                  if isinstance(svc, dict) and _builds(svc, base, lookup) == target]
     if chosen:
         if chosen not in services:
             raise ComposeError(f"{display}: no service {chosen!r} ([tool.shipready.compose] "
