@@ -269,3 +269,22 @@ def test_no_release_phase_names_the_procfiles_release_process(tmp_path: Path) ->
     (tmp_path / "Procfile").write_text("release: ./bin/pre && python manage.py migrate\n")
     assert _no_release(tmp_path).endswith(
         'release = ["sh", "-c", "./bin/pre && python manage.py migrate"]')
+
+
+def test_a_failed_release_says_it_ran_through_the_entrypoint() -> None:
+    # taiga-back (fourth validation pass): its entrypoint migrates, then execs gunicorn
+    # with "$@" appended: `python manage.py migrate` reached gunicorn, which exits 2. The
+    # fix said only "fix the command or the migration".
+    tail = (b"  Applying wiki.0005_auto_20161201_1628... OK\nStarting Taiga API...\n"
+            b"gunicorn: error: unrecognized arguments: python manage.py migrate\n")
+    got = backing.release_verdict(["python", "manage.py", "migrate"], 2, 63.3, tail, 300,
+                                  ("./docker/entrypoint.sh",))
+    assert got.status == Status.FAILED
+    message, hint = got.findings[0].message, got.findings[0].hint or ""
+    assert message.startswith(
+        "the release phase exited 2 after 63.3 s; it ran as the arguments of the image's "
+        "ENTRYPOINT `./docker/entrypoint.sh` (as `docker run IMAGE python manage.py "
+        "migrate` does); ")
+    assert 'if [ $# -gt 0 ]; then exec "$@"; fi' in hint
+    plain = backing.release_verdict(["migrate"], 3, 0.5, b"ValueError: no\n", 300)
+    assert "ENTRYPOINT" not in plain.findings[0].message + (plain.findings[0].hint or "")

@@ -363,7 +363,8 @@ class ServicesRun:
             run.remove_container(container)
             phase.end = ("the release phase succeeded" if code == 0
                          else "the release phase failed")
-        return backing.release_verdict(argv, code, seconds, output, timeout)
+        return backing.release_verdict(argv, code, seconds, output, timeout,
+                                       built.info.entrypoint if built.info else ())
 
     # --- the app's containers ------------------------------------------------------------
 
