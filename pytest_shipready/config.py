@@ -699,7 +699,8 @@ class DeployConfig:
         metadata=_doc("Kubernetes YAML files or folders to read, relative to the project "
                       "(rendered Helm output included). Empty: every YAML file with "
                       "`apiVersion` and `kind`, up to five folders down, outside tool "
-                      "folders (.git, .github, virtualenvs, node_modules)."),
+                      "folders (.git, .github, virtualenvs, node_modules) and test folders "
+                      "(tests, test)."),
     )
     image: str = field(
         default="",
@@ -754,8 +755,9 @@ class ShipreadyConfig:
     allow_outside_project: bool = field(
         default=False,
         metadata=_doc(
-            "Allow [tool.shipready.image] dockerfile and context, lockfile paths and "
-            "parity lockfiles and tests outside the project directory (symlinks "
+            "Allow [tool.shipready.image] dockerfile and context, lockfile paths, "
+            "parity lockfiles and tests, the compose file and deploy manifests outside "
+            "the project directory (symlinks "
             "resolved). Default: refused, so that no check reads (or echoes) a file "
             "outside the project. /proc, /sys and /dev are refused in any case."
         ),
@@ -828,6 +830,7 @@ def _configured_paths(config: ShipreadyConfig) -> list[tuple[str, str]]:
     keys += [(f"[{SECTION}.parity] tests", p) for p in config.parity.tests]
     if config.compose.file:
         keys.append((f"[{SECTION}.compose] file", config.compose.file))
+    keys += [(f"[{SECTION}.deploy] manifests", p) for p in config.deploy.manifests]
     return keys
 
 

@@ -291,3 +291,29 @@ services:
     notes = _load(project).notes
     assert "compose.yaml: `include` is not followed (only this file is read)" in notes
     assert "web: `extends` is not followed (its base's settings are not used)" in notes
+
+
+def test_the_dockerfile_a_service_builds_is_interpolated(tmp_path: Path) -> None:
+    # Shape of opentelemetry-demo (fourth validation pass): `dockerfile:
+    # ${RECOMMENDATION_DOCKERFILE}` with the value in the committed .env; SR320 said "no
+    # service of compose.yaml builds Dockerfile".
+    project = _project(tmp_path, """
+services:
+  recommendation:
+    build: {context: ./, dockerfile: "${RECOMMENDATION_DOCKERFILE}"}
+    depends_on: [catalog]
+  catalog: {image: "${IMAGE_NAME}:2-catalog"}
+""")
+    (project / "src" / "recommendation").mkdir(parents=True)
+    (project / "src" / "recommendation" / "Dockerfile").write_text("FROM python:3.13\n")
+    (project / ".env").write_text("RECOMMENDATION_DOCKERFILE=./src/recommendation/Dockerfile\n"
+                                  "IMAGE_NAME=demo\n")
+    model = compose.load(project / "compose.yaml", project,
+                         project / "src" / "recommendation" / "Dockerfile", environ={})
+    assert model.app is not None and model.app.name == "recommendation"
+    assert [s.name for s in model.services] == ["catalog"]
+    assert model.services[0].image == "demo:2-catalog"
+    # the environment wins over .env, as in `docker compose`
+    other = compose.load(project / "compose.yaml", project, project / "Dockerfile",
+                         environ={"RECOMMENDATION_DOCKERFILE": "Dockerfile"})
+    assert other.app is not None and other.app.name == "recommendation"

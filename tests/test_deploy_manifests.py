@@ -137,3 +137,18 @@ def test_a_read_only_root_the_app_cannot_run_under_fails_its_security_context(
     assert "/srv/state/started" in message
     assert by_node["shipready::smoke::ready"]["status"] == "passed"
     assert _left(project) == []
+
+
+def test_hardened_run_beside_a_manifest_that_sets_nothing_says_whose_settings(
+        pytester: pytest.Pytester, sample: Callable[[str], Path]) -> None:
+    # Shape of example-voting-app's vote Deployment (fourth validation pass): no
+    # securityContext. SR310 ran under [tool.shipready.hardened]'s defaults; it said
+    # "as k8s/app.yaml: Deployment/service container web sets them".
+    project = sample("deploy-plain")
+    _result, by_node = run(pytester, project, "-k", "hardened or security-context")
+    hardened = by_node["shipready::smoke::hardened-ready"]
+    assert hardened["status"] == "passed", hardened
+    assert "sets them" not in hardened["summary"], hardened["summary"]
+    assert ("[tool.shipready.hardened]'s defaults (k8s/app.yaml: Deployment/service "
+            "container web sets none of these)") in hardened["summary"]
+    assert _left(project) == []

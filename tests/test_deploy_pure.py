@@ -269,3 +269,68 @@ def test_immutable_references() -> None:
     assert fine.summary == ("2 image references pinned (1 by digest, 1 by tag); "
                             "1 placeholder filled in at deploy time, not judged")
     assert judge.immutable([]).status == Status.SKIPPED
+
+
+def test_configured_manifests_outside_the_project_need_allow_outside(tmp_path: Path) -> None:
+    # Shape of example-voting-app (fourth validation pass): the service is vote/, its
+    # manifests are ../k8s-specifications. They were passed over without a word (SR600:
+    # "no Kubernetes workload in [tool.shipready.deploy] manifests"), and
+    # allow_outside_project did not let them in.
+    from pytest_shipready.config import ConfigError, load
+
+    project = tmp_path / "vote"
+    project.mkdir()
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "app.yaml").write_text(MANIFEST)
+    refused = find.find(project, ["../k8s"])
+    assert refused.kubernetes == ()
+    assert refused.skipped == ("../k8s: outside the project (set [tool.shipready] "
+                               "allow_outside_project = true to read it)",)
+    allowed = find.find(project, ["../k8s"], allow_outside=True)
+    assert [p.name for p in allowed.kubernetes] == ["app.yaml"]
+    assert find.read_all(project, allowed).files[0] == "../k8s/app.yaml"
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready.deploy]\nmanifests = ["../k8s"]\n')
+    with pytest.raises(ConfigError, match=r"\[tool.shipready.deploy\] manifests = '../k8s' "
+                       r"is outside the project directory .*allow_outside_project = true"):
+        load(project)
+    (project / "pyproject.toml").write_text(
+        '[tool.shipready]\nallow_outside_project = true\n'
+        '[tool.shipready.deploy]\nmanifests = ["../k8s"]\n')
+    assert load(project).config.deploy.manifests == ("../k8s",)
+
+
+def test_manifests_of_a_test_rig_are_not_taken_for_the_services(tmp_path: Path) -> None:
+    # Shape of merino-py (fourth validation pass): its only Kubernetes YAML is the Locust
+    # load test's (tests/load/kubernetes-config/, image locust-merino built from
+    # tests/load/Dockerfile). Picked as "the only image", SR601 failed the service for the
+    # load generator's ports and SR603 passed with the service's shutdown.
+    rig = tmp_path / "tests" / "load" / "kubernetes-config"
+    rig.mkdir(parents=True)
+    (rig / "locust-master.yml").write_text(MANIFEST)
+    (tmp_path / "tests" / "load" / "docker-compose.yml").write_text(
+        "services:\n  locust:\n    image: locust:latest\n")
+    found = find.find(tmp_path)
+    assert found.kubernetes == () and found.compose == ()
+    assert find.pick(find.read_all(tmp_path, found), "", tmp_path.name).containers == ()
+    named = find.find(tmp_path, ["tests/load/kubernetes-config"])
+    assert [p.name for p in named.kubernetes] == ["locust-master.yml"]
+
+
+def test_no_workload_found_says_where_it_looked(tmp_path: Path) -> None:
+    # merino-py (fourth validation pass): its only YAML with apiVersion and kind is
+    # Backstage's catalog-info.yaml; SR600 said "no Kubernetes workload in [tool.shipready.
+    # deploy] manifests" although nothing was configured.
+    from pytest_shipready.deploy import area
+
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: x}\n")
+    found = find.find(tmp_path)
+    manifests = find.read_all(tmp_path, found)
+    picked = find.pick(manifests, "", tmp_path.name)
+    result = area._manifests(found, manifests, picked, tmp_path)
+    assert result.status == Status.SKIPPED
+    assert "no Kubernetes workload (Deployment, StatefulSet, Job, Pod...) in the project" \
+        in result.summary
+    named = area._manifests(found, manifests, picked, tmp_path, configured=True)
+    assert "in [tool.shipready.deploy] manifests" in named.summary

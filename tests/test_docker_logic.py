@@ -482,6 +482,17 @@ def test_hardened_failures_name_what_broke() -> None:
     assert causes(poetry, 1000680000) == [
         "its HOME is / (as for a uid without an /etc/passwd entry), so it looks for "
         "/.cache/pypoetry/virtualenvs, not in the build user's home"]
+    # taiga-back's entrypoint (fourth validation pass) chowns the app at every start: the
+    # fix is at build time, not a tmpfs over the app
+    taiga = ("Give permission to taiga:taiga\n"
+             "chown: changing ownership of '/taiga-back/taiga/urls.py': Read-only file "
+             "system\nchown: changing ownership of '/taiga-back': Read-only file system\n")
+    assert causes(taiga, 1000680000) == [
+        "its start command changes the owner of /taiga-back/taiga/urls.py (`chown`), "
+        "which needs root and a writable root filesystem: give the files their owner at "
+        "build time (`COPY --chown=...`, or `RUN chown` in the Dockerfile) and drop the "
+        "chown from the start",
+        "it writes to a path on the read-only root filesystem"]
     # the image's own user, with a home: only the read-only filesystem is to blame
     assert causes(uv.replace("`/.cache", "`/home/app/.cache"), 0) == [
         "it writes to /home/app/.cache/uv on the read-only root filesystem"]

@@ -749,3 +749,17 @@ def test_failures_say_which_server_or_logger_wrote_each_plain_line() -> None:
     assert messages[3].startswith("not a JSON object (from uvicorn): INFO:     Started")
     assert messages[5].startswith("not a JSON object (from app.db): WARNING:app.db:")
     assert messages[6].startswith("not a JSON object: plain words")
+
+
+def test_two_formats_in_one_log_are_said_not_a_format_switch() -> None:
+    # Django-Styleguide-Example (fourth validation pass): gunicorn's logconfig renders
+    # logfmt, django-structlog renders JSON. The hint "if that is your format, set format =
+    # logfmt" would have failed the JSON lines instead.
+    lines = [rendered("logfmt"), rendered("logfmt", user="bob"), line()]
+    got = results(lines)["SR501"]
+    assert got.status == Status.FAILED
+    assert got.summary == ("2 of 3 lines checked are not JSON objects; 2 of them are "
+                           "logfmt (key=value) and the other 1 JSON objects: the log mixes "
+                           "two formats, which no [tool.shipready.logs] format accepts; "
+                           "render both through one renderer")
+    assert "set [tool.shipready.logs] format" not in got.findings[0].hint

@@ -233,3 +233,58 @@ def test_service_secrets_are_masked_in_log_tails() -> None:
     env = {"POSTGRES_PASSWORD": "s3cr3t-pw", "RABBITMQ_DEFAULT_USER": "guest"}
     text = "starting with s3cr3t-pw as password"
     assert redact_text(text, secret_values(env)) == "starting with *** as password"
+
+
+def test_a_compose_file_in_a_subfolder_is_named_with_the_key_that_reads_it(
+        tmp_path: Path) -> None:
+    # Shape of healthchecks (fourth validation pass): docker/docker-compose.yml, none at
+    # the top. SR320 said "no compose.yaml / docker-compose.yml" while SR607 read that file.
+    project = _project(tmp_path)
+    (project / "docker").mkdir()
+    (project / "docker" / "docker-compose.yml").write_text(
+        COMPOSE.replace("build: .", "build: {context: .., dockerfile: Dockerfile}"))
+    plan = backing.plan(config.parse({}), project, project / "Dockerfile", {})
+    assert plan.services == ()
+    assert plan.none_why.endswith(
+        "no compose.yaml / docker-compose.yml at the project's top (docker/docker-compose.yml"
+        " is not read unless named: [tool.shipready.compose] file = "
+        "\"docker/docker-compose.yml\")")
+    named = backing.plan(config.parse({"compose": {"file": "docker/docker-compose.yml"}}),
+                         project, project / "Dockerfile", {})
+    assert [s.name for s in named.services] == ["db", "cache", "once", "other"]
+
+
+def test_no_release_phase_names_the_procfiles_release_process(tmp_path: Path) -> None:
+    # Shape of Django-Styleguide-Example (fourth validation pass): `release: python
+    # manage.py migrate` in the Procfile; SR321 said "no release phase" and SR209 said
+    # "the Procfile's release process migrates".
+    from pytest_shipready.container.run.services import _no_release
+
+    assert _no_release(tmp_path).startswith("no release phase ([tool.shipready.smoke]")
+    (tmp_path / "Procfile").write_text("release: python manage.py migrate\nweb: gunicorn a:b\n")
+    assert _no_release(tmp_path) == (
+        "no release phase run: the Procfile's release process `python manage.py migrate` "
+        "is not run unless declared: [tool.shipready.smoke] release = "
+        '["python", "manage.py", "migrate"]')
+    (tmp_path / "Procfile").write_text("release: ./bin/pre && python manage.py migrate\n")
+    assert _no_release(tmp_path).endswith(
+        'release = ["sh", "-c", "./bin/pre && python manage.py migrate"]')
+
+
+def test_a_failed_release_says_it_ran_through_the_entrypoint() -> None:
+    # taiga-back (fourth validation pass): its entrypoint migrates, then execs gunicorn
+    # with "$@" appended: `python manage.py migrate` reached gunicorn, which exits 2. The
+    # fix said only "fix the command or the migration".
+    tail = (b"  Applying wiki.0005_auto_20161201_1628... OK\nStarting Taiga API...\n"
+            b"gunicorn: error: unrecognized arguments: python manage.py migrate\n")
+    got = backing.release_verdict(["python", "manage.py", "migrate"], 2, 63.3, tail, 300,
+                                  ("./docker/entrypoint.sh",))
+    assert got.status == Status.FAILED
+    message, hint = got.findings[0].message, got.findings[0].hint or ""
+    assert message.startswith(
+        "the release phase exited 2 after 63.3 s; it ran as the arguments of the image's "
+        "ENTRYPOINT `./docker/entrypoint.sh` (as `docker run IMAGE python manage.py "
+        "migrate` does); ")
+    assert 'if [ $# -gt 0 ]; then exec "$@"; fi' in hint
+    plain = backing.release_verdict(["migrate"], 3, 0.5, b"ValueError: no\n", 300)
+    assert "ENTRYPOINT" not in plain.findings[0].message + (plain.findings[0].hint or "")

@@ -37,7 +37,7 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         return [PlannedCheck(AREA, None, "SR600", "manifests", None, lambda: CheckResult.skipped(
             "SR600", "the deployment checks are off ([tool.shipready.deploy] enabled = "
             "false)"))]
-    found = find.find(project, cfg.manifests)
+    found = find.find(project, cfg.manifests, settings.config.allow_outside_project)
     manifests = find.read_all(project, found)
     picked = find.pick(manifests, cfg.image, _project_name(project))
 
@@ -51,7 +51,8 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
 
     context.manifests = _listed(project, found, picked)
     checks = [PlannedCheck(AREA, None, "SR600", "manifests", None,
-                           lambda: _manifests(found, manifests, picked, project))]
+                           lambda: _manifests(found, manifests, picked, project,
+                                              bool(cfg.manifests)))]
     titles = [w.title for w, _ in picked.containers]
     for workload, container in picked.containers:
         subject = f"{workload.path}::{workload.title}"
@@ -75,7 +76,7 @@ def _listed(project: Path, found: find.Found, picked: find.Picked) -> list[dict[
     for kind, paths in (("kubernetes", found.kubernetes), ("compose", found.compose),
                         ("terraform", found.terraform)):
         for path in paths:
-            display = path.relative_to(project).as_posix()
+            display = find.display_name(path, project)
             entry: dict[str, Any] = {"path": display, "kind": kind}
             if display in containers:
                 entry["containers"] = containers[display]
@@ -88,7 +89,7 @@ def _project_name(project: Path) -> str:
 
 
 def _manifests(found: find.Found, manifests: kube.Manifests, picked: find.Picked,
-               project: Path) -> CheckResult:
+               project: Path, configured: bool = False) -> CheckResult:
     read = ", ".join(manifests.files) or "none"
     findings = [Finding(f"not valid YAML: {what}", path, line,
                         "Fix the YAML (`kubectl apply --dry-run=client -f FILE` says the "
@@ -103,12 +104,13 @@ def _manifests(found: find.Found, manifests: kube.Manifests, picked: find.Picked
                  "the chart with `helm template` into a folder named in [tool.shipready."
                  "deploy] manifests to check it)")
     if not manifests.workloads:
-        where = ("[tool.shipready.deploy] manifests" if found.kubernetes or found.skipped
-                 else "the project")
+        where = ("[tool.shipready.deploy] manifests" if configured else "the project")
+        passed_over = (f"; passed over: {'; '.join(found.skipped)}" if found.skipped
+                       else "")
         return CheckResult.skipped(
             "SR600", f"no Kubernetes workload (Deployment, StatefulSet, Job, Pod...) in "
             f"{where}: nothing deploys this image that can be checked (name the files in "
-            f"[tool.shipready.deploy] manifests){extra}")
+            f"[tool.shipready.deploy] manifests){passed_over}{extra}")
     if not picked.containers:
         return CheckResult.skipped("SR600", picked.why_none + extra)
     shown = [f"{w.path}: {w.title} container {c.name} ({c.image})"
@@ -138,7 +140,7 @@ def _references(project: Path, found: find.Found,
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        display = path.relative_to(project).as_posix()
+        display = find.display_name(path, project)
         found_refs += [judge.Reference(image, display, line, f"compose service {name}")
                        for name, image, line in find.compose_images(text)]
     for path in found.terraform:
@@ -146,7 +148,7 @@ def _references(project: Path, found: find.Found,
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        display = path.relative_to(project).as_posix()
+        display = find.display_name(path, project)
         found_refs += [judge.Reference(image, display, line, "Terraform")
                        for image, line in refs.terraform_images(text)]
     return found_refs

@@ -126,6 +126,28 @@ def find(project: Path) -> Path | None:
     return None
 
 
+def find_below(project: Path, depth: int = 2) -> list[Path]:
+    """Compose files in folders under ``project`` (``docker/docker-compose.yml``), up to
+    ``depth`` folders down, outside hidden folders: `docker compose` does not read them
+    from the project's top, so neither does the smoke run unless one is named."""
+    found: list[Path] = []
+    level = [project]
+    for _ in range(depth):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                below += sorted(p for p in folder.iterdir() if p.is_dir()
+                                and not p.name.startswith(".") and p.name not in
+                                ("node_modules", "venv", "site-packages", "tests",
+                                 "test"))
+            except OSError:
+                continue
+        found += [folder / name for folder in below for name in FILE_NAMES
+                  if (folder / name).is_file()]
+        level = below
+    return found
+
+
 # --- interpolation ---------------------------------------------------------------------
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -397,8 +419,11 @@ def _mounts(raw: object) -> list[tuple[str, str, str]]:
     return found
 
 
-def _builds(service: Mapping[str, Any], base: Path) -> Path | None:
-    """The Dockerfile a service builds (resolved), or None."""
+def _builds(service: Mapping[str, Any], base: Path,
+            lookup: Callable[[str], str | None] = lambda _name: None) -> Path | None:
+    """The Dockerfile a service builds (resolved), or None. Its context and dockerfile
+    are interpolated first (opentelemetry-demo: ``dockerfile: ${RECOMMENDATION_DOCKERFILE}``
+    from the committed .env)."""
     build = service.get("build")
     if build is None:
         return None
@@ -410,6 +435,11 @@ def _builds(service: Mapping[str, Any], base: Path) -> Path | None:
         if "dockerfile_inline" in build:
             return None
     else:
+        return None
+    try:
+        context = interpolate(context, lookup, "build.context")
+        dockerfile = interpolate(dockerfile, lookup, "build.dockerfile")
+    except ComposeError:
         return None
     if "://" in context or context.startswith("git@"):
         return None  # a remote context is not this project
@@ -475,7 +505,7 @@ def _model(display: str, services: Mapping[str, Any], base: Path, project: Path,
                      "settings)")
     target = dockerfile.resolve()
     candidates = [name for name, svc in services.items()
-                  if isinstance(svc, dict) and _builds(svc, base) == target]
+                  if isinstance(svc, dict) and _builds(svc, base, lookup) == target]
     if chosen:
         if chosen not in services:
             raise ComposeError(f"{display}: no service {chosen!r} ([tool.shipready.compose] "

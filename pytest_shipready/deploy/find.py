@@ -19,7 +19,11 @@ from . import kube, refs
 _SKIP = frozenset({".git", ".hg", "node_modules", ".venv", "venv", ".tox", ".nox",
                    "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
                    "site-packages", ".github", ".gitlab", ".circleci", "dist", "build",
-                   ".idea", ".vscode", ".devcontainer"})
+                   ".idea", ".vscode", ".devcontainer",
+                   # Test data and test rigs (merino-py's Locust load test deploys its own
+                   # image from tests/load/), not the service's deployment: named in
+                   # [tool.shipready.deploy] manifests they are read.
+                   "tests", "test"})
 MAX_DEPTH = 5
 MAX_BYTES = 1_000_000  # a larger YAML file is not a hand-written manifest
 MAX_FILES = 400
@@ -58,13 +62,20 @@ def _walk(project: Path, skipped: list[str]) -> list[Path]:
     return files_found
 
 
+def display_name(path: Path, project: Path) -> str:
+    """A file's name in messages: relative to the project (``../k8s/app.yaml`` for one
+    outside it that [tool.shipready] allow_outside_project lets in)."""
+    return Path(os.path.relpath(path, project)).as_posix()
+
+
 def _configured(project: Path, root: Path, configured: Sequence[str],
-                skipped: list[str]) -> list[Path]:
+                skipped: list[str], allow_outside: bool) -> list[Path]:
     files: list[Path] = []
     for entry in configured:
         path = project / entry
-        if not _inside(path, root):
-            skipped.append(f"{entry}: outside the project")
+        if not allow_outside and not _inside(path, root):
+            skipped.append(f"{entry}: outside the project (set [tool.shipready] "
+                           "allow_outside_project = true to read it)")
         elif path.is_dir():
             files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
         elif path.is_file():
@@ -74,15 +85,17 @@ def _configured(project: Path, root: Path, configured: Sequence[str],
     return files
 
 
-def find(project: Path, configured: Sequence[str] = ()) -> Found:
+def find(project: Path, configured: Sequence[str] = (), allow_outside: bool = False) -> Found:
     """The Kubernetes YAML, Compose and Terraform files of ``project``. Kubernetes files:
     those ``configured`` (files or folders, relative to it), else every YAML file with
     ``apiVersion`` and ``kind``; the others are always looked for. Only files inside the
-    project are read: a link out of it is passed over."""
+    project are read (a link out of it is passed over), except configured ones when
+    ``allow_outside`` ([tool.shipready] allow_outside_project) says so."""
     root = project.resolve()
     skipped: list[str] = []
     walked = _walk(project, skipped)
-    chosen = _configured(project, root, configured, skipped) if configured else walked
+    chosen = (_configured(project, root, configured, skipped, allow_outside) if configured
+              else walked)
     kubernetes: list[Path] = []
     terraform: list[Path] = []
     compose: list[Path] = []
@@ -94,14 +107,14 @@ def find(project: Path, configured: Sequence[str] = ()) -> Found:
         elif path.suffix in (".yaml", ".yml") and _COMPOSE.match(path.name):
             compose.append(path)
     for path in chosen:
-        if not _inside(path, root):
-            skipped.append(f"{path.relative_to(project)}: a link out of the project")
+        if not (allow_outside and configured) and not _inside(path, root):
+            skipped.append(f"{display_name(path, project)}: a link out of the project")
             continue
         if path.suffix not in (".yaml", ".yml") or path in compose:
             continue
         try:
             if path.stat().st_size > MAX_BYTES:
-                skipped.append(f"{path.relative_to(project)}: over {MAX_BYTES:,} bytes")
+                skipped.append(f"{display_name(path, project)}: over {MAX_BYTES:,} bytes")
                 continue
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -117,7 +130,7 @@ def find(project: Path, configured: Sequence[str] = ()) -> Found:
 def read_all(project: Path, found: Found) -> kube.Manifests:
     parts = []
     for path in found.kubernetes:
-        display = path.relative_to(project).as_posix()
+        display = display_name(path, project)
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
@@ -208,10 +221,11 @@ class Runtime:
     security: kube.SecurityContext
 
 
-def manifest_runtime(project: Path, manifests_cfg: Sequence[str], image: str) -> Runtime | None:
+def manifest_runtime(project: Path, manifests_cfg: Sequence[str], image: str,
+                     allow_outside: bool = False) -> Runtime | None:
     """The securityContext of the container that serves this image (the first picked
     one with a port or probe, else the first), or None without manifests."""
-    manifests = read_all(project, find(project, manifests_cfg))
+    manifests = read_all(project, find(project, manifests_cfg, allow_outside))
     picked = pick(manifests, image, project.resolve().name).containers
     if not picked:
         return None

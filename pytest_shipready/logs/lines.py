@@ -636,8 +636,16 @@ def check_structured(analysis: Analysis) -> CheckResult:
     if result.status != Status.FAILED or other is None:
         return result
     fmt, count = other
-    note = (f"{count} of them {'is' if count == 1 else 'are'} {_FORMAT_NAMES[fmt]}: if "
-            f'that is your format, set [tool.shipready.logs] format = "{fmt}"')
+    valid = len(lines) - len(problems)
+    if valid:
+        # Two formats in one stream (a server's own logconfig beside the app's
+        # structlog): no single format setting fits, switching it fails the others.
+        note = (f"{count} of them {'is' if count == 1 else 'are'} {_FORMAT_NAMES[fmt]} "
+                f"and the other {valid} {name}: the log mixes two formats, which no "
+                "[tool.shipready.logs] format accepts; render both through one renderer")
+    else:
+        note = (f"{count} of them {'is' if count == 1 else 'are'} {_FORMAT_NAMES[fmt]}: "
+                f'if that is your format, set [tool.shipready.logs] format = "{fmt}"')
     findings = tuple(dataclasses.replace(f, hint=f"{note}; otherwise: {hint}")
                      for f in result.findings)
     return dataclasses.replace(result, summary=f"{result.summary}; {note}",

@@ -142,8 +142,11 @@ def plan(config: ShipreadyConfig, project: Path, dockerfile: Path,
                             "false)")
     path = (project / cfg.file) if cfg.file else compose.find(project)
     if path is None:
+        below = [p.relative_to(project).as_posix() for p in compose.find_below(project)]
+        elsewhere = (f" at the project's top ({', '.join(below)} is not read unless named: "
+                     f"[tool.shipready.compose] file = \"{below[0]}\")" if below else "")
         return ServicesPlan(none_why="no backing services: no [tool.shipready.services.<name>]"
-                            " table and no compose.yaml / docker-compose.yml")
+                            f" table and no compose.yaml / docker-compose.yml{elsewhere}")
     try:
         model = compose.load(path, project, dockerfile, environ=environ, service=cfg.service)
     except compose.ComposeMissingFileError as exc:
@@ -319,8 +322,9 @@ def explain_app_failure(result: CheckResult, logs: Mapping[str, tuple[str, bytes
 
 
 def release_verdict(argv: Sequence[str], code: int | None, seconds: float, output: bytes,
-                    timeout: float) -> CheckResult:
-    """SR321: the release command's exit and output."""
+                    timeout: float, entrypoint: Sequence[str] = ()) -> CheckResult:
+    """SR321: the release command's exit and output. ``entrypoint``: the image's
+    ENTRYPOINT, which the command ran as the arguments of."""
     shown = " ".join(argv)
     if code is None:
         return CheckResult.failed(
@@ -331,13 +335,22 @@ def release_verdict(argv: Sequence[str], code: int | None, seconds: float, outpu
                      "raise [tool.shipready.smoke] release_timeout.")],
             seconds=round(seconds, 2))
     if code != 0:
+        via = ""
+        fix = ("Fix the command or what it runs (a migration that fails on a fresh "
+               "database); `docker run` the image with the same command to reproduce.")
+        if entrypoint:
+            # taiga-back: an entrypoint script that migrates, then execs its server with
+            # "$@" appended, never runs the command it is given.
+            via = (f"; it ran as the arguments of the image's ENTRYPOINT "
+                   f"`{' '.join(entrypoint)}` (as `docker run IMAGE {shown}` does)")
+            fix += (" If that ENTRYPOINT does not run the command it is given (a script "
+                    "that ends in its own server, e.g. `exec gunicorn ... \"$@\"`), the "
+                    "release never ran as written: make it run a command it is given "
+                    "(`if [ $# -gt 0 ]; then exec \"$@\"; fi` before its own start).")
         return CheckResult.failed(
             "SR321", f"`{shown}` failed ({verdicts.exit_meaning(code)})",
-            [Finding(f"the release phase exited {code} after {seconds:.1f} s; "
-                     + verdicts.tail(output, 40), None, None,
-                     "Fix the command or what it runs (a migration that fails on a fresh "
-                     "database); `docker run` the image with the same command to "
-                     "reproduce.")],
+            [Finding(f"the release phase exited {code} after {seconds:.1f} s{via}; "
+                     + verdicts.tail(output, 40), None, None, fix)],
             exit_code=code, seconds=round(seconds, 2))
     lines = output.decode("utf-8", "replace").strip().splitlines()
     last = f": {lines[-1][:200]}" if lines else ""

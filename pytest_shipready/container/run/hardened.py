@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 # What the log says broke, and what it means under the restrictions.
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # An entrypoint that gives the app's files to its user at every start (taiga-back's
+    # `chown -R taiga:taiga /taiga-back`): a tmpfs cannot help, the ownership must be
+    # set at build time.
+    (re.compile(r"chown: changing ownership of '([^'\n]*)'"),
+     "its start command changes the owner of {0} (`chown`), which needs root and a "
+     "writable root filesystem: give the files their owner at build time (`COPY "
+     "--chown=...`, or `RUN chown` in the Dockerfile) and drop the chown from the start"),
     (re.compile(r"Read-only file system:? ?'([^'\n]*)'|cannot create ([^:\n]+): Read-only "
                 r"file system|`([^`\n]+)`: Read-only file system|Read-only file system"),
      "it writes to {0} on the read-only root filesystem"),
@@ -73,6 +80,8 @@ class Hardening:
     no_new_privileges: bool
     cap_add: tuple[str, ...]
     source: str  # the manifest's container, or "" for [tool.shipready.hardened]
+    # Whether that container spells out any of them (else the defaults ran, beside it).
+    manifest_sets: bool = False
 
 
 class HardenedRun:
@@ -103,7 +112,8 @@ class HardenedRun:
                 from ...deploy.find import manifest_runtime
 
                 found = manifest_runtime(self.run.settings.project, deploy.manifests,
-                                         deploy.image)
+                                         deploy.image,
+                                         self.run.settings.config.allow_outside_project)
             self._manifest = found
         assert not isinstance(self._manifest, _Unread)
         return self._manifest
@@ -126,8 +136,13 @@ class HardenedRun:
             if sec.allow_privilege_escalation is True:
                 no_new_privileges = False
             add = tuple(c for c in sec.add if c != "ALL")
+        sets = runtime is not None and (
+            runtime.security.run_as_user is not None
+            or runtime.security.read_only_root is not None
+            or runtime.security.allow_privilege_escalation is not None
+            or bool(runtime.security.add or runtime.security.drop))
         return Hardening(uid, gid, read_only, no_new_privileges, add,
-                         runtime.where if runtime is not None else "")
+                         runtime.where if runtime is not None else "", sets)
 
     def restrictions(self) -> object:
         from ..engine import Restrictions
@@ -228,8 +243,11 @@ class HardenedRun:
             parts.append("no-new-privileges")
         if h.uid is not None:
             parts.append(f"uid {h.uid}:{h.gid}")
-        if h.source:
+        if h.source and h.manifest_sets:
             parts.append(f"as {h.source} sets them")
+        elif h.source:
+            parts.append(f"[tool.shipready.hardened]'s defaults ({h.source} sets none "
+                         "of these)")
         return ", ".join(parts)
 
     def ready(self) -> CheckResult:

@@ -11,11 +11,14 @@ by its name on the network; this process reaches the services only through the e
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...checks import CheckResult, Status
@@ -319,8 +322,7 @@ class ServicesRun:
         run = self.run
         argv = list(run.settings.config.smoke.release)
         if not argv:
-            return CheckResult.skipped("SR321", "no release phase ([tool.shipready.smoke] "
-                                       'release, e.g. ["python", "manage.py", "migrate"])')
+            return CheckResult.skipped("SR321", _no_release(run.settings.project))
         built, skip = run.need_image("SR321")
         if skip is not None:
             return skip
@@ -361,7 +363,8 @@ class ServicesRun:
             run.remove_container(container)
             phase.end = ("the release phase succeeded" if code == 0
                          else "the release phase failed")
-        return backing.release_verdict(argv, code, seconds, output, timeout)
+        return backing.release_verdict(argv, code, seconds, output, timeout,
+                                       built.info.entrypoint if built.info else ())
 
     # --- the app's containers ------------------------------------------------------------
 
@@ -414,3 +417,28 @@ def services_run(run: DockerRun) -> ServicesRun:
     created = ServicesRun(run)
     run.context.shared[SHARED_KEY] = created
     return created
+
+
+def _no_release(project: Path) -> str:
+    """SR321's skip: no release phase configured; a Procfile's ``release:`` process is
+    named (it is not run unless declared), with the setting that runs it."""
+    from ...dockerfile import command as start
+
+    try:
+        release = start.procfile((project / "Procfile").read_text(encoding="utf-8")
+                                 ).get("release")
+    except (OSError, UnicodeDecodeError):
+        release = None
+    if not release:
+        return ('no release phase ([tool.shipready.smoke] release, e.g. ["python", '
+                '"manage.py", "migrate"])')
+    try:
+        words = shlex.split(release)
+    except ValueError:
+        words = []
+    # A variable set before the command, or shell syntax, needs a shell, as Heroku's.
+    plain = bool(words) and "=" not in words[0] and not re.search(r"[;&|<>$`]", release)
+    argv = json.dumps(words if plain else ["sh", "-c", release])
+    return (f"no release phase run: the Procfile's release process `{release}` is not run "
+            f"unless declared: [tool.shipready.smoke] release = {argv}")
+
