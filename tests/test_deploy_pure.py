@@ -3,6 +3,7 @@ run the image, image references, and the SR60x verdicts from plain observations.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,15 @@ def test_no_workload_found_says_where_it_looked(tmp_path: Path) -> None:
         in result.summary
     named = area._manifests(found, manifests, picked, tmp_path, configured=True)
     assert "in [tool.shipready.deploy] manifests" in named.summary
+
+
+def test_a_port_below_1024_without_net_bind_service_is_a_caveat() -> None:
+    """vote binds port 80 with no capabilities: it works under Docker only because the
+    engine allows unprivileged ports; the PASS says so (validation, fourth pass)."""
+    low = kube.Container("web", "vote", None, None, ports=(("http", 80, "TCP"),))
+    caveat = judge.low_port_caveat(low)
+    assert caveat.startswith("containerPort 80 is below 1024") and "NET_BIND_SERVICE" in caveat
+    kept = dataclasses.replace(low, security=kube.SecurityContext(add=("NET_BIND_SERVICE",)))
+    assert judge.low_port_caveat(kept) == ""
+    assert judge.low_port_caveat(kube.Container("web", "vote", None, None,
+                                                ports=(("http", 8080, "TCP"),))) == ""

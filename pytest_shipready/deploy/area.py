@@ -296,6 +296,10 @@ def _container_checks(settings: Settings, manifests: kube.Manifests,
         if not said and verified:
             verified.insert(0, "the manifest sets no restriction that could refuse the "
                             "image")
+        caveat = judge.low_port_caveat(container)
+        if caveat and verified and ("ALL" in container.security.drop
+                                    or any("drop: [ALL]" in m for m in missing)):
+            verified.append(caveat)
         if not said and not verified:
             return CheckResult.skipped("SR606", f"{workload.title} sets no securityContext "
                                        "restriction, and the image was not run hardened")

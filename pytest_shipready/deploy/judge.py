@@ -306,6 +306,24 @@ def missing_hardening(container: kube.Container) -> list[str]:
     return missing
 
 
+def low_port_caveat(container: kube.Container) -> str:
+    """A port below 1024 bound without NET_BIND_SERVICE works in the smoke only because
+    the engine lets any user bind it (Docker, containerd 2 and CRI-O set
+    ``net.ipv4.ip_unprivileged_port_start=0`` in the pod's network namespace); a node whose
+    runtime does not refuses the bind once capabilities are dropped. "" when no such
+    port is declared, or the container keeps the capability."""
+    low = sorted({number for _, number, _ in container.ports if 0 < number < 1024})
+    caps = {c.upper().removeprefix("CAP_") for c in container.security.add}
+    if not low or "NET_BIND_SERVICE" in caps:
+        return ""
+    shown = ", ".join(str(p) for p in low)
+    return (f"containerPort {shown} is below 1024: bound without NET_BIND_SERVICE here only "
+            "because the engine sets net.ipv4.ip_unprivileged_port_start=0 (Docker, "
+            "containerd 2 and CRI-O do); with capabilities dropped on a runtime that does "
+            "not, the bind is refused: add NET_BIND_SERVICE or listen on a port of 1024 or "
+            "more")
+
+
 # --- SR607 immutable image references --------------------------------------------------
 
 
