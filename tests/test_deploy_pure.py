@@ -347,3 +347,47 @@ def test_a_port_below_1024_without_net_bind_service_is_a_caveat() -> None:
     assert judge.low_port_caveat(kept) == ""
     assert judge.low_port_caveat(kube.Container("web", "vote", None, None,
                                                 ports=(("http", 8080, "TCP"),))) == ""
+
+
+SKAFFOLD = """\
+apiVersion: skaffold/v4beta10
+kind: Config
+build:
+  artifacts:
+  - image: emailservice
+    context: src/emailservice
+manifests:
+  rawYaml: [./kubernetes-manifests/*.yaml]
+---
+apiVersion: skaffold/v4beta10
+kind: Config
+profiles:
+- name: gcb
+  build:
+    artifacts:
+    - image: loadgenerator
+"""
+
+
+def test_images_skaffold_builds_are_filled_in_at_deploy_not_untagged(tmp_path: Path) -> None:
+    """microservices-demo: `image: emailservice` in the manifests skaffold deploys is
+    replaced by skaffold with the built tag and digest; SR607 failed it as untagged
+    (validation, fourth pass)."""
+    from pytest_shipready.deploy import skaffold
+
+    assert skaffold.artifact_images(SKAFFOLD) == {"emailservice", "loadgenerator"}
+    refs_ = [judge.Reference("emailservice", "k8s/email.yaml", 3, "Deployment/emailservice"),
+             judge.Reference("redis:alpine", "k8s/redis.yaml", 5, "Deployment/redis")]
+    result = judge.immutable(refs_, ("../../skaffold.yaml", skaffold.artifact_images(SKAFFOLD)))
+    assert result.status == Status.PASSED, result.findings
+    assert "1 reference to an image ../../skaffold.yaml builds, which it fills in" \
+        in result.summary
+    assert judge.immutable(refs_).status == Status.FAILED  # without skaffold: untagged
+    # Found in the project, or up to the git top when files outside may be read.
+    top = tmp_path / "repo"
+    project = top / "src" / "emailservice"
+    project.mkdir(parents=True)
+    (top / ".git").mkdir()
+    (top / "skaffold.yaml").write_text(SKAFFOLD)
+    assert skaffold.find_config(project, beyond_project=False) is None
+    assert skaffold.find_config(project, beyond_project=True) == top / "skaffold.yaml"

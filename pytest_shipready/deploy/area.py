@@ -25,7 +25,7 @@ from ..checks import (
     plural,
 )
 from ..config import Settings
-from . import find, judge, kube, refs
+from . import find, judge, kube, refs, skaffold
 
 AREA = "deploy"
 
@@ -61,8 +61,9 @@ def plan(settings: Settings, options: Options, context: RunContext) -> list[Plan
         checks.extend(_container_checks(settings, manifests, workload, container, subject,
                                         project / workload.path, session, context))
     checks.append(PlannedCheck(AREA, None, "SR607", "immutable-image", None,
-                               lambda: judge.immutable(_references(project, found,
-                                                                   manifests))))
+                               lambda: judge.immutable(
+                                   _references(project, found, manifests),
+                                   _skaffold(project, settings.config.allow_outside_project))))
     return checks
 
 
@@ -121,6 +122,18 @@ def _manifests(found: find.Found, manifests: kube.Manifests, picked: find.Picked
         "SR600", f"{plural(len(picked.containers), 'container')} of "
         f"{plural(len(manifests.files), 'manifest')} ({read}) run this image, "
         f"{picked.how}: {which}{extra}", containers=len(picked.containers))
+
+
+def _skaffold(project: Path, beyond_project: bool) -> tuple[str, frozenset[str]]:
+    """The skaffold.yaml deploying the project and the images it builds (none without)."""
+    config = skaffold.find_config(project, beyond_project)
+    if config is None:
+        return "", frozenset()
+    try:
+        text = config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "", frozenset()
+    return find.display_name(config, project), skaffold.artifact_images(text)
 
 
 def _references(project: Path, found: find.Found,

@@ -335,16 +335,23 @@ class Reference:
     where: str  # "Deployment/web container web", "Terraform", "compose service api"
 
 
-def immutable(references: Sequence[Reference]) -> CheckResult:
+def immutable(references: Sequence[Reference],
+              built_by: tuple[str, frozenset[str]] = ("", frozenset())) -> CheckResult:
+    """SR607. ``built_by``: (a deploy tool's file, the images it builds and writes into
+    the manifests at deploy: skaffold.yaml's artifacts), whose bare names are not judged."""
+    tool, built = built_by
     if not references:
         return CheckResult.skipped("SR607", "no image reference found in the deployment "
                                    "files (Kubernetes YAML, compose, Terraform)")
     findings: list[Finding] = []
-    pinned = tagged = placeholders = 0
+    pinned = tagged = placeholders = filled = 0
     for ref in references:
         parsed = refs.parse(ref.text)
         why = parsed.mutability()
-        if why:
+        if not parsed.tag and not parsed.digest and any(
+                refs.same_repository(parsed.repository, name) for name in built):
+            filled += 1
+        elif why:
             findings.append(Finding(
                 f"{ref.where}: image {ref.text!r} {why}: each node pulls whatever the "
                 "registry holds then, so replicas and rollbacks can run different code",
@@ -360,6 +367,10 @@ def immutable(references: Sequence[Reference]) -> CheckResult:
          f"{tagged} by tag)"
     if placeholders:
         ok += f"; {plural(placeholders, 'placeholder')} filled in at deploy time, not judged"
+    if filled:
+        ok += (f"; {plural(filled, 'reference')} to an image {tool} builds, which it "
+               "fills in at deploy, not judged")
+        placeholders += filled
     return CheckResult.from_findings(
         "SR607", findings, ok, f"{plural(len(findings), 'image reference')} can change "
         "under the deployment", verified=pinned + tagged,
