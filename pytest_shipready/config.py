@@ -318,6 +318,13 @@ class SmokeConfig:
     release_timeout: float = field(
         default=300.0, metadata=_doc("SR321: seconds the release phase may take.")
     )
+    release_replaces_entrypoint: bool = field(
+        default=False,
+        metadata=_doc("SR321: true runs `release` in place of the image's ENTRYPOINT, as a "
+                      "Kubernetes Job's `command:` does (`docker run --entrypoint`); false "
+                      "passes it to the ENTRYPOINT as its arguments, as `docker run IMAGE "
+                      "CMD...` and a Job's `args:` do."),
+    )
 
 # --- [tool.shipready.services.<name>] and [tool.shipready.compose] ---------------------
 

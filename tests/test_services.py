@@ -391,3 +391,26 @@ def test_init_runs_the_image_with_its_services(pytester: pytest.Pytester,
     result.stdout.fnmatch_lines(["# could not start *: a backing service did not become "
                                  "ready: service db did not become ready; from compose.yaml*"])
     assert leftovers(project) == []
+
+
+@pytest.mark.docker
+def test_a_release_the_entrypoint_swallows_and_the_key_that_runs_it_as_a_job_does(
+        pytester: pytest.Pytester, sample: Callable) -> None:
+    """taiga-back (fourth validation pass): the image's ENTRYPOINT starts its server with
+    the command as options. The release fails saying so; with release_replaces_entrypoint
+    it runs in place of the ENTRYPOINT, as a Kubernetes Job's `command:`, and passes."""
+    project = sample("entrypoint-release")
+    pyproject = project / "pyproject.toml"
+    base = pyproject.read_text() + (
+        '\n[tool.shipready.smoke]\nrelease = ["python", "-c", "print(\'migrated\')"]\n')
+    pyproject.write_text(base)
+    _, results = run(pytester, project, "-k", "release")
+    assert status(results, "smoke::release") == "failed", results
+    text = json.dumps(results["smoke::release"])
+    assert "ENTRYPOINT `/bin/sh /srv/start.sh`" in text and "unrecognized arguments" in text
+    assert "release_replaces_entrypoint = true" in text
+    pyproject.write_text(base + "release_replaces_entrypoint = true\n")
+    _, results = run(pytester, project, "-k", "release")
+    assert status(results, "smoke::release") == "passed", results
+    assert summary(results, "smoke::release").endswith(": migrated"), results
+    assert leftovers(project) == []

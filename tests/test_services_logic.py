@@ -286,5 +286,6 @@ def test_a_failed_release_says_it_ran_through_the_entrypoint() -> None:
         "ENTRYPOINT `./docker/entrypoint.sh` (as `docker run IMAGE python manage.py "
         "migrate` does); ")
     assert 'if [ $# -gt 0 ]; then exec "$@"; fi' in hint
+    assert "release_replaces_entrypoint = true" in hint
     plain = backing.release_verdict(["migrate"], 3, 0.5, b"ValueError: no\n", 300)
     assert "ENTRYPOINT" not in plain.findings[0].message + (plain.findings[0].hint or "")

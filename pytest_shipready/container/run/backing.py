@@ -346,7 +346,10 @@ def release_verdict(argv: Sequence[str], code: int | None, seconds: float, outpu
             fix += (" If that ENTRYPOINT does not run the command it is given (a script "
                     "that ends in its own server, e.g. `exec gunicorn ... \"$@\"`), the "
                     "release never ran as written: make it run a command it is given "
-                    "(`if [ $# -gt 0 ]; then exec \"$@\"; fi` before its own start).")
+                    "(`if [ $# -gt 0 ]; then exec \"$@\"; fi` before its own start), or, "
+                    "when the deployment runs the release in place of the ENTRYPOINT (a "
+                    "Kubernetes Job's `command:`), set [tool.shipready.smoke] "
+                    "release_replaces_entrypoint = true.")
         return CheckResult.failed(
             "SR321", f"`{shown}` failed ({verdicts.exit_meaning(code)})",
             [Finding(f"the release phase exited {code} after {seconds:.1f} s{via}; "

@@ -337,10 +337,13 @@ class ServicesRun:
         shown = " ".join(argv)
         with run.context.phases.phase("release", f"running the release phase `{shown}`"
                                       ) as phase:
+            replaces = run.settings.config.smoke.release_replaces_entrypoint
             try:
                 container = engine.run_container(
-                    client, built.ref, command=argv, env=self.app_env(), ports=(),
-                    labels={**run.labels(), LABEL_ROLE: "release"}, network=self.network)
+                    client, built.ref, command=argv[1:] if replaces else argv,
+                    env=self.app_env(), ports=(),
+                    labels={**run.labels(), LABEL_ROLE: "release"}, network=self.network,
+                    entrypoint=argv[:1] if replaces else None)
             except engine.EngineError as exc:
                 from ...checks import Finding
 
@@ -363,8 +366,9 @@ class ServicesRun:
             run.remove_container(container)
             phase.end = ("the release phase succeeded" if code == 0
                          else "the release phase failed")
-        return backing.release_verdict(argv, code, seconds, output, timeout,
-                                       built.info.entrypoint if built.info else ())
+        return backing.release_verdict(
+            argv, code, seconds, output, timeout,
+            built.info.entrypoint if built.info and not replaces else ())
 
     # --- the app's containers ------------------------------------------------------------
 
