@@ -113,6 +113,15 @@ def test_what_commands_run_python_files_uwsgi_and_celery() -> None:
         ["rec_server.py"]
     assert integrity.command_scripts(["python", "-c", "print(1)"]) == []
     assert integrity.command_scripts(["python", "-m", "app"]) == []
+    # merino-py: the file FastAPI's CLI serves, through `uv run`
+    assert integrity.command_scripts([
+        "uv", "run", "--no-project", "fastapi", "run", "merino/main.py", "--port",
+        "8000"]) == ["merino/main.py"]
+    assert integrity.command_scripts(["fastapi", "run", "--port", "80", "app/main.py"]) \
+        == ["app/main.py"]
+    assert integrity.command_scripts(["python", "-m", "fastapi", "dev", "main.py"]) == \
+        ["main.py"]
+    assert integrity.command_scripts(["fastapi", "run"]) == []  # its own discovery
     assert integrity.command_workers(["celery", "-A", "pkg.tasks", "worker", "-l",
                                       "info"]) == ["pkg.tasks"]
     assert integrity.command_workers(["celery", "--app=pkg.celery:app", "worker"]) == \

@@ -359,6 +359,11 @@ _SERVER_VALUES = frozenset({"-c", "--config", "-k", "--worker-class", "-b", "--b
 _PYTHON_VALUES = frozenset({"-W", "-X", "-c", "--check-hash-based-pycs"})
 
 
+# `fastapi run`/`fastapi dev` options that take a separate value
+_FASTAPI_VALUES = frozenset({"--host", "--port", "--root-path", "--workers", "--app",
+                             "--entrypoint", "-e"})
+
+
 @dataclass
 class _Scanned:
     imports: list[str]  # modules (or module:object) the command imports
@@ -377,11 +382,24 @@ def _scan(words: Sequence[str], read: Callable[[str], str | None] = lambda name:
         found.scripts += files
         return found
     python = server = celery = False
+    fastapi = ""  # "cli" after `fastapi`, "sub" after its `run`/`dev`: then the app's file
     skip = False
     for i, word in enumerate(words):
         name = word.rpartition("/")[2]
         if skip:
             skip = False
+        elif fastapi == "cli" and word in ("run", "dev"):
+            fastapi = "sub"
+        elif fastapi == "sub" and word in _FASTAPI_VALUES:
+            skip = True
+        elif fastapi == "sub" and not word.startswith("-"):
+            # `fastapi run merino/main.py`: the file it serves (a package dir: its
+            # __init__.py, found by fastapi itself; not followed here)
+            if word.endswith(".py"):
+                found.scripts.append(word)
+            fastapi = ""
+        elif name == "fastapi" and not python:
+            fastapi = "cli"
         elif PYTHON_NAME.match(name):
             python, server = True, False
         elif name in _SERVERS:
@@ -395,6 +413,7 @@ def _scan(words: Sequence[str], read: Callable[[str], str | None] = lambda name:
                 found.programs.append(module)
             server = module in _SERVERS
             celery = module == "celery"
+            fastapi = "cli" if module == "fastapi" else ""
             python = False
         elif python and word in _PYTHON_VALUES:
             skip = word != "-c"
