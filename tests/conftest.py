@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import types
 import uuid
@@ -26,6 +27,16 @@ import pytest
 # into CookieJar".
 import docker  # noqa: F401  # isort: skip
 import requests  # noqa: F401  # isort: skip
+
+# This machine and CI's set PYTHONDONTWRITEBYTECODE=1: each pytest subprocess of the
+# suite (hundreds) then compiled and assertion-rewrote the plugin and its dependencies
+# again, about 2 s of CPU a run. Bytecode goes to a cache of its own instead, shared by
+# the workers and the nested runs, and never written beside a sample project's files.
+PYCACHE = Path(tempfile.gettempdir()) / "pytest-shipready-tests-pycache"
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+sys.dont_write_bytecode = False
 
 # The reaper image cannot be pulled here; the plugin cleans up after itself.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")

@@ -17,6 +17,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -206,8 +207,12 @@ def environment(extra: dict[str, str] | None = None, out: Path | None = None
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_XDIST", "PYTEST_SHIPREADY"))
            and k not in ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST")}
-    env.update(PYTHONDONTWRITEBYTECODE="1", TESTCONTAINERS_RYUK_DISABLED="true",
-               PYTHONUNBUFFERED="1")
+    # Bytecode in a cache of its own (conftest.py sets the prefix), never beside the
+    # sample project's files, whose tree the fault tests compare before and after.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(PYTHONPYCACHEPREFIX=os.environ.get("PYTHONPYCACHEPREFIX", "")
+               or str(Path(tempfile.gettempdir()) / "pytest-shipready-tests-pycache"),
+               TESTCONTAINERS_RYUK_DISABLED="true", PYTHONUNBUFFERED="1")
     if out is not None:
         env["GITHUB_STEP_SUMMARY"] = str(out / "summary.md")
     env.update(extra or {})
