@@ -220,7 +220,7 @@ def test_nothing_to_wait_for_still_stops_both_containers(pytester: pytest.Pytest
     """No HEALTHCHECK, port or ready_log: SR301 and SR310 skip, and both containers, still
     running, are stopped and judged (SR304, SR311) as the session container is."""
     edit_dockerfile(svc, "EXPOSE 8000\n", "")
-    edit_dockerfile(svc, "HEALTHCHECK --interval=2s --timeout=3s --start-period=10s "
+    edit_dockerfile(svc, "HEALTHCHECK --interval=2s --timeout=10s --start-period=10s "
                     "--retries=3 \\\n    CMD [\"python\", \"-m\", \"app.healthcheck\"]\n", "")
     _, results = run(pytester, svc, "-k", "smoke")
     for node in ("smoke::ready", "smoke::hardened-ready"):

@@ -94,7 +94,7 @@ SR505 = "see SR501"
 [tool.shipready.smoke]
 ready_timeout = {ready_timeout}
 settle = {settle}
-grace_period = 1
+grace_period = 3
 {smoke}
 """
 
@@ -269,7 +269,11 @@ def test_remote_engine_over_loopback_tcp(faults: Faults, example_layers: None) -
                  "smoke::graceful-shutdown", "parity::python", "parity::packages"):
         assert outcome.status(node) == "passed", (node, outcome.output[-3000:])
     assert_only_failed(outcome)
-    assert "the HEALTHCHECK command passed after" in outcome.summary("smoke::ready")
+    # readiness by the HEALTHCHECK, exec'd through the forwarded engine (or, on a loaded
+    # machine, the engine's own HEALTHCHECK may answer first)
+    ready = outcome.summary("smoke::ready")
+    assert "the HEALTHCHECK command passed after" in ready or \
+        "(the engine's HEALTHCHECK)" in ready, ready
     assert outcome.returncode == 0
 
 
@@ -368,17 +372,17 @@ CONTAINER_FAULTS = {
             'CMD ["test", "-e", "/tmp/ok"]\nCMD'),
         app=_app("open('/tmp/ok', 'w').close()\n"
                  "import threading\n"
-                 "def later():\n    time.sleep(3)\n    os.remove('/tmp/ok')\n"
+                 "def later():\n    time.sleep(8)\n    os.remove('/tmp/ok')\n"
                  "    print('fault: lost the database', flush=True)\n"
                  "threading.Thread(target=later, daemon=True).start()\n") + GOOD_APP,
-        settle=10, failed="smoke::stays-up",
+        settle=20, failed="smoke::stays-up",
         expect=["HEALTHCHECK reports unhealthy", "lost the database"]),
     "ignores-sigterm": dict(
         app=GOOD_APP.replace("signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))",
                              "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
                              "print('fault: ignoring SIGTERM', flush=True)"),
         failed="smoke::graceful-shutdown",
-        expect=["ignored SIGTERM, killed after the 1 s grace period", "exit code 137",
+        expect=["ignored SIGTERM, killed after the 3 s grace period", "exit code 137",
                 "ignoring SIGTERM"]),
     "hangs-in-an-exec": dict(
         smoke='\n[[tool.shipready.smoke.commands]]\n'

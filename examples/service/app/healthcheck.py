@@ -6,7 +6,7 @@ import urllib.request
 
 url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health"
 try:
-    with urllib.request.urlopen(url, timeout=2) as response:
+    with urllib.request.urlopen(url, timeout=8) as response:
         sys.exit(0 if response.status == 200 else 1)
 except OSError:
     sys.exit(1)
