@@ -271,8 +271,7 @@ class ShipreadyState:
         if settings.config.image.secrets:
             found |= set(build_secret_values(settings.config.image.secrets,
                                              settings.project, os.environ))
-        self.configured_secrets = mark_standalone(
-            tuple(sorted(found, key=len, reverse=True)), self.project_words)
+        self.configured_secrets = mark_standalone(found, self.project_words)  # longest first
         # image/smoke/parity: this run's docker session id, SIGTERM handler, final sweep
         from .container.build.image import uses_docker
         from .container.session import begin

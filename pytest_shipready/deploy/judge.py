@@ -370,7 +370,6 @@ def immutable(references: Sequence[Reference],
     if filled:
         ok += (f"; {plural(filled, 'reference')} to an image {tool} builds, which it "
                "fills in at deploy, not judged")
-        placeholders += filled
     return CheckResult.from_findings(
         "SR607", findings, ok, f"{plural(len(findings), 'image reference')} can change "
         "under the deployment", verified=pinned + tagged,
